@@ -1,0 +1,552 @@
+"""The project file, ``thermocline.yaml``: its models, where it is found, how it is loaded.
+
+One file describes a project: the lake (URI and storage options), the Kafka connection and a
+spec per dataset. Values may reference environment variables as ``${NAME}`` or
+``${NAME:-default}``; the model keeps the reference and :func:`expand_env` resolves it where the
+value is used, so secrets never sit in a model that could be printed or logged.
+
+>>> project = load_project("thermocline.yaml")      # doctest: +SKIP
+>>> project.datasets["rides"].partition_by           # doctest: +SKIP
+['day']
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pyarrow as pa
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from thermocline.catalog.arrow_types import parse_arrow_type
+from thermocline.catalog.errors import ConfigError
+
+__all__ = [
+    "PROJECT_ENV",
+    "PROJECT_FILENAME",
+    "AcceptedValuesCheck",
+    "Check",
+    "CompletenessCheck",
+    "DatasetSpec",
+    "FileSource",
+    "FreshnessCheck",
+    "KafkaConfig",
+    "KafkaSource",
+    "LakeConfig",
+    "NotNullCheck",
+    "PiiPolicy",
+    "Project",
+    "QualityConfig",
+    "RangeCheck",
+    "RowCountCheck",
+    "SchemaCheck",
+    "Source",
+    "SqlSource",
+    "TieringPolicy",
+    "UniqueCheck",
+    "expand_env",
+    "find_project_file",
+    "load_project",
+    "parse_duration",
+]
+
+PROJECT_FILENAME = "thermocline.yaml"
+PROJECT_ENV = "THERMOCLINE_PROJECT"
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_DURATION_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class _Model(BaseModel):
+    """Strict base: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- lake and Kafka -------------------------------------------------------------------------
+
+
+class LakeConfig(_Model):
+    """Where the lake lives: a local folder (relative to the project file) or ``s3://bucket/prefix``."""
+
+    uri: str = "./lake"
+    storage_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="delta-rs style options, e.g. AWS_ENDPOINT_URL; values may be ${ENV_VAR}.",
+    )
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, uri: str) -> str:
+        scheme = uri.split("://", 1)[0] if "://" in uri else ""
+        if scheme not in ("", "file", "s3"):
+            raise ValueError(
+                f"unsupported scheme {scheme!r}; use a local path, file:///path or s3://bucket/prefix"
+            )
+        if scheme == "s3" and not uri[len("s3://") :].split("/", 1)[0]:
+            raise ValueError("an s3 URI needs a bucket: s3://bucket/prefix")
+        return uri
+
+
+class KafkaConfig(_Model):
+    """How to reach Kafka; ``options`` are extra librdkafka settings (values may be ${ENV_VAR})."""
+
+    bootstrap_servers: str
+    schema_registry_url: str | None = None
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+class FileSource(_Model):
+    """Batch files (CSV, JSON lines, Parquet) by fsspec URL or glob: local, s3://, https://."""
+
+    kind: Literal["files"]
+    url: str
+    format: Literal["csv", "jsonl", "parquet"]
+    options: dict[str, str] = Field(
+        default_factory=dict, description="fsspec storage options; values may be ${ENV_VAR}."
+    )
+
+
+class KafkaSource(_Model):
+    """A Kafka topic, decoded as JSON or Avro with the dataset's schema."""
+
+    kind: Literal["kafka"]
+    topic: str
+    format: Literal["json", "avro"] = "json"
+
+
+class SqlSource(_Model):
+    """A table or query through SQLAlchemy, incremental by an optional watermark column."""
+
+    kind: Literal["sql"]
+    url: str = Field(description="SQLAlchemy URL; put the password in ${ENV_VAR}.")
+    table: str | None = None
+    query: str | None = None
+    watermark_column: str | None = None
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of `table` or `query`")
+        return self
+
+
+Source = Annotated[FileSource | KafkaSource | SqlSource, Field(discriminator="kind")]
+
+
+# --- quality ---------------------------------------------------------------------------------
+
+
+class _CheckBase(_Model):
+    severity: Literal["error", "warn"] = Field(
+        "error", description="error blocks publishing and quarantines the batch; warn only shows."
+    )
+
+
+class SchemaCheck(_CheckBase):
+    """The batch has the dataset's declared schema."""
+
+    check: Literal["schema"]
+
+
+class NotNullCheck(_CheckBase):
+    check: Literal["not_null"]
+    columns: list[str] = Field(min_length=1)
+
+
+class UniqueCheck(_CheckBase):
+    check: Literal["unique"]
+    columns: list[str] = Field(min_length=1)
+
+
+class AcceptedValuesCheck(_CheckBase):
+    check: Literal["accepted_values"]
+    column: str
+    values: list[str | int | float | bool] = Field(min_length=1)
+
+
+class RangeCheck(_CheckBase):
+    check: Literal["range"]
+    column: str
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _has_bound(self) -> RangeCheck:
+        if self.min is None and self.max is None:
+            raise ValueError("give `min`, `max` or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is greater than max {self.max}")
+        return self
+
+
+class CompletenessCheck(_CheckBase):
+    """At least ``min_ratio`` of the column's values are non-null."""
+
+    check: Literal["completeness"]
+    column: str
+    min_ratio: float = Field(gt=0, le=1)
+
+
+class RowCountCheck(_CheckBase):
+    """The batch's row count is at least ``min_rows`` and within ``max_change`` of recent ones."""
+
+    check: Literal["row_count"]
+    min_rows: int = Field(1, ge=0)
+    max_change: float | None = Field(
+        None, gt=0, description="largest allowed relative change against the previous versions"
+    )
+
+
+class FreshnessCheck(_CheckBase):
+    """The newest value of ``column`` is younger than ``max_age`` (e.g. 1h, 30m, 7d)."""
+
+    check: Literal["freshness"]
+    column: str
+    max_age: str
+
+    @field_validator("max_age")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+Check = Annotated[
+    SchemaCheck
+    | NotNullCheck
+    | UniqueCheck
+    | AcceptedValuesCheck
+    | RangeCheck
+    | CompletenessCheck
+    | RowCountCheck
+    | FreshnessCheck,
+    Field(discriminator="check"),
+]
+
+
+class QualityConfig(_Model):
+    checks: list[Check] = Field(default_factory=list)
+    suite: str | None = Field(None, description="path to a Great Expectations suite (JSON)")
+
+
+class PiiPolicy(_Model):
+    """What happens to columns that hold personal data."""
+
+    scan: bool = True
+    default_action: Literal["block", "tag", "mask", "hash", "drop"] = Field(
+        "tag", description="for detected PII columns not listed in `columns`"
+    )
+    columns: dict[str, Literal["allow", "mask", "hash", "drop"]] = Field(default_factory=dict)
+
+
+class TieringPolicy(_Model):
+    """When data moves from hot to warm to cold, by partition age."""
+
+    warm_after_days: int = Field(30, ge=1)
+    cold_after_days: int | None = Field(180, ge=1)
+    target_file_mb: int = Field(128, ge=1, description="compaction target")
+
+    @model_validator(mode="after")
+    def _cold_after_warm(self) -> TieringPolicy:
+        if self.cold_after_days is not None and self.cold_after_days <= self.warm_after_days:
+            raise ValueError(
+                f"cold_after_days ({self.cold_after_days}) must be greater than "
+                f"warm_after_days ({self.warm_after_days})"
+            )
+        return self
+
+
+# --- datasets and the project ----------------------------------------------------------------
+
+
+class DatasetSpec(_Model):
+    """One dataset: where it comes from, its shape, and the rules it is kept under."""
+
+    description: str = ""
+    owners: list[str] = Field(default_factory=list)
+    source: Source | None = None
+    schema_: dict[str, str] | Literal["infer"] = Field(
+        "infer",
+        alias="schema",
+        description="column -> Arrow type (int64, string, timestamp[us, tz=UTC], list<float32>)"
+        ", or `infer`",
+    )
+    partition_by: list[str] = Field(default_factory=list)
+    primary_key: list[str] = Field(default_factory=list)
+    tiering: TieringPolicy = Field(default_factory=TieringPolicy)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    pii: PiiPolicy = Field(default_factory=PiiPolicy)
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    @field_validator("schema_")
+    @classmethod
+    def _arrow_types(cls, schema: dict[str, str] | str) -> dict[str, str] | str:
+        if isinstance(schema, dict):
+            for column, type_name in schema.items():
+                try:
+                    parse_arrow_type(type_name)
+                except ValueError as error:
+                    raise ValueError(f"column {column!r}: {error}") from None
+        return schema
+
+    def arrow_schema(self) -> pa.Schema | None:
+        """The declared schema as Arrow, or None when it is inferred."""
+        if not isinstance(self.schema_, dict):
+            return None
+        return pa.schema([(c, parse_arrow_type(t)) for c, t in self.schema_.items()])
+
+    @model_validator(mode="after")
+    def _known_columns(self) -> DatasetSpec:
+        if not isinstance(self.schema_, dict):
+            return self
+        for key in ("partition_by", "primary_key"):
+            unknown = [c for c in getattr(self, key) if c not in self.schema_]
+            if unknown:
+                raise ValueError(
+                    f"{key} names {unknown} which are not in `schema` "
+                    f"(columns: {', '.join(self.schema_)})"
+                )
+        return self
+
+
+class Project(_Model):
+    """The whole project file. Load it with :func:`load_project`."""
+
+    lake: LakeConfig = Field(default_factory=LakeConfig)
+    kafka: KafkaConfig | None = None
+    datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_names(cls, datasets: dict[str, DatasetSpec]) -> dict[str, DatasetSpec]:
+        for name in datasets:
+            if not _DATASET_NAME.match(name):
+                raise ValueError(
+                    f"dataset name {name!r} must be lowercase letters, digits and _ and start "
+                    "with a letter (it names a folder in the lake and a Dagster asset)"
+                )
+        return datasets
+
+    @property
+    def path(self) -> Path | None:
+        """The file this project was loaded from; relative paths resolve against its folder."""
+        return self._path
+
+    @property
+    def root(self) -> Path:
+        return self._path.parent if self._path is not None else Path.cwd()
+
+    def resolve_url(self, url: str) -> str:
+        """``url`` as written in the project file, with a relative path made absolute."""
+        return url if "://" in url or Path(url).is_absolute() else str(self.root / url)
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The spec of ``name``, or a :class:`ConfigError` listing the datasets there are."""
+        try:
+            return self.datasets[name]
+        except KeyError:
+            known = ", ".join(sorted(self.datasets)) or "none"
+            raise ConfigError(
+                f"unknown dataset {name!r} in {self._path or 'the project'}; datasets: {known}"
+            ) from None
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def find_project_file(
+    explicit: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Path:
+    """Find the project file: ``explicit`` (``--project``), then ``$THERMOCLINE_PROJECT``, then
+    ``thermocline.yaml`` in the working directory or its nearest parent that has one."""
+    environ = os.environ if environ is None else environ
+    given = explicit if explicit is not None else environ.get(PROJECT_ENV)
+    if given:
+        path = Path(given).expanduser()
+        if path.is_dir():
+            path = path / PROJECT_FILENAME
+        if not path.is_file():
+            origin = "--project" if explicit is not None else PROJECT_ENV
+            raise ConfigError(f"{origin} points at {path}, which is not a file; fix the path")
+        return path.resolve()
+    start = (cwd or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / PROJECT_FILENAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {PROJECT_FILENAME} in {start} or its parents; run from the project folder, "
+        f"pass --project PATH or set {PROJECT_ENV}"
+    )
+
+
+def load_project(
+    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Project:
+    """Load and validate the project file (see :func:`find_project_file` for ``path``).
+
+    Every problem raises :class:`ConfigError` whose first line names the file, the field and the
+    fix; environment references are checked here so a missing variable fails early.
+    """
+    environ = os.environ if environ is None else environ
+    file = find_project_file(path, environ)
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        raise ConfigError(
+            f"{where}: not valid YAML: {error.problem}; fix: check quoting and indentation there "
+            "(quote values with [ ] { } : #)"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: the top level must be a mapping with lake, kafka, datasets")
+    problems = _model_problems(raw) + _missing_env(raw, environ)
+    if problems:
+        raise ConfigError(_summarize(file, problems))
+    project = Project.model_validate(raw)
+    project._path = file
+    return project
+
+
+def expand_env(value: str, environ: Mapping[str, str] | None = None, field: str = "value") -> str:
+    """Replace ``${NAME}`` and ``${NAME:-default}`` in ``value`` from the environment."""
+    environ = os.environ if environ is None else environ
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{field}: environment variable {name} is not set; fix: export {name}=... "
+            f"or write ${{{name}:-default}}"
+        )
+
+    return _ENV_REFERENCE.sub(replace, value)
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``30s``, ``15m``, ``1h``, ``7d``, ``2w``."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration; write a number and a unit: 30s, 15m, 1h, 7d")
+    return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+
+
+def _model_problems(raw: dict[str, Any]) -> list[str]:
+    try:
+        Project.model_validate(raw)
+    except ValidationError as error:
+        return [_describe(e, raw) for e in error.errors()]
+    return []
+
+
+def _missing_env(raw: Any, environ: Mapping[str, str]) -> list[str]:
+    problems = []
+    for field, value in _strings(raw):
+        try:
+            expand_env(value, environ, field)
+        except ConfigError as error:
+            problems.append(str(error))
+    return problems
+
+
+def _strings(node: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _strings(value, f"{prefix}[{index}]")
+    elif isinstance(node, str):
+        yield prefix, node
+
+
+def _describe(error: Any, raw: dict[str, Any]) -> str:
+    field = _field_path(error["loc"], raw)
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = str(error["loc"][-1])
+        guess = difflib.get_close_matches(key, _all_field_names(), n=1)
+        hint = f"did you mean {guess[0]!r}?" if guess else "remove it"
+        return f"{field}: unknown key; fix: {hint}"
+    if kind == "missing":
+        return f"{field}: required but missing; fix: add it"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":
+        return f"{field}: {message}"
+    shown = error.get("input")
+    fix = _TYPE_FIXES.get(kind, "fix: correct the value").format(shown)
+    return f"{field}: {message} (got {shown!r}); {fix}"
+
+
+_TYPE_FIXES = {
+    "list_type": "fix: write a list, e.g. [{0}]",
+    "dict_type": "fix: write a mapping of key: value lines",
+    "literal_error": "fix: use one of the values listed",
+    "union_tag_invalid": "fix: use one of the values listed",
+    "union_tag_not_found": "fix: add the tag field named above",
+    "int_parsing": "fix: write a whole number",
+    "int_type": "fix: write a whole number",
+    "float_parsing": "fix: write a number",
+    "bool_parsing": "fix: write true or false",
+    "string_type": "fix: write text (quote it in YAML)",
+}
+
+
+def _field_path(loc: tuple[Any, ...], raw: Any) -> str:
+    """Dotted path of ``loc`` as the user wrote it, without pydantic's union tags."""
+    parts: list[str] = []
+    node = raw
+    for element in loc:
+        if isinstance(node, list) and isinstance(element, int) and element < len(node):
+            parts[-1] += f"[{element}]"
+            node = node[element]
+        elif isinstance(node, dict) and element in node:
+            parts.append(str(element))
+            node = node[element]
+        elif isinstance(node, dict) and element in (node.get("kind"), node.get("check")):
+            continue  # the discriminator value pydantic puts in the path of a tagged union
+        else:
+            parts.append("schema" if element == "schema_" else str(element))
+            node = None
+    return ".".join(parts) or "(top level)"
+
+
+def _all_field_names() -> list[str]:
+    models = [v for v in globals().values() if isinstance(v, type) and issubclass(v, _Model)]
+    return sorted({info.alias or name for m in models for name, info in m.model_fields.items()})
+
+
+def _summarize(file: Path, problems: list[str]) -> str:
+    first = f"{file}: {problems[0]}"
+    if len(problems) == 1:
+        return first
+    rest = "\n".join(f"{file}: {p}" for p in problems[1:])
+    return f"{first}  (+{len(problems) - 1} more below)\n{rest}"

@@ -1,0 +1,70 @@
+"""Synthetic demo data: taxi rides, deterministic for a given batch number.
+
+Used by ``thermocline demo`` and tests: the generator is pure numpy and Arrow;
+:func:`add_demo_batch` writes one batch file where the project's ``rides`` source looks and
+ingests it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from thermocline.catalog.config import FileSource, Project
+from thermocline.catalog.errors import ConfigError
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.ingest import ingest_files
+
+__all__ = ["DEMO_CITIES", "DEMO_DATASET", "add_demo_batch", "demo_rides", "write_demo_rides_csv"]
+
+DEMO_DATASET = "rides"
+
+DEMO_CITIES = ("amsterdam", "berlin", "lisbon", "oslo", "paris")
+_EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def demo_rides(batch: int, rows: int) -> pa.Table:
+    """Rides of demo batch ``batch``: ride ids ``batch*rows ... batch*rows + rows - 1``."""
+    rng = np.random.default_rng(batch)
+    ride_id = np.arange(batch * rows, (batch + 1) * rows, dtype=np.int64)
+    start_us = int(_EPOCH.timestamp() * 1e6) + batch * 86_400_000_000
+    started = start_us + np.sort(rng.integers(0, 86_400_000_000, rows))
+    distance = np.round(rng.gamma(2.0, 2.5, rows), 2)
+    fare = np.round(3.0 + distance * 1.8 + rng.normal(0, 1.0, rows).clip(-2, 5), 2)
+    return pa.table(
+        {
+            "ride_id": ride_id,
+            "started_at": pa.array(started, pa.timestamp("us", tz="UTC")),
+            "day": pa.array(started // 86_400_000_000, pa.int32()).cast(pa.date32()),
+            "city": pa.array(np.array(DEMO_CITIES)[rng.integers(0, len(DEMO_CITIES), rows)]),
+            "distance_km": distance,
+            "fare": fare,
+            "rider_email": [f"rider{rid % 997}@example.com" for rid in ride_id],
+        }
+    )
+
+
+def write_demo_rides_csv(folder: Path, rows: int = 5_000) -> Path:
+    """Write the next demo batch as ``rides-NNNN.csv`` in ``folder`` and return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    batch = len(list(folder.glob("rides-*.csv")))
+    path = folder / f"rides-{batch:04d}.csv"
+    pacsv.write_csv(demo_rides(batch, rows), path)
+    return path
+
+
+def add_demo_batch(project: Project, lake: Lake, rows: int = 5_000) -> tuple[Path, int]:
+    """Write the next demo batch into the ``rides`` source folder and ingest it.
+
+    Returns the file written and the table version that holds it.
+    """
+    spec = project.dataset(DEMO_DATASET)
+    if not isinstance(spec.source, FileSource):
+        raise ConfigError(f"datasets.{DEMO_DATASET}.source: the demo needs a `kind: files` source")
+    folder = Path(project.resolve_url(spec.source.url)).parent
+    path = write_demo_rides_csv(folder, rows)
+    return path, ingest_files(lake, DEMO_DATASET, spec, [str(path)])

@@ -1,0 +1,224 @@
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from thermocline.catalog.config import (
+    PROJECT_FILENAME,
+    FileSource,
+    expand_env,
+    find_project_file,
+    load_project,
+    parse_duration,
+)
+from thermocline.catalog.errors import ConfigError
+from thermocline.catalog.lake import Lake
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+GOOD = """
+lake:
+  uri: s3://bucket/lake
+  storage_options:
+    AWS_ENDPOINT_URL: ${TEST_ENDPOINT:-http://127.0.0.1:7480}
+    AWS_SECRET_ACCESS_KEY: ${TEST_SECRET}
+    AWS_ALLOW_HTTP: "true"
+kafka:
+  bootstrap_servers: 127.0.0.1:19092
+datasets:
+  events:
+    description: clicks
+    owners: [ml@example.com]
+    source: {kind: kafka, topic: clicks}
+    schema: {id: int64, day: date32, embedding: 'fixed_size_list<float32>[4]'}
+    partition_by: [day]
+    primary_key: [id]
+    tiering: {warm_after_days: 7, cold_after_days: 90}
+    quality:
+      checks:
+        - {check: not_null, columns: [id]}
+        - {check: completeness, column: day, min_ratio: 0.95, severity: warn}
+        - {check: freshness, column: day, max_age: 1h}
+    pii: {default_action: block, columns: {email: hash}}
+  files:
+    source: {kind: files, url: data/*.csv, format: csv}
+"""
+
+
+def write_project(folder: Path, text: str) -> Path:
+    path = folder / PROJECT_FILENAME
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def load_error(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> str:
+    path = write_project(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_project(path, environ=environ or {})
+    return str(caught.value)
+
+
+def test_loads_a_full_project(tmp_path: Path) -> None:
+    path = write_project(tmp_path, GOOD)
+    project = load_project(path, environ={"TEST_SECRET": "s3cret"})
+    events = project.dataset("events")
+    assert events.partition_by == ["day"]
+    assert events.arrow_schema() == pa.schema(
+        [("id", pa.int64()), ("day", pa.date32()), ("embedding", pa.list_(pa.float32(), 4))]
+    )
+    assert [c.check for c in events.quality.checks] == ["not_null", "completeness", "freshness"]
+    assert events.quality.checks[1].severity == "warn"
+    files_source = project.dataset("files").source
+    assert isinstance(files_source, FileSource)
+    assert project.resolve_url(files_source.url) == str(tmp_path / "data/*.csv")
+    # The model keeps the reference, never the secret.
+    assert "s3cret" not in repr(project)
+    assert project.lake.storage_options["AWS_SECRET_ACCESS_KEY"] == "${TEST_SECRET}"
+
+
+def test_lake_from_project_resolves_environment(tmp_path: Path) -> None:
+    project = load_project(write_project(tmp_path, GOOD), environ={"TEST_SECRET": "s3cret"})
+    lake = Lake.from_project(project, environ={"TEST_SECRET": "s3cret"})
+    assert lake.uri == "s3://bucket/lake"
+    assert lake.delta_storage_options()["AWS_SECRET_ACCESS_KEY"] == "s3cret"
+    assert lake.delta_storage_options()["AWS_ENDPOINT_URL"] == "http://127.0.0.1:7480"
+    assert "s3cret" not in repr(lake)
+
+
+def test_local_lake_uri_is_relative_to_the_project_file(tmp_path: Path) -> None:
+    project = load_project(write_project(tmp_path, "lake: {uri: ./my-lake}\n"), environ={})
+    assert Lake.from_project(project, environ={}).uri == str(tmp_path / "my-lake")
+
+
+def test_unknown_key_names_the_field_and_suggests_the_fix(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "datasets:\n  a:\n    partiton_by: [day]\n")
+    assert message == (
+        f"{tmp_path / PROJECT_FILENAME}: datasets.a.partiton_by: unknown key; "
+        "fix: did you mean 'partition_by'?"
+    )
+
+
+def test_wrong_type_names_the_field(tmp_path: Path) -> None:
+    message = load_error(tmp_path, "datasets:\n  a:\n    partition_by: day\n")
+    assert "\n" not in message
+    assert "datasets.a.partition_by: Input should be a valid list (got 'day')" in message
+    assert "fix: write a list, e.g. [day]" in message
+
+
+def test_missing_environment_variable_names_the_field(tmp_path: Path) -> None:
+    message = load_error(tmp_path, GOOD)
+    assert message == (
+        f"{tmp_path / PROJECT_FILENAME}: lake.storage_options.AWS_SECRET_ACCESS_KEY: environment "
+        "variable TEST_SECRET is not set; fix: export TEST_SECRET=... or write "
+        "${TEST_SECRET:-default}"
+    )
+
+
+def test_union_members_are_named_as_written(tmp_path: Path) -> None:
+    text = """
+    datasets:
+      a:
+        source: {kind: files, url: x.csv, format: xml}
+        quality:
+          checks: [{check: range, column: fare}]
+    """
+    first, *rest = load_error(tmp_path, text).splitlines()
+    assert first.endswith(
+        "datasets.a.source.format: Input should be 'csv', 'jsonl' or 'parquet' (got 'xml'); "
+        "fix: use one of the values listed  (+1 more below)"
+    )
+    assert rest == [
+        f"{tmp_path / PROJECT_FILENAME}: datasets.a.quality.checks[0]: give `min`, `max` or both"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("datasets: {Bad-Name: {}}\n", "dataset name 'Bad-Name' must be lowercase"),
+        (
+            "datasets: {a: {schema: {id: int64}, partition_by: [day]}}\n",
+            "partition_by names ['day'] which are not in `schema`",
+        ),
+        ("datasets: {a: {schema: {id: int65}}}\n", "column 'id': unknown Arrow type 'int65'"),
+        (
+            "datasets: {a: {tiering: {warm_after_days: 30, cold_after_days: 10}}}\n",
+            "cold_after_days (10) must be greater than warm_after_days (30)",
+        ),
+        ("lake: {uri: 'gs://bucket/x'}\n", "unsupported scheme 'gs'"),
+        (
+            "datasets: {a: {source: {kind: sql, url: 'sqlite://'}}}\n",
+            "give exactly one of `table` or `query`",
+        ),
+        (
+            "datasets: {a: {quality: {checks: [{check: freshness, column: t, max_age: soon}]}}}\n",
+            "'soon' is not a duration",
+        ),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+        ("lake: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_values_are_explained(tmp_path: Path, text: str, expected: str) -> None:
+    assert expected in load_error(tmp_path, text)
+
+
+def test_discovery_prefers_explicit_then_environment_then_working_directory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "explicit").mkdir()
+    explicit = write_project(tmp_path / "explicit", "{}\n")
+    from_env = tmp_path / "env.yaml"
+    from_env.write_text("{}\n")
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    in_parent = write_project(tmp_path / "a", "{}\n")
+
+    env = {"THERMOCLINE_PROJECT": str(from_env)}
+    assert find_project_file(explicit.parent, env, cwd=nested) == explicit
+    assert find_project_file(None, env, cwd=nested) == from_env
+    assert find_project_file(None, {}, cwd=nested) == in_parent
+    with pytest.raises(ConfigError, match=r"--project points at .*missing\.yaml"):
+        find_project_file(tmp_path / "missing.yaml", {})
+
+
+def test_no_project_file_says_how_to_point_at_one(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pass --project PATH or set THERMOCLINE_PROJECT"):
+        find_project_file(None, {}, cwd=tmp_path)
+
+
+def test_expand_env_and_durations() -> None:
+    assert expand_env("${A}-${B:-two}", {"A": "one"}) == "one-two"
+    assert expand_env("plain", {}) == "plain"
+    assert parse_duration("1h") == 3600
+    assert parse_duration("1.5d") == 129600
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it."""
+    command = [str(Path(sys.executable).parent / "thermocline"), *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def test_cli_config_check_fails_with_one_line_and_non_zero_exit(tmp_path: Path) -> None:
+    write_project(tmp_path, "datasets:\n  a:\n    partition_by: day\n")
+    result = run_cli("config", "check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "datasets.a.partition_by" in lines[0]
+    assert "fix:" in lines[0]
+
+
+def test_cli_config_check_and_schema_on_the_repository_project() -> None:
+    check = run_cli("config", "check", "--json", cwd=REPO_ROOT)
+    assert check.returncode == 0, check.stderr
+    assert "rides" in json.loads(check.stdout)["datasets"]
+    schema = run_cli("config", "schema", cwd=REPO_ROOT)
+    assert schema.returncode == 0, schema.stderr
+    properties = json.loads(schema.stdout)["properties"]
+    assert set(properties) == {"lake", "kafka", "datasets"}

@@ -24,8 +24,8 @@ from thermocline.pipelines import devstack
 __all__ = ["main"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_out = Console(highlight=False)
-_err = Console(stderr=True, highlight=False)
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @dataclass

@@ -37,7 +37,8 @@ def s3_lake(dev_stack: devstack.StackInfo) -> Iterator[Lake]:
     s3 = dev_stack.s3
     assert s3 is not None, "the dev stack has no S3 server"
     assert s3.running, "the dev stack's S3 server is not running"
-    lake = Lake.open(f"s3://{s3.bucket}/tests/{uuid.uuid4().hex[:12]}", s3.storage_options())
+    prefix = f"s3://{s3.bucket}/tests/{uuid.uuid4().hex[:12]}"
+    lake = Lake.open(prefix, dev_stack.s3_storage_options())
     yield lake
     lake.filesystem.delete_dir_contents("", missing_dir_ok=True)
 

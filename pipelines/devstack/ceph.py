@@ -1,8 +1,9 @@
 """Ceph RADOS Gateway as the dev S3 server: one mon, one BlueStore OSD on a sparse file, RGW.
 
 Real RGW, unlike moto, enforces conditional PUTs, honours storage classes and keeps data
-across restarts, so code tested against it behaves the same on a production S3.
-Everything (config, keyrings, data, logs) lives in ``<state>/s3/ceph`` and ``<state>/s3/log``.
+across restarts, so code tested against it behaves as on a production S3. There is no mgr
+(it is not needed for S3 and saves memory), so mgr-only commands such as `ceph pg stat`
+hang. Config, keyrings and data live in ``<state>/s3/ceph``, logs in ``<state>/s3/log``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ MON_PORT = 16789
 _TOOLS = ("ceph", "ceph-authtool", "monmaptool", *DAEMONS, "radosgw-admin")
 _RGW = "client.rgw.thermocline"
 _BLOCK_SIZE = 20 * 2**30  # a sparse file: only what is written takes disk space
-_READY = "ready"  # written once a new cluster served its first request
-# Keys generated at bootstrap and imported into the mon's auth database by `ceph-mon --mkfs`.
-# cephx stays on: RGW cannot authenticate to the mon with `auth none`.
+_READY = "ready"  # written once a new cluster has served its first request
+# Keys made at bootstrap and imported into the mon's auth database by `ceph-mon --mkfs`.
+# cephx stays on: with `auth none`, radosgw fails (get_initial_auth_request returned -13).
 _KEYS = {
     "client.admin": ("mon", "allow *", "osd", "allow *", "mgr", "allow *"),
     "osd.0": ("mon", "allow profile osd", "mgr", "allow profile osd", "osd", "allow *"),
@@ -57,18 +58,14 @@ def install(log_file: Path, log: Log) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     apt = ["apt-get", "-o", "DPkg::Lock::Timeout=120"]
     run_tool([*apt, "update"], log_file=log_file, timeout=600, env=env)
-    run_tool(
-        [*apt, "install", "-y", "--no-install-recommends", *PACKAGES],
-        log_file=log_file,
-        timeout=1200,
-        env=env,
-    )
+    install_cmd = [*apt, "install", "-y", "--no-install-recommends", *PACKAGES]
+    run_tool(install_cmd, log_file=log_file, timeout=1200, env=env)
     if not installed():
-        raise DevStackError(f"apt installed {' '.join(PACKAGES)} but tools are missing; see {log_file}")
+        raise DevStackError(f"apt installed Ceph but some of {_TOOLS} are missing; see {log_file}")
 
 
 def _conf(cdir: Path, fsid: str, rgw_port: int) -> str:
-    """ceph.conf for a single-OSD cluster bound to 127.0.0.1, with no mgr."""
+    """ceph.conf for a single-OSD cluster on 127.0.0.1 with cephx and no mgr."""
     return f"""\
 [global]
 fsid = {fsid}
@@ -82,6 +79,7 @@ run dir = {cdir}/run
 admin socket = {cdir}/run/$name.asok
 pid file = {cdir}/run/$name.pid
 keyring = {cdir}/keyrings/$name.keyring
+debug rocksdb = 1/5
 osd pool default size = 1
 osd pool default min size = 1
 osd pool default pg num = 8
@@ -91,6 +89,7 @@ osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon warn on pool no redundancy = false
 mon max pg per osd = 1000
+paxos propose interval = 0.1
 
 [mon.a]
 mon data = {cdir}/mon
@@ -109,156 +108,125 @@ rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
 """
 
 
-def _osd_up(conf: Path) -> bool:
-    done = subprocess.run(
-        ["ceph", "-c", str(conf), "--connect-timeout", "5", "osd", "stat", "-f", "json"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return done.returncode == 0 and json.loads(done.stdout).get("num_up_osds") == 1
+class _Cluster:
+    """One cluster's files under ``<state>/s3``, and running Ceph programs against it."""
 
-
-def _create_keys_and_mon(cdir: Path, conf: Path, fsid: str, setup_log: Path) -> None:
-    keyrings = cdir / "keyrings"
-    keyrings.mkdir(parents=True)
-    mon_keyring = keyrings / "mon..keyring"
-    run_tool(
-        ["ceph-authtool", "--create-keyring", str(mon_keyring), "--gen-key", "-n", "mon.",
-         "--cap", "mon", "allow *"],
-        log_file=setup_log, timeout=30,
-    )
-    for name, caps in _KEYS.items():
-        keyring = keyrings / f"{name}.keyring"
-        cap_args = [arg for kind, cap in zip(caps[::2], caps[1::2], strict=True)
-                    for arg in ("--cap", kind, cap)]
-        run_tool(
-            ["ceph-authtool", "--create-keyring", str(keyring), "--gen-key", "-n", name,
-             *cap_args],
-            log_file=setup_log, timeout=30,
+    def __init__(self, s3_dir: Path) -> None:
+        self.s3_dir = s3_dir
+        self.dir = s3_dir / "ceph"
+        self.conf = self.dir / "ceph.conf"
+        self.logs = s3_dir / "log"
+        self.hint = (
+            f"If it keeps failing, run `thermocline dev down` and delete {self.dir} "
+            "to start over with an empty cluster."
         )
-        run_tool(
-            ["ceph-authtool", str(mon_keyring), "--import-keyring", str(keyring)],
-            log_file=setup_log, timeout=30,
+
+    def tool(self, *argv: str, timeout: float = 120) -> str:
+        """Run a setup command, its output appended to ceph-setup.log; returns its stdout."""
+        return run_tool(argv, log_file=self.logs / "ceph-setup.log", timeout=timeout)
+
+    def ceph(self, *args: str) -> str:
+        return self.tool("ceph", "-c", str(self.conf), "--connect-timeout", "30", *args)
+
+    def daemon(self, program: str, *args: str, ready: Callable[[], bool]) -> int:
+        """Start a daemon in the foreground (``-d`` logs to stderr, i.e. to its log file)."""
+        log_file = self.logs / f"{program}.log"
+        pid = spawn(
+            [program, "-c", str(self.conf), *args, "-d"],
+            pid_file=self.s3_dir / f"{program}.pid",
+            log_file=log_file,
         )
-    monmap = cdir / "monmap"
-    run_tool(
-        ["monmaptool", "--create", "--fsid", fsid, "--addv", "a",
-         f"[v2:127.0.0.1:{MON_PORT}]", str(monmap)],
-        log_file=setup_log, timeout=30,
-    )
-    (cdir / "mon").mkdir()
-    run_tool(
-        ["ceph-mon", "-c", str(conf), "-i", "a", "--mkfs", "--monmap", str(monmap),
-         "--keyring", str(mon_keyring)],
-        log_file=setup_log, timeout=60,
-    )
+        wait_until(ready, what=program, pid=pid, log_file=log_file, timeout=90, hint=self.hint)
+        return pid
 
+    def osd_up(self) -> bool:
+        argv = ["ceph", "-c", str(self.conf), "--connect-timeout", "5", "osd", "stat", "-f", "json"]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+        return done.returncode == 0 and json.loads(done.stdout).get("num_up_osds") == 1
 
-def _create_osd(cdir: Path, conf: Path, setup_log: Path) -> None:
-    osd_uuid = str(uuid.uuid4())
-    osd_id = run_tool(
-        ["ceph", "-c", str(conf), "--connect-timeout", "30", "osd", "new", osd_uuid],
-        log_file=setup_log, timeout=60,
-    ).strip()
-    if osd_id != "0":
-        raise DevStackError(f"the new OSD got id {osd_id!r} instead of 0; delete {cdir}")
-    (cdir / "osd").mkdir()
-    run_tool(
-        ["ceph-osd", "-c", str(conf), "-i", "0", "--mkfs", "--osd-uuid", osd_uuid],
-        log_file=setup_log, timeout=120,
-    )
+    def create_keys_and_mon(self) -> None:
+        keyrings = self.dir / "keyrings"
+        keyrings.mkdir()
+        mon_keyring = str(keyrings / "mon..keyring")
+        self.tool("ceph-authtool", "--create-keyring", mon_keyring, "--gen-key", "-n", "mon.",
+                  "--cap", "mon", "allow *")  # fmt: skip
+        for name, caps in _KEYS.items():
+            keyring = str(keyrings / f"{name}.keyring")
+            cap_args = [a for i in range(0, len(caps), 2) for a in ("--cap", *caps[i : i + 2])]
+            self.tool("ceph-authtool", "--create-keyring", keyring, "--gen-key", "-n", name,
+                      *cap_args)  # fmt: skip
+            self.tool("ceph-authtool", mon_keyring, "--import-keyring", keyring)
+        monmap = str(self.dir / "monmap")
+        fsid = (self.dir / "fsid").read_text().strip()
+        self.tool("monmaptool", "--create", "--fsid", fsid, "--addv", "a",
+                  f"[v2:127.0.0.1:{MON_PORT}]", monmap)  # fmt: skip
+        (self.dir / "mon").mkdir()
+        self.tool("ceph-mon", "-c", str(self.conf), "-i", "a", "--mkfs", "--monmap", monmap,
+                  "--keyring", mon_keyring)  # fmt: skip
 
+    def create_osd(self) -> None:
+        osd_uuid = str(uuid.uuid4())
+        osd_id = self.ceph("osd", "new", osd_uuid).strip()
+        if osd_id != "0":
+            raise DevStackError(f"the new OSD got id {osd_id!r}, not 0; {self.hint}")
+        (self.dir / "osd").mkdir()
+        self.tool("ceph-osd", "-c", str(self.conf), "-i", "0", "--mkfs", "--osd-uuid", osd_uuid)
 
-def _configure_rgw(conf: Path, setup_log: Path) -> None:
-    """Create the dev S3 user, then the STANDARD_IA and GLACIER storage classes.
+    def configure_rgw(self) -> None:
+        """Create the dev S3 user, then the STANDARD_IA and GLACIER storage classes.
 
-    The classes are added after the first `radosgw-admin user create`, which is what
-    creates the default zone and zonegroup they belong to; each gets its own data pool.
-    """
-    admin = ["radosgw-admin", "-c", str(conf)]
-    run_tool(
-        [*admin, "user", "create", "--uid", "thermocline", "--display-name", "Thermocline dev",
-         "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY],
-        log_file=setup_log, timeout=180,
-    )
-    for storage_class in ("STANDARD_IA", "GLACIER"):
-        pool = f"default.rgw.{storage_class.lower().replace('_', '-')}.data"
-        placement = ["--placement-id", "default-placement", "--storage-class", storage_class]
-        run_tool(
-            [*admin, "zonegroup", "placement", "add", "--rgw-zonegroup", "default", *placement],
-            log_file=setup_log, timeout=60,
-        )
-        run_tool(
-            [*admin, "zone", "placement", "add", "--rgw-zone", "default", *placement,
-             "--data-pool", pool],
-            log_file=setup_log, timeout=60,
-        )
+        The classes come after the first `user create`, which is what creates the default
+        zone and zonegroup they belong to; each class gets its own data pool.
+        """
+        admin = ("radosgw-admin", "-c", str(self.conf))
+        self.tool(*admin, "user", "create", "--uid", "thermocline",
+                  "--display-name", "Thermocline dev",
+                  "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY)  # fmt: skip
+        for storage_class in ("STANDARD_IA", "GLACIER"):
+            pool = f"default.rgw.{storage_class.lower().replace('_', '-')}.data"
+            placement = ("--placement-id", "default-placement", "--storage-class", storage_class)
+            self.tool(*admin, "zonegroup", "placement", "add", "--rgw-zonegroup", "default",
+                      *placement)  # fmt: skip
+            self.tool(*admin, "zone", "placement", "add", "--rgw-zone", "default", *placement,
+                      "--data-pool", pool)  # fmt: skip
 
 
 def start(s3_dir: Path, port: int, log: Log) -> S3Info:
-    """Start (creating it on first use) the Ceph cluster and RGW on 127.0.0.1:``port``.
+    """Start the cluster and RGW on 127.0.0.1:``port``, creating the cluster on first use.
 
-    An existing cluster is reused with its data. One whose bootstrap never finished is
+    An existing cluster is reused with its data; one whose creation never finished is
     wiped and created again. On failure, the daemons started here are stopped.
     """
-    cdir = s3_dir / "ceph"
-    logs = s3_dir / "log"
-    setup_log = logs / "ceph-setup.log"
-    fresh = not (cdir / _READY).exists()
-    if fresh and cdir.exists():
-        log(f"the Ceph cluster in {cdir} was never fully set up; wiping it and starting over")
-        shutil.rmtree(cdir)
-    if fresh:
-        log(f"creating a Ceph cluster in {cdir} (about 20 s)...")
-    else:
-        log(f"starting the Ceph cluster in {cdir}...")
-    (cdir / "run").mkdir(parents=True, exist_ok=True)
-    fsid_file = cdir / "fsid"
-    if fresh:
-        fsid_file.write_text(f"{uuid.uuid4()}\n")
-    conf = cdir / "ceph.conf"
-    conf.write_text(_conf(cdir, fsid_file.read_text().strip(), port))
-    hint = (
-        f"If it keeps failing, run `thermocline dev down` and delete {cdir} "
-        "to start over with an empty cluster."
+    cluster = _Cluster(s3_dir)
+    fresh = not (cluster.dir / _READY).exists()
+    if fresh and cluster.dir.exists():
+        log(f"the Ceph cluster in {cluster.dir} was never fully set up; wiping it, starting over")
+        shutil.rmtree(cluster.dir)
+    log(
+        f"creating a Ceph cluster in {cluster.dir} (about 20 s)..."
+        if fresh
+        else f"starting the Ceph cluster in {cluster.dir}..."
     )
-    pids: list[int] = []
+    (cluster.dir / "run").mkdir(parents=True, exist_ok=True)
+    if fresh:
+        (cluster.dir / "fsid").write_text(f"{uuid.uuid4()}\n")
+    fsid = (cluster.dir / "fsid").read_text().strip()
+    cluster.conf.write_text(_conf(cluster.dir, fsid, port))
     try:
         if fresh:
-            _create_keys_and_mon(cdir, conf, fsid_file.read_text().strip(), setup_log)
-        mon = _daemon(s3_dir, "ceph-mon", ["-i", "a"], conf)
-        pids.append(mon.pid)
-        wait_until(lambda: port_answers(MON_PORT), what="ceph-mon", proc=mon,
-                   log_file=logs / "ceph-mon.log", timeout=30, hint=hint)
+            cluster.create_keys_and_mon()
+        mon = cluster.daemon("ceph-mon", "-i", "a", ready=lambda: port_answers(MON_PORT))
         if fresh:
-            _create_osd(cdir, conf, setup_log)
-        osd = _daemon(s3_dir, "ceph-osd", ["-i", "0"], conf)
-        pids.append(osd.pid)
-        wait_until(lambda: _osd_up(conf), what="ceph-osd", proc=osd,
-                   log_file=logs / "ceph-osd.log", timeout=90, hint=hint)
+            cluster.create_osd()
+        osd = cluster.daemon("ceph-osd", "-i", "0", ready=cluster.osd_up)
         if fresh:
-            _configure_rgw(conf, setup_log)
-        rgw = _daemon(s3_dir, "radosgw", ["-n", _RGW], conf)
-        pids.append(rgw.pid)
-        wait_until(lambda: http_answers(port), what="radosgw", proc=rgw,
-                   log_file=logs / "radosgw.log", timeout=90, hint=hint)
-        info = s3_info("ceph", port, tuple(pids))
+            cluster.configure_rgw()
+        rgw = cluster.daemon("radosgw", "-n", _RGW, ready=lambda: http_answers(port))
+        info = s3_info("ceph", port, (mon, osd, rgw))
         ensure_bucket(info)
     except BaseException:
         for daemon in reversed(DAEMONS):
             stop(s3_dir / f"{daemon}.pid")
         raise
-    (cdir / _READY).touch()
+    (cluster.dir / _READY).touch()
     return info
-
-
-def _daemon(s3_dir: Path, program: str, args: list[str], conf: Path) -> subprocess.Popen[bytes]:
-    """Start a Ceph daemon in the foreground (``-d``: log to stderr, which goes to its log)."""
-    return spawn(
-        [program, "-c", str(conf), *args, "-d"],
-        pid_file=s3_dir / f"{program}.pid",
-        log_file=s3_dir / "log" / f"{program}.log",
-        cwd=s3_dir,
-    )

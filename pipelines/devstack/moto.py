@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 
 from thermocline.catalog.errors import DevStackError
@@ -35,9 +36,10 @@ def start(s3_dir: Path, port: int) -> S3Info:
     s3_dir.mkdir(parents=True, exist_ok=True)
     log_file = s3_dir / "log" / "moto_server.log"
     argv = [_moto_server(), "-H", "127.0.0.1", "-p", str(port)]
-    proc = spawn(argv, pid_file=s3_dir / "moto_server.pid", log_file=log_file, cwd=s3_dir)
-    wait_until(lambda: http_answers(port), what="moto_server", proc=proc,
-               log_file=log_file, timeout=30)
-    info = s3_info("moto", port, (proc.pid,))
+    pid = spawn(argv, pid_file=s3_dir / "moto_server.pid", log_file=log_file)
+    wait_until(
+        partial(http_answers, port), what="moto_server", pid=pid, log_file=log_file, timeout=30
+    )
+    info = s3_info("moto", port, (pid,))
     ensure_bucket(info)
     return info

@@ -35,11 +35,14 @@ def log_tail(path: Path, lines: int = 25) -> str:
         text = path.read_text(errors="replace")
     except FileNotFoundError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
+    return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
 
 def _pid_exists(pid: int) -> bool:
-    """Whether ``pid`` is a live (not zombie) process, reaping it first if it is our child."""
+    """Whether ``pid`` is a live process, reaping it first if it is our child.
+
+    A zombie counts as dead: in containers, PID 1 may take seconds to reap orphans.
+    """
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
@@ -49,7 +52,11 @@ def _pid_exists(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:  # no /proc (macOS), or it exited since os.kill: the next call will tell
+        return True
+    return state != "Z"
 
 
 def running_pid(pid_file: Path) -> int | None:
@@ -74,31 +81,35 @@ def running_pid(pid_file: Path) -> int | None:
     return pid if pid_file.stem in names else None
 
 
-def spawn(
-    argv: Sequence[str], *, pid_file: Path, log_file: Path, cwd: Path
-) -> subprocess.Popen[bytes]:
-    """Start ``argv`` detached from our session, output appended to ``log_file``.
+def spawn(argv: list[str], *, pid_file: Path, log_file: Path) -> int:
+    """Start ``argv`` in a new session, output appended to ``log_file``; returns its PID.
 
     ``pid_file`` must be named after the program (``argv[0]``'s file name) so that
-    :func:`running_pid` can recognise it later.
+    :func:`running_pid` can recognise it later. posix_spawn rather than Popen: a Popen
+    object of a process meant to outlive it warns "subprocess ... is still running".
+    Python's own file descriptors are not inheritable, so the child gets only 0, 1 and 2.
     """
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as out:
         out.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(argv)}\n".encode())
         out.flush()
         try:
-            proc = subprocess.Popen(
+            pid = os.posix_spawnp(
+                argv[0],
                 argv,
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+                os.environ,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
+                    (os.POSIX_SPAWN_DUP2, out.fileno(), 2),
+                ],
+                setsid=True,
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these; undo it
             )
         except OSError as exc:
             raise DevStackError(f"could not start {argv[0]}: {exc}") from exc
-    pid_file.write_text(f"{proc.pid}\n")
-    return proc
+    pid_file.write_text(f"{pid}\n")
+    return pid
 
 
 def stop(pid_file: Path, timeout: float = 30.0) -> int | None:
@@ -135,16 +146,16 @@ def wait_until(
     ready: Callable[[], bool],
     *,
     what: str,
-    proc: subprocess.Popen[bytes],
+    pid: int,
     log_file: Path,
     timeout: float,
     hint: str = "Run `thermocline dev down` and try again.",
 ) -> None:
-    """Poll ``ready`` until it holds; fail early if ``proc`` exits, with the log's tail."""
+    """Poll ``ready`` until it holds; fail early if process ``pid`` exits, with the log's tail."""
     deadline = time.monotonic() + timeout
     while not ready():
-        if proc.poll() is not None:
-            problem = f"exited with status {proc.returncode}"
+        if not _pid_exists(pid):
+            problem = "exited"
         elif time.monotonic() > deadline:
             problem = f"was not ready after {timeout:.0f} s"
         else:

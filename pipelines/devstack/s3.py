@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import http.client
 
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
 from thermocline.catalog.errors import DevStackError
 
 from .info import S3Info, S3Kind
@@ -60,6 +56,11 @@ def http_answers(port: int) -> bool:
 
 def ensure_bucket(info: S3Info) -> None:
     """Create the dev bucket unless it exists; this also proves the credentials work."""
+    # Imported here: botocore takes 0.3 s to import, which `status` should not pay.
+    import botocore.session
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
     client = botocore.session.get_session().create_client(
         "s3",
         endpoint_url=info.endpoint_url,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from functools import partial
 from pathlib import Path
 
 from thermocline.catalog.errors import DevStackError
@@ -39,8 +40,9 @@ def start(kafka_dir: Path, port: int) -> KafkaInfo:
     url = f"tcp://127.0.0.1:{port}"
     log_file = kafka_dir / "tansu.log"
     argv = [str(tansu_binary()), "broker", "--listener-url", url,
-            "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
-    proc = spawn(argv, pid_file=kafka_dir / "tansu.pid", log_file=log_file, cwd=kafka_dir)
-    wait_until(lambda: port_answers(port), what="the Tansu broker", proc=proc,
-               log_file=log_file, timeout=15)
-    return KafkaInfo(kind="tansu", bootstrap_servers=f"127.0.0.1:{port}", pid=proc.pid)
+            "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]  # fmt: skip
+    pid = spawn(argv, pid_file=kafka_dir / "tansu.pid", log_file=log_file)
+    wait_until(
+        partial(port_answers, port), what="the Tansu broker", pid=pid, log_file=log_file, timeout=15
+    )
+    return KafkaInfo(kind="tansu", bootstrap_servers=f"127.0.0.1:{port}", pid=pid)

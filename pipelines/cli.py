@@ -7,10 +7,11 @@ and exits 1 (2 for a bad project file or bad arguments).
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -19,7 +20,9 @@ from rich.table import Table
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.errors import ConfigError, ThermoclineError
 from thermocline.catalog.lake import Lake
-from thermocline.pipelines import devstack
+
+if TYPE_CHECKING:
+    from thermocline.pipelines.devstack import StackInfo
 
 __all__ = ["main"]
 
@@ -122,17 +125,28 @@ def dev() -> None:
 @dev.command("up")
 @click.option("--s3/--no-s3", default=True, help="Start the S3 server.")
 @click.option("--kafka/--no-kafka", default=True, help="Start the Kafka broker.")
+@click.option(
+    "--s3-kind",
+    type=click.Choice(["auto", "ceph", "moto"]),
+    default=None,
+    help="S3 server: Ceph RGW, or the moto fallback (default: $THERMOCLINE_DEV_S3, else auto).",
+)
 @_json_option
-def dev_up(s3: bool, kafka: bool, as_json: bool) -> None:
+def dev_up(s3: bool, kafka: bool, s3_kind: str | None, as_json: bool) -> None:
     """Start the dev stack (idempotent: what already runs is left alone)."""
-    info = devstack.up(s3=s3, kafka=kafka, log=lambda line: _err.print(line))
-    _print_stack(info.to_dict(), as_json)
+    from thermocline.pipelines import devstack
+
+    choice = cast("devstack.S3Choice | None", s3_kind)
+    info = devstack.up(s3=s3, kafka=kafka, s3_kind=choice, log=_err.print)
+    _print_stack(info, as_json)
 
 
 @dev.command("down")
 @_json_option
 def dev_down(as_json: bool) -> None:
     """Stop the dev stack's processes (by PID)."""
+    from thermocline.pipelines import devstack
+
     stopped = devstack.down()
     if as_json:
         _print_json({"stopped": stopped})
@@ -144,31 +158,49 @@ def dev_down(as_json: bool) -> None:
 @_json_option
 def dev_status(as_json: bool) -> None:
     """Say what runs where."""
-    _print_stack(devstack.status().to_dict(), as_json)
+    from thermocline.pipelines import devstack
+
+    _print_stack(devstack.status(), as_json)
 
 
 @dev.command("env")
 def dev_env() -> None:
-    """Print `export` lines that point a shell (and thermocline.yaml's ${...}) at the stack."""
-    for key, value in devstack.stack_environment().items():
-        click.echo(f"export {key}={value}")
+    """Print `export` lines pointing a shell at the stack: eval "$(thermocline dev env)"."""
+    from thermocline.pipelines import devstack
+
+    info = devstack.status()
+    variables = dict(info.s3_storage_options()) if info.s3 and info.s3.running else {}
+    if info.kafka and info.kafka.running:
+        variables["THERMOCLINE_KAFKA_BOOTSTRAP"] = info.kafka.bootstrap_servers
+    for key, value in variables.items():
+        click.echo(f"export {key}={shlex.quote(value)}")
 
 
-def _print_stack(info: dict[str, Any], as_json: bool) -> None:
+def _print_stack(info: StackInfo, as_json: bool) -> None:
     if as_json:
-        _print_json(info)
+        _print_json(info.to_dict())
         return
-    rows = [
-        (
-            name,
-            service.get("kind"),
-            "running" if service.get("running") else "stopped",
-            service.get("address") or "",
-            " ".join(map(str, service.get("pids") or [])),
+    rows: list[tuple[str, ...]] = []
+    if info.s3 is not None:
+        s3 = info.s3
+        state = "running" if s3.running else "stopped"
+        rows.append(
+            (
+                "s3",
+                s3.kind,
+                state,
+                f"{s3.endpoint_url} bucket {s3.bucket}",
+                " ".join(map(str, s3.pids)),
+            )
         )
-        for name, service in info.get("services", {}).items()
-    ]
-    _table("dev stack", ["service", "kind", "state", "address", "pids"], rows)
+    if info.kafka is not None:
+        kafka = info.kafka
+        state = "running" if kafka.running else "stopped"
+        rows.append(("kafka", kafka.kind, state, kafka.bootstrap_servers, str(kafka.pid or "")))
+    if not rows:
+        _out.print(f"nothing was started from {info.state_dir}; run `thermocline dev up`")
+        return
+    _table(f"dev stack ({info.state_dir})", ["service", "kind", "state", "address", "pids"], rows)
 
 
 # --- datasets --------------------------------------------------------------------------------

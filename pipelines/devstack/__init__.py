@@ -9,14 +9,17 @@ holds one stack: data, logs, PID files and ``stack.json``.
     down()
 """
 
-from .info import KafkaInfo, S3Info, StackInfo
+from .info import KafkaInfo, Log, S3Choice, S3Info, S3Kind, StackInfo
 from .stack import DEFAULT_KAFKA_PORT, DEFAULT_S3_PORT, default_state_dir, down, status, up
 
 __all__ = [
     "DEFAULT_KAFKA_PORT",
     "DEFAULT_S3_PORT",
     "KafkaInfo",
+    "Log",
+    "S3Choice",
     "S3Info",
+    "S3Kind",
     "StackInfo",
     "default_state_dir",
     "down",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from thermocline.catalog.errors import DevStackError
 
-__all__ = ["KafkaInfo", "S3Info", "S3Kind", "StackInfo"]
+__all__ = ["KafkaInfo", "Log", "S3Choice", "S3Info", "S3Kind", "StackInfo"]
 
 S3Kind = Literal["ceph", "moto"]
+S3Choice = Literal["auto", "ceph", "moto"]  # what `up` is asked for; auto prefers Ceph
+Log = Callable[[str], None]  # receives human progress lines, one per call
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def http_answers(port: int) -> bool:
     try:
         conn.request("GET", "/")
         conn.getresponse().read()
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return False
     finally:
         conn.close()

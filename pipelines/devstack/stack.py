@@ -11,15 +11,14 @@ import fcntl
 import json
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Literal
 
 from thermocline.catalog.errors import DevStackError
 
 from . import ceph, moto, tansu
-from .info import KafkaInfo, S3Info, S3Kind, StackInfo
+from .info import KafkaInfo, Log, S3Choice, S3Info, S3Kind, StackInfo
 from .processes import port_answers, running_pid, stop
 from .s3 import http_answers
 
@@ -41,8 +40,6 @@ _PROGRAMS = {
 }
 _S3_PROGRAMS: dict[S3Kind, tuple[str, ...]] = {"ceph": ceph.DAEMONS, "moto": ("moto_server",)}
 
-Log = Callable[[str], None]
-S3Choice = Literal["auto", "ceph", "moto"]
 _S3_CHOICES: tuple[S3Choice, ...] = ("auto", "ceph", "moto")
 
 
@@ -185,11 +182,7 @@ def _up_s3(
     _stop_service(state_dir, "s3")  # leftovers of a crashed or half-stopped server
     kind = _choose_s3(requested, s3_dir, log)
     _check_port_free(port, "the S3 server")
-    if kind == "ceph":
-        _check_port_free(ceph.MON_PORT, "the Ceph monitor")
-        info = ceph.start(s3_dir, port, log)
-    else:
-        info = moto.start(s3_dir, port)
+    info = ceph.start(s3_dir, port, log) if kind == "ceph" else moto.start(s3_dir, port)
     log(f"S3 ({info.kind}) ready at {info.endpoint_url}, bucket {info.bucket!r}")
     return info
 
@@ -224,13 +217,13 @@ def up(
     state_dir = (state_dir or default_state_dir()).absolute()
     requested = _s3_choice(s3_kind)
     with _locked(state_dir, log):
-        current = status(state_dir)
-        info = StackInfo(
-            state_dir,
-            s3=_up_s3(state_dir, current.s3, requested, s3_port, log) if s3 else current.s3,
-            kafka=_up_kafka(state_dir, current.kafka, kafka_port, log) if kafka else current.kafka,
-        )
-        _write(info)
+        info = status(state_dir)
+        if s3:  # recorded at once, so a failing Kafka start cannot hide a running S3
+            info = replace(info, s3=_up_s3(state_dir, info.s3, requested, s3_port, log))
+            _write(info)
+        if kafka:
+            info = replace(info, kafka=_up_kafka(state_dir, info.kafka, kafka_port, log))
+            _write(info)
     return info
 
 

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import pytest
 
 from thermocline.catalog.lake import Lake
@@ -40,7 +41,10 @@ def s3_lake(dev_stack: devstack.StackInfo) -> Iterator[Lake]:
     prefix = f"s3://{s3.bucket}/tests/{uuid.uuid4().hex[:12]}"
     lake = Lake.open(prefix, dev_stack.s3_storage_options())
     yield lake
-    lake.filesystem.delete_dir_contents("", missing_dir_ok=True)
+    root = lake.filesystem  # a SubTreeFileSystem at the prefix: delete the prefix itself
+    prefix_path = root.base_path.rstrip("/")
+    if root.base_fs.get_file_info(prefix_path).type != pafs.FileType.NotFound:
+        root.base_fs.delete_dir(prefix_path)
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])

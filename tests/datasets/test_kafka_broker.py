@@ -57,6 +57,7 @@ def test_group_consumes_every_message_exactly_once(
         for consumer in consumers:
             consumer.poll(0.1)
     assert assigned[0].isdisjoint(assigned[1])
+    settled = [set(partitions) for partitions in assigned]
 
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 5})
     for number in range(MESSAGES):
@@ -93,6 +94,7 @@ def test_group_consumes_every_message_exactly_once(
     stop.set()
     for thread in threads:
         thread.join()
+    assert assigned == settled, "the group rebalanced while consuming"
     for consumer in consumers:
         consumer.close()
 
@@ -105,5 +107,5 @@ def test_group_consumes_every_message_exactly_once(
     # Each member read only its own partitions, and both did work.
     for index in range(2):
         assert received[index]
-        assert {p for (p, _, _) in received[index]} <= assigned[index]
+        assert {p for (p, _, _) in received[index]} <= settled[index]
     assert {p for (p, _) in positions} == set(range(PARTITIONS))

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_out = Console(highlight=False, soft_wrap=True)
+# Piped output (scripts, CI logs) gets wide lines rather than tables wrapped at 80 columns.
+_out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables import read_dataset, write
 from thermocline.pipelines import devstack
 from thermocline.pipelines.devstack.processes import running_pid, spawn, stop
 
@@ -52,3 +56,26 @@ def test_up_is_idempotent_and_status_tells_what_runs(dev_stack: devstack.StackIn
     assert status["s3"]["endpoint_url"].startswith("http://127.0.0.1:")
     assert status["kafka"]["running"] is True
     assert status["kafka"]["bootstrap_servers"].startswith("127.0.0.1:")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_moto_fallback_serves_delta_tables(tmp_path: Path) -> None:
+    """The fallback S3 server, started on purpose beside the main stack, holds a Delta table."""
+    state_dir = tmp_path / "dev"
+    info = devstack.up(state_dir, kafka=False, s3_kind="moto", s3_port=free_port())
+    try:
+        assert info.s3 is not None
+        assert (info.s3.kind, info.s3.running) == ("moto", True)
+        lake = Lake.open(f"s3://{info.s3.bucket}/fallback", info.s3_storage_options())
+        write(lake, "t", pa.table({"id": [1, 2, 3]}))
+        assert read_dataset(lake, "t").to_table()["id"].to_pylist() == [1, 2, 3]
+    finally:
+        stopped = devstack.down(state_dir)
+    assert [s.split(" ")[0] for s in stopped] == ["moto_server"]
+    assert devstack.status(state_dir).s3 is None, "down forgets what it stopped"

@@ -123,6 +123,11 @@ class Lake:
     def _s3(self) -> pafs.S3FileSystem:
         options = self.storage_options
         endpoint = urlsplit(options.get("AWS_ENDPOINT_URL", ""))
+        if endpoint.netloc:
+            # S3-compatible servers (Ceph RGW 16 among them) reject the streaming checksums the
+            # AWS SDK sends by default (HTTP 411 MissingContentLength); AWS needs none either.
+            # The SDK reads this only from the environment, when each client is made.
+            os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "WHEN_REQUIRED")
         return pafs.S3FileSystem(
             access_key=options.get("AWS_ACCESS_KEY_ID"),
             secret_key=options.get("AWS_SECRET_ACCESS_KEY"),

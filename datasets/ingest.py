@@ -12,7 +12,7 @@ from thermocline.catalog.config import DatasetSpec, FileSource
 from thermocline.catalog.errors import ConfigError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.files import read_file
-from thermocline.datasets.tables import write
+from thermocline.datasets.writes import write
 
 __all__ = ["ingest_files"]
 

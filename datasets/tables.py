@@ -1,32 +1,50 @@
-"""Delta table operations on a lake: write, open, read, history.
+"""Delta table access on a lake: create, open, resolve a version, read, history.
 
 Every call takes a :class:`~thermocline.catalog.lake.Lake`, so the same code runs on a local
-folder and on S3. Each commit records who made it and why, which ``history`` shows.
+folder and on S3. Writes go through :mod:`thermocline.datasets.writes`.
 
->>> write(lake, "rides", arrow_table, reason="initial load")      # doctest: +SKIP
-0
->>> read_dataset(lake, "rides").to_table(columns=["ride_id"])     # doctest: +SKIP
+>>> read_dataset(lake, "rides", at="golden").to_table(columns=["ride_id"])   # doctest: +SKIP
+>>> read_dataset(lake, "rides", at="2026-11-21T10:00:00Z")                  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import getpass
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from thermocline.catalog.errors import DatasetNotFoundError
+from thermocline.catalog.catalog import Catalog, current_user
+from thermocline.catalog.errors import (
+    DatasetNotFoundError,
+    InvalidTimestampError,
+    TagNotFoundError,
+    VersionNotFoundError,
+)
 from thermocline.catalog.lake import Lake
 
-__all__ = ["Commit", "history", "open_table", "read_dataset", "write"]
+__all__ = [
+    "COMMIT_REASON_KEY",
+    "COMMIT_ROWS_KEY",
+    "COMMIT_USER_KEY",
+    "Commit",
+    "create",
+    "history",
+    "open_table",
+    "read_dataset",
+    "resolve_version",
+]
 
-_USER_KEY = "thermocline.user"
-_REASON_KEY = "thermocline.reason"
+COMMIT_USER_KEY = "thermocline.user"
+COMMIT_REASON_KEY = "thermocline.reason"
+COMMIT_ROWS_KEY = "thermocline.rows"  # our publish commits carry no delta-rs operationMetrics
+_LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
 @dataclass(frozen=True)
@@ -43,30 +61,6 @@ class Commit:
     reason: str | None
 
 
-def write(
-    lake: Lake,
-    name: str,
-    data: pa.Table,
-    *,
-    mode: Literal["append", "overwrite"] = "append",
-    partition_by: list[str] | None = None,
-    reason: str | None = None,
-) -> int:
-    """Commit ``data`` to table ``name`` (created on first write); return the new version."""
-    metadata = {_USER_KEY: getpass.getuser()}
-    if reason:
-        metadata[_REASON_KEY] = reason
-    write_deltalake(
-        lake.table_uri(name),
-        data,
-        mode=mode,
-        partition_by=partition_by or None,
-        storage_options=lake.delta_storage_options(),
-        commit_properties=CommitProperties(custom_metadata=metadata),
-    )
-    return open_table(lake, name).version()
-
-
 def open_table(lake: Lake, name: str, version: int | None = None) -> DeltaTable:
     """The Delta table of dataset ``name``, at ``version`` or the latest."""
     try:
@@ -80,9 +74,78 @@ def open_table(lake: Lake, name: str, version: int | None = None) -> DeltaTable:
         ) from None
 
 
-def read_dataset(lake: Lake, name: str, version: int | None = None) -> pads.Dataset:
-    """A pyarrow dataset of ``name`` over the lake's native filesystem: project and filter
-    with ``to_table(columns=..., filter=...)`` and only those bytes are read."""
+def create(
+    lake: Lake,
+    name: str,
+    schema: pa.Schema,
+    *,
+    partition_by: list[str] | None = None,
+    properties: Mapping[str, str] | None = None,
+    description: str | None = None,
+) -> DeltaTable:
+    """Create an empty table (version 0) with a schema, partitioning and table properties."""
+    return DeltaTable.create(
+        lake.table_uri(name),
+        schema,
+        partition_by=partition_by or None,
+        description=description,
+        configuration=dict(properties or {}),
+        storage_options=lake.delta_storage_options(),
+        commit_properties=CommitProperties(custom_metadata={COMMIT_USER_KEY: current_user()}),
+    )
+
+
+def resolve_version(lake: Lake, name: str, at: int | str | datetime | None) -> int:
+    """The version ``at`` names: a version number, a tag, or a time (ISO 8601, UTC if naive).
+
+    A time gives the newest version committed at or before it. Errors say what exists.
+    """
+    table = open_table(lake, name)
+    latest = table.version()
+    if at is None:
+        return latest
+    if isinstance(at, int) or (isinstance(at, str) and at.isdigit()):
+        version = int(at)
+        if not 0 <= version <= latest:
+            raise VersionNotFoundError(
+                f"{name} has no version {version}; its versions are 0..{latest} "
+                f"(see `thermocline history {name}`)"
+            )
+        return version
+    if isinstance(at, str) and not _LOOKS_LIKE_TIME.match(at):
+        tag = Catalog(lake).tag(at)
+        if tag.dataset != name:
+            raise TagNotFoundError(
+                f"tag {at!r} points at {tag.dataset}@{tag.version}, not at {name}"
+            )
+        return tag.version
+    moment = parse_timestamp(at) if isinstance(at, str) else at
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    for commit in history(lake, name):
+        if commit.timestamp <= moment:
+            return commit.version
+    raise VersionNotFoundError(
+        f"{name} did not exist yet at {moment.isoformat()}; "
+        f"see `thermocline history {name}` for its first version"
+    )
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO 8601 time such as ``2026-11-21``, ``2026-11-21T10:00:00Z`` (naive means UTC)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidTimestampError(
+            f"malformed timestamp {text!r}; write ISO 8601 such as 2026-11-21T10:00:00Z"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def read_dataset(lake: Lake, name: str, at: int | str | datetime | None = None) -> pads.Dataset:
+    """A pyarrow dataset of ``name`` at ``at`` (version, tag or time; default latest) over the
+    lake's native filesystem: project and filter with ``to_table(columns=..., filter=...)``
+    and only those bytes are read."""
+    version = None if at is None else resolve_version(lake, name, at)
     table = open_table(lake, name, version)
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))
 
@@ -98,9 +161,9 @@ def _commit(entry: dict[str, Any]) -> Commit:
         version=int(entry["version"]),
         timestamp=datetime.fromtimestamp(entry["timestamp"] / 1000, tz=UTC),
         operation=str(entry.get("operation", "")),
-        rows_added=metrics.get("num_added_rows"),
+        rows_added=metrics.get("num_added_rows", entry.get(COMMIT_ROWS_KEY)),
         files_added=metrics.get("num_added_files"),
         files_removed=metrics.get("num_removed_files"),
-        user=entry.get(_USER_KEY),
-        reason=entry.get(_REASON_KEY),
+        user=entry.get(COMMIT_USER_KEY),
+        reason=entry.get(COMMIT_REASON_KEY),
     )

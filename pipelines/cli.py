@@ -1,7 +1,7 @@
 """The ``thermocline`` command line: parses arguments, calls the Python API, prints the result.
 
 Tables for people, ``--json`` for scripts; a :class:`ThermoclineError` prints one line on stderr
-and exits 1 (2 for a bad project file or bad arguments).
+and exits 1, or 2 when the input was wrong (project file, arguments, unknown names).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from thermocline.catalog.config import Project, load_project
-from thermocline.catalog.errors import ConfigError, ThermoclineError
+from thermocline.catalog.errors import InputError, ThermoclineError
 from thermocline.catalog.lake import Lake
 
 if TYPE_CHECKING:
@@ -268,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except ConfigError as error:
+    except InputError as error:
         _err.print(f"error: {error}", markup=False, soft_wrap=True)
         sys.exit(2)
     except ThermoclineError as error:

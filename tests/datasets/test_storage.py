@@ -6,7 +6,8 @@ import pytest
 
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables import history, open_table, read_dataset, write
+from thermocline.datasets.tables import history, open_table, read_dataset
+from thermocline.datasets.writes import write
 
 
 def sample(start: int, rows: int) -> pa.Table:
@@ -38,7 +39,7 @@ def test_write_then_read_back_with_projection(lake: Lake) -> None:
         1_000 + j for j in range(500) if j % 3 == 1
     ]
     assert sorted(one_day["id"].to_pylist()) == expected
-    assert read_dataset(lake, "events", version=0).count_rows() == 1_000
+    assert read_dataset(lake, "events", at=0).count_rows() == 1_000
 
 
 def test_history_records_who_and_why(lake: Lake) -> None:
@@ -48,7 +49,8 @@ def test_history_records_who_and_why(lake: Lake) -> None:
     assert (newest.version, newest.rows_added, newest.reason) == (1, 20, None)
     assert (oldest.version, oldest.rows_added, oldest.reason) == (0, 10, "load a")
     assert oldest.user
-    assert oldest.operation == "WRITE"
+    assert oldest.operation == "CREATE TABLE"  # the first publish creates the table with data
+    assert newest.operation == "WRITE"
 
 
 def test_missing_dataset_is_a_clear_error(lake: Lake) -> None:

@@ -62,6 +62,6 @@ def test_unknown_dataset_is_one_line_and_non_zero(project: Path) -> None:
 
 def test_dataset_without_a_table_says_what_to_do(project: Path) -> None:
     result = thermocline("history", "rides", cwd=project)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "dataset 'rides' has no table" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,418 @@
+"""The in-lake catalog: tags, releases, the dataset registry, the event log, rollback journals.
+
+It lives in ``<lake>/_catalog/`` as Delta tables, so any process that can read the lake can
+resolve names and versions with no database server (DESIGN.md > Decision 4).
+
+>>> catalog = Catalog(lake)                                     # doctest: +SKIP
+>>> catalog.set_tag("golden", "rides", 3, reason="eval set")    # doctest: +SKIP
+>>> catalog.tag("golden").version                               # doctest: +SKIP
+3
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from thermocline.catalog.errors import (
+    ReleaseExistsError,
+    ReleaseNotFoundError,
+    StaleTagError,
+    TagNotFoundError,
+)
+from thermocline.catalog.lake import Lake
+from thermocline.catalog.store import CatalogTable
+
+__all__ = ["Catalog", "Event", "JournalStep", "Release", "Tag", "current_user"]
+
+_TIME = pa.timestamp("us", tz="UTC")
+_EVENTS = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("at", _TIME),
+        ("kind", pa.string()),
+        ("dataset", pa.string()),
+        ("version", pa.int64()),
+        ("user", pa.string()),
+        ("reason", pa.string()),
+        ("details", pa.string()),
+    ]
+)
+_TAGS = pa.schema(
+    [
+        ("tag", pa.string()),
+        ("dataset", pa.string()),
+        ("version", pa.int64()),
+        ("seq", pa.int64()),
+        ("at", _TIME),
+        ("user", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+_RELEASES = pa.schema(
+    [
+        ("release", pa.string()),
+        ("dataset", pa.string()),
+        ("version", pa.int64()),
+        ("at", _TIME),
+        ("user", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+_REGISTRY = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("spec_hash", pa.string()),
+        ("spec", pa.string()),
+        ("at", _TIME),
+        ("user", pa.string()),
+    ]
+)
+_JOURNAL = pa.schema(
+    [
+        ("journal_id", pa.string()),
+        ("release", pa.string()),
+        ("dataset", pa.string()),
+        ("target_version", pa.int64()),
+        ("step", pa.string()),
+        ("restored_version", pa.int64()),
+        ("at", _TIME),
+    ]
+)
+
+
+def current_user() -> str:
+    """Who is acting, for the event log: the login name."""
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "unknown"
+
+
+def _now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the event log: who did what to which dataset version, when and why."""
+
+    kind: str
+    dataset: str | None
+    version: int | None
+    reason: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    user: str = field(default_factory=current_user)
+    at: datetime = field(default_factory=_now)
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    dataset: str
+    version: int
+    seq: int
+    at: datetime
+    user: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    versions: Mapping[str, int]
+    at: datetime
+    user: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class JournalStep:
+    journal_id: str
+    release: str
+    dataset: str
+    target_version: int
+    step: str  # planned | restored | finished
+    restored_version: int | None
+
+
+class Catalog:
+    """The catalog of one lake. Cheap to build; every call reads the lake afresh."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self._events = CatalogTable(lake, "events", _EVENTS)
+        self._tags = CatalogTable(lake, "tags", _TAGS)
+        self._releases = CatalogTable(lake, "releases", _RELEASES)
+        self._registry = CatalogTable(lake, "registry", _REGISTRY)
+        self._journal = CatalogTable(lake, "journal", _JOURNAL)
+
+    # --- events ---------------------------------------------------------------------------
+
+    def record(self, event: Event) -> None:
+        """Append ``event`` to the log (a blind append: concurrent ones never conflict)."""
+        self._events.append([_event_row(event)])
+
+    def events(self, dataset: str | None = None, kinds: Iterable[str] | None = None) -> list[Event]:
+        """Events, oldest first, optionally of one dataset and of some kinds."""
+        wanted = set(kinds) if kinds is not None else None
+        rows = self._events.read().sort_by("at").to_pylist()
+        return [
+            Event(
+                kind=row["kind"],
+                dataset=row["dataset"],
+                version=row["version"],
+                reason=row["reason"],
+                details=json.loads(row["details"] or "{}"),
+                user=row["user"],
+                at=row["at"],
+                event_id=row["event_id"],
+            )
+            for row in rows
+            if (dataset is None or row["dataset"] == dataset)
+            and (wanted is None or row["kind"] in wanted)
+        ]
+
+    # --- tags -----------------------------------------------------------------------------
+
+    def set_tag(
+        self,
+        name: str,
+        dataset: str,
+        version: int,
+        *,
+        expected_seq: int | None = None,
+        reason: str | None = None,
+    ) -> Tag:
+        """Point tag ``name`` at ``dataset@version`` (compare-and-swap) and log the move.
+
+        With ``expected_seq`` the move happens only if the tag is still at that sequence
+        number (0 for a tag that does not exist yet), else :class:`StaleTagError`.
+        """
+
+        def attempt(snapshot: DeltaTable | None) -> Tag:
+            seq = _sequence(snapshot, f"tag:{name}")
+            if expected_seq is not None and seq != expected_seq:
+                raise StaleTagError(
+                    f"tag {name!r} moved since you read it (now at move {seq}, you expected "
+                    f"{expected_seq}); read it again and retry"
+                )
+            tag = Tag(name, dataset, version, seq + 1, _now(), current_user(), reason)
+            row = {
+                "tag": name,
+                "dataset": dataset,
+                "version": version,
+                "seq": tag.seq,
+                "at": tag.at,
+                "user": tag.user,
+                "reason": reason,
+            }
+            self._tags.append([row], snapshot, (f"tag:{name}", tag.seq))
+            return tag
+
+        tag = self._tags.compare_and_swap(attempt)
+        self.record(Event("tag", dataset, version, reason, {"tag": name, "seq": tag.seq}))
+        return tag
+
+    def tags(self, dataset: str | None = None) -> list[Tag]:
+        """Current tags (the latest move of each), optionally of one dataset, by name."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self._tags.read().to_pylist():
+            if row["tag"] not in latest or row["seq"] > latest[row["tag"]]["seq"]:
+                latest[row["tag"]] = row
+        found = [_tag(row) for row in latest.values()]
+        return sorted((t for t in found if dataset in (None, t.dataset)), key=lambda t: t.name)
+
+    def tag(self, name: str) -> Tag:
+        """The tag ``name``, or :class:`TagNotFoundError` listing the tags there are."""
+        for tag in self.tags():
+            if tag.name == name:
+                return tag
+        known = ", ".join(t.name for t in self.tags()) or "none yet"
+        raise TagNotFoundError(
+            f"unknown tag {name!r}; tags: {known}. Create one with "
+            "`thermocline tag DATASET@VERSION NAME`"
+        )
+
+    def tag_history(self, name: str) -> list[Tag]:
+        """Every move of tag ``name``, in order."""
+        rows = [r for r in self._tags.read().to_pylist() if r["tag"] == name]
+        return [_tag(row) for row in sorted(rows, key=lambda r: r["seq"])]
+
+    # --- releases -------------------------------------------------------------------------
+
+    def create_release(
+        self, name: str, versions: Mapping[str, int], reason: str | None = None
+    ) -> Release:
+        """Record release ``name`` = ``{dataset: version}``; a release never changes."""
+        if not versions:
+            raise ReleaseNotFoundError(f"release {name!r} needs at least one DATASET@VERSION")
+
+        def attempt(snapshot: DeltaTable | None) -> Release:
+            if _sequence(snapshot, f"release:{name}") > 0:
+                raise ReleaseExistsError(
+                    f"release {name!r} exists already and releases never change; pick another name"
+                )
+            release = Release(name, dict(versions), _now(), current_user(), reason)
+            rows = [
+                {
+                    "release": name,
+                    "dataset": d,
+                    "version": v,
+                    "at": release.at,
+                    "user": release.user,
+                    "reason": reason,
+                }
+                for d, v in sorted(versions.items())
+            ]
+            self._releases.append(rows, snapshot, (f"release:{name}", 1))
+            return release
+
+        release = self._releases.compare_and_swap(attempt)
+        self.record(
+            Event("release", None, None, reason, {"release": name, "versions": dict(versions)})
+        )
+        return release
+
+    def releases(self) -> list[Release]:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for row in self._releases.read().to_pylist():
+            grouped.setdefault(row["release"], []).append(row)
+        return [
+            Release(
+                name,
+                {r["dataset"]: r["version"] for r in rows},
+                rows[0]["at"],
+                rows[0]["user"],
+                rows[0]["reason"],
+            )
+            for name, rows in sorted(grouped.items())
+        ]
+
+    def release(self, name: str) -> Release:
+        for release in self.releases():
+            if release.name == name:
+                return release
+        known = ", ".join(r.name for r in self.releases()) or "none yet"
+        raise ReleaseNotFoundError(
+            f"unknown release {name!r}; releases: {known}. Create one with "
+            "`thermocline release create NAME DATASET@VERSION...`"
+        )
+
+    def protected_versions(self, dataset: str) -> set[int]:
+        """Versions of ``dataset`` that a tag or a release points at: vacuum keeps their files."""
+        versions = {t.version for t in self.tags(dataset)}
+        versions.update(r.versions[dataset] for r in self.releases() if dataset in r.versions)
+        return versions
+
+    # --- registry -------------------------------------------------------------------------
+
+    def register(self, dataset: str, spec: Mapping[str, Any]) -> bool:
+        """Snapshot ``spec`` for ``dataset`` when it differs from the last one; True if new."""
+        text = json.dumps(spec, sort_keys=True, default=str)
+        digest = hashlib.sha256(text.encode()).hexdigest()
+
+        def attempt(snapshot: DeltaTable | None) -> bool:
+            rows = [r for r in self._registry.read(snapshot).to_pylist() if r["dataset"] == dataset]
+            if rows and max(rows, key=lambda r: r["at"])["spec_hash"] == digest:
+                return False
+            row = {
+                "dataset": dataset,
+                "spec_hash": digest,
+                "spec": text,
+                "at": _now(),
+                "user": current_user(),
+            }
+            seq = _sequence(snapshot, f"registry:{dataset}") + 1
+            self._registry.append([row], snapshot, (f"registry:{dataset}", seq))
+            return True
+
+        return self._registry.compare_and_swap(attempt)
+
+    def registered(self) -> dict[str, dict[str, Any]]:
+        """The latest spec snapshot of every registered dataset."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self._registry.read().sort_by("at").to_pylist():
+            latest[row["dataset"]] = json.loads(row["spec"])
+        return latest
+
+    # --- rollback journals ----------------------------------------------------------------
+
+    def journal(self, release: str) -> list[JournalStep]:
+        """Steps of the newest journal of ``release`` (empty when none was opened)."""
+        rows = [
+            r for r in self._journal.read().sort_by("at").to_pylist() if r["release"] == release
+        ]
+        if not rows:
+            return []
+        newest = rows[-1]["journal_id"]
+        return [
+            JournalStep(
+                r["journal_id"],
+                r["release"],
+                r["dataset"],
+                r["target_version"],
+                r["step"],
+                r["restored_version"],
+            )
+            for r in rows
+            if r["journal_id"] == newest
+        ]
+
+    def write_journal(self, steps: Iterable[JournalStep]) -> None:
+        """Append journal steps in one commit."""
+        rows = [
+            {
+                "journal_id": s.journal_id,
+                "release": s.release,
+                "dataset": s.dataset,
+                "target_version": s.target_version,
+                "step": s.step,
+                "restored_version": s.restored_version,
+                "at": _now(),
+            }
+            for s in steps
+        ]
+        self._journal.append(rows)
+
+
+def _sequence(snapshot: DeltaTable | None, app_id: str) -> int:
+    """How many times ``app_id`` has moved in ``snapshot`` (0 when never)."""
+    if snapshot is None:
+        return 0
+    return snapshot.transaction_version(app_id) or 0
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "at": event.at,
+        "kind": event.kind,
+        "dataset": event.dataset,
+        "version": event.version,
+        "user": event.user,
+        "reason": event.reason,
+        "details": json.dumps(dict(event.details), sort_keys=True, default=str),
+    }
+
+
+def _tag(row: dict[str, Any]) -> Tag:
+    return Tag(
+        row["tag"],
+        row["dataset"],
+        row["version"],
+        row["seq"],
+        row["at"],
+        row["user"],
+        row["reason"],
+    )

@@ -1,0 +1,389 @@
+"""Writes. Write-audit-publish: stage Parquet files, judge them, publish them in one commit.
+
+Staged files sit under the table root but are not in the Delta log, so no reader sees them
+(DESIGN.md > Decision 2). :func:`publish` commits them with add actions that carry statistics
+(readers prune by them), the source positions (app transactions) and commit metadata, all in
+one commit. :func:`quarantine` moves a rejected batch to ``<lake>/_quarantine/<dataset>/`` with
+its reasons; :func:`discard` deletes it. Files a crash leaves behind are unreferenced and
+vacuum removes them once past retention.
+
+>>> staged = stage(lake, "rides", batch, partition_by=["day"])       # doctest: +SKIP
+>>> publish(lake, staged, reason="nightly load")                      # doctest: +SKIP
+7
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+from urllib.parse import quote
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable, Schema, Transaction
+from deltalake.exceptions import TableNotFoundError
+from deltalake.transaction import AddAction, create_table_with_add_actions
+
+from thermocline.catalog.catalog import Catalog, Event, current_user
+from thermocline.catalog.errors import DatasetNotFoundError, InputError
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables import (
+    COMMIT_REASON_KEY,
+    COMMIT_ROWS_KEY,
+    COMMIT_USER_KEY,
+    open_table,
+)
+
+__all__ = [
+    "QUARANTINE_DIR",
+    "StagedBatch",
+    "StagedFile",
+    "discard",
+    "publish",
+    "quarantine",
+    "stage",
+]
+
+QUARANTINE_DIR = "_quarantine"
+_STRING_STATS_LIMIT = 64  # longer strings get no min/max: a truncated max would be wrong
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    """One staged Parquet file: its path under the table root and its add-action fields."""
+
+    path: str
+    size: int
+    rows: int
+    partition_values: Mapping[str, str | None]
+    stats: str
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """A batch written but not published: what :func:`publish` needs to commit it."""
+
+    dataset: str
+    batch_id: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...]
+    files: tuple[StagedFile, ...]
+    staged_at: float = field(default_factory=time.time)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+
+def stage(
+    lake: Lake,
+    dataset: str,
+    data: pa.Table,
+    *,
+    partition_by: list[str] | tuple[str, ...] | None = None,
+) -> StagedBatch:
+    """Write ``data`` as Parquet files under the table root, one per partition, uncommitted.
+
+    ``partition_by`` defaults to the existing table's partition columns (none for a new table).
+    """
+    if partition_by is None:
+        partition_by = _table_partitioning(lake, dataset)
+    missing = [c for c in partition_by if c not in data.column_names]
+    if missing:
+        raise InputError(f"partition columns {missing} are not in the batch of {dataset!r}")
+    batch_id = uuid.uuid4().hex
+    filesystem = lake.table_filesystem(dataset)
+    files = []
+    for values, part in _split_by_partition(data, list(partition_by)):
+        folder = "/".join(
+            f"{quote(k, safe='')}={quote(_partition_dir(v), safe='')}" for k, v in values.items()
+        )
+        path = f"{folder}/" if folder else ""
+        path += f"part-{batch_id}-{len(files):05d}.zstd.parquet"
+        body = part.drop_columns(list(partition_by))
+        if lake.is_local:  # object stores have no folders to make
+            lake.filesystem.create_dir(f"{dataset}/{folder}".rstrip("/"), recursive=True)
+        pq.write_table(body, path, filesystem=filesystem, compression="zstd")
+        size = filesystem.get_file_info(path).size
+        files.append(StagedFile(path, size, body.num_rows, values, _stats_json(body)))
+    return StagedBatch(dataset, batch_id, data.schema, tuple(partition_by), tuple(files))
+
+
+def publish(
+    lake: Lake,
+    staged: StagedBatch,
+    *,
+    mode: Literal["append", "overwrite"] = "append",
+    reason: str | None = None,
+    app_transactions: Mapping[str, int] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> int:
+    """Commit ``staged`` as one new version (creating the table on first publish); return it.
+
+    ``app_transactions`` (app id -> version, e.g. ``kafka:topic:0`` -> last offset) ride in
+    the same commit, so data and source positions can never disagree. ``mode="overwrite"``
+    replaces the partitions the batch touches (the whole table when unpartitioned).
+    """
+    uri = lake.table_uri(staged.dataset)
+    options = lake.delta_storage_options()
+    now = int(time.time() * 1000)
+    actions = [
+        AddAction(f.path, f.size, dict(f.partition_values), now, True, f.stats)
+        for f in staged.files
+    ]
+    custom = {
+        COMMIT_USER_KEY: current_user(),
+        COMMIT_ROWS_KEY: staged.rows,
+        "thermocline.batch": staged.batch_id,
+        **dict(metadata or {}),
+    }
+    if reason:
+        custom[COMMIT_REASON_KEY] = reason
+    properties = CommitProperties(
+        custom_metadata=custom,
+        app_transactions=[Transaction(app, v) for app, v in (app_transactions or {}).items()],
+    )
+    try:
+        table = DeltaTable(uri, storage_options=options)
+    except TableNotFoundError:
+        create_table_with_add_actions(
+            uri,
+            Schema.from_arrow(staged.schema),
+            actions,
+            partition_by=list(staged.partition_by) or None,
+            storage_options=options,
+            commit_properties=properties,
+        )
+        version = 0
+    else:
+        expected = table.metadata().partition_columns
+        if list(staged.partition_by) != list(expected):
+            raise InputError(
+                f"{staged.dataset} is partitioned by {expected}, the batch was staged by "
+                f"{list(staged.partition_by)}; stage it again with partition_by={expected}"
+            )
+        filters = _partition_filters(staged) if mode == "overwrite" else None
+        table.create_write_transaction(
+            actions,
+            mode,
+            staged.schema,
+            partition_by=list(staged.partition_by) or None,
+            partition_filters=filters,
+            commit_properties=properties,
+        )
+        table.update_incremental()
+        version = table.version()
+    Catalog(lake).record(
+        Event(
+            "publish",
+            staged.dataset,
+            version,
+            reason,
+            {
+                "rows": staged.rows,
+                "files": len(staged.files),
+                "batch": staged.batch_id,
+                "mode": mode,
+            },
+        )
+    )
+    return version
+
+
+def discard(lake: Lake, staged: StagedBatch) -> None:
+    """Delete the staged files (nothing was committed, so nothing else changes)."""
+    filesystem = lake.table_filesystem(staged.dataset)
+    for staged_file in staged.files:
+        filesystem.delete_file(staged_file.path)
+
+
+def quarantine(lake: Lake, staged: StagedBatch, reasons: list[str]) -> str:
+    """Move the staged files to ``_quarantine/<dataset>/<batch>/`` with ``reasons.json``;
+    return that folder's path under the lake root. Nothing is published."""
+    folder = f"{QUARANTINE_DIR}/{staged.dataset}/{staged.batch_id}"
+    lake_fs = lake.filesystem
+    lake_fs.create_dir(folder, recursive=True)
+    for staged_file in staged.files:
+        target = f"{folder}/{staged_file.path}"
+        lake_fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        lake_fs.move(f"{staged.dataset}/{staged_file.path}", target)
+    record = {
+        "dataset": staged.dataset,
+        "batch": staged.batch_id,
+        "rows": staged.rows,
+        "reasons": reasons,
+        "user": current_user(),
+        "at": time.time(),
+        "files": [f.path for f in staged.files],
+    }
+    with lake_fs.open_output_stream(f"{folder}/reasons.json") as out:
+        out.write(json.dumps(record, indent=2).encode())
+    Catalog(lake).record(
+        Event(
+            "quarantine",
+            staged.dataset,
+            None,
+            "; ".join(reasons),
+            {"batch": staged.batch_id, "rows": staged.rows, "path": folder},
+        )
+    )
+    return folder
+
+
+def write(
+    lake: Lake,
+    dataset: str,
+    data: pa.Table,
+    *,
+    mode: Literal["append", "overwrite"] = "append",
+    partition_by: list[str] | tuple[str, ...] | None = None,
+    reason: str | None = None,
+) -> int:
+    """Stage and publish at once, for data that needs no audit; return the new version."""
+    staged = stage(lake, dataset, data, partition_by=partition_by)
+    return publish(lake, staged, mode=mode, reason=reason)
+
+
+def upsert(
+    lake: Lake, dataset: str, data: pa.Table, primary_key: list[str], *, reason: str | None = None
+) -> int:
+    """Merge ``data`` by ``primary_key``: matching rows are updated, new ones inserted."""
+    if not primary_key:
+        raise InputError(f"upsert into {dataset!r} needs a primary key; set `primary_key:`")
+    missing = [c for c in primary_key if c not in data.column_names]
+    if missing:
+        raise InputError(f"primary key columns {missing} are not in the batch of {dataset!r}")
+    keys = data.select(primary_key).group_by(primary_key).aggregate([])
+    if keys.num_rows != data.num_rows:
+        raise InputError(
+            f"the batch for {dataset!r} repeats {data.num_rows - keys.num_rows} primary key(s) "
+            f"{primary_key}; deduplicate it before the upsert"
+        )
+    table = open_table(lake, dataset)
+    predicate = " AND ".join(f'target."{c}" = source."{c}"' for c in primary_key)
+    custom = {COMMIT_USER_KEY: current_user(), **({COMMIT_REASON_KEY: reason} if reason else {})}
+    metrics = (
+        table.merge(
+            data,
+            predicate,
+            source_alias="source",
+            target_alias="target",
+            commit_properties=CommitProperties(custom_metadata=custom),
+        )
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
+    table.update_incremental()
+    version = table.version()
+    Catalog(lake).record(
+        Event(
+            "publish",
+            dataset,
+            version,
+            reason,
+            {"rows": data.num_rows, "mode": "upsert", "metrics": metrics},
+        )
+    )
+    return version
+
+
+def _table_partitioning(lake: Lake, dataset: str) -> list[str]:
+    try:
+        return list(open_table(lake, dataset).metadata().partition_columns)
+    except DatasetNotFoundError:
+        return []
+
+
+# --- pure helpers ----------------------------------------------------------------------------
+
+
+def _split_by_partition(
+    data: pa.Table, partition_by: list[str]
+) -> list[tuple[dict[str, str | None], pa.Table]]:
+    """Rows of ``data`` grouped by the values of ``partition_by`` (Delta's string form)."""
+    if not partition_by:
+        return [({}, data)]
+    keys = data.select(partition_by).group_by(partition_by).aggregate([]).to_pylist()
+    parts = []
+    for key in keys:
+        mask = None
+        for column, value in key.items():
+            test = pc.is_null(data[column]) if value is None else pc.equal(data[column], value)
+            mask = test if mask is None else pc.and_(mask, test)
+        parts.append(({c: _partition_value(v) for c, v in key.items()}, data.filter(mask)))
+    return parts
+
+
+def _partition_value(value: object) -> str | None:
+    """A partition value as the Delta protocol serializes it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _partition_dir(value: str | None) -> str:
+    return "__HIVE_DEFAULT_PARTITION__" if value is None else value
+
+
+def _stats_json(table: pa.Table) -> str:
+    """Delta file statistics: row count, and min, max and null count of simple columns."""
+    mins: dict[str, Any] = {}
+    maxes: dict[str, Any] = {}
+    nulls: dict[str, int] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_nested(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+            continue
+        nulls[name] = column.null_count
+        if column.null_count == len(column) or pa.types.is_boolean(kind):
+            continue
+        extremes = pc.min_max(column)
+        low, high = extremes["min"].as_py(), extremes["max"].as_py()
+        if isinstance(low, float) and (math.isnan(low) or math.isnan(high)):
+            continue
+        if isinstance(low, str) and max(len(low), len(high)) > _STRING_STATS_LIMIT:
+            continue
+        mins[name], maxes[name] = _stat_value(low), _stat_value(high)
+    return json.dumps(
+        {"numRecords": table.num_rows, "minValues": mins, "maxValues": maxes, "nullCount": nulls},
+        default=str,
+    )
+
+
+def _stat_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        text = value.isoformat(timespec="microseconds")
+        return text.replace("+00:00", "Z") if value.tzinfo is not None else text
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _partition_filters(staged: StagedBatch) -> list[tuple[str, str, Any]] | None:
+    """Filters matching exactly the partitions the batch touches (None: the whole table)."""
+    if not staged.partition_by:
+        return None
+    combos = {tuple(f.partition_values[c] for c in staged.partition_by) for f in staged.files}
+    if len(staged.partition_by) == 1:
+        return [(staged.partition_by[0], "in", sorted(c[0] for c in combos if c[0] is not None))]
+    if len(combos) != 1:
+        raise InputError(
+            "overwriting several partitions over more than one partition column needs one "
+            f"publish per partition; this batch touches {len(combos)}"
+        )
+    (combo,) = combos
+    return [(c, "=", v) for c, v in zip(staged.partition_by, combo, strict=True)]

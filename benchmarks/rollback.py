@@ -105,17 +105,21 @@ def main() -> None:
                 times.setdefault((n, "raw"), []).append(raw(n))
         median = {key: statistics.median(values) for key, values in times.items()}
 
-        print(f"\n{'versions':>8} {'files':>6} {'data MB':>8} {'target':>6} "
-              f"{'rollback s':>11} {'raw restore s':>14}")
+        print(
+            f"\n{'versions':>8} {'files':>6} {'data MB':>8} {'target':>6} "
+            f"{'rollback s':>11} {'raw restore s':>14}"
+        )
         for n in VERSIONS:
             files = list((source / f"v{n}").glob("*.parquet"))
             mb = sum(f.stat().st_size for f in files) / 1e6
-            print(f"{n:>8} {len(files):>6} {mb:>8.1f} {target[n]:>6} "
-                  f"{median[n, 'ours']:>11.4f} {median[n, 'raw']:>14.4f}")
+            print(
+                f"{n:>8} {len(files):>6} {mb:>8.1f} {target[n]:>6} "
+                f"{median[n, 'ours']:>11.4f} {median[n, 'raw']:>14.4f}"
+            )
         print(f"(medians of {args.repeat} runs, {args.rows:,} rows per table)")
 
-    ratio = median[1000, "ours"] / median[10, "ours"]
-    print(f"RESULT rollback_ratio_1000_vs_10={ratio:.3f} rollback_1000_s={median[1000, 'ours']:.4f}")
+    long, short = median[1000, "ours"], median[10, "ours"]
+    print(f"RESULT rollback_ratio_1000_vs_10={long / short:.3f} rollback_1000_s={long:.4f}")
 
 
 if __name__ == "__main__":

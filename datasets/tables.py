@@ -163,7 +163,7 @@ def _commit(entry: dict[str, Any]) -> Commit:
         operation=str(entry.get("operation", "")),
         rows_added=metrics.get("num_added_rows", entry.get(COMMIT_ROWS_KEY)),
         files_added=metrics.get("num_added_files"),
-        files_removed=metrics.get("num_removed_files"),
+        files_removed=metrics.get("num_removed_files", metrics.get("numDeletedFiles")),
         user=entry.get(COMMIT_USER_KEY),
         reason=entry.get(COMMIT_REASON_KEY),
     )

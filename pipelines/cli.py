@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from thermocline.catalog.config import Project, load_project
@@ -61,7 +62,7 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) ->
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*("" if cell is None else escape(str(cell)) for cell in row))
     _out.print(table)
 
 
@@ -204,7 +205,91 @@ def _print_stack(info: StackInfo, as_json: bool) -> None:
     _table(f"dev stack ({info.state_dir})", ["service", "kind", "state", "address", "pids"], rows)
 
 
-# --- datasets --------------------------------------------------------------------------------
+# --- datasets and versions -------------------------------------------------------------------
+
+
+def _dataset(ctx: _Context, dataset: str) -> str:
+    """``dataset`` if the project declares it or the lake holds it, else a one-line error."""
+    from thermocline.catalog.errors import DatasetNotFoundError
+    from thermocline.datasets.tables import open_table
+
+    if dataset not in ctx.project.datasets:
+        try:
+            open_table(ctx.lake, dataset)
+        except DatasetNotFoundError:
+            ctx.project.dataset(dataset)  # raises, listing the datasets there are
+    return dataset
+
+
+def _split_ref(text: str) -> tuple[str, str]:
+    """``DATASET@VERSION`` (or ``@TAG``, ``@TIME``) -> (dataset, ref)."""
+    dataset, at, ref = text.partition("@")
+    if not at or not dataset or not ref:
+        raise click.BadParameter(f"{text!r}: write DATASET@VERSION, e.g. rides@3")
+    return dataset, ref
+
+
+@cli.group()
+def datasets() -> None:
+    """The datasets of the project and the lake."""
+
+
+@datasets.command("list")
+@_json_option
+@click.pass_obj
+def datasets_list(ctx: _Context, as_json: bool) -> None:
+    """Every dataset: current version, files, size and rows."""
+    from thermocline.datasets.versions import list_datasets
+
+    summaries = list_datasets(ctx.lake, ctx.project.datasets)
+    if as_json:
+        _print_json([asdict(s) for s in summaries])
+        return
+    rows = [
+        (
+            s.dataset,
+            s.version if s.exists else "(no table yet)",
+            s.files,
+            _size(s.size_bytes),
+            s.rows,
+            ", ".join(ctx.project.datasets[s.dataset].owners)
+            if s.dataset in ctx.project.datasets
+            else "",
+        )
+        for s in summaries
+    ]
+    _table(
+        f"datasets in {ctx.lake.uri}",
+        ["dataset", "version", "files", "size", "rows", "owners"],
+        rows,
+    )
+
+
+@cli.command()
+@click.argument("dataset")
+@_json_option
+@click.pass_obj
+def describe(ctx: _Context, dataset: str, as_json: bool) -> None:
+    """Schema, partitions, size, file count, current version, tags and owners of DATASET."""
+    from thermocline.datasets.versions import describe as describe_dataset
+
+    info = describe_dataset(ctx.lake, _dataset(ctx, dataset))
+    spec = ctx.project.datasets.get(dataset)
+    owners = spec.owners if spec else []
+    if as_json:
+        _print_json(
+            {**asdict(info), "owners": owners, "description": spec.description if spec else ""}
+        )
+        return
+    _out.print(f"[bold]{dataset}[/bold]  {spec.description if spec else ''}")
+    _out.print(f"uri {info.uri}  version {info.version}  owners {', '.join(owners) or '-'}")
+    _out.print(
+        f"{info.rows} rows in {info.files} files, {_size(info.size_bytes)}, "
+        f"{info.partitions} partition(s) by {', '.join(info.partition_by) or 'nothing'}"
+    )
+    if info.tags:
+        _out.print("tags: " + ", ".join(f"{t.name}@{t.version}" for t in info.tags))
+    _table("schema", ["column", "type"], info.schema)
 
 
 @cli.command()
@@ -213,17 +298,32 @@ def _print_stack(info: StackInfo, as_json: bool) -> None:
 @_json_option
 @click.pass_obj
 def history(ctx: _Context, dataset: str, limit: int | None, as_json: bool) -> None:
-    """Versions of DATASET, newest first: when, what, rows, who and why."""
+    """Versions of DATASET, newest first: when, what, rows, who and why (and vacuum ledgers)."""
+    from thermocline.catalog.catalog import Catalog
     from thermocline.datasets.tables import history as table_history
 
-    ctx.project.dataset(dataset)
-    commits = table_history(ctx.lake, dataset, limit)
-    _print_history(dataset, commits, as_json)
+    commits = table_history(ctx.lake, _dataset(ctx, dataset), limit)
+    ledgers = {
+        e.version: list(e.details.get("files", []))
+        for e in Catalog(ctx.lake).events(dataset, kinds=["vacuum"])
+        if e.details.get("files")  # a vacuum that removed nothing made no VACUUM commit
+    }
+    _print_history(dataset, commits, ledgers, as_json)
 
 
-def _print_history(dataset: str, commits: Sequence[Any], as_json: bool) -> None:
+def _print_history(
+    dataset: str, commits: Sequence[Any], ledgers: dict[int | None, list[str]], as_json: bool
+) -> None:
     if as_json:
-        _print_json([asdict(c) for c in commits])
+        _print_json(
+            [
+                {
+                    **asdict(c),
+                    **({"vacuumed_files": ledgers[c.version]} if c.version in ledgers else {}),
+                }
+                for c in commits
+            ]
+        )
         return
     rows = [
         (
@@ -231,16 +331,315 @@ def _print_history(dataset: str, commits: Sequence[Any], as_json: bool) -> None:
             c.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
             c.operation,
             c.rows_added,
+            c.files_added,
+            c.files_removed,
             c.user,
-            c.reason,
+            c.reason
+            or (
+                f"ledger: {len(ledgers[c.version])} file(s) removed"
+                if c.version in ledgers
+                else None
+            ),
         )
         for c in commits
     ]
     _table(
         f"history of {dataset}",
-        ["version", "time (UTC)", "operation", "rows added", "who", "reason"],
+        ["version", "time (UTC)", "operation", "rows added", "files +", "files -", "who", "reason"],
         rows,
     )
+
+
+@cli.command()
+@click.argument("dataset")
+@click.argument("a")
+@click.argument("b")
+@click.option("--rows", "sample_rows", type=int, default=0, help="Show a sample of N rows.")
+@_json_option
+@click.pass_obj
+def diff(ctx: _Context, dataset: str, a: str, b: str, sample_rows: int, as_json: bool) -> None:
+    """What changed in DATASET from version A to B (versions, tags or times)."""
+    from thermocline.datasets.versions import diff as diff_versions
+
+    change = diff_versions(ctx.lake, _dataset(ctx, dataset), a, b, sample_rows=sample_rows)
+    if as_json:
+        _print_json(
+            {**asdict(change), "rows_added": change.rows_added, "rows_removed": change.rows_removed}
+        )
+        return
+    _out.print(
+        f"{dataset}: version {change.from_version} -> {change.to_version}: "
+        f"+{change.rows_added} / -{change.rows_removed} rows, "
+        f"files {change.files_from} -> {change.files_to}"
+    )
+    for label, columns in (
+        ("added", change.columns_added),
+        ("removed", change.columns_removed),
+        ("changed", change.columns_changed),
+    ):
+        if columns:
+            _out.print(f"columns {label}: {', '.join(columns)}", markup=False)
+    _table(
+        "per partition",
+        ["partition", "rows +", "rows -", "files +", "files -"],
+        [
+            (p.partition, p.rows_added, p.rows_removed, p.files_added, p.files_removed)
+            for p in change.partitions
+        ],
+    )
+    for label, sample in (
+        ("added", change.rows_added_sample),
+        ("removed", change.rows_removed_sample),
+    ):
+        if sample:
+            _table(f"rows {label} (sample)", list(sample[0]), [list(r.values()) for r in sample])
+
+
+@cli.command()
+@click.argument("ref", metavar="DATASET@VERSION")
+@click.argument("name")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@_json_option
+@click.pass_obj
+def tag(ctx: _Context, ref: str, name: str, reason: str | None, as_json: bool) -> None:
+    """Point tag NAME at DATASET@VERSION (moving it if it exists)."""
+    from thermocline.catalog.catalog import Catalog
+    from thermocline.datasets.tables import resolve_version
+
+    dataset, at = _split_ref(ref)
+    version = resolve_version(ctx.lake, _dataset(ctx, dataset), at)
+    moved = Catalog(ctx.lake).set_tag(name, dataset, version, reason=reason)
+    if as_json:
+        _print_json(asdict(moved))
+    else:
+        _out.print(f"tag {name} -> {dataset}@{version} (move {moved.seq})")
+
+
+@cli.command()
+@click.argument("dataset", required=False)
+@_json_option
+@click.pass_obj
+def tags(ctx: _Context, dataset: str | None, as_json: bool) -> None:
+    """Current tags, of DATASET or of every dataset."""
+    from thermocline.catalog.catalog import Catalog
+
+    found = Catalog(ctx.lake).tags(dataset)
+    if as_json:
+        _print_json([asdict(t) for t in found])
+        return
+    _table(
+        "tags",
+        ["tag", "dataset", "version", "moves", "when", "who", "reason"],
+        [
+            (
+                t.name,
+                t.dataset,
+                t.version,
+                t.seq,
+                t.at.strftime("%Y-%m-%d %H:%M:%S"),
+                t.user,
+                t.reason,
+            )
+            for t in found
+        ],
+    )
+
+
+@cli.group()
+def release() -> None:
+    """Releases: named sets of dataset versions, created once, rolled back together."""
+
+
+@release.command("create")
+@click.argument("name")
+@click.argument("refs", nargs=-1, required=True, metavar="DATASET@VERSION...")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@_json_option
+@click.pass_obj
+def release_create(
+    ctx: _Context, name: str, refs: tuple[str, ...], reason: str | None, as_json: bool
+) -> None:
+    """Record release NAME = the given dataset versions."""
+    from thermocline.catalog.catalog import Catalog
+    from thermocline.datasets.tables import resolve_version
+
+    versions = {}
+    for ref in refs:
+        dataset, at = _split_ref(ref)
+        versions[dataset] = resolve_version(ctx.lake, _dataset(ctx, dataset), at)
+    created = Catalog(ctx.lake).create_release(name, versions, reason)
+    if as_json:
+        _print_json(asdict(created))
+    else:
+        _out.print(f"release {name}: " + ", ".join(f"{d}@{v}" for d, v in versions.items()))
+
+
+@release.command("list")
+@_json_option
+@click.pass_obj
+def release_list(ctx: _Context, as_json: bool) -> None:
+    """Every release and its dataset versions."""
+    from thermocline.catalog.catalog import Catalog
+
+    found = Catalog(ctx.lake).releases()
+    if as_json:
+        _print_json([asdict(r) for r in found])
+        return
+    _table(
+        "releases",
+        ["release", "datasets", "when", "who", "reason"],
+        [
+            (
+                r.name,
+                ", ".join(f"{d}@{v}" for d, v in r.versions.items()),
+                r.at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.user,
+                r.reason,
+            )
+            for r in found
+        ],
+    )
+
+
+@release.command("rollback")
+@click.argument("name")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_json_option
+@click.pass_obj
+def release_rollback(
+    ctx: _Context, name: str, reason: str | None, yes: bool, as_json: bool
+) -> None:
+    """Restore every dataset of release NAME to its version (resumes after a crash)."""
+    from rich.progress import Progress
+
+    from thermocline.catalog.catalog import Catalog
+    from thermocline.datasets.versions import release_rollback as rollback_release
+
+    target = Catalog(ctx.lake).release(name)
+    if not yes:
+        click.confirm(
+            f"roll back {', '.join(f'{d}@{v}' for d, v in target.versions.items())}?", abort=True
+        )
+    with Progress(console=_err, transient=True, disable=as_json) as progress:
+        task = progress.add_task(f"release {name}", total=len(target.versions))
+        result = rollback_release(
+            ctx.lake, name, reason=reason, on_restored=lambda _r: progress.advance(task)
+        )
+    if as_json:
+        _print_json(asdict(result))
+        return
+    verb = "resumed and rolled back" if result.resumed else "rolled back"
+    _out.print(
+        f"{verb} release {name}: "
+        + (
+            ", ".join(
+                f"{r.dataset}@{r.target_version} (now version {r.new_version})"
+                for r in result.rolled_back
+            )
+            or "every dataset was done already"
+        )
+    )
+
+
+@cli.command()
+@click.argument("dataset")
+@click.option("--to", "to", required=True, help="Version number, tag, or ISO 8601 time.")
+@click.option("--dry-run", is_flag=True, help="Check and show the plan; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@_json_option
+@click.pass_obj
+def rollback(
+    ctx: _Context,
+    dataset: str,
+    to: str,
+    dry_run: bool,
+    yes: bool,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Restore DATASET to an earlier version as a new version (itself reversible)."""
+    from thermocline.datasets.versions import RollbackResult
+    from thermocline.datasets.versions import rollback as rollback_dataset
+
+    def summary(r: RollbackResult) -> str:
+        return (
+            f"{dataset}: version {r.from_version} -> contents of version "
+            f"{r.target_version} (+{r.files_added} / -{r.files_removed} files)"
+        )
+
+    _dataset(ctx, dataset)
+    if dry_run or not yes:
+        plan = rollback_dataset(ctx.lake, dataset, to, dry_run=True)
+        if dry_run or plan.target_version == plan.from_version:
+            if as_json:
+                _print_json(asdict(plan))
+            else:
+                _out.print(("dry run: " if dry_run else "already there: ") + summary(plan))
+            return
+        click.confirm(f"roll back {summary(plan)}?", abort=True)
+    result = rollback_dataset(ctx.lake, dataset, to, reason=reason)
+    if as_json:
+        _print_json(asdict(result))
+    elif result.new_version is None:
+        _out.print("already there: " + summary(result))
+    else:
+        _out.print(f"rolled back {summary(result)}; new version {result.new_version}")
+
+
+@cli.command()
+@click.argument("dataset")
+@click.option(
+    "--retention-hours",
+    type=float,
+    default=168,
+    show_default=True,
+    help="Keep files that versions of the last N hours need.",
+)
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@_json_option
+@click.pass_obj
+def vacuum(
+    ctx: _Context,
+    dataset: str,
+    retention_hours: float,
+    dry_run: bool,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Delete files no recent, tagged or released version of DATASET needs."""
+    from thermocline.datasets.versions import vacuum as vacuum_dataset
+
+    with _err.status(f"vacuuming {dataset}..."):
+        result = vacuum_dataset(
+            ctx.lake,
+            _dataset(ctx, dataset),
+            retention_hours=retention_hours,
+            dry_run=dry_run,
+            reason=reason,
+        )
+    if as_json:
+        _print_json(asdict(result))
+        return
+    verb = "would remove" if dry_run else "removed"
+    kept = ", ".join(map(str, result.kept_versions)) or "none"
+    _out.print(
+        f"{verb} {len(result.removed)} file(s) of {dataset}; "
+        f"tagged or released versions kept: {kept}"
+    )
+    for path in result.removed[:20]:
+        _out.print(f"  {path}", markup=False)
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
 
 
 @cli.command()
@@ -255,7 +654,7 @@ def demo(ctx: _Context, rows: int) -> None:
     path, version = add_demo_batch(ctx.project, lake, rows)
     _out.print(f"wrote {rows} rides to {path}")
     _out.print(f"ingested into {lake.table_uri('rides')} as version {version}\n")
-    _print_history("rides", table_history(lake, "rides"), as_json=False)
+    _print_history("rides", table_history(lake, "rides"), {}, as_json=False)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

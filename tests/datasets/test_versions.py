@@ -1,0 +1,195 @@
+"""Rollback, release rollback, vacuum, diff and describe, on both lakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pyarrow as pa
+import pytest
+
+from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.errors import (
+    InvalidTimestampError,
+    MissingFilesError,
+    TagNotFoundError,
+    VersionNotFoundError,
+)
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables import history, open_table, read_dataset, resolve_version
+from thermocline.datasets.versions import describe, diff, release_rollback, rollback, vacuum
+from thermocline.datasets.writes import stage, write
+
+
+def ids(lake: Lake, dataset: str, at: int | str | None = None) -> list[int]:
+    return sorted(read_dataset(lake, dataset, at=at).to_table(columns=["id"])["id"].to_pylist())
+
+
+def append_batches(lake: Lake, dataset: str, count: int, size: int = 10, start: int = 0) -> None:
+    for batch in range(start, start + count):
+        ids_ = pa.array(range(batch * size, (batch + 1) * size), pa.int64())
+        write(lake, dataset, pa.table({"id": ids_, "part": pa.array([batch % 2] * size)}))
+
+
+def test_rollback_restores_and_is_itself_reversible(lake: Lake) -> None:
+    append_batches(lake, "d", 4)
+    assert ids(lake, "d") == list(range(40))
+
+    dry = rollback(lake, "d", 1, dry_run=True)
+    assert (dry.from_version, dry.target_version, dry.new_version) == (3, 1, None)
+    assert dry.files_removed == 2
+    assert open_table(lake, "d").version() == 3, "a dry run changes nothing"
+
+    first = rollback(lake, "d", 1, reason="bad batches 2 and 3")
+    assert first.new_version == 4
+    assert ids(lake, "d") == list(range(20))
+    undo = rollback(lake, "d", 3, reason="they were fine")
+    assert undo.new_version == 5
+    assert ids(lake, "d") == list(range(40))
+
+    newest = history(lake, "d")[:2]
+    assert [c.operation for c in newest] == ["RESTORE", "RESTORE"]
+    assert [c.reason for c in newest] == ["they were fine", "bad batches 2 and 3"]
+    events = Catalog(lake).events("d", kinds=["rollback"])
+    assert [(e.details["from"], e.details["to"], e.version) for e in events] == [
+        (3, 1, 4),
+        (4, 3, 5),
+    ]
+
+
+def test_versions_resolve_from_numbers_tags_and_times(lake: Lake) -> None:
+    append_batches(lake, "d", 2)
+    between = datetime.now(tz=UTC)
+    time.sleep(0.05)
+    append_batches(lake, "d", 1, start=2)
+    Catalog(lake).set_tag("golden", "d", 1)
+    assert resolve_version(lake, "d", "golden") == 1
+    assert resolve_version(lake, "d", "1") == 1
+    assert resolve_version(lake, "d", between.isoformat()) == 1
+    assert resolve_version(lake, "d", None) == 2
+    assert ids(lake, "d", at="golden") == list(range(20))
+
+    with pytest.raises(VersionNotFoundError, match=r"d has no version 7; its versions are 0\.\.2"):
+        resolve_version(lake, "d", 7)
+    with pytest.raises(InvalidTimestampError, match="malformed timestamp '2026-13-45'"):
+        resolve_version(lake, "d", "2026-13-45")
+    with pytest.raises(VersionNotFoundError, match="did not exist yet"):
+        resolve_version(lake, "d", "2001-01-01")
+    with pytest.raises(TagNotFoundError, match="unknown tag 'silver'; tags: golden"):
+        resolve_version(lake, "d", "silver")
+    append_batches(lake, "other", 1)
+    with pytest.raises(TagNotFoundError, match=r"points at d@1, not at other"):
+        resolve_version(lake, "other", "golden")
+
+
+def test_vacuum_keeps_tagged_versions_readable(lake: Lake) -> None:
+    """Tag version 3, write 10 more versions, vacuum with zero retention: the tag still reads."""
+    write(lake, "d", pa.table({"id": pa.array([0], pa.int64())}))
+    for version in range(1, 4):
+        write(lake, "d", pa.table({"id": pa.array([version], pa.int64())}), mode="overwrite")
+    Catalog(lake).set_tag("v3", "d", 3)
+    for version in range(4, 14):
+        write(lake, "d", pa.table({"id": pa.array([version], pa.int64())}), mode="overwrite")
+
+    result = vacuum(lake, "d", retention_hours=0, reason="free space")
+    assert result.kept_versions == [3]
+    assert len(result.removed) == 12, "every overwritten file but version 3's"
+    assert ids(lake, "d", at="v3") == [3]
+    assert ids(lake, "d") == [13]
+    with pytest.raises(OSError, match=r"(?i)not found|no such file"):
+        read_dataset(lake, "d", at=2).to_table()
+
+    vacuum_end = history(lake, "d")[0]
+    assert (vacuum_end.operation, vacuum_end.files_removed) == ("VACUUM END", 12)
+    (ledger,) = Catalog(lake).events("d", kinds=["vacuum"])
+    assert ledger.details["files"] == result.removed
+    assert ledger.reason == "free space"
+    assert ledger.version == vacuum_end.version
+
+
+def test_vacuum_removes_staged_files_a_crash_left_behind(lake: Lake) -> None:
+    write(lake, "d", pa.table({"id": pa.array([0], pa.int64())}))
+    orphan = stage(lake, "d", pa.table({"id": pa.array([1], pa.int64())}))
+    assert vacuum(lake, "d", dry_run=True).removed == [], "young staged files are kept"
+    assert vacuum(lake, "d", retention_hours=0).removed == [orphan.files[0].path]
+    assert ids(lake, "d") == [0]
+
+
+def test_rollback_to_vacuumed_files_fails_listing_them_and_changes_nothing(lake: Lake) -> None:
+    write(lake, "d", pa.table({"id": pa.array([0], pa.int64())}))
+    write(lake, "d", pa.table({"id": pa.array([1], pa.int64())}), mode="overwrite")
+    assert len(vacuum(lake, "d", retention_hours=0).removed) == 1
+    assert vacuum(lake, "d", retention_hours=0, dry_run=True).removed == []
+    version_before = open_table(lake, "d").version()
+
+    with pytest.raises(MissingFilesError) as caught:
+        rollback(lake, "d", 0)
+    message = str(caught.value)
+    version0_file = pa.table(open_table(lake, "d", 0).get_add_actions())["path"][0].as_py()
+    assert "cannot roll d back to version 0: 1 of its files are gone" in message
+    assert version0_file in message
+    assert "nothing was changed" in message
+    assert open_table(lake, "d").version() == version_before
+    assert ids(lake, "d") == [1]
+    assert Catalog(lake).events("d", kinds=["rollback"]) == []
+
+
+def test_diff_and_describe(lake: Lake) -> None:
+    append_batches(lake, "d", 3)
+    change = diff(lake, "d", 0, 2, sample_rows=3)
+    assert (change.rows_added, change.rows_removed) == (20, 0)
+    assert (change.files_from, change.files_to) == (1, 3)
+    assert [p.partition for p in change.partitions] == ["(table)"]
+    assert len(change.rows_added_sample) == 3
+    assert {r["id"] for r in change.rows_added_sample} <= set(range(10, 30))
+    back = diff(lake, "d", 2, 0)
+    assert (back.rows_added, back.rows_removed) == (0, 20)
+
+    Catalog(lake).set_tag("t", "d", 2)
+    info = describe(lake, "d")
+    assert (info.version, info.files, info.rows) == (2, 3, 30)
+    assert info.schema == [("id", "int64"), ("part", "int64")]
+    assert [t.name for t in info.tags] == ["t"]
+    assert info.size_bytes > 0
+
+
+RELEASE_CRASH = """
+import json, os, sys
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.versions import release_rollback
+lake = Lake.open(sys.argv[1], json.loads(sys.argv[2]))
+release_rollback(lake, "r1", on_restored=lambda result: os._exit(137))
+"""
+
+
+def test_release_rollback_resumes_after_a_crash_between_datasets(lake: Lake) -> None:
+    for dataset in ("a", "b", "c"):
+        append_batches(lake, dataset, 2)
+    Catalog(lake).create_release("r1", {"a": 0, "b": 1, "c": 0})
+    for dataset in ("a", "b", "c"):
+        append_batches(lake, dataset, 2, start=2)
+
+    crashed = subprocess.run(
+        [sys.executable, "-c", RELEASE_CRASH, lake.uri, json.dumps(dict(lake.storage_options))],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert crashed.returncode == 137, crashed.stderr
+    assert ids(lake, "a") == list(range(10)), "the first dataset was restored"
+    assert ids(lake, "b") == list(range(40)), "the crash came before the second"
+
+    result = release_rollback(lake, "r1")
+    assert result.resumed
+    assert [r.dataset for r in result.rolled_back] == ["b", "c"]
+    assert ids(lake, "a") == list(range(10))
+    assert ids(lake, "b") == list(range(20))
+    assert ids(lake, "c") == list(range(10))
+    restores = [c for c in history(lake, "a") if c.operation == "RESTORE"]
+    assert len(restores) == 1, "a was not restored twice"
+
+    again = release_rollback(lake, "r1")
+    assert not again.resumed, "a finished journal is not resumed; a new one starts"

@@ -117,7 +117,8 @@ bluestore block create = true
 bluestore block size = {_BLOCK_SIZE}
 
 [{_RGW}]
-rgw frontends = beast endpoint=127.0.0.1:{rgw_port}
+# Without tcp_nodelay every response with a body waits ~40 ms for the client's delayed ACK.
+rgw frontends = beast endpoint=127.0.0.1:{rgw_port} tcp_nodelay=1
 """
 
 

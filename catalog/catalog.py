@@ -200,7 +200,7 @@ class Catalog:
         number (0 for a tag that does not exist yet), else :class:`StaleTagError`.
         """
 
-        def attempt(snapshot: DeltaTable | None) -> Tag:
+        def attempt(snapshot: DeltaTable) -> Tag:
             seq = _sequence(snapshot, f"tag:{name}")
             if expected_seq is not None and seq != expected_seq:
                 raise StaleTagError(
@@ -258,7 +258,7 @@ class Catalog:
         if not versions:
             raise ReleaseNotFoundError(f"release {name!r} needs at least one DATASET@VERSION")
 
-        def attempt(snapshot: DeltaTable | None) -> Release:
+        def attempt(snapshot: DeltaTable) -> Release:
             if _sequence(snapshot, f"release:{name}") > 0:
                 raise ReleaseExistsError(
                     f"release {name!r} exists already and releases never change; pick another name"
@@ -322,7 +322,7 @@ class Catalog:
         text = json.dumps(spec, sort_keys=True, default=str)
         digest = hashlib.sha256(text.encode()).hexdigest()
 
-        def attempt(snapshot: DeltaTable | None) -> bool:
+        def attempt(snapshot: DeltaTable) -> bool:
             rows = [r for r in self._registry.read(snapshot).to_pylist() if r["dataset"] == dataset]
             if rows and max(rows, key=lambda r: r["at"])["spec_hash"] == digest:
                 return False
@@ -386,10 +386,8 @@ class Catalog:
         self._journal.append(rows)
 
 
-def _sequence(snapshot: DeltaTable | None, app_id: str) -> int:
+def _sequence(snapshot: DeltaTable, app_id: str) -> int:
     """How many times ``app_id`` has moved in ``snapshot`` (0 when never)."""
-    if snapshot is None:
-        return 0
     return snapshot.transaction_version(app_id) or 0
 
 

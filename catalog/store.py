@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from thermocline.catalog.errors import CatalogConflictError
 from thermocline.catalog.lake import Lake
@@ -41,22 +41,39 @@ class CatalogTable:
     def path(self) -> str:
         return f"{CATALOG_DIR}/{self.name}"
 
-    def open(self) -> DeltaTable | None:
-        """The table at its latest version, or None before its first row."""
+    def open(self) -> DeltaTable:
+        """The table at its latest version, created empty first if it does not exist yet.
+
+        Creating it up front keeps every later commit a plain append on an existing table: a
+        commit that creates the table skips the app-transaction conflict check.
+        """
+        existing = self._existing()
+        if existing is not None:
+            return existing
+        uri, options = self.lake.table_uri(self.path), self.lake.delta_storage_options()
+        try:
+            return DeltaTable.create(uri, self.schema, mode="ignore", storage_options=options)
+        except DeltaError:  # another process created it at the same moment
+            return DeltaTable(uri, storage_options=options)
+
+    def read(self, snapshot: DeltaTable | None = None) -> pa.Table:
+        """Every row (of ``snapshot`` when given), through the lake's native filesystem.
+
+        Reading never creates the table: a lake nobody tagged yet has no ``_catalog/tags``.
+        """
+        snapshot = snapshot if snapshot is not None else self._existing()
+        if snapshot is None:
+            return self.schema.empty_table()
+        dataset = snapshot.to_pyarrow_dataset(filesystem=self.lake.table_filesystem(self.path))
+        return dataset.to_table().cast(self.schema)
+
+    def _existing(self) -> DeltaTable | None:
         try:
             return DeltaTable(
                 self.lake.table_uri(self.path), storage_options=self.lake.delta_storage_options()
             )
         except TableNotFoundError:
             return None
-
-    def read(self, snapshot: DeltaTable | None = None) -> pa.Table:
-        """Every row (of ``snapshot`` when given), through the lake's native filesystem."""
-        snapshot = snapshot if snapshot is not None else self.open()
-        if snapshot is None:
-            return self.schema.empty_table()
-        dataset = snapshot.to_pyarrow_dataset(filesystem=self.lake.table_filesystem(self.path))
-        return dataset.to_table().cast(self.schema)
 
     def append(
         self,
@@ -71,18 +88,15 @@ class CatalogTable:
             app_transactions=[Transaction(*transaction)] if transaction else None,
             max_commit_retries=_ATTEMPTS,
         )
-        target: DeltaTable | str = (
-            snapshot if snapshot is not None else self.lake.table_uri(self.path)
-        )
         write_deltalake(
-            target,
+            snapshot if snapshot is not None else self.open(),
             data,
             mode="append",
             storage_options=self.lake.delta_storage_options(),
             commit_properties=properties,
         )
 
-    def compare_and_swap(self, attempt: Callable[[DeltaTable | None], _T]) -> _T:
+    def compare_and_swap(self, attempt: Callable[[DeltaTable], _T]) -> _T:
         """Run ``attempt(snapshot)`` until its commit is not beaten by a concurrent one.
 
         ``attempt`` reads what it needs from the snapshot and appends with a transaction;
@@ -94,9 +108,6 @@ class CatalogTable:
                 return attempt(self.open())
             except CommitFailedError:
                 time.sleep(random.uniform(0, 0.02 * (attempt_number + 1)))  # noqa: S311
-            except OSError as error:  # the first commit raced another process's first commit
-                if "exists" not in str(error).lower():
-                    raise
         raise CatalogConflictError(
             f"{self.path}: still conflicting after {_ATTEMPTS} attempts; "
             "another process keeps moving the same entry, try again"

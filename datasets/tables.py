@@ -95,13 +95,15 @@ def create(
     )
 
 
-def resolve_version(lake: Lake, name: str, at: int | str | datetime | None) -> int:
+def resolve_version(
+    lake: Lake, name: str, at: int | str | datetime | None, table: DeltaTable | None = None
+) -> int:
     """The version ``at`` names: a version number, a tag, or a time (ISO 8601, UTC if naive).
 
     A time gives the newest version committed at or before it. Errors say what exists.
+    ``table`` is the dataset's table when the caller has it open already.
     """
-    table = open_table(lake, name)
-    latest = table.version()
+    latest = (table if table is not None else open_table(lake, name)).version()
     if at is None:
         return latest
     if isinstance(at, int) or (isinstance(at, str) and at.isdigit()):

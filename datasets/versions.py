@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import DeltaError
 
 from thermocline.catalog.catalog import Catalog, Event, JournalStep, Tag, current_user
 from thermocline.catalog.errors import DatasetNotFoundError, MissingFilesError
@@ -79,34 +80,21 @@ def rollback(
 ) -> RollbackResult:
     """Restore ``dataset`` to the version ``to`` names (number, tag or time) as a new version.
 
-    The preflight checks every file of the target exists and raises
-    :class:`MissingFilesError` listing those that do not; nothing changes then. A rollback is
+    The preflight makes sure every file of the target exists, else raises
+    :class:`MissingFilesError` listing those that do not, and nothing changes. A rollback is
     itself a version, so rolling back a rollback works the same way.
     """
     table = open_table(lake, dataset)
     current = table.version()
-    target = resolve_version(lake, dataset, to)
-    target_files = _files(lake, dataset, target)
-    current_files = {a["path"] for a in _add_actions(table)}
-    plan = RollbackResult(
-        dataset,
-        current,
-        target,
-        None,
-        files_added=len(target_files.keys() - current_files),
-        files_removed=len(current_files - target_files.keys()),
-    )
-    missing = missing_files(lake, dataset, target_files.keys())
-    if missing:
-        shown = "\n  ".join(missing[:_MISSING_SHOWN])
-        more = f"\n  ... and {len(missing) - _MISSING_SHOWN} more" if len(missing) > 20 else ""
-        raise MissingFilesError(
-            f"cannot roll {dataset} back to version {target}: {len(missing)} of its files are "
-            f"gone (vacuumed or deleted); nothing was changed. Pick a newer version or restore "
-            f"these files:\n  {shown}{more}"
-        )
+    target = resolve_version(lake, dataset, to, table=table)
     if dry_run or target == current:
-        return plan
+        return _plan(lake, dataset, table, target)
+    # The target's files are the current ones it keeps plus the ones it adds back. Here we check
+    # the current ones; delta-rs's restore checks the ones it adds back before it commits. So the
+    # target version is loaded once (by restore), which matters on tables with long logs.
+    stored = _stored_files(lake, dataset)
+    if any(a["path"] not in stored for a in _add_actions(table)):
+        _plan(lake, dataset, table, target)  # raises if a file the target needs is gone
     custom = {
         COMMIT_USER_KEY: current_user(),
         "thermocline.rollback_to": str(target),
@@ -114,10 +102,21 @@ def rollback(
     }
     if reason:
         custom[COMMIT_REASON_KEY] = reason
-    table.restore(target, commit_properties=CommitProperties(custom_metadata=custom))
+    try:
+        metrics = table.restore(target, commit_properties=CommitProperties(custom_metadata=custom))
+    except DeltaError as error:
+        if "missing file" not in str(error).lower():
+            raise
+        _plan(lake, dataset, table, target)  # names every missing file; nothing was committed
+        raise
     table.update_incremental()
     result = RollbackResult(
-        dataset, current, target, table.version(), plan.files_added, plan.files_removed
+        dataset,
+        current,
+        target,
+        table.version(),
+        files_added=metrics.get("numRestoredFile", 0),
+        files_removed=metrics.get("numRemovedFile", 0),
     )
     Catalog(lake).record(
         Event(
@@ -129,6 +128,33 @@ def rollback(
         )
     )
     return result
+
+
+def _plan(lake: Lake, dataset: str, table: DeltaTable, target: int) -> RollbackResult:
+    """What rolling back to ``target`` would change; raises if any of its files is gone."""
+    target_files = {a["path"] for a in _add_actions(open_table(lake, dataset, target))}
+    current_files = {a["path"] for a in _add_actions(table)}
+    missing = missing_files(lake, dataset, target_files)
+    if missing:
+        shown = "\n  ".join(missing[:_MISSING_SHOWN])
+        more = (
+            f"\n  ... and {len(missing) - _MISSING_SHOWN} more"
+            if len(missing) > _MISSING_SHOWN
+            else ""
+        )
+        raise MissingFilesError(
+            f"cannot roll {dataset} back to version {target}: {len(missing)} of its files are "
+            f"gone (vacuumed or deleted); nothing was changed. Pick a newer version or restore "
+            f"these files:\n  {shown}{more}"
+        )
+    return RollbackResult(
+        dataset,
+        table.version(),
+        target,
+        None,
+        files_added=len(target_files - current_files),
+        files_removed=len(current_files - target_files),
+    )
 
 
 def missing_files(lake: Lake, dataset: str, files: Iterable[str]) -> list[str]:
@@ -483,8 +509,3 @@ def _add_actions(table: DeltaTable) -> list[dict[str, Any]]:
             strict=True,
         )
     ]
-
-
-def _files(lake: Lake, dataset: str, version: int) -> dict[str, int]:
-    """Path -> size of every file version ``version`` references."""
-    return {a["path"]: a["size_bytes"] for a in _add_actions(open_table(lake, dataset, version))}

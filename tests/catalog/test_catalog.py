@@ -1,0 +1,110 @@
+"""The in-lake catalog on both lakes: tags, releases, registry and events."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from thermocline.catalog.catalog import Catalog, Event
+from thermocline.catalog.errors import (
+    ReleaseExistsError,
+    ReleaseNotFoundError,
+    StaleTagError,
+    TagNotFoundError,
+)
+from thermocline.catalog.lake import Lake
+
+MOVES = 50
+MOVER = """
+import json, sys
+from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.lake import Lake
+lake = Lake.open(sys.argv[1], json.loads(sys.argv[2]))
+catalog, who = Catalog(lake), sys.argv[3]
+for move in range(int(sys.argv[4])):
+    catalog.set_tag("shared", "d", move, reason=f"{who}-{move}")
+"""
+
+
+def test_two_processes_moving_one_tag_lose_and_duplicate_nothing(lake: Lake) -> None:
+    options = json.dumps(dict(lake.storage_options))
+    movers = [
+        subprocess.Popen(
+            [sys.executable, "-c", MOVER, lake.uri, options, who, str(MOVES)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for who in ("a", "b")
+    ]
+    for mover in movers:
+        _, errors = mover.communicate(timeout=600)
+        assert mover.returncode == 0, errors
+
+    catalog = Catalog(lake)
+    moves = catalog.tag_history("shared")
+    assert [m.seq for m in moves] == list(range(1, 2 * MOVES + 1)), "one move per sequence number"
+    reasons = Counter(m.reason for m in moves)
+    expected = {f"{who}-{n}" for who in ("a", "b") for n in range(MOVES)}
+    assert set(reasons) == expected
+    assert set(reasons.values()) == {1}
+    for who in ("a", "b"):  # each process's moves landed in its own order
+        mine = [int(m.reason.split("-")[1]) for m in moves if m.reason.startswith(who)]
+        assert mine == list(range(MOVES))
+
+    logged = [e for e in catalog.events("d", kinds=["tag"]) if e.details["tag"] == "shared"]
+    assert sorted(e.details["seq"] for e in logged) == list(range(1, 2 * MOVES + 1))
+    assert {e.reason for e in logged} == expected
+    assert catalog.tag("shared").seq == 2 * MOVES
+
+
+def test_tags_move_with_an_expected_sequence(lake: Lake) -> None:
+    catalog = Catalog(lake)
+    first = catalog.set_tag("golden", "d", 3, expected_seq=0, reason="first eval set")
+    assert (first.version, first.seq) == (3, 1)
+    with pytest.raises(StaleTagError, match="moved since you read it"):
+        catalog.set_tag("golden", "d", 4, expected_seq=0)
+    catalog.set_tag("golden", "d", 5, expected_seq=1)
+    catalog.set_tag("other", "e", 1)
+    assert [(t.name, t.version) for t in catalog.tags()] == [("golden", 5), ("other", 1)]
+    assert [t.name for t in catalog.tags("e")] == ["other"]
+    with pytest.raises(TagNotFoundError, match="unknown tag 'silver'; tags: golden, other"):
+        catalog.tag("silver")
+
+
+def test_releases_are_created_once_and_protect_their_versions(lake: Lake) -> None:
+    catalog = Catalog(lake)
+    catalog.create_release("2026-11", {"a": 3, "b": 7}, reason="paper")
+    with pytest.raises(ReleaseExistsError, match="exists already"):
+        catalog.create_release("2026-11", {"a": 4})
+    assert catalog.release("2026-11").versions == {"a": 3, "b": 7}
+    with pytest.raises(ReleaseNotFoundError, match="unknown release 'nope'; releases: 2026-11"):
+        catalog.release("nope")
+    catalog.set_tag("t", "a", 5)
+    assert catalog.protected_versions("a") == {3, 5}
+    assert catalog.protected_versions("b") == {7}
+    assert catalog.protected_versions("c") == set()
+    kinds = [e.kind for e in catalog.events()]
+    assert kinds == ["release", "tag"]
+
+
+def test_registry_snapshots_a_spec_only_when_it_changes(lake: Lake) -> None:
+    catalog = Catalog(lake)
+    assert catalog.register("rides", {"partition_by": ["day"]})
+    assert not catalog.register("rides", {"partition_by": ["day"]})
+    assert catalog.register("rides", {"partition_by": ["day", "city"]})
+    assert catalog.registered() == {"rides": {"partition_by": ["day", "city"]}}
+
+
+def test_events_filter_by_dataset_and_kind(lake: Lake) -> None:
+    catalog = Catalog(lake)
+    catalog.record(Event("publish", "a", 0, "load", {"rows": 10}))
+    catalog.record(Event("vacuum", "a", 1, None, {"files": ["x"]}))
+    catalog.record(Event("publish", "b", 0))
+    assert [e.kind for e in catalog.events("a")] == ["publish", "vacuum"]
+    (vacuumed,) = catalog.events(kinds=["vacuum"])
+    assert vacuumed.details == {"files": ["x"]}
+    assert vacuumed.user

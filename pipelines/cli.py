@@ -225,7 +225,7 @@ def _split_ref(text: str) -> tuple[str, str]:
     """``DATASET@VERSION`` (or ``@TAG``, ``@TIME``) -> (dataset, ref)."""
     dataset, at, ref = text.partition("@")
     if not at or not dataset or not ref:
-        raise click.BadParameter(f"{text!r}: write DATASET@VERSION, e.g. rides@3")
+        raise InputError(f"{text!r}: write DATASET@VERSION, e.g. rides@3")
     return dataset, ref
 
 

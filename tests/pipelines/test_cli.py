@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pytest
@@ -65,3 +66,88 @@ def test_dataset_without_a_table_says_what_to_do(project: Path) -> None:
     assert result.returncode == 2
     assert "dataset 'rides' has no table" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def two_versions_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("two-versions")
+    shutil.copy(REPO_ROOT / "thermocline.yaml", folder / "thermocline.yaml")
+    ingest_demo(folder, 2)
+    return folder
+
+
+@pytest.fixture
+def two_versions(two_versions_template: Path, project: Path) -> Path:
+    """A copy of a demo project whose rides table has versions 0 and 1."""
+    shutil.copytree(two_versions_template, project, dirs_exist_ok=True)
+    return project
+
+
+def ingest_demo(project: Path, batches: int) -> None:
+    for _ in range(batches):
+        assert thermocline("demo", "--rows", "100", cwd=project).returncode == 0
+
+
+def as_json(project: Path, *args: str) -> Any:
+    result = thermocline(*args, "--json", cwd=project)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_versions_through_the_command_line(project: Path) -> None:
+    ingest_demo(project, 3)
+    assert [d["version"] for d in as_json(project, "datasets", "list")] == [2]
+    described = as_json(project, "describe", "rides")
+    assert (described["version"], described["rows"], described["files"]) == (2, 300, 3)
+    assert described["owners"] == ["data-platform@thermocline.dev"]
+
+    assert thermocline("tag", "rides@1", "golden", cwd=project).returncode == 0
+    assert as_json(project, "tags")[0]["version"] == 1
+    change = as_json(project, "diff", "rides", "golden", "2", "--rows", "2")
+    assert (change["rows_added"], change["rows_removed"]) == (100, 0)
+    assert len(change["rows_added_sample"]) == 2
+
+    dry = thermocline("rollback", "rides", "--to", "golden", "--dry-run", cwd=project)
+    assert dry.returncode == 0
+    assert "dry run: rides: version 2 -> contents of version 1" in dry.stdout
+    assert as_json(project, "describe", "rides")["version"] == 2
+
+    done = as_json(project, "rollback", "rides", "--to", "golden", "--yes", "--reason", "bad")
+    assert (done["target_version"], done["new_version"]) == (1, 3)
+    newest = as_json(project, "history", "rides", "--limit", "1")[0]
+    assert (newest["operation"], newest["reason"]) == ("RESTORE", "bad")
+
+    assert thermocline("release", "create", "r1", "rides@2", cwd=project).returncode == 0
+    vacuumed = as_json(project, "vacuum", "rides", "--retention-hours", "0")
+    assert vacuumed["kept_versions"] == [1, 2]
+    assert vacuumed["removed"] == []
+    released = as_json(project, "release", "rollback", "r1", "--yes")
+    assert [r["target_version"] for r in released["rolled_back"]] == [2]
+    assert as_json(project, "describe", "rides")["rows"] == 300
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["rollback", "nope", "--to", "1", "--yes"], "unknown dataset 'nope'"),
+        (
+            ["rollback", "rides", "--to", "9", "--yes"],
+            "rides has no version 9; its versions are 0..1",
+        ),
+        (["rollback", "rides", "--to", "2026-13-45", "--yes"], "malformed timestamp '2026-13-45'"),
+        (["rollback", "rides", "--to", "silver", "--yes"], "unknown tag 'silver'"),
+        (["diff", "rides", "0", "5"], "rides has no version 5"),
+        (["tag", "rides", "golden"], "write DATASET@VERSION"),
+    ],
+)
+def test_bad_input_is_one_line_non_zero_and_changes_nothing(
+    two_versions: Path, args: list[str], message: str
+) -> None:
+    project = two_versions
+    result = thermocline(*args, cwd=project)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert as_json(project, "describe", "rides")["version"] == 1
+    assert as_json(project, "tags") == []

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
@@ -77,13 +77,13 @@ class CatalogTable:
 
     def append(
         self,
-        rows: list[dict[str, object]],
+        rows: Sequence[Mapping[str, Any]],
         snapshot: DeltaTable | None = None,
         transaction: tuple[str, int] | None = None,
     ) -> None:
         """Append ``rows`` in one commit, read-based on ``snapshot``; with ``transaction``
         (app id, sequence) the commit fails if another one moved that app id since."""
-        data = pa.Table.from_pylist(rows, schema=self.schema)
+        data = pa.Table.from_pylist([dict(row) for row in rows], schema=self.schema)
         properties = CommitProperties(
             app_transactions=[Transaction(*transaction)] if transaction else None,
             max_commit_retries=_ATTEMPTS,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec, FileSource
 from thermocline.catalog.errors import ConfigError
 from thermocline.catalog.lake import Lake
@@ -27,4 +28,5 @@ def ingest_files(lake: Lake, name: str, spec: DatasetSpec, urls: list[str]) -> i
     tables = [read_file(url, spec.source.format, schema, spec.source.options) for url in urls]
     batch = pa.concat_tables(tables)
     reason = f"ingest {len(urls)} file(s): " + ", ".join(url.rsplit("/", 1)[-1] for url in urls)
+    Catalog(lake).register(name, spec.model_dump(mode="json", by_alias=True))
     return write(lake, name, batch, partition_by=spec.partition_by, reason=reason)

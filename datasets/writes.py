@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Schema, Transaction
 from deltalake.exceptions import TableNotFoundError
-from deltalake.transaction import AddAction, create_table_with_add_actions
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from thermocline.catalog.catalog import Catalog, Event, current_user
 from thermocline.catalog.errors import DatasetNotFoundError, InputError
@@ -100,7 +100,7 @@ def stage(
         raise InputError(f"partition columns {missing} are not in the batch of {dataset!r}")
     batch_id = uuid.uuid4().hex
     filesystem = lake.table_filesystem(dataset)
-    files = []
+    files: list[StagedFile] = []
     for values, part in _split_by_partition(data, list(partition_by)):
         folder = "/".join(
             f"{quote(k, safe='')}={quote(_partition_dir(v), safe='')}" for k, v in values.items()
@@ -170,8 +170,9 @@ def publish(
                 f"{list(staged.partition_by)}; stage it again with partition_by={expected}"
             )
         filters = _partition_filters(staged) if mode == "overwrite" else None
+        changes: list[AddAction | RemoveAction] = [*actions]
         table.create_write_transaction(
-            actions,
+            changes,
             mode,
             staged.schema,
             partition_by=list(staged.partition_by) or None,

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow.compute as pc
 import pytest
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables import read_dataset
 
@@ -49,6 +50,7 @@ def test_demo_ingests_a_new_version_per_run(project: Path) -> None:
     assert table.num_rows == 2000
     assert pc.count_distinct(table["ride_id"]).as_py() == 2000
     assert str(table.schema.field("started_at").type) == "timestamp[us, tz=UTC]"
+    assert Catalog(Lake.open(project / "lake")).registered()["rides"]["partition_by"] == ["day"]
     assert (project / "lake" / "rides").is_dir()
     assert any(p.name.startswith("day=") for p in (project / "lake" / "rides").iterdir())
 

@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 from thermocline.catalog.config import FileSource, Project
 from thermocline.catalog.errors import ConfigError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest import ingest_files
+from thermocline.datasets.ingest import IngestOutcome, ingest
 
 __all__ = ["DEMO_CITIES", "DEMO_DATASET", "add_demo_batch", "demo_rides", "write_demo_rides_csv"]
 
@@ -57,14 +57,11 @@ def write_demo_rides_csv(folder: Path, rows: int = 5_000) -> Path:
     return path
 
 
-def add_demo_batch(project: Project, lake: Lake, rows: int = 5_000) -> tuple[Path, int]:
-    """Write the next demo batch into the ``rides`` source folder and ingest it.
-
-    Returns the file written and the table version that holds it.
-    """
+def add_demo_batch(project: Project, lake: Lake, rows: int = 5_000) -> tuple[Path, IngestOutcome]:
+    """Write the next demo batch into the ``rides`` source folder and ingest what is new."""
     spec = project.dataset(DEMO_DATASET)
     if not isinstance(spec.source, FileSource):
         raise ConfigError(f"datasets.{DEMO_DATASET}.source: the demo needs a `kind: files` source")
     folder = Path(project.resolve_url(spec.source.url)).parent
     path = write_demo_rides_csv(folder, rows)
-    return path, ingest_files(lake, DEMO_DATASET, spec, [str(path)])
+    return path, ingest(project, lake, DEMO_DATASET)

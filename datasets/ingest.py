@@ -1,32 +1,98 @@
-"""Load batch files of a dataset into its Delta table.
+"""One write-audit-publish run of a dataset: read what is new, stage it, check it, publish it.
 
-This is the plain path: read with the spec's schema, commit once. Write-audit-publish,
-incremental file tracking and checks wrap around it in later layers.
+The source's position (files consumed, a watermark) rides in the publishing commit, so a batch
+is either published with its position or not at all. A batch that fails an ERROR check is
+quarantined with the failing checks as reasons and nothing is published; WARN failures publish
+and are reported. The check summary is part of the commit's metadata.
+
+>>> outcome = ingest(project, lake, "rides")      # doctest: +SKIP
+>>> outcome.status, outcome.version
+('published', 4)
 """
 
 from __future__ import annotations
 
-import pyarrow as pa
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import DatasetSpec, FileSource
-from thermocline.catalog.errors import ConfigError
+from thermocline.catalog.config import Project
+from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.files import read_file
-from thermocline.datasets.writes import write
+from thermocline.datasets.sources import SchemaEvolutionError, read_new
+from thermocline.datasets.tables import history
+from thermocline.datasets.writes import publish, quarantine, stage
+from thermocline.quality.checks import CheckContext, CheckResult, blocking, run_checks
 
-__all__ = ["ingest_files"]
+__all__ = ["IngestOutcome", "ingest"]
+
+_RECENT_BATCHES = 10  # how many earlier publishes the row-count check compares against
+CHECKS_KEY = "thermocline.checks"
 
 
-def ingest_files(lake: Lake, name: str, spec: DatasetSpec, urls: list[str]) -> int:
-    """Read ``urls`` as the dataset's file source describes and commit them as one version."""
-    if not isinstance(spec.source, FileSource):
-        raise ConfigError(f"datasets.{name}.source: expected `kind: files` to ingest files")
-    if not urls:
-        raise ConfigError(f"datasets.{name}: no files to ingest; check source.url")
-    schema = spec.arrow_schema()
-    tables = [read_file(url, spec.source.format, schema, spec.source.options) for url in urls]
-    batch = pa.concat_tables(tables)
-    reason = f"ingest {len(urls)} file(s): " + ", ".join(url.rsplit("/", 1)[-1] for url in urls)
-    Catalog(lake).register(name, spec.model_dump(mode="json", by_alias=True))
-    return write(lake, name, batch, partition_by=spec.partition_by, reason=reason)
+@dataclass(frozen=True)
+class IngestOutcome:
+    dataset: str
+    status: Literal["published", "quarantined", "nothing_new"]
+    rows: int = 0
+    version: int | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+    quarantine_path: str | None = None
+    description: str = ""
+
+
+def ingest(
+    project: Project, lake: Lake, dataset: str, *, now: datetime | None = None
+) -> IngestOutcome:
+    """Run write-audit-publish once for ``dataset`` from its source in the project file."""
+    spec = project.dataset(dataset)
+    try:
+        batch = read_new(lake, dataset, spec, project)
+    except SchemaEvolutionError as conflict:
+        if conflict.batch is None:
+            raise
+        staged = stage(lake, dataset, conflict.batch.data, partition_by=spec.partition_by or None)
+        path = quarantine(lake, staged, [str(conflict)])
+        return IngestOutcome(dataset, "quarantined", staged.rows, None, [], path, str(conflict))
+    if batch is None:
+        return IngestOutcome(dataset, "nothing_new", description="no new data in the source")
+    staged = stage(lake, dataset, batch.data, partition_by=spec.partition_by or None)
+    context = CheckContext(
+        now=now or datetime.now(tz=UTC),
+        previous_row_counts=_recent_row_counts(lake, dataset),
+        schema=spec.arrow_schema(),
+    )
+    results = run_checks(batch.data, spec.quality.checks, context)
+    failed = blocking(results)
+    if failed:
+        path = quarantine(lake, staged, [r.message for r in failed])
+        return IngestOutcome(
+            dataset, "quarantined", staged.rows, None, results, path, batch.description
+        )
+    summary = {
+        r.name: {"passed": r.passed, "severity": r.severity, "message": r.message} for r in results
+    }
+    version = publish(
+        lake,
+        staged,
+        mode=batch.mode,
+        reason=batch.description,
+        app_transactions=batch.app_transactions,
+        metadata={**batch.commit_metadata, CHECKS_KEY: json.dumps(summary, sort_keys=True)},
+    )
+    Catalog(lake).register(dataset, spec.model_dump(mode="json", by_alias=True))
+    return IngestOutcome(
+        dataset, "published", staged.rows, version, results, None, batch.description
+    )
+
+
+def _recent_row_counts(lake: Lake, dataset: str) -> list[int]:
+    """Rows of the latest publishes, newest first (empty before the first)."""
+    try:
+        commits = history(lake, dataset, limit=_RECENT_BATCHES * 2)
+    except DatasetNotFoundError:
+        return []
+    counts = [c.rows_added for c in commits if c.rows_added and c.operation != "RESTORE"]
+    return counts[:_RECENT_BATCHES]

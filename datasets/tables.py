@@ -30,6 +30,7 @@ from thermocline.catalog.errors import (
 from thermocline.catalog.lake import Lake
 
 __all__ = [
+    "COMMIT_FILES_KEY",
     "COMMIT_REASON_KEY",
     "COMMIT_ROWS_KEY",
     "COMMIT_USER_KEY",
@@ -43,7 +44,9 @@ __all__ = [
 
 COMMIT_USER_KEY = "thermocline.user"
 COMMIT_REASON_KEY = "thermocline.reason"
-COMMIT_ROWS_KEY = "thermocline.rows"  # our publish commits carry no delta-rs operationMetrics
+# Our publish commits carry no delta-rs operationMetrics: they record rows and files here.
+COMMIT_ROWS_KEY = "thermocline.rows"
+COMMIT_FILES_KEY = "thermocline.files"
 _LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
@@ -164,7 +167,7 @@ def _commit(entry: dict[str, Any]) -> Commit:
         timestamp=datetime.fromtimestamp(entry["timestamp"] / 1000, tz=UTC),
         operation=str(entry.get("operation", "")),
         rows_added=metrics.get("num_added_rows", entry.get(COMMIT_ROWS_KEY)),
-        files_added=metrics.get("num_added_files"),
+        files_added=metrics.get("num_added_files", entry.get(COMMIT_FILES_KEY)),
         files_removed=metrics.get("num_removed_files", metrics.get("numDeletedFiles")),
         user=entry.get(COMMIT_USER_KEY),
         reason=entry.get(COMMIT_REASON_KEY),

@@ -35,6 +35,7 @@ from thermocline.catalog.catalog import Catalog, Event, current_user
 from thermocline.catalog.errors import DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables import (
+    COMMIT_FILES_KEY,
     COMMIT_REASON_KEY,
     COMMIT_ROWS_KEY,
     COMMIT_USER_KEY,
@@ -141,6 +142,7 @@ def publish(
     custom = {
         COMMIT_USER_KEY: current_user(),
         COMMIT_ROWS_KEY: staged.rows,
+        COMMIT_FILES_KEY: len(staged.files),
         "thermocline.batch": staged.batch_id,
         **dict(metadata or {}),
     }

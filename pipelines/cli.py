@@ -205,6 +205,53 @@ def _print_stack(info: StackInfo, as_json: bool) -> None:
     _table(f"dev stack ({info.state_dir})", ["service", "kind", "state", "address", "pids"], rows)
 
 
+# --- Dagster UI ------------------------------------------------------------------------------
+
+
+@cli.group()
+def ui() -> None:
+    """The Dagster UI (webserver and daemon) for this project, on 127.0.0.1."""
+
+
+@ui.command("up")
+@click.option("--port", type=int, default=3000, show_default=True)
+@click.pass_obj
+def ui_up(ctx: _Context, port: int) -> None:
+    """Start `dagster dev` in the background (idempotent) and print where it listens."""
+    from thermocline.pipelines.ui import ui_up as start
+
+    with _err.status("starting dagster dev (about 10 s)..."):
+        info = start(ctx.project, port)
+    _out.print(
+        f"Dagster UI at {info.url} (pid {info.pid}; log {info.log}); "
+        "stop it with `thermocline ui down`"
+    )
+
+
+@ui.command("down")
+@click.pass_obj
+def ui_down(ctx: _Context) -> None:
+    """Stop `dagster dev` by its PID."""
+    from thermocline.pipelines.ui import ui_down as stop
+
+    pid = stop(ctx.project)
+    _out.print(f"stopped dagster dev (pid {pid})" if pid else "dagster dev was not running")
+
+
+@ui.command("status")
+@_json_option
+@click.pass_obj
+def ui_status(ctx: _Context, as_json: bool) -> None:
+    """Whether `dagster dev` runs, and where."""
+    from thermocline.pipelines.ui import ui_status as status
+
+    info = status(ctx.project)
+    if as_json:
+        _print_json({**asdict(info), "running": info.running})
+    else:
+        _out.print(f"running at {info.url} (pid {info.pid})" if info.running else "not running")
+
+
 # --- datasets and versions -------------------------------------------------------------------
 
 
@@ -643,18 +690,53 @@ def _size(size: int) -> str:
 
 
 @cli.command()
+@click.argument("dataset")
+@_json_option
+@click.pass_obj
+def ingest(ctx: _Context, dataset: str, as_json: bool) -> None:
+    """Load what is new in DATASET's batch source: stage, check, then publish or quarantine."""
+    from thermocline.datasets.ingest import ingest as ingest_dataset
+
+    _print_outcome(ingest_dataset(ctx.project, ctx.lake, dataset), as_json)
+
+
+def _print_outcome(outcome: Any, as_json: bool) -> None:
+    if as_json:
+        _print_json(asdict(outcome))
+    else:
+        for check in outcome.checks:
+            mark = "ok  " if check.passed else ("FAIL" if check.severity == "error" else "warn")
+            _out.print(f"  {mark} {check.name}: {check.message}", markup=False)
+        if outcome.status == "published":
+            _out.print(
+                f"published {outcome.rows} rows of {outcome.dataset} as version "
+                f"{outcome.version} ({outcome.description})"
+            )
+        elif outcome.status == "quarantined":
+            _out.print(
+                f"quarantined {outcome.rows} rows of {outcome.dataset} in "
+                f"{outcome.quarantine_path}; nothing published"
+            )
+        else:
+            _out.print(f"{outcome.dataset}: {outcome.description}")
+    if outcome.status == "quarantined":
+        sys.exit(1)
+
+
+@cli.command()
 @click.option("--rows", type=int, default=5_000, show_default=True, help="Rides per batch.")
 @click.pass_obj
 def demo(ctx: _Context, rows: int) -> None:
     """Run the demo: write a new batch file of rides, ingest it into the lake, show history."""
-    from thermocline.datasets.demo import add_demo_batch
+    from thermocline.datasets.demo import DEMO_DATASET, add_demo_batch
     from thermocline.datasets.tables import history as table_history
 
     lake = ctx.lake
-    path, version = add_demo_batch(ctx.project, lake, rows)
+    path, outcome = add_demo_batch(ctx.project, lake, rows)
     _out.print(f"wrote {rows} rides to {path}")
-    _out.print(f"ingested into {lake.table_uri('rides')} as version {version}\n")
-    _print_history("rides", table_history(lake, "rides"), {}, as_json=False)
+    _print_outcome(outcome, as_json=False)
+    _out.print("")
+    _print_history(DEMO_DATASET, table_history(lake, DEMO_DATASET), {}, as_json=False)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -81,7 +81,13 @@ def running_pid(pid_file: Path) -> int | None:
     return pid if pid_file.stem in names else None
 
 
-def spawn(argv: list[str], *, pid_file: Path, log_file: Path) -> int:
+def spawn(
+    argv: list[str],
+    *,
+    pid_file: Path,
+    log_file: Path,
+    env: Mapping[str, str] | None = None,
+) -> int:
     """Start ``argv`` in a new session, output appended to ``log_file``; returns its PID.
 
     ``pid_file`` must be named after the program (``argv[0]``'s file name) so that
@@ -97,14 +103,16 @@ def spawn(argv: list[str], *, pid_file: Path, log_file: Path) -> int:
             pid = os.posix_spawnp(
                 argv[0],
                 argv,
-                os.environ,
+                dict(os.environ if env is None else env),
                 file_actions=[
                     (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                     (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
                     (os.POSIX_SPAWN_DUP2, out.fileno(), 2),
                 ],
                 setsid=True,
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these; undo it
+                # Python ignores SIGPIPE and SIGXFSZ, a non-interactive shell SIGINT and SIGTERM:
+                # the service gets default handling of all of them, so `down` can stop it.
+                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM),
             )
         except OSError as exc:
             raise DevStackError(f"could not start {argv[0]}: {exc}") from exc

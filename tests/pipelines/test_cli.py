@@ -44,7 +44,9 @@ def test_demo_ingests_a_new_version_per_run(project: Path) -> None:
     commits = json.loads(listing.stdout)
     assert [c["version"] for c in commits] == [1, 0]
     assert [c["rows_added"] for c in commits] == [1000, 1000]
-    assert commits[0]["reason"] == "ingest 1 file(s): rides-0001.csv"
+    assert commits[0]["reason"] == (
+        "1 new file(s) from .thermocline/demo/rides/*.csv: rides-0001.csv (0.1 MB)"
+    )
 
     table = read_dataset(Lake.open(project / "lake"), "rides").to_table()
     assert table.num_rows == 2000

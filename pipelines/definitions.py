@@ -1,0 +1,181 @@
+"""The Dagster code location, built from ``thermocline.yaml``: ``dagster dev`` in the repository
+root loads it (``[tool.dagster]`` in pyproject.toml).
+
+Every dataset with a source is an asset whose materialization is one write-audit-publish run:
+its quality checks are Dagster asset checks (ERROR ones blocking: a failure quarantines the
+batch, fails the run and keeps downstream assets from running; WARN ones publish and show).
+When the source has nothing new, nothing is materialized. Each dataset also gets a maintenance
+job (compact, tag-safe vacuum, checkpoint) on a nightly schedule. Writers of one dataset share
+a concurrency pool, and ``dagster.yaml`` limits every pool to one at a time.
+
+No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotations.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+from dagster import AssetExecutionContext, OpExecutionContext
+
+from thermocline.catalog.config import DatasetSpec, Project, load_project
+from thermocline.catalog.errors import DatasetNotFoundError
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.ingest import IngestOutcome, ingest
+from thermocline.datasets.maintenance import checkpoint, compact
+from thermocline.datasets.tables import open_table, read_dataset
+from thermocline.datasets.versions import vacuum
+from thermocline.quality.checks import check_names
+
+__all__ = ["ThermoclineResource", "build_definitions", "defs"]
+
+_PREVIEW_ROWS = 5
+
+
+class ThermoclineResource(dg.ConfigurableResource):  # type: ignore[misc]
+    """The project file (and through it the lake) that assets read and write."""
+
+    project_path: str | None = None
+
+    def load(self) -> tuple[Project, Lake]:
+        project = load_project(self.project_path)
+        return project, Lake.from_project(project)
+
+
+def build_definitions(project: Project, project_path: str | None = None) -> dg.Definitions:
+    """Assets, checks, maintenance jobs and schedules for every dataset of ``project``."""
+    assets = [_dataset_asset(name, spec) for name, spec in project.datasets.items() if spec.source]
+    jobs = [_maintenance_job(name, spec) for name, spec in project.datasets.items()]
+    schedules = [
+        dg.ScheduleDefinition(job=job, cron_schedule="0 3 * * *", name=f"{job.name}_nightly")
+        for job in jobs
+    ]
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        resources={"thermocline": ThermoclineResource(project_path=project_path)},
+    )
+
+
+def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
+    source_kind = spec.source.kind if spec.source else "none"
+    checks = spec.quality.checks
+    check_specs = [
+        dg.AssetCheckSpec(
+            check_name,
+            asset=name,
+            blocking=check.severity == "error",
+            description=f"{check.check} ({check.severity})",
+        )
+        for check_name, check in zip(check_names(checks), checks, strict=True)
+    ]
+    asset_spec = dg.AssetSpec(
+        name,
+        group_name=f"{source_kind}_sources",
+        kinds={"delta", source_kind},
+        owners=spec.owners,
+        description=spec.description or None,
+        tags={"thermocline/source": source_kind},
+    )
+
+    # can_subset makes every output optional: with nothing new, nothing is materialized.
+    @dg.multi_asset(
+        name=name,
+        specs=[asset_spec],
+        check_specs=check_specs,
+        can_subset=True,
+        pool=f"thermocline_writer_{name}",
+    )
+    def materialize(
+        context: AssetExecutionContext, thermocline: ThermoclineResource
+    ) -> Iterator[Any]:
+        project, lake = thermocline.load()
+        outcome = ingest(project, lake, name)
+        for result in outcome.checks:
+            yield dg.AssetCheckResult(
+                asset_key=name,
+                check_name=result.name,
+                passed=result.passed,
+                severity=(
+                    dg.AssetCheckSeverity.ERROR
+                    if result.severity == "error"
+                    else dg.AssetCheckSeverity.WARN
+                ),
+                description=result.message,
+                metadata=dict(result.metadata),
+            )
+        if outcome.status == "quarantined":
+            raise dg.Failure(
+                description=f"{name}: batch quarantined, nothing published: {outcome.description}",
+                metadata={"quarantine": outcome.quarantine_path or "", "rows": outcome.rows},
+            )
+        if outcome.status == "nothing_new":
+            context.log.info(f"{name}: {outcome.description}; nothing to publish")
+            return
+        yield dg.MaterializeResult(asset_key=name, metadata=_metadata(lake, name, outcome))
+
+    return materialize
+
+
+def _metadata(lake: Lake, name: str, outcome: IngestOutcome) -> dict[str, Any]:
+    table = open_table(lake, name)
+    schema = table.schema().to_arrow()
+    actions = pa.table(table.get_add_actions(flatten=True))
+    sizes = actions.column("size_bytes").to_pylist() if actions.num_rows else []
+    rows = actions.column("num_records").to_pylist() if actions.num_rows else []
+    preview = read_dataset(lake, name).head(_PREVIEW_ROWS).to_pylist()
+    return {
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(f.name, str(f.type)) for f in pa.schema(schema)]
+        ),
+        "dagster/row_count": sum(r or 0 for r in rows),
+        "delta/version": table.version(),
+        "delta/table_uri": lake.table_uri(name),
+        "delta/size_bytes": sum(sizes),
+        "delta/files": len(sizes),
+        "rows_published": outcome.rows,
+        "source": outcome.description,
+        "preview": dg.MetadataValue.md(_markdown(preview)),
+    }
+
+
+def _markdown(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(empty)"
+    header = list(rows[0])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(row[c]) for c in header) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _maintenance_job(name: str, spec: DatasetSpec) -> dg.JobDefinition:
+    target_mb = spec.tiering.target_file_mb
+
+    @dg.op(name=f"maintain_{name}", pool=f"thermocline_writer_{name}")
+    def maintain(context: OpExecutionContext, thermocline: ThermoclineResource) -> None:
+        _, lake = thermocline.load()
+        try:
+            open_table(lake, name)
+        except DatasetNotFoundError:
+            context.log.info(f"{name} has no table yet; nothing to maintain")
+            return
+        compacted = compact(lake, name, target_file_mb=target_mb)
+        vacuumed = vacuum(lake, name, reason="nightly maintenance")
+        version = checkpoint(lake, name)
+        context.log.info(
+            f"{name}: compacted {compacted.files_removed} -> {compacted.files_added} files, "
+            f"vacuumed {len(vacuumed.removed)} files, checkpoint at version {version}"
+        )
+
+    @dg.job(name=f"maintain_{name}_job", description=f"Compact, vacuum, checkpoint {name}.")
+    def job() -> None:
+        maintain()
+
+    return job
+
+
+@dg.definitions  # type: ignore[misc]
+def defs() -> dg.Definitions:
+    """Loaded by Dagster when the code location starts, not at import."""
+    return build_definitions(load_project())

@@ -1,0 +1,98 @@
+"""Start and stop the Dagster UI (``dagster dev``: webserver and daemon) for a project.
+
+``dagster dev`` started in the background from a non-interactive shell ignores SIGINT and
+SIGTERM, so it is spawned in its own session with default signal handling and stopped by the
+PID it was given. Its instance lives in ``.thermocline/dagster`` (DAGSTER_HOME) with the
+repository's ``dagster.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from thermocline.catalog.config import Project
+from thermocline.pipelines.devstack.processes import (
+    port_answers,
+    running_pid,
+    spawn,
+    stop,
+    wait_until,
+)
+from thermocline.pipelines.devstack.s3 import http_answers
+
+__all__ = ["DEFAULT_UI_PORT", "UiInfo", "ui_down", "ui_status", "ui_up"]
+
+DEFAULT_UI_PORT = 3000
+_STARTUP_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class UiInfo:
+    url: str
+    pid: int | None
+    dagster_home: Path
+    log: Path
+
+    @property
+    def running(self) -> bool:
+        return self.pid is not None
+
+
+def _home(project: Project) -> Path:
+    return project.root / ".thermocline" / "dagster"
+
+
+def ui_status(project: Project, port: int = DEFAULT_UI_PORT) -> UiInfo:
+    home = _home(project)
+    pid = running_pid(home / "dagster.pid")
+    return UiInfo(f"http://127.0.0.1:{port}", pid, home, home / "dagster-dev.log")
+
+
+def ui_up(project: Project, port: int = DEFAULT_UI_PORT) -> UiInfo:
+    """Start ``dagster dev`` for ``project`` on 127.0.0.1:``port`` unless it already runs."""
+    info = ui_status(project, port)
+    if info.running and http_answers(port):
+        return info
+    info.dagster_home.mkdir(parents=True, exist_ok=True)
+    instance_file = project.root / "dagster.yaml"
+    if instance_file.is_file():
+        shutil.copy(instance_file, info.dagster_home / "dagster.yaml")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(info.dagster_home),
+        "THERMOCLINE_PROJECT": str(project.path or project.root),
+    }
+    dagster = str(Path(sys.executable).parent / "dagster")
+    pid = spawn(
+        [
+            dagster,
+            "dev",
+            "-m",
+            "thermocline.pipelines.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        pid_file=info.dagster_home / "dagster.pid",
+        log_file=info.log,
+        env=env,
+    )
+    wait_until(
+        lambda: port_answers(port) and http_answers(port),
+        what="dagster dev",
+        pid=pid,
+        log_file=info.log,
+        timeout=_STARTUP_SECONDS,
+        hint="Run `thermocline ui down` and try again.",
+    )
+    return ui_status(project, port)
+
+
+def ui_down(project: Project) -> int | None:
+    """Stop ``dagster dev`` (it stops its webserver, daemon and code server); its PID or None."""
+    return stop(_home(project) / "dagster.pid", timeout=60)

@@ -1,0 +1,949 @@
+"""The built-in data-quality checks: DuckDB SQL over an Arrow batch, one result per check.
+
+A dataset's spec lists checks (``quality.checks`` in ``thermocline.yaml``); before a batch is
+published, :func:`run_checks` judges it against them and returns one :class:`CheckResult` per
+check, in order. Failed ``error`` results (:func:`blocking`) keep the batch from being published.
+Everything here is pure: the caller hands over the batch and a :class:`CheckContext` (the clock,
+earlier row counts, the declared schema), so the checks read no lake, no clock and no config.
+
+All column checks of a batch run as **one aggregate DuckDB query** over the Arrow table (no copy,
+no Python loop over rows); a second small query runs only to quote examples for a failure.
+
+>>> from datetime import UTC, datetime
+>>> import pyarrow as pa
+>>> from thermocline.catalog.config import NotNullCheck, RangeCheck
+>>> batch = pa.table({"ride_id": [1, 2, None], "fare": [12.5, -3.0, 8.0]})
+>>> specs = [NotNullCheck(check="not_null", columns=["ride_id"]),
+...          RangeCheck(check="range", column="fare", min=0, severity="warn")]
+>>> results = run_checks(batch, specs, CheckContext(now=datetime.now(UTC)))
+>>> for result in results:
+...     print(result.name, result.passed, result.message)
+not_null_ride_id False ride_id: 1 of 3 rows are null
+range_fare False fare: 1 of 3 rows below min 0 (lowest -3)
+>>> [result.name for result in blocking(results)]
+['not_null_ride_id']
+
+Semantics worth knowing (each check's docstring below says more):
+
+- **NaN is a value, not a null**: it counts as present for ``not_null`` and ``completeness``,
+  equals itself for ``unique``, and lies outside every ``range``.
+- ``schema`` fails on undeclared extra columns as well as on missing ones and on types that
+  cannot be cast losslessly (decided from the types, not the values).
+- A check that names a column the batch lacks gives a failed result saying so, never an error.
+- An empty batch passes every column check but ``freshness`` (nothing shows the data is fresh);
+  ``row_count`` is the check that decides whether empty is acceptable.
+- Naive timestamps are read as UTC; a date counts from the end of its day.
+
+Other judges (a Great Expectations suite, PII detection) plug in beside the built-in checks as a
+:class:`BatchCheck`; :class:`BuiltinChecks` is the built-in checks in that shape.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Literal, Protocol
+
+import duckdb
+import pyarrow as pa
+
+from thermocline.catalog.config import (
+    AcceptedValuesCheck,
+    Check,
+    CompletenessCheck,
+    FreshnessCheck,
+    NotNullCheck,
+    RangeCheck,
+    RowCountCheck,
+    SchemaCheck,
+    UniqueCheck,
+    parse_duration,
+)
+
+__all__ = [
+    "BatchCheck",
+    "BuiltinChecks",
+    "CheckContext",
+    "CheckResult",
+    "MetadataValue",
+    "Severity",
+    "blocking",
+    "check_name",
+    "check_names",
+    "run_checks",
+]
+
+MetadataValue = int | float | str
+Severity = Literal["error", "warn"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of one check on one batch.
+
+    ``name`` is stable and identifier-safe (it becomes a Dagster asset-check name), ``message`` is
+    one line a person can act on, ``metadata`` holds the numbers behind it (``rows``,
+    ``failing_rows``, ratios, ages in seconds) for plots and the catalog.
+    """
+
+    name: str
+    check: str
+    severity: Severity
+    passed: bool
+    message: str
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        # A read-only view: results are shared by the publisher, the catalog and Dagster.
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    @property
+    def blocking(self) -> bool:
+        """True when this result keeps the batch from being published."""
+        return not self.passed and self.severity == "error"
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check needs besides the batch, handed in so that the checks stay pure.
+
+    ``now`` is the time the batch is judged at (time zone aware; kept in UTC),
+    ``previous_row_counts`` the row counts of recently published batches, newest first (empty
+    for a dataset's first batch), ``schema`` the declared schema (None when it is inferred).
+    """
+
+    now: datetime
+    previous_row_counts: Sequence[int] = ()
+    schema: pa.Schema | None = None
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None or self.now.utcoffset() is None:
+            raise ValueError(
+                f"CheckContext.now must be time zone aware, got {self.now.isoformat()}; "
+                "pass datetime.now(UTC)"
+            )
+        object.__setattr__(self, "now", self.now.astimezone(UTC))
+        object.__setattr__(self, "previous_row_counts", tuple(self.previous_row_counts))
+
+
+class BatchCheck(Protocol):
+    """Anything that judges a batch: the built-in checks, a Great Expectations suite, a PII scan.
+
+    The publisher runs every ``BatchCheck`` of a dataset on a staged batch and blocks on the
+    failed ``error`` results of all of them; result names must be unique within the dataset.
+    """
+
+    def __call__(self, batch: pa.Table, context: CheckContext, /) -> list[CheckResult]: ...
+
+
+@dataclass(frozen=True)
+class BuiltinChecks:
+    """A dataset's built-in checks as one :class:`BatchCheck`.
+
+    >>> from thermocline.catalog.config import RangeCheck
+    >>> checks = BuiltinChecks([RangeCheck(check="range", column="fare", min=0),
+    ...                         RangeCheck(check="range", column="fare", max=500)])
+    >>> checks.names  # known up front, e.g. to declare the Dagster asset checks
+    ['range_fare', 'range_fare_2']
+    """
+
+    specs: Sequence[Check]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "specs", tuple(self.specs))
+
+    @property
+    def names(self) -> list[str]:
+        """The names the results will carry, known before any batch arrives."""
+        return check_names(self.specs)
+
+    def __call__(self, batch: pa.Table, context: CheckContext, /) -> list[CheckResult]:
+        return run_checks(batch, self.specs, context)
+
+
+def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """The failed ``error`` results: what keeps a batch from being published."""
+    return [result for result in results if result.blocking]
+
+
+# --- names -----------------------------------------------------------------------------------
+
+
+def check_name(spec: Check) -> str:
+    """The base name of a check: its kind and its columns, e.g. ``not_null_ride_id_started_at``.
+
+    Characters other than letters, digits and ``_`` become ``_`` so the name is a valid Dagster
+    asset-check name. Two checks of a dataset can share a base name (two ranges on one column);
+    :func:`check_names` makes them unique.
+    """
+    if isinstance(spec, NotNullCheck | UniqueCheck):
+        columns: list[str] = list(spec.columns)
+    elif isinstance(spec, SchemaCheck | RowCountCheck):
+        columns = []
+    else:
+        columns = [spec.column]
+    return "_".join([spec.check, *(_name_part(column) for column in columns)])
+
+
+def check_names(specs: Sequence[Check]) -> list[str]:
+    """The names of a dataset's checks, in order, unique: repeats get ``_2``, ``_3``, ..."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for spec in specs:
+        base = name = check_name(spec)
+        number = 1
+        while name in taken:
+            number += 1
+            name = f"{base}_{number}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _name_part(column: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]+", "_", column).strip("_") or "column"
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def run_checks(batch: pa.Table, specs: Sequence[Check], context: CheckContext) -> list[CheckResult]:
+    """Judge ``batch`` against ``specs``: one result per spec, in order.
+
+    Checks that need the data are compiled into one aggregate SQL query over the batch, run on a
+    fresh in-memory DuckDB connection. A column DuckDB cannot read, or a query that fails, fails
+    only the checks concerned ("could not evaluate the check: ..."); the others still run.
+    """
+    names = check_names(specs)
+    results: list[CheckResult | None] = [None] * len(specs)
+    query = _Query(batch)
+    plans: list[tuple[int, _Plan]] = []
+    for position, (spec, name) in enumerate(zip(specs, names, strict=True)):
+        outcome = _compile(spec, name, batch, context, query, position)
+        if isinstance(outcome, CheckResult):
+            results[position] = outcome
+        else:
+            plans.append((position, outcome))
+    if plans:
+        connection, unreadable = query.connect()
+        try:
+            ready = []
+            for position, plan in plans:
+                problems = [unreadable[i] for i in plan.indices if i in unreadable]
+                if problems:
+                    reason = f"could not evaluate the check: {problems[0]}"
+                    results[position] = _result(
+                        plan.spec, plan.name, False, reason, {"rows": batch.num_rows}
+                    )
+                else:
+                    ready.append((position, plan))
+            for position, result in _evaluate(connection, ready, batch.num_rows):
+                results[position] = result
+        finally:
+            connection.close()
+    return [result for result in results if result is not None]
+
+
+class _Query:
+    """The shared parts of the query: the batch's columns under positional aliases.
+
+    Columns are registered as ``c0, c1, ...`` rather than by name because DuckDB matches quoted
+    identifiers case-insensitively (``"id"`` and ``"ID"`` would clash) and a batch may even repeat
+    a name; aliases are still quoted wherever they enter SQL. Only the columns that checks use
+    are registered (zero-copy), so a column DuckDB cannot read troubles only its own checks.
+    """
+
+    def __init__(self, batch: pa.Table) -> None:
+        self.batch = batch
+        self.aliases: dict[int, str] = {}
+        self.tables: dict[str, pa.Table] = {}
+
+    def column(self, index: int) -> str:
+        alias = self.aliases.setdefault(index, f"c{len(self.aliases)}")
+        return _quote(alias)
+
+    def table(self, data: pa.Table) -> str:
+        name = f"values_{len(self.tables)}"
+        self.tables[name] = data
+        return _quote(name)
+
+    def connect(self) -> tuple[duckdb.DuckDBPyConnection, dict[int, str]]:
+        """A fresh in-memory connection with the batch registered, and the columns it could
+        not read (batch index -> reason)."""
+        connection = duckdb.connect()
+        columns = {i: _readable(self.batch.column(i)) for i in self.aliases}
+        unreadable: dict[int, str] = {}
+        try:
+            connection.register("batch", self._table(columns))
+        except duckdb.Error:
+            for index, data in list(columns.items()):
+                try:
+                    connection.register("probe", pa.table({"probe": data}))
+                    connection.unregister("probe")
+                except duckdb.Error:
+                    field = self.batch.schema.field(index)
+                    unreadable[index] = (
+                        f"DuckDB cannot read {_show_column(field.name)} ({field.type})"
+                    )
+                    del columns[index]
+            connection.register("batch", self._table(columns))
+        for name, data in self.tables.items():
+            connection.register(name, data)
+        return connection, unreadable
+
+    def _table(self, columns: dict[int, pa.ChunkedArray]) -> pa.Table:
+        return pa.table({self.aliases[i]: data for i, data in columns.items()})
+
+
+def _readable(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` in a type DuckDB reads: it has no float16 nor decimal256 (both widen
+    losslessly when they fit)."""
+    kind = column.type
+    if pa.types.is_float16(kind):
+        return column.cast(pa.float32())
+    if pa.types.is_decimal256(kind) and kind.precision <= 38:
+        return column.cast(pa.decimal128(kind.precision, kind.scale))
+    return column
+
+
+@dataclass
+class _Plan:
+    """One check's share of the aggregate query and how to turn its values into a result."""
+
+    spec: Check
+    name: str
+    key: int
+    indices: list[int]
+    expressions: list[str] = field(default_factory=list)
+    params: dict[str, object] = field(default_factory=dict)
+    finish: Callable[[Sequence[Any], duckdb.DuckDBPyConnection], CheckResult] | None = None
+
+    def param(self, value: object) -> str:
+        """A named parameter: values never enter the SQL text."""
+        name = f"p{self.key}_{len(self.params)}"
+        self.params[name] = value
+        return f"${name}"
+
+
+def _evaluate(
+    connection: duckdb.DuckDBPyConnection, plans: list[tuple[int, _Plan]], rows: int
+) -> list[tuple[int, CheckResult]]:
+    """Run the plans as one query; if that fails, each alone, so that only the bad one fails."""
+    if not plans:
+        return []
+    select = ", ".join(e for _, plan in plans for e in plan.expressions)
+    params = {k: v for _, plan in plans for k, v in plan.params.items()}
+    try:
+        row = connection.execute(f"SELECT {select} FROM batch", params).fetchone()  # noqa: S608
+    except duckdb.Error as error:
+        if len(plans) == 1:
+            position, plan = plans[0]
+            reason = f"could not evaluate the check: {str(error).splitlines()[0]}"
+            return [(position, _result(plan.spec, plan.name, False, reason, {"rows": rows}))]
+        return [r for item in plans for r in _evaluate(connection, [item], rows)]
+    assert row is not None  # an aggregate without GROUP BY returns exactly one row
+    results: list[tuple[int, CheckResult]] = []
+    start = 0
+    for position, plan in plans:
+        values = row[start : start + len(plan.expressions)]
+        start += len(plan.expressions)
+        assert plan.finish is not None
+        results.append((position, plan.finish(values, connection)))
+    return results
+
+
+def _compile(
+    spec: Check, name: str, batch: pa.Table, context: CheckContext, query: _Query, key: int
+) -> CheckResult | _Plan:
+    """A result for checks that need no query (or cannot run), else the check's plan."""
+    if isinstance(spec, SchemaCheck):
+        return _schema(spec, name, batch.schema, context.schema)
+    if isinstance(spec, RowCountCheck):
+        return _row_count(spec, name, batch.num_rows, context.previous_row_counts)
+    columns = list(spec.columns) if isinstance(spec, NotNullCheck | UniqueCheck) else [spec.column]
+    indices: list[int] = []
+    for column in columns:
+        found = batch.schema.get_all_field_indices(column)
+        if len(found) != 1:
+            return _column_problem(spec, name, column, len(found), batch)
+        indices.append(found[0])
+    plan = _Plan(spec, name, key, indices)
+    if isinstance(spec, NotNullCheck):
+        _not_null(plan, spec, [query.column(i) for i in indices], batch.num_rows)
+    elif isinstance(spec, UniqueCheck):
+        _unique(plan, spec, [query.column(i) for i in indices], batch.num_rows)
+    else:
+        kind = batch.schema.field(indices[0]).type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        alias = query.column(indices[0])
+        problem = None
+        if isinstance(spec, AcceptedValuesCheck):
+            problem = _accepted_values(plan, spec, alias, kind, query, batch.num_rows)
+        elif isinstance(spec, RangeCheck):
+            problem = _range(plan, spec, alias, kind, batch.num_rows)
+        elif isinstance(spec, CompletenessCheck):
+            _completeness(plan, spec, alias, batch.num_rows)
+        else:
+            problem = _freshness(plan, spec, alias, kind, context.now, batch.num_rows)
+        if problem is not None:
+            return _result(spec, name, False, problem, {"rows": batch.num_rows})
+    return plan
+
+
+def _column_problem(
+    spec: Check, name: str, column: str, count: int, batch: pa.Table
+) -> CheckResult:
+    if count == 0:
+        message = f"{_show_column(column)}: column is missing from the batch (columns: "
+        message += _listing([_show_column(c) for c in batch.schema.names]) + ")"
+    else:
+        message = f"{_show_column(column)}: the batch has {count} columns of that name"
+    return _result(spec, name, False, message, {"rows": batch.num_rows})
+
+
+def _result(
+    spec: Check, name: str, passed: bool, message: str, metadata: Mapping[str, MetadataValue]
+) -> CheckResult:
+    return CheckResult(name, spec.check, spec.severity, passed, message, metadata)
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+def _not_null(plan: _Plan, spec: NotNullCheck, aliases: list[str], rows: int) -> None:
+    """No nulls in any listed column (a NaN is a value, not a null)."""
+    any_null = " OR ".join(f"{a} IS NULL" for a in aliases)
+    plan.expressions.append(f"count(*) FILTER (WHERE {any_null})")
+    plan.expressions.extend(f"count(*) FILTER (WHERE {a} IS NULL)" for a in aliases)
+    label = _columns_label(spec.columns)
+
+    def finish(values: Sequence[Any], _: duckdb.DuckDBPyConnection) -> CheckResult:
+        failing, *per_column = (int(v) for v in values)
+        metadata: dict[str, MetadataValue] = {"rows": rows, "failing_rows": failing}
+        metadata.update({f"nulls.{c}": n for c, n in zip(spec.columns, per_column, strict=True)})
+        if failing == 0:
+            return _result(spec, plan.name, True, f"{label}: no nulls in {rows} rows", metadata)
+        if len(spec.columns) == 1:
+            message = f"{label}: {failing} of {rows} rows are null"
+        else:
+            counts = ", ".join(
+                f"{_show_column(c)} {n}" for c, n in zip(spec.columns, per_column, strict=True)
+            )
+            message = f"{label}: {failing} of {rows} rows have nulls ({counts})"
+        return _result(spec, plan.name, False, message, metadata)
+
+    plan.finish = finish
+
+
+def _unique(plan: _Plan, spec: UniqueCheck, aliases: list[str], rows: int) -> None:
+    """No key combination twice; a null is a value like any other, and NaN equals NaN."""
+    keys = ", ".join(aliases)
+    # row(...) makes a struct, which is never NULL itself, so null keys are counted, not skipped.
+    plan.expressions.append(f"count(DISTINCT row({keys}))")
+    label = _columns_label(spec.columns)
+
+    def finish(values: Sequence[Any], connection: duckdb.DuckDBPyConnection) -> CheckResult:
+        distinct = int(values[0])
+        failing = rows - distinct
+        metadata: dict[str, MetadataValue] = {
+            "rows": rows,
+            "failing_rows": failing,
+            "distinct_keys": distinct,
+        }
+        if failing == 0:
+            message = f"{label}: all {rows} rows have distinct keys"
+            return _result(spec, plan.name, True, message, metadata)
+        message = f"{label}: {failing} of {rows} rows repeat an earlier key"
+        example = _first(
+            connection,
+            f"SELECT count(*) OVER (), count(*) AS n, {keys} FROM batch GROUP BY ALL"  # noqa: S608
+            f" HAVING count(*) > 1 ORDER BY n DESC, {keys} LIMIT 1",
+        )
+        if example is not None:
+            repeated, times, *key = example
+            metadata["repeated_keys"] = int(repeated)
+            shown = ", ".join(
+                f"{_show_column(c)}={_show_value(v)}"
+                for c, v in zip(spec.columns, key, strict=True)
+            )
+            keys_repeat = "1 key repeats" if repeated == 1 else f"{repeated} keys repeat"
+            message += f" ({keys_repeat}), e.g. {shown} appears {times} times"
+        return _result(spec, plan.name, False, message, metadata)
+
+    plan.finish = finish
+
+
+def _accepted_values(
+    plan: _Plan,
+    spec: AcceptedValuesCheck,
+    alias: str,
+    kind: pa.DataType,
+    query: _Query,
+    rows: int,
+) -> str | None:
+    """Every non-null value is in the list; the list is cast to the column's type first.
+
+    The values travel as a registered Arrow table, never as SQL text. A listed value that cannot
+    be cast to the column's type (``"abc"`` for an int64 column) fails the check: it is a typo
+    in the spec that would otherwise silently accept nothing.
+    """
+    label = _show_column(spec.column)
+    if pa.types.is_null(kind):
+        accepted = pa.array([], pa.null())
+    else:
+        cast: list[pa.Array] = []
+        for value in spec.values:
+            try:
+                cast.append(pa.array([value]).cast(kind, safe=True))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return (
+                    f"{label}: accepted value {_show_value(value)} cannot be compared with the "
+                    f"column's type {kind}; fix the check's values"
+                )
+        accepted = pa.concat_arrays(cast)
+    table = query.table(pa.table({"v": accepted}))
+    # Only quoted aliases and generated names go into the text; the values stay in the table.
+    outside = f"{alias} IS NOT NULL AND {alias} NOT IN (SELECT v FROM {table})"  # noqa: S608
+    plan.expressions.append(f"count(*) FILTER (WHERE {outside})")
+
+    def finish(values: Sequence[Any], connection: duckdb.DuckDBPyConnection) -> CheckResult:
+        failing = int(values[0])
+        metadata: dict[str, MetadataValue] = {"rows": rows, "failing_rows": failing}
+        if failing == 0:
+            message = f"{label}: every non-null value of {rows} rows is accepted"
+            return _result(spec, plan.name, True, message, metadata)
+        message = f"{label}: {failing} of {rows} rows have values outside the accepted list"
+        examples = _all(
+            connection,
+            f"SELECT count(*) OVER (), count(*) AS n, {alias} FROM batch WHERE {outside}"  # noqa: S608
+            f" GROUP BY {alias} ORDER BY n DESC, {alias} LIMIT 3",
+        )
+        if examples:
+            metadata["unexpected_values"] = int(examples[0][0])
+            shown = ", ".join(f"{_show_value(v)} ({n})" for _, n, v in examples)
+            message += f", e.g. {shown}"
+        return _result(spec, plan.name, False, message, metadata)
+
+    plan.finish = finish
+    return None
+
+
+def _range(plan: _Plan, spec: RangeCheck, alias: str, kind: pa.DataType, rows: int) -> str | None:
+    """Non-null values lie within ``[min, max]``; NaN lies outside every range."""
+    label = _show_column(spec.column)
+    numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+    if not (numeric or pa.types.is_null(kind)):
+        return f"{label}: a range check needs a numeric column, got {kind}"
+    floating = pa.types.is_floating(kind)
+    # DuckDB sorts NaN above every number: keep it out of "above max" and count it on its own.
+    number = f"{alias} IS NOT NULL" + (f" AND NOT isnan({alias})" if floating else "")
+    below = f"{alias} < {plan.param(spec.min)}" if spec.min is not None else "false"
+    above = f"{alias} > {plan.param(spec.max)}" if spec.max is not None else "false"
+    plan.expressions += [
+        f"count(*) FILTER (WHERE {number} AND {below})",
+        f"count(*) FILTER (WHERE {number} AND {above})",
+        f"count(*) FILTER (WHERE isnan({alias}))" if floating else "0",
+        f"min({alias}) FILTER (WHERE {number})",
+        f"max({alias}) FILTER (WHERE {number})",
+    ]
+    bounds = _bounds(spec.min, spec.max)
+
+    def finish(values: Sequence[Any], _: duckdb.DuckDBPyConnection) -> CheckResult:
+        n_below, n_above, n_nan = (int(v) for v in values[:3])
+        lowest, highest = (_number(v) for v in values[3:])
+        failing = n_below + n_above + n_nan
+        metadata: dict[str, MetadataValue] = {
+            "rows": rows,
+            "failing_rows": failing,
+            "below_min": n_below,
+            "above_max": n_above,
+        }
+        if floating:
+            metadata["nan_rows"] = n_nan
+        if lowest is not None and highest is not None:
+            metadata["min_value"], metadata["max_value"] = lowest, highest
+        if failing == 0:
+            message = f"{label}: every non-null value of {rows} rows is {bounds}"
+            return _result(spec, plan.name, True, message, metadata)
+        parts: list[tuple[int, str]] = []
+        if n_below:
+            parts.append(
+                (n_below, f"below min {_show_number(spec.min)} (lowest {_show_observed(lowest)})")
+            )
+        if n_above:
+            parts.append(
+                (n_above, f"above max {_show_number(spec.max)} (highest {_show_observed(highest)})")
+            )
+        if n_nan:
+            parts.append((n_nan, "NaN"))
+        if len(parts) == 1:
+            text = "are NaN" if n_nan else parts[0][1]
+            message = f"{label}: {failing} of {rows} rows {text}"
+        else:
+            detail = ", ".join(f"{n} {text}" for n, text in parts)
+            message = f"{label}: {failing} of {rows} rows not {bounds}: {detail}"
+        return _result(spec, plan.name, False, message, metadata)
+
+    plan.finish = finish
+    return None
+
+
+def _completeness(plan: _Plan, spec: CompletenessCheck, alias: str, rows: int) -> None:
+    """At least ``min_ratio`` of the rows are non-null (NaN counts as present).
+
+    An empty batch passes: it has no missing values, and ``row_count`` is the check for
+    batches that should not be empty.
+    """
+    plan.expressions.append(f"count({alias})")
+    label = _show_column(spec.column)
+    wanted = _percent(spec.min_ratio)
+
+    def finish(values: Sequence[Any], _: duckdb.DuckDBPyConnection) -> CheckResult:
+        present = int(values[0])
+        metadata: dict[str, MetadataValue] = {
+            "rows": rows,
+            "failing_rows": rows - present,
+            "min_ratio": spec.min_ratio,
+        }
+        if rows == 0:
+            return _result(
+                spec, plan.name, True, f"{label}: empty batch, nothing to measure", metadata
+            )
+        ratio = present / rows
+        metadata["ratio"] = ratio
+        # Round the shown ratio down so it never reads as "95%" while it is below a 95% minimum.
+        floor = math.floor(ratio * 10_000) / 10_000
+        shown = f"{label}: {_percent(floor)} non-null ({present} of {rows} rows)"
+        if ratio >= spec.min_ratio:
+            return _result(spec, plan.name, True, f"{shown}, min {wanted}", metadata)
+        return _result(spec, plan.name, False, f"{shown}, below min {wanted}", metadata)
+
+    plan.finish = finish
+
+
+def _freshness(
+    plan: _Plan,
+    spec: FreshnessCheck,
+    alias: str,
+    kind: pa.DataType,
+    now: datetime,
+    rows: int,
+) -> str | None:
+    """The newest value is at most ``max_age`` old at ``context.now``.
+
+    Timestamps with a zone are compared as instants; naive ones are read as UTC. A date stands
+    for its whole day, so its age is counted from the end of that day (UTC): a ``day`` column
+    holding today is fresh. A newest value in the future passes (age < 0, shown as such). An empty
+    or all-null column fails: nothing shows the data is fresh.
+    """
+    label = _show_column(spec.column)
+    is_date = pa.types.is_date(kind)
+    if not (pa.types.is_timestamp(kind) or is_date):
+        return f"{label}: a freshness check needs a timestamp or date column, got {kind}"
+    # DuckDB has no epoch_us for nanosecond timestamps with a zone; epoch_ns covers them.
+    nanos = pa.types.is_timestamp(kind) and kind.unit == "ns"
+    newest = f"epoch_ns(max({alias})) // 1000" if nanos else f"epoch_us(max({alias}))"
+    plan.expressions.append(newest)
+    max_age = parse_duration(spec.max_age)
+    now_us = _epoch_us(now)
+
+    def finish(values: Sequence[Any], _: duckdb.DuckDBPyConnection) -> CheckResult:
+        metadata: dict[str, MetadataValue] = {"rows": rows, "max_age_seconds": max_age}
+        if values[0] is None:
+            what = "the batch is empty" if rows == 0 else f"all {rows} rows are null"
+            message = f"{label}: no values to tell freshness by ({what})"
+            return _result(spec, plan.name, False, message, metadata)
+        newest_us = int(values[0])
+        newest = _show_instant(newest_us, is_date)
+        if is_date:
+            newest_us += 86_400_000_000
+        age = (now_us - newest_us) / 1_000_000
+        metadata["newest"] = newest
+        metadata["newest_age_seconds"] = age
+        if age < 0:
+            message = f"{label}: newest value {newest} is {_show_duration(-age)} in the future"
+            return _result(spec, plan.name, True, message, metadata)
+        if age <= max_age:
+            shown = _show_duration(age)
+            message = f"{label}: newest value {newest} is {shown} old (max_age {spec.max_age})"
+            return _result(spec, plan.name, True, message, metadata)
+        message = (
+            f"{label}: newest value {newest} is {_show_duration(age)} old, "
+            f"older than max_age {spec.max_age}"
+        )
+        return _result(spec, plan.name, False, message, metadata)
+
+    plan.finish = finish
+    return None
+
+
+def _row_count(spec: RowCountCheck, name: str, rows: int, previous: Sequence[int]) -> CheckResult:
+    """At least ``min_rows`` rows and, with ``max_change``, within that relative change of the
+    mean of ``previous`` (all the counts the caller passes). Without earlier batches, or when
+    they were all empty, the change is not measured (a relative change to 0 means nothing)."""
+    metadata: dict[str, MetadataValue] = {"rows": rows, "min_rows": spec.min_rows}
+    problems: list[str] = []
+    notes: list[str] = []
+    if rows < spec.min_rows:
+        problems.append(f"fewer than min {spec.min_rows}")
+    else:
+        notes.append(f"min {spec.min_rows}")
+    if spec.max_change is not None:
+        metadata["max_change"] = spec.max_change
+        mean = sum(previous) / len(previous) if previous else 0.0
+        if not previous:
+            notes.append("no earlier batches to compare with")
+        elif mean == 0:
+            empty = "was" if len(previous) == 1 else "were"
+            notes.append(f"{_last(len(previous))} {empty} empty, change not measured")
+        else:
+            change = (rows - mean) / mean
+            metadata.update(previous_mean=mean, previous_batches=len(previous), change=change)
+            direction = "more" if change >= 0 else "fewer"
+            text = (
+                f"{_percent(abs(change))} {direction} than the mean {_show_number(round(mean, 1))}"
+                f" of {_last(len(previous))} (max change {_percent(spec.max_change)})"
+            )
+            (problems if abs(change) > spec.max_change else notes).append(text)
+    if problems:
+        message = f"batch has {rows} rows, " + "; ".join(problems)
+        return CheckResult(name, spec.check, spec.severity, False, message, metadata)
+    message = f"{rows} rows (" + "; ".join(notes) + ")"
+    return CheckResult(name, spec.check, spec.severity, True, message, metadata)
+
+
+def _last(count: int) -> str:
+    return "the last batch" if count == 1 else f"the last {count} batches"
+
+
+def _schema(
+    spec: SchemaCheck, name: str, actual: pa.Schema, declared: pa.Schema | None
+) -> CheckResult:
+    """Every declared column is present with a type that casts to the declared one losslessly.
+
+    Extra columns fail: a publish writes the batch as it is, so an undeclared column would
+    change the table's schema without a change to the spec. Column order and nullability are not
+    compared (``not_null`` checks nulls). "Losslessly" is decided from the types alone, never
+    from the values, so a batch cannot pass or fail by luck: see :func:`_casts_safely`.
+    """
+    if declared is None:
+        message = "no declared schema (schema: infer), nothing to compare"
+        return CheckResult(name, spec.check, spec.severity, True, message, {})
+    counts: dict[str, int] = {}
+    for column in actual.names:
+        counts[column] = counts.get(column, 0) + 1
+    missing = [c for c in declared.names if c not in counts]
+    extra = [c for c in actual.names if declared.get_field_index(c) == -1]
+    repeated = [c for c, n in counts.items() if n > 1]
+    mismatched: list[str] = []
+    casts = 0
+    for target in declared:
+        if counts.get(target.name) != 1:
+            continue
+        have = actual.field(target.name).type
+        if have.equals(target.type):
+            continue
+        if _casts_safely(have, target.type):
+            casts += 1
+        else:
+            mismatched.append(f"{_show_column(target.name)} is {have}, declared {target.type}")
+    metadata: dict[str, MetadataValue] = {
+        "declared_columns": len(declared),
+        "missing_columns": len(missing),
+        "mismatched_columns": len(mismatched),
+        "extra_columns": len(set(extra)),
+        "repeated_columns": len(repeated),
+        "cast_columns": casts,
+    }
+    problems = []
+    if missing:
+        problems.append("missing " + _listing([_show_column(c) for c in missing]))
+    if mismatched:
+        problems.append(_listing(mismatched) + " (no lossless cast)")
+    if extra:
+        problems.append("undeclared " + _listing([_show_column(c) for c in dict.fromkeys(extra)]))
+    if repeated:
+        problems.append("repeated " + _listing([_show_column(c) for c in repeated]))
+    if problems:
+        return CheckResult(name, spec.check, spec.severity, False, "; ".join(problems), metadata)
+    message = f"all {len(declared)} declared columns present with compatible types"
+    if casts:
+        message += f" ({casts} to be cast)"
+    return CheckResult(name, spec.check, spec.severity, True, message, metadata)
+
+
+_INT_BITS = {pa.int8(): 8, pa.int16(): 16, pa.int32(): 32, pa.int64(): 64}
+_UINT_BITS = {pa.uint8(): 8, pa.uint16(): 16, pa.uint32(): 32, pa.uint64(): 64}
+_FLOAT_MANTISSA = {pa.float16(): 11, pa.float32(): 24, pa.float64(): 53}
+_TIME_UNITS = ("s", "ms", "us", "ns")
+_SAME_DATA = [
+    {pa.string(), pa.large_string(), pa.string_view()},
+    {pa.binary(), pa.large_binary(), pa.binary_view()},
+]
+
+
+def _casts_safely(have: pa.DataType, want: pa.DataType) -> bool:
+    """Whether every value of type ``have`` is a value of type ``want`` (widening only).
+
+    Integers widen (unsigned into a wider signed), integers into floats whose mantissa holds
+    them, floats into wider floats, string/binary into their large and view forms, timestamps
+    into finer units with a time zone only if they had one, date32 into date64, decimals into
+    ones with at least as many integer and fraction digits, lists and structs field by field,
+    dictionaries by their values, and an all-null column into anything.
+    """
+    if have.equals(want) or pa.types.is_null(have):
+        return True
+    if pa.types.is_dictionary(have):
+        return _casts_safely(have.value_type, want)
+    if have in _INT_BITS or have in _UINT_BITS:
+        bits = _INT_BITS.get(have) or _UINT_BITS[have]
+        signed = have in _INT_BITS
+        if want in _INT_BITS:
+            return _INT_BITS[want] >= bits + (0 if signed else 1)
+        if want in _UINT_BITS:
+            return not signed and _UINT_BITS[want] >= bits
+        if want in _FLOAT_MANTISSA:
+            return _FLOAT_MANTISSA[want] >= bits - (1 if signed else 0)
+        return False
+    if have in _FLOAT_MANTISSA:
+        return want in _FLOAT_MANTISSA and _FLOAT_MANTISSA[want] >= _FLOAT_MANTISSA[have]
+    if any(have in group and want in group for group in _SAME_DATA):
+        return True
+    if pa.types.is_timestamp(have) and pa.types.is_timestamp(want):
+        finer = _TIME_UNITS.index(want.unit) >= _TIME_UNITS.index(have.unit)
+        return finer and (have.tz is None) == (want.tz is None)
+    if pa.types.is_date32(have):
+        return bool(pa.types.is_date64(want))
+    if pa.types.is_decimal(have) and pa.types.is_decimal(want):
+        integer_digits: int = have.precision - have.scale
+        fraction_digits: int = have.scale
+        return bool(want.precision - want.scale >= integer_digits and want.scale >= fraction_digits)
+    if _is_list(have) and _is_list(want):
+        if pa.types.is_fixed_size_list(want) and (
+            not pa.types.is_fixed_size_list(have) or have.list_size != want.list_size
+        ):
+            return False
+        return bool(_casts_safely(have.value_type, want.value_type))
+    if pa.types.is_struct(have) and pa.types.is_struct(want):
+        have_fields = {have.field(i).name: have.field(i).type for i in range(have.num_fields)}
+        want_fields = {want.field(i).name: want.field(i).type for i in range(want.num_fields)}
+        return have_fields.keys() == want_fields.keys() and all(
+            _casts_safely(have_fields[n], want_fields[n]) for n in want_fields
+        )
+    if pa.types.is_map(have) and pa.types.is_map(want):
+        return _casts_safely(have.key_type, want.key_type) and _casts_safely(
+            have.item_type, want.item_type
+        )
+    return False
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
+    )
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _quote(identifier: str) -> str:
+    """An SQL identifier in double quotes, embedded quotes doubled."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _first(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...] | None:
+    rows = _all(connection, sql)
+    return rows[0] if rows else None
+
+
+def _all(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of a query that only adds examples to a message: if it fails, go without them."""
+    try:
+        return connection.execute(sql).fetchall()
+    except duckdb.Error:
+        return []
+
+
+def _epoch_us(moment: datetime) -> int:
+    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _show_instant(epoch_us: int, is_date: bool) -> str:
+    try:
+        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=epoch_us)
+    except OverflowError:
+        return f"{epoch_us} µs after 1970-01-01"
+    return moment.date().isoformat() if is_date else moment.isoformat()
+
+
+def _show_duration(seconds: float) -> str:
+    """``3h5m``, ``2d4h``, ``45s``: the largest unit and the next one, enough to act on."""
+    whole = int(seconds)
+    units = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+    for position, (unit, size) in enumerate(units):
+        if whole >= size or unit == "s":
+            text = f"{whole // size}{unit}"
+            if position + 1 < len(units):
+                next_unit, next_size = units[position + 1]
+                rest = whole % size // next_size
+                text += f"{rest}{next_unit}" if rest else ""
+            return text
+    raise AssertionError("unreachable: the last unit always matches")
+
+
+def _percent(ratio: float) -> str:
+    return f"{ratio * 100:.2f}".rstrip("0").rstrip(".") + "%"
+
+
+def _number(value: Any) -> int | float | None:
+    if value is None or isinstance(value, int):
+        return value
+    return float(value)
+
+
+def _show_number(value: float | int | None) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _show_observed(value: float | int | None) -> str:
+    """A value seen in the data, to six significant digits (the exact one is in metadata)."""
+    return _show_number(float(f"{value:.6g}") if isinstance(value, float) else value)
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is None:
+        return f"at most {_show_number(high)}"
+    if high is None:
+        return f"at least {_show_number(low)}"
+    return f"within [{_show_number(low)}, {_show_number(high)}]"
+
+
+def _show_value(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = repr(value) if isinstance(value, str | bytes) else str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _show_column(column: str) -> str:
+    """A column as messages show it: bare when it reads as a name, else quoted."""
+    return column if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", column) else repr(column)
+
+
+def _columns_label(columns: Sequence[str]) -> str:
+    return ", ".join(_show_column(c) for c in columns)
+
+
+def _listing(items: Sequence[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"

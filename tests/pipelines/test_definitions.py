@@ -1,0 +1,159 @@
+"""The Dagster code location, materialized in-process with real resources on both lakes."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.fs as pafs
+import pytest
+
+from thermocline.catalog.config import load_project
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.demo import demo_rides
+from thermocline.datasets.tables import open_table, read_dataset
+from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+PROJECT = """
+lake:
+  uri: {uri}
+  storage_options: {options}
+datasets:
+  rides:
+    description: Demo rides from CSV files.
+    owners: [data@example.com]
+    source: {{kind: files, url: incoming/*.csv, format: csv}}
+    schema:
+      ride_id: int64
+      started_at: timestamp[us, tz=UTC]
+      day: date32
+      city: string
+      distance_km: float64
+      fare: float64
+      rider_email: string
+    partition_by: [day]
+    quality:
+      checks:
+        - {{check: not_null, columns: [ride_id]}}
+        - {{check: unique, columns: [ride_id]}}
+        - {{check: range, column: fare, min: 0}}
+        - {{check: completeness, column: city, min_ratio: 0.99, severity: warn}}
+"""
+
+
+@pytest.fixture
+def project_file(tmp_path: Path, lake: Lake) -> Path:
+    (tmp_path / "incoming").mkdir()
+    path = tmp_path / "thermocline.yaml"
+    path.write_text(
+        textwrap.dedent(
+            PROJECT.format(uri=lake.uri, options=json.dumps(dict(lake.storage_options)))
+        )
+    )
+    return path
+
+
+def add_csv(project_file: Path, batch: int, rows: int = 500, bad_fares: int = 0) -> None:
+    table = demo_rides(batch, rows)
+    if bad_fares:
+        fares = table["fare"].to_pylist()
+        fares[:bad_fares] = [-1.0] * bad_fares
+        table = table.set_column(
+            table.schema.get_field_index("fare"), "fare", pa.array(fares, pa.float64())
+        )
+    pacsv.write_csv(table, project_file.parent / "incoming" / f"rides-{batch:04d}.csv")
+
+
+def materialize(project_file: Path, *extra: dg.AssetsDefinition) -> dg.ExecuteInProcessResult:
+    defs = build_definitions(load_project(project_file), str(project_file))
+    assets = [defs.get_assets_def("rides"), *extra]
+    return dg.materialize(
+        assets,
+        resources={"thermocline": ThermoclineResource(project_path=str(project_file))},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def test_the_repository_project_loads_as_a_code_location() -> None:
+    defs = build_definitions(load_project(REPO_ROOT / "thermocline.yaml"))
+    dg.Definitions.validate_loadable(defs)
+    rides = defs.get_assets_def("rides")
+    spec = next(iter(rides.specs))
+    assert spec.kinds == {"delta", "files"}
+    assert spec.owners == ["data-platform@thermocline.dev"]
+    assert {key.name for key in rides.check_keys} == {
+        "not_null_ride_id_started_at",
+        "unique_ride_id",
+        "range_fare",
+    }
+    assert defs.get_job_def("maintain_rides_job") is not None
+    assert defs.get_schedule_def("maintain_rides_job_nightly").cron_schedule == "0 3 * * *"
+
+
+def test_materialize_publishes_then_a_rerun_publishes_nothing(
+    project_file: Path, lake: Lake
+) -> None:
+    add_csv(project_file, 0)
+    add_csv(project_file, 1)
+    first = materialize(project_file)
+    assert first.success
+    (event,) = first.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["delta/version"].value == 0
+    assert metadata["dagster/row_count"].value == 1000
+    assert metadata["rows_published"].value == 1000
+    assert [c.name for c in metadata["dagster/column_schema"].schema.columns][:2] == [
+        "ride_id",
+        "started_at",
+    ]
+    assert "| ride_id |" in metadata["preview"].value
+    checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
+    assert checks == {
+        "not_null_ride_id": True,
+        "unique_ride_id": True,
+        "range_fare": True,
+        "completeness_city": True,
+    }
+
+    second = materialize(project_file)
+    assert second.success
+    assert second.get_asset_materialization_events() == []
+    assert open_table(lake, "rides").version() == 0
+    assert read_dataset(lake, "rides").count_rows() == 1000
+
+
+def test_a_blocking_check_failure_quarantines_and_stops_downstream(
+    project_file: Path, lake: Lake
+) -> None:
+    add_csv(project_file, 0)
+    assert materialize(project_file).success
+    add_csv(project_file, 1, bad_fares=3)
+
+    ran: list[str] = []
+
+    @dg.asset(deps=["rides"])
+    def rides_features() -> None:
+        ran.append("features")
+
+    result = materialize(project_file, rides_features)
+    assert not result.success
+    assert ran == [], "downstream assets do not run after a blocking failure"
+    assert result.get_asset_materialization_events() == []
+    failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
+    assert [e.check_name for e in failed] == ["range_fare"]
+    assert "3 of 500 rows" in (failed[0].description or "")
+    assert open_table(lake, "rides").version() == 0, "nothing was published"
+    quarantined = lake.filesystem.get_file_info(
+        pafs.FileSelector("_quarantine/rides", recursive=True)
+    )
+    reasons = [i.path for i in quarantined if i.path.endswith("reasons.json")]
+    assert len(reasons) == 1
+    with lake.filesystem.open_input_stream(reasons[0]) as stream:
+        assert "3 of 500 rows" in json.loads(stream.read())["reasons"][0]

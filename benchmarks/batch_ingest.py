@@ -1,6 +1,6 @@
 """Batch ingest: CSV and JSON-lines files into Delta, our source vs plain pyarrow + deltalake.
 
-What it measures. The same files (by default about 300 MB of CSV and 260 MB of JSON lines, 12
+What it measures. The same files (by default about 320 MB of CSV and 290 MB of JSON lines, 12
 columns of mixed types, deterministic numpy data generated once into a temp dir) go into a
 fresh local Delta table two ways, in one run, on the same machine:
 

@@ -6,8 +6,11 @@ Every message says what was wrong and what to do about it, so the CLI can print
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "CatalogConflictError",
+    "CommitConflictError",
     "ConfigError",
     "DatasetNotFoundError",
     "DevStackError",
@@ -17,6 +20,9 @@ __all__ = [
     "MissingFilesError",
     "ReleaseExistsError",
     "ReleaseNotFoundError",
+    "SchemaEvolutionError",
+    "SourceHistoryError",
+    "SourceReadError",
     "StaleTagError",
     "TagNotFoundError",
     "ThermoclineError",
@@ -88,3 +94,38 @@ class CatalogConflictError(ThermoclineError):
 
 class MissingFilesError(ThermoclineError):
     """Files that a version needs are gone (vacuumed or deleted); the message lists them."""
+
+
+class CommitConflictError(ThermoclineError):
+    """Another writer published the same source positions first; re-read and try again."""
+
+    retryable = True
+
+
+class SchemaEvolutionError(ThermoclineError):
+    """A batch column cannot become the table's type without losing or inventing data.
+
+    Terminal: the same batch fails the same way. The caller quarantines the batch with
+    ``str(error)`` as the reason; the source puts the unconformed batch in ``batch``.
+    """
+
+    def __init__(
+        self, message: str, *, column: str, table_type: Any = None, batch_type: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.column = column
+        self.table_type = table_type
+        self.batch_type = batch_type
+        self.batch: Any = None
+
+
+class SourceHistoryError(ThermoclineError):
+    """The table's history no longer lists everything its source counter says was consumed.
+
+    Old commit files were removed (log retention), so the consumed set is unknown; reading on
+    would load files twice.
+    """
+
+
+class SourceReadError(ThermoclineError):
+    """A source file or query could not be read or parsed; nothing was consumed."""

@@ -19,9 +19,9 @@ from typing import Literal
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project
-from thermocline.catalog.errors import DatasetNotFoundError
+from thermocline.catalog.errors import DatasetNotFoundError, SchemaEvolutionError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.sources import SchemaEvolutionError, read_new
+from thermocline.datasets.sources import read_new
 from thermocline.datasets.tables import history
 from thermocline.datasets.writes import publish, quarantine, stage
 from thermocline.quality.checks import CheckContext, CheckResult, blocking, run_checks

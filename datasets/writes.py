@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 import uuid
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -27,12 +29,12 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable, Schema, Transaction
-from deltalake.exceptions import TableNotFoundError
+from deltalake import CommitProperties, DeltaTable, Field, Schema, Transaction
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from thermocline.catalog.catalog import Catalog, Event, current_user
-from thermocline.catalog.errors import DatasetNotFoundError, InputError
+from thermocline.catalog.errors import CommitConflictError, DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables import (
     COMMIT_FILES_KEY,
@@ -53,6 +55,8 @@ __all__ = [
 ]
 
 QUARANTINE_DIR = "_quarantine"
+_WRITERS = os.cpu_count() or 2
+_SLICE_ROWS = 500_000  # a part this big is written as several files, one per writer thread
 _STRING_STATS_LIMIT = 64  # longer strings get no min/max: a truncated max would be wrong
 
 
@@ -101,20 +105,28 @@ def stage(
         raise InputError(f"partition columns {missing} are not in the batch of {dataset!r}")
     batch_id = uuid.uuid4().hex
     filesystem = lake.table_filesystem(dataset)
-    files: list[StagedFile] = []
+    jobs: list[tuple[str, dict[str, str | None], pa.Table]] = []
     for values, part in _split_by_partition(data, list(partition_by)):
         folder = "/".join(
             f"{quote(k, safe='')}={quote(_partition_dir(v), safe='')}" for k, v in values.items()
         )
-        path = f"{folder}/" if folder else ""
-        path += f"part-{batch_id}-{len(files):05d}.zstd.parquet"
-        body = part.drop_columns(list(partition_by))
         if lake.is_local:  # object stores have no folders to make
             lake.filesystem.create_dir(f"{dataset}/{folder}".rstrip("/"), recursive=True)
+        body = part.drop_columns(list(partition_by))
+        for piece in _slices(body):
+            name = f"part-{batch_id}-{len(jobs):05d}.zstd.parquet"
+            jobs.append((f"{folder}/{name}" if folder else name, values, piece))
+
+    def write(job: tuple[str, dict[str, str | None], pa.Table]) -> StagedFile:
+        path, values, body = job
         pq.write_table(body, path, filesystem=filesystem, compression="zstd")
         size = filesystem.get_file_info(path).size
-        files.append(StagedFile(path, size, body.num_rows, values, _stats_json(body)))
-    return StagedBatch(dataset, batch_id, data.schema, tuple(partition_by), tuple(files))
+        return StagedFile(path, size, body.num_rows, values, _stats_json(body))
+
+    # The Parquet encoder is single-threaded per file and releases the GIL: write in parallel.
+    with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+        files = tuple(pool.map(write, jobs))
+    return StagedBatch(dataset, batch_id, data.schema, tuple(partition_by), files)
 
 
 def publish(
@@ -155,32 +167,40 @@ def publish(
     try:
         table = DeltaTable(uri, storage_options=options)
     except TableNotFoundError:
-        create_table_with_add_actions(
-            uri,
-            Schema.from_arrow(staged.schema),
-            actions,
-            partition_by=list(staged.partition_by) or None,
-            storage_options=options,
-            commit_properties=properties,
-        )
+        try:
+            create_table_with_add_actions(
+                uri,
+                Schema.from_arrow(staged.schema),
+                actions,
+                partition_by=list(staged.partition_by) or None,
+                storage_options=options,
+                commit_properties=properties,
+            )
+        except DeltaError as error:  # another writer created the table first
+            raise CommitConflictError(
+                f"{staged.dataset}: another writer created the table at the same time ({error});"
+                " discard this batch and read the source again"
+            ) from error
         version = 0
     else:
-        expected = table.metadata().partition_columns
-        if list(staged.partition_by) != list(expected):
-            raise InputError(
-                f"{staged.dataset} is partitioned by {expected}, the batch was staged by "
-                f"{list(staged.partition_by)}; stage it again with partition_by={expected}"
-            )
-        filters = _partition_filters(staged) if mode == "overwrite" else None
+        _check_partitioning(table, staged)
+        _check_positions(table, staged.dataset, app_transactions or {})
+        _add_new_columns(table, staged.schema)
         changes: list[AddAction | RemoveAction] = [*actions]
-        table.create_write_transaction(
-            changes,
-            mode,
-            staged.schema,
-            partition_by=list(staged.partition_by) or None,
-            partition_filters=filters,
-            commit_properties=properties,
-        )
+        try:
+            table.create_write_transaction(
+                changes,
+                mode,
+                staged.schema,
+                partition_by=list(staged.partition_by) or None,
+                partition_filters=_partition_filters(staged) if mode == "overwrite" else None,
+                commit_properties=properties,
+            )
+        except CommitFailedError as error:  # a rival moved one of our app transactions
+            raise CommitConflictError(
+                f"{staged.dataset}: another writer published the same source positions first "
+                f"({error}); discard this batch and read the source again"
+            ) from error
         table.update_incremental()
         version = table.version()
     Catalog(lake).record(
@@ -298,6 +318,45 @@ def upsert(
     return version
 
 
+def _check_partitioning(table: DeltaTable, staged: StagedBatch) -> None:
+    expected = list(table.metadata().partition_columns)
+    if list(staged.partition_by) != expected:
+        raise InputError(
+            f"{staged.dataset} is partitioned by {expected}, the batch was staged by "
+            f"{list(staged.partition_by)}; stage it again with partition_by={expected}"
+        )
+
+
+def _check_positions(table: DeltaTable, dataset: str, positions: Mapping[str, int]) -> None:
+    """Refuse source positions the table has reached already: a second run that read the same
+    input publishes nothing. The commit is made from this same snapshot, so a rival that
+    commits after this check makes delta-rs reject ours."""
+    for app, wanted in positions.items():
+        have = table.transaction_version(app)
+        if have is not None and have >= wanted:
+            raise CommitConflictError(
+                f"{dataset}: source position {app} is at {have} already and this batch would "
+                f"set {wanted}: another run published this input first. Discard this batch and "
+                "read the source again"
+            )
+
+
+def _add_new_columns(table: DeltaTable, schema: pa.Schema) -> None:
+    """Add the batch's columns the table lacks (nullable; older rows read as null).
+
+    An append commit carries no schema change in delta-rs 1.6.6, so this is a commit of its
+    own just before the data; a crash in between leaves an all-null column that the retry
+    finds already there.
+    """
+    known = {f.name for f in pa.schema(table.schema().to_arrow())}
+    new = [Field.from_arrow(f.with_nullable(True)) for f in schema if f.name not in known]
+    if new:
+        table.alter.add_columns(
+            new,
+            commit_properties=CommitProperties(custom_metadata={COMMIT_USER_KEY: current_user()}),
+        )
+
+
 def _table_partitioning(lake: Lake, dataset: str) -> list[str]:
     try:
         return list(open_table(lake, dataset).metadata().partition_columns)
@@ -323,6 +382,14 @@ def _split_by_partition(
             mask = test if mask is None else pc.and_(mask, test)
         parts.append(({c: _partition_value(v) for c, v in key.items()}, data.filter(mask)))
     return parts
+
+
+def _slices(body: pa.Table) -> list[pa.Table]:
+    """``body`` cut into one slice per writer thread when it is big enough to be worth it."""
+    if body.num_rows <= _SLICE_ROWS:
+        return [body]
+    step = -(-body.num_rows // _WRITERS)
+    return [body.slice(start, step) for start in range(0, body.num_rows, step)]
 
 
 def _partition_value(value: object) -> str | None:

@@ -32,7 +32,7 @@ __all__ = ["ThermoclineResource", "build_definitions", "defs"]
 _PREVIEW_ROWS = 5
 
 
-class ThermoclineResource(dg.ConfigurableResource):  # type: ignore[misc]
+class ThermoclineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """The project file (and through it the lake) that assets read and write."""
 
     project_path: str | None = None
@@ -175,7 +175,7 @@ def _maintenance_job(name: str, spec: DatasetSpec) -> dg.JobDefinition:
     return job
 
 
-@dg.definitions  # type: ignore[misc]
+@dg.definitions
 def defs() -> dg.Definitions:
     """Loaded by Dagster when the code location starts, not at import."""
     return build_definitions(load_project())

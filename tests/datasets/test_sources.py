@@ -25,14 +25,17 @@ import sqlalchemy as sa
 from deltalake import DeltaTable
 
 from thermocline.catalog.config import DatasetSpec, load_project
+from thermocline.catalog.errors import (
+    CommitConflictError,
+    SchemaEvolutionError,
+    SourceHistoryError,
+)
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.sources import (
     FILES_KEY,
     REPLAY_KEY,
     WATERMARK_KEY,
-    SchemaEvolutionError,
     SourceBatch,
-    SourceHistoryError,
     consumed_files,
     evolve_schema,
     files_app_id,
@@ -614,15 +617,9 @@ def test_not_null_case_and_storability_rules() -> None:
     assert fresh.schema == pa.schema([("t", pa.timestamp("us"))])
 
 
-# --- what publish must do (owned by writes.py; strict xfail turns green when fixed) -----------
+# --- what publish does for sources ----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publish must add the batch's new columns first (table.alter.add_columns): "
-    "deltalake 1.6.6 create_write_transaction in append mode writes no metaData action, so "
-    "the column stays in the Parquet file but out of the table schema",
-)
 def test_an_added_column_reaches_the_table(local_lake: Lake, tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("id\n1\n")
     spec = files_spec(str(tmp_path / "*.csv"))
@@ -638,12 +635,6 @@ def test_an_added_column_reaches_the_table(local_lake: Lake, tmp_path: Path) -> 
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publish must refuse an app-transaction version that is not above the table's: "
-    "it opens the table at commit time, so delta-rs's conflict check cannot see a rival that "
-    "published the same files before that",
-)
 def test_two_runs_that_read_the_same_files_publish_them_once(
     local_lake: Lake, tmp_path: Path
 ) -> None:
@@ -655,7 +646,7 @@ def test_two_runs_that_read_the_same_files_publish_them_once(
     assert one is not None
     assert two is not None
     load(local_lake, "rides", one)
-    with pytest.raises(Exception, match=r"(?i)already|conflict|concurrent"):
+    with pytest.raises(CommitConflictError, match="another run published this input first"):
         load(local_lake, "rides", two)
     assert table_ids(local_lake, "rides") == [0, 1, 2, 3]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import date
+from itertools import pairwise
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -141,3 +142,18 @@ def test_upsert_updates_matches_and_inserts_the_rest(lake: Lake) -> None:
     ]
     with pytest.raises(InputError, match="repeats 1 primary key"):
         upsert(lake, "users", pa.table({"id": [5, 5], "name": ["x", "y"]}), ["id"])
+
+
+def test_a_big_batch_is_written_as_parallel_files_with_exact_stats(local_lake: Lake) -> None:
+    rows = 1_200_000
+    data = pa.table({"id": pa.array(range(rows), pa.int64())})
+    staged = stage(local_lake, "big", data)
+    assert len(staged.files) > 1
+    assert sum(f.rows for f in staged.files) == rows
+    publish(local_lake, staged)
+    actions = pa.table(open_table(local_lake, "big").get_add_actions(flatten=True)).to_pylist()
+    spans = sorted((a["min.id"], a["max.id"], a["num_records"]) for a in actions)
+    assert spans[0][0] == 0
+    assert spans[-1][1] == rows - 1
+    assert all(low == previous[1] + 1 for previous, (low, _, _) in pairwise(spans))
+    assert read_dataset(local_lake, "big").count_rows() == rows

@@ -8,7 +8,7 @@ FIND_LINKS := $(firstword $(PIP_FIND_LINKS) $(wildcard /opt/wheels))
 UV_FLAGS := $(if $(FIND_LINKS),--find-links $(FIND_LINKS)) --python $(BIN)/python
 PACKAGES := -p thermocline.catalog -p thermocline.datasets -p thermocline.pipelines
 
-.PHONY: setup demo test check lint types up down status lock clean
+.PHONY: setup demo test check lint types up down status chromium lock clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -31,8 +31,13 @@ down:
 status:
 	$(BIN)/thermocline dev status
 
-## test: start the dev stack when it is not running, then run every test
-test: up
+## chromium: install Debian's chromium (the UI test's headless screenshots) when it is missing
+chromium:
+	@test -x /usr/bin/chromium || { \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }
+
+## test: start the dev stack when it is not running, install chromium, then run every test
+test: up chromium
 	$(BIN)/pytest
 
 ## lint / types: ruff, and mypy by package name over a strict editable install

@@ -1,8 +1,7 @@
 """Synthetic demo data: taxi rides, deterministic for a given batch number.
 
 Used by ``thermocline demo`` and tests: the generator is pure numpy and Arrow;
-:func:`add_demo_batch` writes one batch file where the project's ``rides`` source looks and
-ingests it.
+:func:`write_next_demo_batch` writes one batch file where the project's ``rides`` source looks.
 """
 
 from __future__ import annotations
@@ -16,10 +15,14 @@ import pyarrow.csv as pacsv
 
 from thermocline.catalog.config import FileSource, Project
 from thermocline.catalog.errors import ConfigError
-from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest import IngestOutcome, ingest
 
-__all__ = ["DEMO_CITIES", "DEMO_DATASET", "add_demo_batch", "demo_rides", "write_demo_rides_csv"]
+__all__ = [
+    "DEMO_CITIES",
+    "DEMO_DATASET",
+    "demo_rides",
+    "write_demo_rides_csv",
+    "write_next_demo_batch",
+]
 
 DEMO_DATASET = "rides"
 
@@ -57,11 +60,9 @@ def write_demo_rides_csv(folder: Path, rows: int = 5_000) -> Path:
     return path
 
 
-def add_demo_batch(project: Project, lake: Lake, rows: int = 5_000) -> tuple[Path, IngestOutcome]:
-    """Write the next demo batch into the ``rides`` source folder and ingest what is new."""
+def write_next_demo_batch(project: Project, rows: int = 5_000) -> Path:
+    """Write the next demo batch where the project's ``rides`` file source looks."""
     spec = project.dataset(DEMO_DATASET)
     if not isinstance(spec.source, FileSource):
         raise ConfigError(f"datasets.{DEMO_DATASET}.source: the demo needs a `kind: files` source")
-    folder = Path(project.resolve_url(spec.source.url)).parent
-    path = write_demo_rides_csv(folder, rows)
-    return path, ingest(project, lake, DEMO_DATASET)
+    return write_demo_rides_csv(Path(project.resolve_url(spec.source.url)).parent, rows)

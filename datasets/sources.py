@@ -392,7 +392,9 @@ def _read_one(
     try:
         with fsspec.open(file.url, "rb", **dict(options)) as stream:
             if file_format == "csv":
-                convert = pacsv.ConvertOptions(column_types=declared) if declared else None
+                convert = pacsv.ConvertOptions(
+                    column_types=declared or {}, strings_can_be_null=True
+                )
                 return pacsv.read_csv(stream, convert_options=convert)
             if file_format == "jsonl":
                 # pyarrow's JSON reader parses dates and times only from numbers: read ISO

@@ -727,16 +727,34 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
 @click.option("--rows", type=int, default=5_000, show_default=True, help="Rides per batch.")
 @click.pass_obj
 def demo(ctx: _Context, rows: int) -> None:
-    """Run the demo: write a new batch file of rides, ingest it into the lake, show history."""
-    from thermocline.datasets.demo import DEMO_DATASET, add_demo_batch
+    """Run the demo: a new batch file of rides, ingested by a Dagster run; then the history."""
+    from thermocline.datasets.demo import DEMO_DATASET
     from thermocline.datasets.tables import history as table_history
+    from thermocline.pipelines.demo import run_demo
 
-    lake = ctx.lake
-    path, outcome = add_demo_batch(ctx.project, lake, rows)
+    with _err.status("materializing the rides asset with Dagster..."):
+        path, result = run_demo(ctx.project, rows)
     _out.print(f"wrote {rows} rides to {path}")
-    _print_outcome(outcome, as_json=False)
-    _out.print("")
-    _print_history(DEMO_DATASET, table_history(lake, DEMO_DATASET), {}, as_json=False)
+    for check in result.get_asset_check_evaluations():
+        mark = "ok  " if check.passed else "FAIL"
+        _out.print(f"  {mark} {check.check_name}: {check.description}", markup=False)
+    published = result.get_asset_materialization_events()
+    if published:
+        version = published[0].materialization.metadata["delta/version"].value
+        _out.print(
+            f"Dagster run {result.run_id[:8]} published version {version} of {DEMO_DATASET}\n"
+        )
+    elif result.success:
+        _out.print(f"Dagster run {result.run_id[:8]}: nothing new to publish\n")
+    _print_history(DEMO_DATASET, table_history(ctx.lake, DEMO_DATASET), {}, as_json=False)
+    _out.print(
+        "\nSee it in the Dagster UI: `.venv/bin/thermocline ui up`, then open "
+        "http://127.0.0.1:3000/asset-groups: the rides asset, its checks, this run and the "
+        "table's metadata (schema, row count, Delta version, preview). Stop it with "
+        "`.venv/bin/thermocline ui down`."
+    )
+    if not result.success:
+        raise ThermoclineError(f"the Dagster run {result.run_id[:8]} failed; see the output above")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -24,7 +24,7 @@ from thermocline.pipelines.devstack.processes import (
 )
 from thermocline.pipelines.devstack.s3 import http_answers
 
-__all__ = ["DEFAULT_UI_PORT", "UiInfo", "ui_down", "ui_status", "ui_up"]
+__all__ = ["DEFAULT_UI_PORT", "UiInfo", "dagster_home", "ui_down", "ui_status", "ui_up"]
 
 DEFAULT_UI_PORT = 3000
 _STARTUP_SECONDS = 120.0
@@ -42,12 +42,18 @@ class UiInfo:
         return self.pid is not None
 
 
-def _home(project: Project) -> Path:
-    return project.root / ".thermocline" / "dagster"
+def dagster_home(project: Project) -> Path:
+    """The project's Dagster instance folder, with the repository's ``dagster.yaml`` in it."""
+    home = project.root / ".thermocline" / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    instance_file = project.root / "dagster.yaml"
+    if instance_file.is_file():
+        shutil.copy(instance_file, home / "dagster.yaml")
+    return home
 
 
 def ui_status(project: Project, port: int = DEFAULT_UI_PORT) -> UiInfo:
-    home = _home(project)
+    home = project.root / ".thermocline" / "dagster"
     pid = running_pid(home / "dagster.pid")
     return UiInfo(f"http://127.0.0.1:{port}", pid, home, home / "dagster-dev.log")
 
@@ -57,10 +63,7 @@ def ui_up(project: Project, port: int = DEFAULT_UI_PORT) -> UiInfo:
     info = ui_status(project, port)
     if info.running and http_answers(port):
         return info
-    info.dagster_home.mkdir(parents=True, exist_ok=True)
-    instance_file = project.root / "dagster.yaml"
-    if instance_file.is_file():
-        shutil.copy(instance_file, info.dagster_home / "dagster.yaml")
+    dagster_home(project)
     env = {
         **os.environ,
         "DAGSTER_HOME": str(info.dagster_home),
@@ -95,4 +98,4 @@ def ui_up(project: Project, port: int = DEFAULT_UI_PORT) -> UiInfo:
 
 def ui_down(project: Project) -> int | None:
     """Stop ``dagster dev`` (it stops its webserver, daemon and code server); its PID or None."""
-    return stop(_home(project) / "dagster.pid", timeout=60)
+    return stop(project.root / ".thermocline" / "dagster" / "dagster.pid", timeout=60)

@@ -28,7 +28,8 @@ def thermocline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("THERMOCLINE_LAKE", raising=False)
     monkeypatch.delenv("THERMOCLINE_PROJECT", raising=False)
-    shutil.copy(REPO_ROOT / "thermocline.yaml", tmp_path / "thermocline.yaml")
+    for name in ("thermocline.yaml", "dagster.yaml"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
     return tmp_path
 
 
@@ -36,7 +37,7 @@ def test_demo_ingests_a_new_version_per_run(project: Path) -> None:
     for run in range(2):
         result = thermocline("demo", "--rows", "1000", cwd=project)
         assert result.returncode == 0, result.stderr
-        assert f"as version {run}" in result.stdout
+        assert f"published version {run} of rides" in result.stdout
         assert "history of rides" in result.stdout
 
     listing = thermocline("history", "rides", "--json", cwd=project)

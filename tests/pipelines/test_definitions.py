@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import pyarrow.csv as pacsv
 import pyarrow.fs as pafs
 import pytest
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.demo import demo_rides
 from thermocline.datasets.tables import open_table, read_dataset
+from thermocline.datasets.writes import write
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -157,3 +160,35 @@ def test_a_blocking_check_failure_quarantines_and_stops_downstream(
     assert len(reasons) == 1
     with lake.filesystem.open_input_stream(reasons[0]) as stream:
         assert "3 of 500 rows" in json.loads(stream.read())["reasons"][0]
+
+
+def test_dagster_yaml_is_a_valid_instance_with_one_writer_per_dataset(tmp_path: Path) -> None:
+    shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_coordinator.__class__.__name__ == "QueuedRunCoordinator"
+        pools = instance.get_concurrency_config().pool_config
+        assert pools.default_pool_limit == 1
+        assert not instance.telemetry_enabled
+
+
+def test_the_maintenance_job_compacts_vacuums_and_checkpoints(
+    project_file: Path, lake: Lake
+) -> None:
+    for _ in range(4):  # four small files in one day partition
+        write(lake, "rides", demo_rides(0, 100), partition_by=["day"])
+    Catalog(lake).set_tag("two-loads", "rides", 1)
+    assert len(open_table(lake, "rides").file_uris()) == 4
+
+    defs = build_definitions(load_project(project_file), str(project_file))
+    result = defs.get_job_def("maintain_rides_job").execute_in_process(
+        resources={"thermocline": ThermoclineResource(project_path=str(project_file))},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    table = open_table(lake, "rides")
+    assert len(table.file_uris()) == 1
+    assert [h["operation"] for h in table.history(1)] == ["OPTIMIZE"]
+    assert read_dataset(lake, "rides").count_rows() == 400
+    assert read_dataset(lake, "rides", at="two-loads").count_rows() == 200
+    log = lake.table_filesystem("rides").get_file_info(pafs.FileSelector("_delta_log"))
+    assert f"{table.version():020d}.checkpoint.parquet" in {i.base_name for i in log}

@@ -1,0 +1,89 @@
+"""One write-audit-publish run from a project's batch source, on both lakes."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pyarrow.fs as pafs
+import pytest
+
+from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.ingest import CHECKS_KEY, ingest
+from thermocline.datasets.tables import open_table, read_dataset
+
+PROJECT = """
+datasets:
+  events:
+    source: {kind: files, url: incoming/*.csv, format: csv}
+    schema: {id: int64, city: string}
+    quality:
+      checks:
+        - {check: not_null, columns: [id]}
+        - {check: completeness, column: city, min_ratio: 0.9, severity: warn}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    (tmp_path / "incoming").mkdir()
+    (tmp_path / "thermocline.yaml").write_text(textwrap.dedent(PROJECT))
+    return load_project(tmp_path / "thermocline.yaml", environ={})
+
+
+def add(project: Project, name: str, text: str) -> None:
+    (project.root / "incoming" / name).write_text(textwrap.dedent(text).lstrip())
+
+
+def quarantined_reasons(lake: Lake) -> list[str]:
+    found = lake.filesystem.get_file_info(pafs.FileSelector("_quarantine", recursive=True))
+    reasons = []
+    for info in found:
+        if info.path.endswith("reasons.json"):
+            with lake.filesystem.open_input_stream(info.path) as stream:
+                reasons += json.loads(stream.read())["reasons"]
+    return reasons
+
+
+def test_a_warn_failure_publishes_with_the_check_summary(project: Project, lake: Lake) -> None:
+    add(project, "a.csv", "id,city\n1,oslo\n2,\n3,\n")
+    outcome = ingest(project, lake, "events")
+    assert (outcome.status, outcome.version, outcome.rows) == ("published", 0, 3)
+    warned = [c for c in outcome.checks if not c.passed]
+    assert [(c.name, c.severity) for c in warned] == [("completeness_city", "warn")]
+    summary = json.loads(open_table(lake, "events").history(1)[0][CHECKS_KEY])
+    assert summary["completeness_city"]["passed"] is False
+    assert summary["not_null_id"]["passed"] is True
+    assert ingest(project, lake, "events").status == "nothing_new"
+
+
+def test_an_error_failure_quarantines_and_publishes_nothing(project: Project, lake: Lake) -> None:
+    add(project, "a.csv", "id,city\n1,oslo\n")
+    assert ingest(project, lake, "events").status == "published"
+    add(project, "b.csv", "id,city\n2,oslo\n,bergen\n")
+    outcome = ingest(project, lake, "events")
+    assert outcome.status == "quarantined"
+    assert open_table(lake, "events").version() == 0
+    assert read_dataset(lake, "events").count_rows() == 1
+    assert quarantined_reasons(lake) == ["id: 1 of 2 rows are null"]
+
+
+def test_an_incompatible_type_quarantines_with_the_column_named(tmp_path: Path, lake: Lake) -> None:
+    """Without a declared schema the first batch sets the types; a clash later is quarantined."""
+    (tmp_path / "incoming").mkdir()
+    (tmp_path / "thermocline.yaml").write_text(
+        "datasets:\n  inferred:\n    source: {kind: files, url: incoming/*.csv, format: csv}\n"
+    )
+    project = load_project(tmp_path / "thermocline.yaml", environ={})
+    add(project, "a.csv", "id,city\n1,oslo\n")
+    assert ingest(project, lake, "inferred").status == "published"
+    add(project, "b.csv", "id,city\nabc,oslo\n")
+    outcome = ingest(project, lake, "inferred")
+    assert outcome.status == "quarantined"
+    assert open_table(lake, "inferred").version() == 0
+    (reason,) = quarantined_reasons(lake)
+    assert "id" in reason
+    assert "int64" in reason
+    assert "string" in reason

@@ -32,9 +32,10 @@ status:
 	$(BIN)/thermocline dev status
 
 ## chromium: install Debian's chromium (the UI test's headless screenshots) when it is missing
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 chromium:
-	@test -x /usr/bin/chromium || { \
-		apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium; }
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && \
+		$(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 ## test: start the dev stack when it is not running, install chromium, then run every test
 test: up chromium

@@ -8,9 +8,12 @@ repository's ``dagster.yaml``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +31,7 @@ __all__ = ["DEFAULT_UI_PORT", "UiInfo", "dagster_home", "ui_down", "ui_status", 
 
 DEFAULT_UI_PORT = 3000
 _STARTUP_SECONDS = 120.0
+_SESSION_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -97,5 +101,32 @@ def ui_up(project: Project, port: int = DEFAULT_UI_PORT) -> UiInfo:
 
 
 def ui_down(project: Project) -> int | None:
-    """Stop ``dagster dev`` (it stops its webserver, daemon and code server); its PID or None."""
-    return stop(project.root / ".thermocline" / "dagster" / "dagster.pid", timeout=60)
+    """Stop ``dagster dev`` and everything it started; return its PID, or None if not running.
+
+    ``dagster dev`` stops its webserver and daemon itself, but its code servers outlive it for
+    a few seconds. They are in the session ``spawn`` created, whose id is that PID: wait for
+    it to empty, then signal what is left of it.
+    """
+    pid = stop(project.root / ".thermocline" / "dagster" / "dagster.pid", timeout=60)
+    if pid is None:
+        return None
+    deadline = time.monotonic() + _SESSION_GRACE_SECONDS
+    while _session_members(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if _session_members(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    return pid
+
+
+def _session_members(session: int) -> list[int]:
+    """Live processes whose session id is ``session`` (from /proc; zombies do not count)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session:
+            members.append(int(stat.parent.name))
+    return members

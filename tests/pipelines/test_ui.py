@@ -185,7 +185,7 @@ query RunErrors($runId: ID!) {
         events {
           __typename
           ... on MessageEvent { message stepKey }
-          ... on ErrorEvent { error { message stack } }
+          ... on ErrorEvent { error { message causes { message } } }
         }
       }
     }
@@ -258,6 +258,20 @@ def _asset_job_selector(gql: GraphQL, asset: str) -> dict[str, Any]:
     }
 
 
+def _run_errors(gql: GraphQL, run_id: str) -> str:
+    """The run's failure events, each with its error and the error's causes."""
+    events = gql(RUN_ERRORS, runId=run_id)["runOrError"]["eventConnection"]["events"]
+    lines = []
+    for event in events:
+        error = event.get("error")
+        if error is None and not event["__typename"].endswith("FailureEvent"):
+            continue
+        lines.append(f"{event['__typename']} {event.get('stepKey') or ''}: {event['message']}")
+        for part in [error, *error["causes"]] if error else []:
+            lines.append(f"  {part['message'].strip()}")
+    return "\n".join(lines)
+
+
 def _wait_for_run(gql: GraphQL, run_id: str) -> dict[str, Any]:
     """Poll until the run ends; the queued run coordinator leaves starting it to the daemon."""
     deadline = time.monotonic() + RUN_SECONDS
@@ -267,14 +281,7 @@ def _wait_for_run(gql: GraphQL, run_id: str) -> dict[str, Any]:
         if run["status"] == "SUCCESS":
             return run
         if run["status"] in {"FAILURE", "CANCELED"}:
-            events = gql(RUN_ERRORS, runId=run_id)["runOrError"]["eventConnection"]["events"]
-            errors = [
-                f"{event['__typename']} {event.get('stepKey') or ''}: {event['message']}"
-                + (f"\n{event['error']['message']}" if event.get("error") else "")
-                for event in events
-                if event.get("error") or event["__typename"].endswith("FailureEvent")
-            ]
-            pytest.fail(f"run {run_id} ended {run['status']}:\n" + "\n".join(errors))
+            pytest.fail(f"run {run_id} ended {run['status']}:\n{_run_errors(gql, run_id)}")
         if time.monotonic() > deadline:
             pytest.fail(
                 f"run {run_id} still {run['status']} after {RUN_SECONDS:.0f} s "

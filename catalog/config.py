@@ -16,6 +16,7 @@ import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -291,6 +292,11 @@ class DatasetSpec(_Model):
         ", or `infer`",
     )
     partition_by: list[str] = Field(default_factory=list)
+    partition_start: date | None = Field(
+        None,
+        description="first day of the Dagster partitions (daily, one per value of the first "
+        "partition_by column); each run of a partition replaces that Delta partition",
+    )
     primary_key: list[str] = Field(default_factory=list)
     tiering: TieringPolicy = Field(default_factory=TieringPolicy)
     quality: QualityConfig = Field(default_factory=QualityConfig)
@@ -317,6 +323,8 @@ class DatasetSpec(_Model):
 
     @model_validator(mode="after")
     def _known_columns(self) -> DatasetSpec:
+        if self.partition_start is not None and not self.partition_by:
+            raise ValueError("partition_start needs partition_by: the column holding the day")
         if not isinstance(self.schema_, dict):
             return self
         for key in ("partition_by", "primary_key"):

@@ -21,7 +21,7 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project
 from thermocline.catalog.errors import DatasetNotFoundError, SchemaEvolutionError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.sources import read_new
+from thermocline.datasets.sources import read_new, read_partition
 from thermocline.datasets.tables import history
 from thermocline.datasets.writes import publish, quarantine, stage
 from thermocline.quality.checks import CheckContext, CheckResult, blocking, run_checks
@@ -44,12 +44,24 @@ class IngestOutcome:
 
 
 def ingest(
-    project: Project, lake: Lake, dataset: str, *, now: datetime | None = None
+    project: Project,
+    lake: Lake,
+    dataset: str,
+    *,
+    partition: str | None = None,
+    now: datetime | None = None,
 ) -> IngestOutcome:
-    """Run write-audit-publish once for ``dataset`` from its source in the project file."""
+    """Run write-audit-publish once for ``dataset`` from its source in the project file.
+
+    With ``partition`` (a value of the first partition column), the run recomputes that
+    partition from the source and replaces it; otherwise it appends what is new.
+    """
     spec = project.dataset(dataset)
     try:
-        batch = read_new(lake, dataset, spec, project)
+        if partition is None:
+            batch = read_new(lake, dataset, spec, project)
+        else:
+            batch = read_partition(lake, dataset, spec, project, partition)
     except SchemaEvolutionError as conflict:
         if conflict.batch is None:
             raise

@@ -73,6 +73,7 @@ __all__ = [
     "ETAGS_KEY",
     "FILES_KEY",
     "KIND_KEY",
+    "PARTITION_KEY",
     "REPLAY_KEY",
     "SIZES_KEY",
     "WATERMARK_KEY",
@@ -90,6 +91,7 @@ __all__ = [
     "last_watermark",
     "list_files",
     "read_new",
+    "read_partition",
     "read_sql",
     "sql_app_id",
 ]
@@ -103,6 +105,7 @@ ETAGS_KEY = "thermocline.source.etags"  # JSON list of their ETags/mtimes (same 
 REPLAY_KEY = "thermocline.source.replay"  # JSON list of URLs a replay made unconsumed
 WATERMARK_KEY = "thermocline.source.watermark"  # JSON {"type": ..., "value": ...}
 ADDED_COLUMNS_KEY = "thermocline.source.added_columns"  # JSON list, when the batch adds any
+PARTITION_KEY = "thermocline.source.partition"  # the partition a partition run replaced
 
 FileFormat = Literal["csv", "jsonl", "parquet"]
 _GLOB_CHARS = frozenset("*?[")
@@ -211,6 +214,69 @@ def read_new(
     raise ConfigError(
         f"datasets.{dataset} has {kind}; read_new reads `kind: files` and `kind: sql` sources "
         "(Kafka topics are ingested by the Kafka service)"
+    )
+
+
+def read_partition(
+    lake: Lake,
+    dataset: str,
+    spec: DatasetSpec,
+    project: Project | None,
+    key: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> SourceBatch | None:
+    """Every source row of partition ``key`` (a value of the first ``partition_by`` column),
+    to replace that Delta partition; None when the source has no such rows.
+
+    A partition run recomputes its partition from the whole source, consumed or not, so
+    re-running it is idempotent. ``{partition}`` in the source URL is replaced by ``key`` to
+    read only that partition's files (e.g. ``landing/{partition}/*.csv``).
+    """
+    source = spec.source
+    if not isinstance(source, FileSource) or not spec.partition_by:
+        raise ConfigError(
+            f"datasets.{dataset}: partition runs read `kind: files` sources of datasets with "
+            "partition_by"
+        )
+    where = f"datasets.{dataset}.source.url"
+    source_url = expand_env(source.url, environ, where).replace("{partition}", key)
+    source_url = project.resolve_url(source_url) if project is not None else source_url
+    options = fsspec_options(source_url, source.options, environ)
+    files = list_files(source_url, options)
+    table = _open_or_none(lake, dataset)
+    declared = spec.arrow_schema()
+    table_schema = _table_schema(table) if table is not None else None
+    raw = [(f, _read_one(f, source.format, declared, options)) for f in files]
+    readable = [(f, t) for f, t in raw if t is not None]
+    if not readable:
+        return None
+    data, added = _conform_files(
+        readable, table_schema if table_schema is not None else declared, table_schema
+    )
+    column = spec.partition_by[0]
+    if column not in data.column_names:
+        raise ConfigError(f"datasets.{dataset}: partition column {column!r} is not in the source")
+    wanted = pa.scalar(key).cast(data.schema.field(column).type)
+    rows = data.filter(pc.equal(data[column], wanted))
+    if rows.num_rows == 0:
+        return None
+    metadata = {
+        KIND_KEY: "files",
+        PARTITION_KEY: key,
+        FILES_KEY: json.dumps([f.url for f, _ in readable]),
+    }
+    if added:
+        metadata[ADDED_COLUMNS_KEY] = json.dumps(list(added))
+    return SourceBatch(
+        dataset=dataset,
+        data=rows,
+        commit_metadata=metadata,
+        app_transactions={},
+        description=f"partition {column}={key} from {len(readable)} file(s) of {source.url}",
+        mode="overwrite",
+        files=tuple(f for f, _ in readable),
+        added_columns=added,
     )
 
 

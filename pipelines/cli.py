@@ -691,13 +691,15 @@ def _size(size: int) -> str:
 
 @cli.command()
 @click.argument("dataset")
+@click.option("--partition", default=None, help="Recompute and replace this partition (a day).")
 @_json_option
 @click.pass_obj
-def ingest(ctx: _Context, dataset: str, as_json: bool) -> None:
+def ingest(ctx: _Context, dataset: str, partition: str | None, as_json: bool) -> None:
     """Load what is new in DATASET's batch source: stage, check, then publish or quarantine."""
     from thermocline.datasets.ingest import ingest as ingest_dataset
 
-    _print_outcome(ingest_dataset(ctx.project, ctx.lake, dataset), as_json)
+    outcome = ingest_dataset(ctx.project, ctx.lake, dataset, partition=partition)
+    _print_outcome(outcome, as_json)
 
 
 def _print_outcome(outcome: Any, as_json: bool) -> None:

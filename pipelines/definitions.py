@@ -1,7 +1,8 @@
 """The Dagster code location, built from ``thermocline.yaml``: ``dagster dev`` in the repository
 root loads it (``[tool.dagster]`` in pyproject.toml).
 
-Every dataset with a source is an asset whose materialization is one write-audit-publish run:
+Every dataset with a source is an asset whose materialization is one write-audit-publish run
+(with ``partition_start``, a daily-partitioned asset whose runs each replace one day):
 its quality checks are Dagster asset checks (ERROR ones blocking: a failure quarantines the
 batch, fails the run and keeps downstream assets from running; WARN ones publish and show).
 When the source has nothing new, nothing is materialized. Each dataset also gets a maintenance
@@ -80,18 +81,26 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
     )
 
     # can_subset makes every output optional: with nothing new, nothing is materialized.
+    partitions = (
+        dg.DailyPartitionsDefinition(start_date=spec.partition_start.isoformat())
+        if spec.partition_start is not None
+        else None
+    )
+
     @dg.multi_asset(
         name=name,
         specs=[asset_spec],
         check_specs=check_specs,
         can_subset=True,
         pool=f"thermocline_writer_{name}",
+        partitions_def=partitions,
     )
     def materialize(
         context: AssetExecutionContext, thermocline: ThermoclineResource
     ) -> Iterator[Any]:
         project, lake = thermocline.load()
-        outcome = ingest(project, lake, name)
+        key = context.partition_key if context.has_partition_key else None
+        outcome = ingest(project, lake, name, partition=key)
         for result in outcome.checks:
             yield dg.AssetCheckResult(
                 asset_key=name,

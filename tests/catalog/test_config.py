@@ -150,6 +150,7 @@ def test_union_members_are_named_as_written(tmp_path: Path) -> None:
             "cold_after_days (10) must be greater than warm_after_days (30)",
         ),
         ("lake: {uri: 'gs://bucket/x'}\n", "unsupported scheme 'gs'"),
+        ("datasets: {a: {partition_start: 2026-11-01}}\n", "partition_start needs partition_by"),
         (
             "datasets: {a: {source: {kind: sql, url: 'sqlite://'}}}\n",
             "give exactly one of `table` or `query`",

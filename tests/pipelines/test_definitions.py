@@ -192,3 +192,46 @@ def test_the_maintenance_job_compacts_vacuums_and_checkpoints(
     assert read_dataset(lake, "rides", at="two-loads").count_rows() == 200
     log = lake.table_filesystem("rides").get_file_info(pafs.FileSelector("_delta_log"))
     assert f"{table.version():020d}.checkpoint.parquet" in {i.base_name for i in log}
+
+
+def test_a_partition_run_replaces_just_that_day(tmp_path: Path, local_lake: Lake) -> None:
+    project_file = tmp_path / "thermocline.yaml"
+    (tmp_path / "incoming").mkdir()
+    text = PROJECT.format(uri=local_lake.uri, options="{}").replace(
+        "    partition_by: [day]\n", "    partition_by: [day]\n    partition_start: 2026-11-01\n"
+    )
+    project_file.write_text(textwrap.dedent(text))
+    for batch in range(3):  # days 2026-11-01 .. 2026-11-03
+        add_csv(project_file, batch, rows=100)
+    defs = build_definitions(load_project(project_file), str(project_file))
+    rides = defs.get_assets_def("rides")
+    assert rides.partitions_def is not None
+    assert rides.partitions_def.get_partition_keys()[:2] == ["2026-11-01", "2026-11-02"]
+
+    def run(key: str) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [rides],
+            partition_key=key,
+            resources={"thermocline": ThermoclineResource(project_path=str(project_file))},
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+
+    assert run("2026-11-02").success
+    assert run("2026-11-03").success
+    days = (
+        read_dataset(local_lake, "rides").to_table().group_by("day").aggregate([("day", "count")])
+    )
+    assert sorted(days["day_count"].to_pylist()) == [100, 100]
+    add_csv(project_file, 1, rows=150)  # a corrected file for the same day, same name
+    assert run("2026-11-02").success  # re-running the day replaces it: no duplicates
+    table = read_dataset(local_lake, "rides").to_table()
+    per_day = dict(
+        zip(
+            *[
+                table.group_by("day").aggregate([("day", "count")])[c].to_pylist()
+                for c in ("day", "day_count")
+            ],
+            strict=True,
+        )
+    )
+    assert {str(k): v for k, v in per_day.items()} == {"2026-11-02": 150, "2026-11-03": 100}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -235,3 +238,21 @@ def test_a_partition_run_replaces_just_that_day(tmp_path: Path, local_lake: Lake
         )
     )
     assert {str(k): v for k, v in per_day.items()} == {"2026-11-02": 150, "2026-11-03": 100}
+
+
+def test_dagster_in_the_repository_root_finds_the_code_location(tmp_path: Path) -> None:
+    """`dagster dev` / `dagster definitions validate` read [tool.dagster] from pyproject.toml."""
+    dagster = Path(sys.executable).parent / "dagster"
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    env.pop("THERMOCLINE_PROJECT", None)
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Validation successful for code location thermocline." in result.stdout

@@ -27,5 +27,7 @@ def run_demo(project: Project, rows: int = 5_000) -> tuple[Path, dg.ExecuteInPro
             resources={"thermocline": ThermoclineResource(project_path=project_path)},
             instance=instance,
             raise_on_error=False,
+            # The run's events are in the UI; the terminal gets the summary the CLI prints.
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
     return path, result

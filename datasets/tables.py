@@ -33,6 +33,7 @@ __all__ = [
     "COMMIT_FILES_KEY",
     "COMMIT_REASON_KEY",
     "COMMIT_ROWS_KEY",
+    "COMMIT_ROWS_REMOVED_KEY",
     "COMMIT_USER_KEY",
     "Commit",
     "create",
@@ -47,6 +48,7 @@ COMMIT_REASON_KEY = "thermocline.reason"
 # Our publish commits carry no delta-rs operationMetrics: they record rows and files here.
 COMMIT_ROWS_KEY = "thermocline.rows"
 COMMIT_FILES_KEY = "thermocline.files"
+COMMIT_ROWS_REMOVED_KEY = "thermocline.rows_removed"
 _LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
@@ -58,6 +60,7 @@ class Commit:
     timestamp: datetime
     operation: str
     rows_added: int | None
+    rows_removed: int | None
     files_added: int | None
     files_removed: int | None
     user: str | None
@@ -167,6 +170,7 @@ def _commit(entry: dict[str, Any]) -> Commit:
         timestamp=datetime.fromtimestamp(entry["timestamp"] / 1000, tz=UTC),
         operation=str(entry.get("operation", "")),
         rows_added=metrics.get("num_added_rows", entry.get(COMMIT_ROWS_KEY)),
+        rows_removed=metrics.get("num_deleted_rows", entry.get(COMMIT_ROWS_REMOVED_KEY)),
         files_added=metrics.get("num_added_files", entry.get(COMMIT_FILES_KEY)),
         files_removed=metrics.get("num_removed_files", metrics.get("numDeletedFiles")),
         user=entry.get(COMMIT_USER_KEY),

@@ -40,6 +40,7 @@ from thermocline.datasets.tables import (
     COMMIT_FILES_KEY,
     COMMIT_REASON_KEY,
     COMMIT_ROWS_KEY,
+    COMMIT_ROWS_REMOVED_KEY,
     COMMIT_USER_KEY,
     open_table,
 )
@@ -186,6 +187,8 @@ def publish(
         _check_partitioning(table, staged)
         _check_positions(table, staged.dataset, app_transactions or {})
         _add_new_columns(table, staged.schema)
+        if mode == "overwrite":
+            custom[COMMIT_ROWS_REMOVED_KEY] = _rows_replaced(table, staged)
         changes: list[AddAction | RemoveAction] = [*actions]
         try:
             table.create_write_transaction(
@@ -316,6 +319,18 @@ def upsert(
         )
     )
     return version
+
+
+def _rows_replaced(table: DeltaTable, staged: StagedBatch) -> int:
+    """Rows an overwrite of the batch's partitions removes (all rows when unpartitioned)."""
+    actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
+    touched = {tuple(f.partition_values[c] for c in staged.partition_by) for f in staged.files}
+    return sum(
+        a["num_records"] or 0
+        for a in actions
+        if not staged.partition_by
+        or tuple(_partition_value(a[f"partition.{c}"]) for c in staged.partition_by) in touched
+    )
 
 
 def _check_partitioning(table: DeltaTable, staged: StagedBatch) -> None:

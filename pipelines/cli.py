@@ -378,6 +378,7 @@ def _print_history(
             c.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
             c.operation,
             c.rows_added,
+            c.rows_removed,
             c.files_added,
             c.files_removed,
             c.user,
@@ -392,7 +393,17 @@ def _print_history(
     ]
     _table(
         f"history of {dataset}",
-        ["version", "time (UTC)", "operation", "rows added", "files +", "files -", "who", "reason"],
+        [
+            "version",
+            "time (UTC)",
+            "operation",
+            "rows +",
+            "rows -",
+            "files +",
+            "files -",
+            "who",
+            "reason",
+        ],
         rows,
     )
 

@@ -94,6 +94,8 @@ def test_overwrite_replaces_only_the_partitions_in_the_batch(lake: Lake) -> None
     days = read_dataset(lake, "rides").to_table().group_by("day").aggregate([("ride_id", "count")])
     counts = dict(zip(days["day"].to_pylist(), days["ride_id_count"].to_pylist(), strict=True))
     assert counts == {date(2026, 11, 1): 300, date(2026, 11, 2): 10}
+    newest = history(lake, "rides")[0]
+    assert (newest.rows_added, newest.rows_removed) == (10, 300)
 
 
 def test_publish_refuses_a_batch_staged_with_other_partitioning(lake: Lake) -> None:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
+from random import Random
 
 import pyarrow.compute as pc
 import pytest
@@ -13,6 +18,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.kafka import KafkaIngester, dead_letter_table, kafka_app_id
 from thermocline.datasets.tables import open_table, read_dataset
@@ -85,3 +91,68 @@ def test_every_event_lands_once_and_poison_goes_to_dead_letters(
     KafkaIngester(project, lake, "events", group_id="another-group").run(until_caught_up=True)
     assert open_table(lake, "events").version() == version, "a restart resumes from the table"
     assert read_dataset(lake, "events").count_rows() == table.num_rows
+
+
+CRASH_EVENTS = 200_000
+KILLS = 20
+INGESTER = """
+import json, sys
+from thermocline.catalog.config import load_project
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.kafka import KafkaIngester
+project = load_project(sys.argv[1], environ={})
+lake = Lake.from_project(project, environ={})
+KafkaIngester(project, lake, "events", group_id=sys.argv[2], max_records=2_000,
+              max_latency_s=0.2).run(until_caught_up=True)
+"""
+
+
+def test_sigkill_at_random_moments_loses_and_repeats_nothing(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    topic = fresh_name("crash")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS)])[topic].result(timeout=30)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
+    for number in range(CRASH_EVENTS):
+        producer.produce(topic, key=str(number).encode(), value=b'{"id": %d, "name": "e"}' % number)
+        if number % 10_000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+    project = make_project(tmp_path, local_lake, kafka_bootstrap, topic)
+    random = Random(7)
+    killed = 0
+    progress: list[int] = []  # rows in the table at each kill
+
+    def rows() -> int:
+        try:
+            return read_dataset(local_lake, "events").count_rows()
+        except DatasetNotFoundError:
+            return 0
+
+    for attempt in range(KILLS * 3):
+        if killed == KILLS:
+            break
+        before = rows()
+        process = subprocess.Popen(
+            [sys.executable, "-c", INGESTER, str(project.path), f"crash-{attempt}"]
+        )
+        deadline = time.monotonic() + 60
+        while rows() == before and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait until this ingester is publishing...
+        time.sleep(random.uniform(0, 0.6))  # ...then kill it at a random moment
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            killed += 1
+            progress.append(rows())
+    assert killed == KILLS, "the ingester finished before it could be killed 20 times"
+    midway = sorted({n for n in progress if 0 < n < CRASH_EVENTS})
+    assert len(midway) >= KILLS // 2, f"too few kills landed mid-stream: {progress}"
+    final = subprocess.run(
+        [sys.executable, "-c", INGESTER, str(project.path), "crash-final"], timeout=600, check=False
+    )
+    assert final.returncode == 0
+    ids = read_dataset(local_lake, "events").to_table(columns=["id"])["id"]
+    assert len(ids) == CRASH_EVENTS
+    assert pc.count_distinct(ids).as_py() == CRASH_EVENTS

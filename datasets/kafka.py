@@ -33,7 +33,7 @@ from thermocline.catalog.config import KafkaSource, Project, expand_env
 from thermocline.catalog.errors import CommitConflictError, ConfigError, DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables import open_table
-from thermocline.datasets.writes import publish, stage
+from thermocline.datasets.writes import discard, publish, stage
 
 __all__ = ["DEAD_LETTERS_DIR", "BatchReport", "KafkaIngester", "dead_letter_table", "kafka_app_id"]
 
@@ -171,6 +171,18 @@ class KafkaIngester:
             if self._assigned and self._assigned <= self._at_end:
                 break
 
+    def lag(self) -> int:
+        """Records in the assigned partitions not consumed yet, from the watermarks the
+        fetches brought back (Tansu answers watermark queries wrongly; fetches are right)."""
+        behind = 0
+        for partition in self.consumer.position(
+            [TopicPartition(self.topic, p) for p in sorted(self._assigned)]
+        ):
+            _, high = self.consumer.get_watermark_offsets(partition, cached=True)
+            if high >= 0 and partition.offset >= 0:
+                behind += max(high - partition.offset, 0)
+        return behind
+
     # --- rebalances: positions come from the table ----------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -209,13 +221,24 @@ class KafkaIngester:
         self._publish_dead(dead)
         staged = stage(self.lake, self.dataset, good, partition_by=self.partition_by)
         apps = {kafka_app_id(self.topic, p): o for p, o in positions.items()}
-        version = publish(
-            self.lake,
-            staged,
-            app_transactions=apps,
-            reason=f"kafka {self.topic}: {good.num_rows} records",
-            metadata={"thermocline.source.kind": "kafka"},
-        )
+        try:
+            version = publish(
+                self.lake,
+                staged,
+                app_transactions=apps,
+                reason=f"kafka {self.topic}: {good.num_rows} records",
+                metadata={"thermocline.source.kind": "kafka"},
+            )
+        except CommitConflictError:
+            # Another member published these offsets first (we were a zombie after a
+            # rebalance): drop our copy and continue from what the table says.
+            discard(self.lake, staged)
+            for partition in positions:
+                if partition in self._assigned:
+                    done = self._position(self.dataset, partition)
+                    offset = OFFSET_BEGINNING if done is None else done + 1
+                    self.consumer.seek(TopicPartition(self.topic, partition, offset))
+            return None
         report = BatchReport(len(messages), good.num_rows, dead.num_rows, version, positions)
         if self.on_batch is not None:
             self.on_batch(report)

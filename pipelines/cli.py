@@ -700,17 +700,72 @@ def _size(size: int) -> str:
     return f"{value:.1f} TiB"
 
 
-@cli.command()
+@cli.group()
+def ingest() -> None:
+    """Load data into a dataset: from its batch source, or from its Kafka topic."""
+
+
+@ingest.command("batch")
 @click.argument("dataset")
 @click.option("--partition", default=None, help="Recompute and replace this partition (a day).")
 @_json_option
 @click.pass_obj
-def ingest(ctx: _Context, dataset: str, partition: str | None, as_json: bool) -> None:
+def ingest_batch(ctx: _Context, dataset: str, partition: str | None, as_json: bool) -> None:
     """Load what is new in DATASET's batch source: stage, check, then publish or quarantine."""
     from thermocline.datasets.ingest import ingest as ingest_dataset
 
     outcome = ingest_dataset(ctx.project, ctx.lake, dataset, partition=partition)
     _print_outcome(outcome, as_json)
+
+
+@ingest.command("kafka")
+@click.argument("dataset")
+@click.option("--until-caught-up", is_flag=True, help="Stop at the end of every partition.")
+@click.option("--group", default=None, help="Consumer group (default thermocline-DATASET).")
+@click.option(
+    "--max-latency",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Publish at least this often (seconds) while records arrive.",
+)
+@click.pass_obj
+def ingest_kafka(
+    ctx: _Context, dataset: str, until_caught_up: bool, group: str | None, max_latency: float
+) -> None:
+    """Consume DATASET's topic exactly once into its table until stopped (SIGTERM or Ctrl-C
+    finish and publish the current batch first)."""
+    import signal
+    import time
+
+    from thermocline.datasets.kafka import BatchReport, KafkaIngester
+
+    started = time.monotonic()
+    totals = {"rows": 0, "dead": 0, "batches": 0}
+
+    def report(batch: BatchReport) -> None:
+        totals["rows"] += batch.published
+        totals["dead"] += batch.dead
+        totals["batches"] += 1
+        rate = totals["rows"] / max(time.monotonic() - started, 1e-9)
+        _err.print(
+            f"\r{dataset}: {totals['rows']} rows, {totals['dead']} dead letters, "
+            f"{totals['batches']} versions, {rate:,.0f} rows/s, lag {ingester.lag()}",
+            end="",
+            markup=False,
+        )
+
+    ingester = KafkaIngester(
+        ctx.project, ctx.lake, dataset, group_id=group, max_latency_s=max_latency, on_batch=report
+    )
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, lambda *_: ingester.stop())
+    ingester.run(until_caught_up=until_caught_up)
+    _err.print("")
+    _out.print(
+        f"{dataset}: published {totals['rows']} rows and {totals['dead']} dead letters "
+        f"in {totals['batches']} versions"
+    )
 
 
 def _print_outcome(outcome: Any, as_json: bool) -> None:

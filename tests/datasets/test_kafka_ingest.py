@@ -156,3 +156,87 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(
     ids = read_dataset(local_lake, "events").to_table(columns=["id"])["id"]
     assert len(ids) == CRASH_EVENTS
     assert pc.count_distinct(ids).as_py() == CRASH_EVENTS
+
+
+def thermocline(project: Project, *args: str) -> list[str]:
+    return [str(Path(sys.executable).parent / "thermocline"), "--project", str(project.path), *args]
+
+
+def test_the_cli_service_stops_gracefully_on_sigterm(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    topic = fresh_name("service")
+    poison = produce(kafka_bootstrap, topic)
+    project = make_project(tmp_path, local_lake, kafka_bootstrap, topic)
+    service = subprocess.Popen(
+        thermocline(project, "ingest", "kafka", "events"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if read_dataset(local_lake, "events").count_rows() > 0:
+                break
+        except DatasetNotFoundError:
+            pass
+        time.sleep(0.1)
+    service.send_signal(signal.SIGTERM)
+    out, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err
+    assert "events: published" in out
+    assert "rows/s, lag" in err, "the live progress line"
+
+    caught_up = subprocess.run(
+        thermocline(project, "ingest", "kafka", "events", "--until-caught-up"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert caught_up.returncode == 0, caught_up.stderr
+    good = read_dataset(local_lake, "events").count_rows()
+    dead = read_dataset(local_lake, dead_letter_table("events")).count_rows()
+    assert (good, dead) == (EVENTS - len(poison), len(poison))
+
+
+def test_two_ingesters_in_a_group_one_killed_midway_still_exactly_once(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    topic = fresh_name("pair")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS)])[topic].result(timeout=30)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
+    total = 100_000
+    for number in range(total):
+        producer.produce(topic, key=str(number).encode(), value=b'{"id": %d, "name": "e"}' % number)
+    assert producer.flush(60) == 0
+    project = make_project(tmp_path, local_lake, kafka_bootstrap, topic)
+    command = thermocline(
+        project, "ingest", "kafka", "events", "--group", "pair", "--max-latency", "0.2"
+    )
+    first, second = (
+        subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    )
+
+    def rows() -> int:
+        try:
+            return read_dataset(local_lake, "events").count_rows()
+        except DatasetNotFoundError:
+            return 0
+
+    deadline = time.monotonic() + 60
+    while rows() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # the survivor takes its partitions after the rebalance
+    first.wait()
+    deadline = time.monotonic() + 180
+    while rows() < total and time.monotonic() < deadline and second.poll() is None:
+        time.sleep(0.2)
+    second.send_signal(signal.SIGTERM)
+    assert second.wait(timeout=60) == 0
+    ids = read_dataset(local_lake, "events").to_table(columns=["id"])["id"]
+    assert len(ids) == total
+    assert pc.count_distinct(ids).as_py() == total

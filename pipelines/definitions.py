@@ -22,7 +22,8 @@ from dagster import AssetExecutionContext, OpExecutionContext
 from thermocline.catalog.config import DatasetSpec, Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest import IngestOutcome, ingest
+from thermocline.datasets.ingest import ingest
+from thermocline.datasets.kafka import BatchReport, KafkaIngester
 from thermocline.datasets.maintenance import checkpoint, compact
 from thermocline.datasets.tables import open_table, read_dataset
 from thermocline.datasets.versions import vacuum
@@ -45,7 +46,11 @@ class ThermoclineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 def build_definitions(project: Project, project_path: str | None = None) -> dg.Definitions:
     """Assets, checks, maintenance jobs and schedules for every dataset of ``project``."""
-    assets = [_dataset_asset(name, spec) for name, spec in project.datasets.items() if spec.source]
+    assets = [
+        (_kafka_asset if spec.source.kind == "kafka" else _dataset_asset)(name, spec)
+        for name, spec in project.datasets.items()
+        if spec.source
+    ]
     jobs = [_maintenance_job(name, spec) for name, spec in project.datasets.items()]
     schedules = [
         dg.ScheduleDefinition(job=job, cron_schedule="0 3 * * *", name=f"{job.name}_nightly")
@@ -122,12 +127,49 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
         if outcome.status == "nothing_new":
             context.log.info(f"{name}: {outcome.description}; nothing to publish")
             return
-        yield dg.MaterializeResult(asset_key=name, metadata=_metadata(lake, name, outcome))
+        yield dg.MaterializeResult(
+            asset_key=name, metadata=_metadata(lake, name, outcome.rows, outcome.description)
+        )
 
     return materialize
 
 
-def _metadata(lake: Lake, name: str, outcome: IngestOutcome) -> dict[str, Any]:
+def _kafka_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
+    """Micro-batch mode for a topic: a run consumes until caught up, exactly once, and
+    materializes when it published (the long-lived service is ``thermocline ingest kafka``).
+    The spec's checks are not run on this path yet, so none are declared."""
+    asset_spec = dg.AssetSpec(
+        name,
+        group_name="kafka_sources",
+        kinds={"delta", "kafka"},
+        owners=spec.owners,
+        description=spec.description or None,
+        tags={"thermocline/source": "kafka"},
+    )
+
+    @dg.multi_asset(
+        name=name, specs=[asset_spec], can_subset=True, pool=f"thermocline_writer_{name}"
+    )
+    def consume(context: AssetExecutionContext, thermocline: ThermoclineResource) -> Iterator[Any]:
+        project, lake = thermocline.load()
+        reports: list[BatchReport] = []
+        KafkaIngester(project, lake, name, on_batch=reports.append).run(until_caught_up=True)
+        rows = sum(r.published for r in reports)
+        if not reports:
+            context.log.info(f"{name}: the topic has nothing new")
+            return
+        offsets: dict[int, int] = {}
+        for report in reports:
+            offsets.update(report.positions)
+        metadata = _metadata(lake, name, rows, f"{len(reports)} micro-batch(es) from Kafka")
+        metadata["dead_letters"] = sum(r.dead for r in reports)
+        metadata["kafka/offsets"] = dg.MetadataValue.json({str(p): o for p, o in offsets.items()})
+        yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+
+    return consume
+
+
+def _metadata(lake: Lake, name: str, rows_published: int, source: str) -> dict[str, Any]:
     table = open_table(lake, name)
     schema = table.schema().to_arrow()
     actions = pa.table(table.get_add_actions(flatten=True))
@@ -143,8 +185,8 @@ def _metadata(lake: Lake, name: str, outcome: IngestOutcome) -> dict[str, Any]:
         "delta/table_uri": lake.table_uri(name),
         "delta/size_bytes": sum(sizes),
         "delta/files": len(sizes),
-        "rows_published": outcome.rows,
-        "source": outcome.description,
+        "rows_published": rows_published,
+        "source": source,
         "preview": dg.MetadataValue.md(_markdown(preview)),
     }
 

@@ -240,3 +240,33 @@ def test_two_ingesters_in_a_group_one_killed_midway_still_exactly_once(
     ids = read_dataset(local_lake, "events").to_table(columns=["id"])["id"]
     assert len(ids) == total
     assert pc.count_distinct(ids).as_py() == total
+
+
+def test_a_dagster_run_consumes_the_topic_in_micro_batch_mode(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    import dagster as dg
+
+    from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
+
+    topic = fresh_name("dagster")
+    poison = produce(kafka_bootstrap, topic)
+    project = make_project(tmp_path, local_lake, kafka_bootstrap, topic)
+    defs = build_definitions(project, str(project.path))
+    events = defs.get_assets_def("events")
+    assert next(iter(events.specs)).kinds == {"delta", "kafka"}
+
+    def run() -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [events],
+            resources={"thermocline": ThermoclineResource(project_path=str(project.path))},
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+
+    first = run()
+    (event,) = first.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert metadata["rows_published"].value == EVENTS - len(poison)
+    assert metadata["dead_letters"].value == len(poison)
+    assert set(metadata["kafka/offsets"].value) == {str(p) for p in range(PARTITIONS)}
+    assert run().get_asset_materialization_events() == [], "caught up: nothing to materialize"

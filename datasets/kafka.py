@@ -247,11 +247,9 @@ class KafkaIngester:
     def _publish_dead(self, dead: pa.Table) -> None:
         """Write dead letters not written before (a retry after a crash re-reads them)."""
         table = dead_letter_table(self.dataset)
-        keep = [
-            row
-            for row in dead.to_pylist()
-            if row["offset"] > (self._position(table, row["partition"]) or -1)
-        ]
+        rows = dead.to_pylist()
+        done = {p: self._position(table, p) for p in {row["partition"] for row in rows}}
+        keep = [row for row in rows if row["offset"] > (done[row["partition"]] or -1)]
         if not keep:
             return
         fresh = pa.Table.from_pylist(keep, schema=_DEAD_SCHEMA)

@@ -74,18 +74,10 @@ from deltalake import DeltaTable
 
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.kafka import BatchReport, KafkaIngester
+from thermocline.datasets.kafka import CONSUMER_DEFAULTS, BatchReport, KafkaIngester
 from thermocline.datasets.tables import read_dataset
 
-CONSUMER_SETTINGS = {
-    "enable.auto.commit": False,
-    "auto.offset.reset": "earliest",
-    "enable.partition.eof": True,
-    "session.timeout.ms": 6000,
-    "heartbeat.interval.ms": 1000,
-    "fetch.wait.max.ms": 50,
-    "fetch.queue.backoff.ms": 10,
-}
+CONSUMER_SETTINGS = CONSUMER_DEFAULTS  # raw reads with exactly the ingester's settings
 SCHEMA = "{id: int64, user: string, kind: string, value: float64, ts: int64, payload: string}"
 KINDS = ["click", "view", "purchase", "signup", "logout", "search"]
 EVENT_BYTES = 430

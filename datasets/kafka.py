@@ -35,7 +35,14 @@ from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables import open_table
 from thermocline.datasets.writes import discard, publish, stage
 
-__all__ = ["DEAD_LETTERS_DIR", "BatchReport", "KafkaIngester", "dead_letter_table", "kafka_app_id"]
+__all__ = [
+    "CONSUMER_DEFAULTS",
+    "DEAD_LETTERS_DIR",
+    "BatchReport",
+    "KafkaIngester",
+    "dead_letter_table",
+    "kafka_app_id",
+]
 
 DEAD_LETTERS_DIR = "_dead_letters"
 _DEAD_SCHEMA = pa.schema(
@@ -51,7 +58,7 @@ _DEAD_SCHEMA = pa.schema(
 )
 _POLL_SECONDS = 0.05
 # Settings measured with Tansu (DESIGN.md > Real components > Kafka); any Kafka accepts them.
-_CONSUMER_DEFAULTS = {
+CONSUMER_DEFAULTS = {
     "enable.auto.commit": False,
     "auto.offset.reset": "earliest",
     "enable.partition.eof": True,
@@ -117,7 +124,7 @@ class KafkaIngester:
         }
         self.consumer = Consumer(
             {
-                **_CONSUMER_DEFAULTS,
+                **CONSUMER_DEFAULTS,
                 **settings,
                 "bootstrap.servers": expand_env(
                     project.kafka.bootstrap_servers, environ, "kafka.bootstrap_servers"

@@ -43,10 +43,22 @@ def make_project(tmp_path: Path, lake: Lake, bootstrap: str, topic: str) -> Proj
     return load_project(tmp_path / "thermocline.yaml", environ={})
 
 
-def produce(bootstrap: str, topic: str) -> set[int]:
-    """EVENTS keyed events; every 100th is poison (malformed JSON or a wrong type)."""
+def create_topic(bootstrap: str, topic: str) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS)])[topic].result(timeout=30)
+
+
+def table_rows(lake: Lake) -> int:
+    """Rows published so far (0 before the first publish)."""
+    try:
+        return read_dataset(lake, "events").count_rows()
+    except DatasetNotFoundError:
+        return 0
+
+
+def produce(bootstrap: str, topic: str) -> set[int]:
+    """EVENTS keyed events; every 100th is poison (malformed JSON or a wrong type)."""
+    create_topic(bootstrap, topic)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     poison = set()
     for number in range(EVENTS):
@@ -111,8 +123,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(
     tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
 ) -> None:
     topic = fresh_name("crash")
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS)])[topic].result(timeout=30)
+    create_topic(kafka_bootstrap, topic)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
     for number in range(CRASH_EVENTS):
         producer.produce(topic, key=str(number).encode(), value=b'{"id": %d, "name": "e"}' % number)
@@ -124,28 +135,26 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(
     killed = 0
     progress: list[int] = []  # rows in the table at each kill
 
-    def rows() -> int:
-        try:
-            return read_dataset(local_lake, "events").count_rows()
-        except DatasetNotFoundError:
-            return 0
-
     for attempt in range(KILLS * 3):
         if killed == KILLS:
             break
-        before = rows()
+        before = table_rows(local_lake)
         process = subprocess.Popen(
             [sys.executable, "-c", INGESTER, str(project.path), f"crash-{attempt}"]
         )
         deadline = time.monotonic() + 60
-        while rows() == before and process.poll() is None and time.monotonic() < deadline:
+        while (
+            table_rows(local_lake) == before
+            and process.poll() is None
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.05)  # wait until this ingester is publishing...
         time.sleep(random.uniform(0, 0.6))  # ...then kill it at a random moment
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             process.wait()
             killed += 1
-            progress.append(rows())
+            progress.append(table_rows(local_lake))
     assert killed == KILLS, "the ingester finished before it could be killed 20 times"
     midway = sorted({n for n in progress if 0 < n < CRASH_EVENTS})
     assert len(midway) >= KILLS // 2, f"too few kills landed mid-stream: {progress}"
@@ -175,12 +184,7 @@ def test_the_cli_service_stops_gracefully_on_sigterm(
         text=True,
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if read_dataset(local_lake, "events").count_rows() > 0:
-                break
-        except DatasetNotFoundError:
-            pass
+    while table_rows(local_lake) == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     service.send_signal(signal.SIGTERM)
     out, err = service.communicate(timeout=60)
@@ -205,8 +209,7 @@ def test_two_ingesters_in_a_group_one_killed_midway_still_exactly_once(
     tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
 ) -> None:
     topic = fresh_name("pair")
-    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS)])[topic].result(timeout=30)
+    create_topic(kafka_bootstrap, topic)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
     total = 100_000
     for number in range(total):
@@ -221,19 +224,13 @@ def test_two_ingesters_in_a_group_one_killed_midway_still_exactly_once(
         for _ in range(2)
     )
 
-    def rows() -> int:
-        try:
-            return read_dataset(local_lake, "events").count_rows()
-        except DatasetNotFoundError:
-            return 0
-
     deadline = time.monotonic() + 60
-    while rows() == 0 and time.monotonic() < deadline:
+    while table_rows(local_lake) == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)  # the survivor takes its partitions after the rebalance
     first.wait()
     deadline = time.monotonic() + 180
-    while rows() < total and time.monotonic() < deadline and second.poll() is None:
+    while table_rows(local_lake) < total and time.monotonic() < deadline and second.poll() is None:
         time.sleep(0.2)
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=60) == 0

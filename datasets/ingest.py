@@ -26,7 +26,7 @@ from thermocline.datasets.tables import history
 from thermocline.datasets.writes import publish, quarantine, stage
 from thermocline.quality.checks import CheckContext, CheckResult, blocking, run_checks
 
-__all__ = ["IngestOutcome", "ingest"]
+__all__ = ["CHECKS_KEY", "IngestOutcome", "check_summary", "ingest"]
 
 _RECENT_BATCHES = 10  # how many earlier publishes the row-count check compares against
 CHECKS_KEY = "thermocline.checks"
@@ -83,21 +83,26 @@ def ingest(
         return IngestOutcome(
             dataset, "quarantined", staged.rows, None, results, path, batch.description
         )
-    summary = {
-        r.name: {"passed": r.passed, "severity": r.severity, "message": r.message} for r in results
-    }
     version = publish(
         lake,
         staged,
         mode=batch.mode,
         reason=batch.description,
         app_transactions=batch.app_transactions,
-        metadata={**batch.commit_metadata, CHECKS_KEY: json.dumps(summary, sort_keys=True)},
+        metadata={**batch.commit_metadata, CHECKS_KEY: check_summary(results)},
     )
     Catalog(lake).register(dataset, spec.model_dump(mode="json", by_alias=True))
     return IngestOutcome(
         dataset, "published", staged.rows, version, results, None, batch.description
     )
+
+
+def check_summary(results: list[CheckResult]) -> str:
+    """The check results as the JSON that publishing commits carry under ``CHECKS_KEY``."""
+    summary = {
+        r.name: {"passed": r.passed, "severity": r.severity, "message": r.message} for r in results
+    }
+    return json.dumps(summary, sort_keys=True)
 
 
 def _recent_row_counts(lake: Lake, dataset: str) -> list[int]:

@@ -10,7 +10,13 @@ Records that do not decode or do not fit the schema go to the dead-letter table
 ``_dead_letters/<dataset>`` (raw bytes, error, topic, partition, offset, timestamp), published
 just before the good rows with its own per-partition app transactions. After a crash between
 the two commits the batch is read again; dead letters at or below the recorded offsets are not
-written twice. So good + dead = consumed, exactly.
+written twice. So good + dead = consumed, exactly. A batch that fails a blocking check is
+quarantined and its positions are published with no rows, so the stream goes on and the
+quarantine holds what was consumed.
+
+One thread consumes while a second decodes, checks, stages and publishes the previous batch
+(pyarrow and delta-rs release the GIL), one batch deep and in order. After a failed publish
+the batches behind it are dropped and every partition is sought from the table again.
 
 >>> ingester = KafkaIngester(project, lake, "clicks")          # doctest: +SKIP
 >>> ingester.run(until_caught_up=True)                          # doctest: +SKIP
@@ -19,21 +25,25 @@ written twice. So good + dead = consumed, exactly.
 from __future__ import annotations
 
 import contextlib
-import io
+import queue
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.json as pajson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from thermocline.catalog.config import KafkaSource, Project, expand_env
 from thermocline.catalog.errors import CommitConflictError, ConfigError, DatasetNotFoundError
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.ingest import CHECKS_KEY, check_summary
+from thermocline.datasets.payloads import SchemaRegistry, decode_avro, decode_json
 from thermocline.datasets.tables import open_table
-from thermocline.datasets.writes import discard, publish, stage
+from thermocline.datasets.writes import discard, publish, quarantine, stage
+from thermocline.quality.checks import CheckContext, CheckResult, blocking, run_checks
 
 __all__ = [
     "CONSUMER_DEFAULTS",
@@ -81,13 +91,29 @@ def dead_letter_table(dataset: str) -> str:
 
 @dataclass(frozen=True)
 class BatchReport:
-    """What one micro-batch did: rows published, dead letters, and the version it made."""
+    """What one micro-batch did: rows published (or quarantined), dead letters, the version it
+    made, the last offset per partition, the checks, and the records still behind."""
 
     consumed: int
     published: int
     dead: int
     version: int | None
     positions: Mapping[int, int] = field(default_factory=dict)
+    quarantined: int = 0
+    quarantine_path: str | None = None
+    checks: tuple[CheckResult, ...] = ()
+    lag: int | None = None
+
+
+@dataclass
+class _Batch:
+    """Consumed records in order, their payloads, and the last offset of each partition."""
+
+    messages: list[Message] = field(default_factory=list)
+    payloads: list[bytes] = field(default_factory=list)
+    positions: dict[int, int] = field(default_factory=dict)
+    size: int = 0
+    lag: int | None = None
 
 
 class KafkaIngester:
@@ -109,12 +135,20 @@ class KafkaIngester:
         spec = project.dataset(dataset)
         if not isinstance(spec.source, KafkaSource):
             raise ConfigError(f"datasets.{dataset}.source: expected `kind: kafka`")
-        if spec.source.format != "json":
-            raise ConfigError(f"datasets.{dataset}.source.format: only json is supported yet")
         if project.kafka is None:
             raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
         self.lake, self.dataset, self.topic = lake, dataset, spec.source.topic
-        self.schema = spec.arrow_schema()
+        self.format = spec.source.format
+        self.registry = (
+            SchemaRegistry(
+                expand_env(project.kafka.schema_registry_url, environ, "kafka.schema_registry_url")
+            )
+            if project.kafka.schema_registry_url
+            else None
+        )
+        self.checks = spec.quality.checks
+        self.declared = spec.arrow_schema()
+        self.schema = self._table_schema(self.declared)
         self.partition_by = spec.partition_by or None
         self.limits = (max_records, max_bytes, max_latency_s)
         self.on_batch = on_batch
@@ -134,7 +168,8 @@ class KafkaIngester:
         )
         self._assigned: set[int] = set()
         self._at_end: set[int] = set()
-        self._buffer: list[Message] = []
+        self._batch = _Batch()
+        self._publisher: _Publisher | None = None
         self._stopping = False
 
     # --- the loop -------------------------------------------------------------------------
@@ -142,65 +177,93 @@ class KafkaIngester:
     def run(self, *, until_caught_up: bool = False) -> None:
         """Consume and publish until :meth:`stop` (e.g. from a SIGTERM handler) or, with
         ``until_caught_up``, until every assigned partition is at its end."""
+        self._publisher = _Publisher(self._publish)
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         try:
             while not self._stopping:
                 self._fill()
-                self.flush()
+                self._hand_over()
+                self._publisher.raise_error()
+                if self._publisher.conflicted.is_set():
+                    self._resync(self._publisher)
                 if until_caught_up and self._caught_up():
                     break
+            self._hand_over()
+            self._publisher.wait()
         finally:
-            self.flush()
-            self.consumer.close()
+            try:
+                self.consumer.close()
+            finally:
+                self._publisher.close()
 
     def stop(self) -> None:
         """Finish the current micro-batch, publish it, and leave the loop."""
         self._stopping = True
 
+    def flush(self) -> None:
+        """Publish what has been consumed and wait until it is published."""
+        self._hand_over()
+        if self._publisher is not None:
+            self._publisher.wait()
+
     def _fill(self) -> None:
         max_records, max_bytes, max_latency = self.limits
         deadline = time.monotonic() + max_latency
-        size = 0
-        while not self._stopping and len(self._buffer) < max_records and size < max_bytes:
+        batch = self._batch
+        while not self._stopping and len(batch.messages) < max_records and batch.size < max_bytes:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             # Short waits: an end of partition is noticed at once, not at the deadline.
-            wanted = min(10_000, max_records - len(self._buffer))
-            for message in self.consumer.consume(wanted, timeout=min(left, _POLL_SECONDS)):
-                error = message.error()
-                if error is not None:
-                    if error.code() == KafkaError._PARTITION_EOF:
-                        self._at_end.add(_position(message)[0])
-                        continue
-                    raise RuntimeError(f"kafka: {error}")
-                self._at_end.discard(_position(message)[0])
-                self._buffer.append(message)
-                size += len(message.value() or b"")
+            wanted = min(10_000, max_records - len(batch.messages))
+            got = self.consumer.consume(wanted, timeout=min(left, _POLL_SECONDS))
+            # Comprehensions, not a loop of statements: this runs for every record.
+            if any([m.error() is not None for m in got]):
+                got = self._records_only(got)
+            elif self._at_end:
+                self._at_end -= {m.partition() for m in got}
+            payloads = [m.value() or b"" for m in got]
+            batch.messages += got
+            batch.payloads += payloads
+            batch.size += sum(map(len, payloads))
             if self._caught_up():
                 break
+
+    def _records_only(self, got: list[Message]) -> list[Message]:
+        """Note partition ends (in order: records after an end reopen it); drop the events."""
+        records = []
+        for message in got:
+            error = message.error()
+            if error is None:
+                self._at_end.discard(message.partition())
+                records.append(message)
+            elif error.code() == KafkaError._PARTITION_EOF:
+                self._at_end.add(message.partition())
+            else:
+                raise RuntimeError(f"kafka: {error}")
+        return records
+
+    def _hand_over(self) -> None:
+        batch, self._batch = self._batch, _Batch()
+        if batch.messages and self._publisher is not None:
+            # The last record of each partition is its position: scan from the end.
+            for message in reversed(batch.messages):
+                partition = message.partition()
+                if partition not in batch.positions:
+                    batch.positions[partition] = message.offset()
+                    if len(batch.positions) == len(self._assigned):
+                        break
+            batch.lag = self._lag_after(batch)
+            self._publisher.submit(batch)
 
     def _caught_up(self) -> bool:
         return bool(self._assigned) and self._assigned <= self._at_end
 
-    def lag(self) -> int:
-        """Records in the assigned partitions not consumed yet, from the watermarks the
-        fetches brought back (Tansu answers watermark queries wrongly; fetches are right)."""
-        behind = 0
-        for partition in self.consumer.position(
-            [TopicPartition(self.topic, p) for p in sorted(self._assigned)]
-        ):
-            _, high = self.consumer.get_watermark_offsets(partition, cached=True)
-            if high >= 0 and partition.offset >= 0:
-                behind += max(high - partition.offset, 0)
-        return behind
-
-    # --- rebalances: positions come from the table ----------------------------------------
+    # --- rebalances and conflicts: positions come from the table ---------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for partition in partitions:
-            done = self._position(self.dataset, partition.partition)
-            partition.offset = OFFSET_BEGINNING if done is None else done + 1
+            partition.offset = self._next_offset(partition.partition)
         self._assigned |= {p.partition for p in partitions}
         consumer.assign(partitions)
 
@@ -208,6 +271,20 @@ class KafkaIngester:
         self.flush()  # publish what we hold before another member takes these partitions
         self._assigned -= {p.partition for p in partitions}
         self._at_end -= {p.partition for p in partitions}
+
+    def _resync(self, publisher: _Publisher) -> None:
+        """Another member published offsets we held (we were a zombie after a rebalance): drop
+        what we hold and continue every partition from the table."""
+        self._batch = _Batch()
+        publisher.wait()
+        for partition in sorted(self._assigned):
+            offset = self._next_offset(partition)
+            self.consumer.seek(TopicPartition(self.topic, partition, offset))
+        publisher.conflicted.clear()
+
+    def _next_offset(self, partition: int) -> int:
+        done = self._position(self.dataset, partition)
+        return OFFSET_BEGINNING if done is None else done + 1
 
     def _position(self, table: str, partition: int) -> int | None:
         try:
@@ -218,46 +295,89 @@ class KafkaIngester:
             return None
         return None if version is None else int(version)
 
-    # --- one micro-batch ------------------------------------------------------------------
+    def _table_schema(self, declared: pa.Schema | None) -> pa.Schema | None:
+        """The declared columns, then the ones the table gained since (schema evolution)."""
+        try:
+            existing = open_table(self.lake, self.dataset).schema().to_arrow()
+        except DatasetNotFoundError:
+            return declared
+        existing = pa.schema(existing)
+        if declared is None:
+            return existing
+        return pa.schema([*declared, *(f for f in existing if f.name not in declared.names)])
 
-    def flush(self) -> BatchReport | None:
-        """Decode the buffered records and publish them (dead letters first); None if empty."""
-        messages, self._buffer = self._buffer, []
-        if not messages:
-            return None
-        good, dead = decode_json(messages, self.schema)
-        positions: dict[int, int] = {}
-        for message in messages:
-            partition, offset = _position(message)
-            positions[partition] = max(positions.get(partition, -1), offset)
+    # --- one micro-batch, on the publishing thread ----------------------------------------
+
+    def _publish(self, batch: _Batch) -> None:
+        """Decode, check, stage and publish one batch (dead letters first)."""
+        if self.format == "avro":
+            good, failures, schema = decode_avro(batch.payloads, self.schema, self.registry)
+        else:
+            good, failures, schema = decode_json(batch.payloads, self.schema)
+        dead = _dead_rows(batch.messages, failures)
         self._publish_dead(dead)
+        results = self._run_checks(good)
+        failed = blocking(results)
         staged = stage(self.lake, self.dataset, good, partition_by=self.partition_by)
-        apps = {kafka_app_id(self.topic, p): o for p, o in positions.items()}
+        metadata: dict[str, Any] = {"thermocline.source.kind": "kafka"}
+        if results:
+            metadata[CHECKS_KEY] = check_summary(results)
+        quarantine_path = None
+        if failed:
+            quarantine_path = quarantine(self.lake, staged, [r.message for r in failed])
+            metadata["thermocline.quarantine"] = quarantine_path
+            empty = (self.schema or good.schema).empty_table()
+            staged = stage(self.lake, self.dataset, empty, partition_by=self.partition_by)
+        apps = {kafka_app_id(self.topic, p): o for p, o in batch.positions.items()}
+        reason = f"kafka {self.topic}: {staged.rows} records"
+        if failed:
+            reason = f"kafka {self.topic}: {good.num_rows} records quarantined, positions only"
         try:
             version = publish(
-                self.lake,
-                staged,
-                app_transactions=apps,
-                reason=f"kafka {self.topic}: {good.num_rows} records",
-                metadata={"thermocline.source.kind": "kafka"},
+                self.lake, staged, app_transactions=apps, reason=reason, metadata=metadata
             )
         except CommitConflictError:
-            # Another member published these offsets first (we were a zombie after a
-            # rebalance): drop our copy and continue from what the table says.
             discard(self.lake, staged)
-            for partition in positions:
-                if partition in self._assigned:
-                    done = self._position(self.dataset, partition)
-                    offset = OFFSET_BEGINNING if done is None else done + 1
-                    self.consumer.seek(TopicPartition(self.topic, partition, offset))
-            return None
-        report = BatchReport(len(messages), good.num_rows, dead.num_rows, version, positions)
+            raise
+        if not failed:
+            self.schema = schema
         if self.on_batch is not None:
-            self.on_batch(report)
-        return report
+            self.on_batch(
+                BatchReport(
+                    consumed=len(batch.messages),
+                    published=staged.rows,
+                    dead=dead.num_rows,
+                    version=version,
+                    positions=dict(batch.positions),
+                    quarantined=good.num_rows if failed else 0,
+                    quarantine_path=quarantine_path,
+                    checks=tuple(results),
+                    lag=batch.lag,
+                )
+            )
+
+    def _run_checks(self, good: pa.Table) -> list[CheckResult]:
+        if not self.checks:
+            return []
+        # Micro-batch sizes follow the traffic, so there is no row-count baseline to compare.
+        context = CheckContext(now=datetime.now(tz=UTC), schema=self.declared)
+        return run_checks(good, self.checks, context)
+
+    def _lag_after(self, batch: _Batch) -> int:
+        """Records behind the batch's last offsets, from the watermarks fetches brought (on
+        the consuming thread: the consumer blocks calls from others while it consumes)."""
+        behind = 0
+        for partition, offset in batch.positions.items():
+            _, high = self.consumer.get_watermark_offsets(
+                TopicPartition(self.topic, partition), cached=True
+            )
+            behind += max(high - offset - 1, 0) if high >= 0 else 0
+        return behind
 
     def _publish_dead(self, dead: pa.Table) -> None:
         """Write dead letters not written before (a retry after a crash re-reads them)."""
+        if dead.num_rows == 0:
+            return
         table = dead_letter_table(self.dataset)
         rows = dead.to_pylist()
         done = {p: self._position(table, p) for p in {row["partition"] for row in rows}}
@@ -278,63 +398,70 @@ class KafkaIngester:
             )
 
 
-def decode_json(messages: list[Message], schema: pa.Schema | None) -> tuple[pa.Table, pa.Table]:
-    """Parse JSON payloads into Arrow; records that fail go to the dead letters.
+class _Publisher:
+    """One background thread that publishes submitted batches in order, one batch deep.
 
-    The payloads are joined as JSON lines and parsed by pyarrow at once. When that fails the
-    batch is halved until the bad records stand alone, so a few poison records cost a few
-    extra parses, not one per record. Fields the schema lacks are inferred (and later added to
-    the table); a field of the wrong type makes its record dead.
+    A commit conflict sets :attr:`conflicted`; an error is kept and raised to the consuming
+    thread. After either, the batches behind are dropped: publishing them would skip the
+    records of the batch that failed.
     """
-    options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-    payloads = [(m.value() or b"").replace(b"\n", b" ") for m in messages]
-    tables: list[pa.Table] = []
-    dead: list[dict[str, Any]] = []
 
-    def parse(start: int, stop: int) -> None:
-        try:
-            table = pajson.read_json(
-                io.BytesIO(b"\n".join(payloads[start:stop])), parse_options=options
-            )
-            if table.num_rows != stop - start:
-                raise pa.ArrowInvalid(
-                    f"expected {stop - start} JSON objects, found {table.num_rows}"
-                )
-            tables.append(table)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-            if stop - start == 1:
-                dead.append(_dead_row(messages[start], str(error).splitlines()[0]))
-                return
-            middle = (start + stop) // 2
-            parse(start, middle)
-            parse(middle, stop)
+    def __init__(self, publish: Callable[[_Batch], None]) -> None:
+        self._publish = publish
+        self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        self.conflicted = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="thermocline-publish", daemon=True)
+        self._thread.start()
 
-    if messages:
-        parse(0, len(messages))
-    good = (
-        pa.concat_tables(tables, promote_options="permissive")
-        if tables
-        else (schema.empty_table() if schema is not None else pa.table({}))
-    )
-    return good, pa.Table.from_pylist(dead, schema=_DEAD_SCHEMA)
+    def submit(self, batch: _Batch) -> None:
+        self.raise_error()
+        self._queue.put(batch)
+
+    def wait(self) -> None:
+        """Until every submitted batch is published or dropped."""
+        self._queue.join()
+        self.raise_error()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def raise_error(self) -> None:
+        """Raise what failed a publish on the publishing thread, if anything did."""
+        if self._error is not None:
+            raise self._error
+
+    def _loop(self) -> None:
+        while True:
+            batch = self._queue.get()
+            try:
+                if batch is None:
+                    return
+                if self._error is None and not self.conflicted.is_set():
+                    self._publish(batch)
+            except CommitConflictError:
+                self.conflicted.set()
+            except BaseException as error:  # handed to the consuming thread
+                self._error = error
+            finally:
+                self._queue.task_done()
 
 
-def _position(message: Message) -> tuple[int, int]:
-    """(partition, offset) of a consumed message; librdkafka sets both on every one."""
-    partition, offset = message.partition(), message.offset()
-    if partition is None or offset is None:
-        raise RuntimeError(f"kafka: a message without partition or offset: {message!r}")
-    return partition, offset
-
-
-def _dead_row(message: Message, error: str) -> dict[str, Any]:
-    _, millis = message.timestamp()
-    return {
-        "topic": message.topic(),
-        "partition": message.partition(),
-        "offset": message.offset(),
-        "timestamp": millis,
-        "key": message.key(),
-        "raw": message.value(),
-        "error": error,
-    }
+def _dead_rows(messages: list[Message], failures: list[tuple[int, str]]) -> pa.Table:
+    rows = []
+    for index, error in failures:
+        message = messages[index]
+        _, millis = message.timestamp()
+        rows.append(
+            {
+                "topic": message.topic(),
+                "partition": message.partition(),
+                "offset": message.offset(),
+                "timestamp": millis,
+                "key": message.key(),
+                "raw": message.value(),
+                "error": error,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=_DEAD_SCHEMA)

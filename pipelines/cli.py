@@ -750,7 +750,7 @@ def ingest_kafka(
         rate = totals["rows"] / max(time.monotonic() - started, 1e-9)
         _err.print(
             f"\r{dataset}: {totals['rows']} rows, {totals['dead']} dead letters, "
-            f"{totals['batches']} versions, {rate:,.0f} rows/s, lag {ingester.lag()}",
+            f"{totals['batches']} versions, {rate:,.0f} rows/s, lag {batch.lag}",
             end="",
             markup=False,
         )

@@ -324,7 +324,11 @@ class KafkaIngester:
             metadata[CHECKS_KEY] = check_summary(results)
         quarantine_path = None
         if failed:
-            quarantine_path = quarantine(self.lake, staged, [r.message for r in failed])
+            offsets = {f"{self.topic}:{p}": o for p, o in batch.positions.items()}
+            reasons = [r.message for r in failed]
+            quarantine_path = quarantine(
+                self.lake, staged, reasons, {"kafka_last_offsets": offsets}
+            )
             metadata["thermocline.quarantine"] = quarantine_path
             empty = (self.schema or good.schema).empty_table()
             staged = stage(self.lake, self.dataset, empty, partition_by=self.partition_by)

@@ -230,9 +230,15 @@ def discard(lake: Lake, staged: StagedBatch) -> None:
         filesystem.delete_file(staged_file.path)
 
 
-def quarantine(lake: Lake, staged: StagedBatch, reasons: list[str]) -> str:
+def quarantine(
+    lake: Lake,
+    staged: StagedBatch,
+    reasons: list[str],
+    source: Mapping[str, Any] | None = None,
+) -> str:
     """Move the staged files to ``_quarantine/<dataset>/<batch>/`` with ``reasons.json``;
-    return that folder's path under the lake root. Nothing is published."""
+    return that folder's path under the lake root. Nothing is published. ``source`` says where
+    the rows came from (e.g. Kafka offsets), for a later replay."""
     folder = f"{QUARANTINE_DIR}/{staged.dataset}/{staged.batch_id}"
     lake_fs = lake.filesystem
     lake_fs.create_dir(folder, recursive=True)
@@ -248,6 +254,7 @@ def quarantine(lake: Lake, staged: StagedBatch, reasons: list[str]) -> str:
         "user": current_user(),
         "at": time.time(),
         "files": [f.path for f in staged.files],
+        "source": dict(source or {}),
     }
     with lake_fs.open_output_stream(f"{folder}/reasons.json") as out:
         out.write(json.dumps(record, indent=2).encode())

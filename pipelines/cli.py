@@ -174,6 +174,8 @@ def dev_env() -> None:
     variables = dict(info.s3_storage_options()) if info.s3 and info.s3.running else {}
     if info.kafka and info.kafka.running:
         variables["THERMOCLINE_KAFKA_BOOTSTRAP"] = info.kafka.bootstrap_servers
+    if info.registry and info.registry.running:
+        variables["THERMOCLINE_SCHEMA_REGISTRY_URL"] = info.registry.url
     for key, value in variables.items():
         click.echo(f"export {key}={shlex.quote(value)}")
 
@@ -199,6 +201,10 @@ def _print_stack(info: StackInfo, as_json: bool) -> None:
         kafka = info.kafka
         state = "running" if kafka.running else "stopped"
         rows.append(("kafka", kafka.kind, state, kafka.bootstrap_servers, str(kafka.pid or "")))
+    if info.registry is not None:
+        schemas = info.registry
+        state = "running" if schemas.running else "stopped"
+        rows.append(("registry", "thermocline", state, schemas.url, str(schemas.pid or "")))
     if not rows:
         _out.print(f"nothing was started from {info.state_dir}; run `thermocline dev up`")
         return

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from thermocline.catalog.errors import DevStackError
 
-__all__ = ["KafkaInfo", "Log", "S3Choice", "S3Info", "S3Kind", "StackInfo"]
+__all__ = ["KafkaInfo", "Log", "RegistryInfo", "S3Choice", "S3Info", "S3Kind", "StackInfo"]
 
 S3Kind = Literal["ceph", "moto"]
 S3Choice = Literal["auto", "ceph", "moto"]  # what `up` is asked for; auto prefers Ceph
@@ -86,18 +86,36 @@ class KafkaInfo:
 
 
 @dataclass(frozen=True)
+class RegistryInfo:
+    """The schema registry (Confluent REST API) next to the broker: its URL and PID."""
+
+    url: str
+    pid: int | None
+    running: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"url": self.url, "pid": self.pid, "running": self.running}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RegistryInfo:
+        return cls(url=data["url"], pid=data["pid"], running=data.get("running", False))
+
+
+@dataclass(frozen=True)
 class StackInfo:
     """Every service of one state dir; a service is None when it was never started there."""
 
     state_dir: Path
     s3: S3Info | None = None
     kafka: KafkaInfo | None = None
+    registry: RegistryInfo | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "state_dir": str(self.state_dir),
             "s3": self.s3.to_dict() if self.s3 else None,
             "kafka": self.kafka.to_dict() if self.kafka else None,
+            "registry": self.registry.to_dict() if self.registry else None,
         }
 
     def s3_storage_options(self) -> dict[str, str]:

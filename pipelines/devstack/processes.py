@@ -77,8 +77,9 @@ def running_pid(pid_file: Path) -> int | None:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    names = {os.path.basename(arg.decode(errors="replace")) for arg in argv[:2]}
-    return pid if pid_file.stem in names else None
+    # The program, or the script or module (`python -m pkg.program`) an interpreter runs.
+    names = {os.path.basename(arg.decode(errors="replace")) for arg in argv[:3]}
+    return pid if pid_file.stem in names | {n.rsplit(".", 1)[-1] for n in names} else None
 
 
 def spawn(

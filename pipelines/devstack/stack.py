@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,13 +18,14 @@ from pathlib import Path
 
 from thermocline.catalog.errors import DevStackError
 
-from . import ceph, moto, tansu
-from .info import KafkaInfo, Log, S3Choice, S3Info, S3Kind, StackInfo
+from . import ceph, moto, registry, tansu
+from .info import KafkaInfo, Log, RegistryInfo, S3Choice, S3Info, S3Kind, StackInfo
 from .processes import port_answers, running_pid, stop
 from .s3 import http_answers
 
 __all__ = [
     "DEFAULT_KAFKA_PORT",
+    "DEFAULT_REGISTRY_PORT",
     "DEFAULT_S3_PORT",
     "default_state_dir",
     "down",
@@ -33,10 +35,12 @@ __all__ = [
 
 DEFAULT_S3_PORT = 7480  # RGW's own default
 DEFAULT_KAFKA_PORT = 19092  # clear of a real Kafka on 9092
+DEFAULT_REGISTRY_PORT = 18081  # clear of a real schema registry on 8081
 # Every PID file `down` stops, in stopping order: RGW before the OSD before the mon.
 _PROGRAMS = {
     "s3": (*reversed(ceph.DAEMONS), "moto_server"),
     "kafka": ("tansu",),
+    "registry": ("registry",),
 }
 _S3_PROGRAMS: dict[S3Kind, tuple[str, ...]] = {"ceph": ceph.DAEMONS, "moto": ("moto_server",)}
 
@@ -80,6 +84,12 @@ def _kafka_status(state_dir: Path, info: KafkaInfo) -> KafkaInfo:
     return replace(info, pid=pid, running=pid is not None and port_answers(port))
 
 
+def _registry_status(state_dir: Path, info: RegistryInfo) -> RegistryInfo:
+    pid = running_pid(state_dir / "registry" / "registry.pid")
+    port = int(info.url.rsplit(":", 1)[1])
+    return replace(info, pid=pid, running=pid is not None and http_answers(port))
+
+
 def status(state_dir: Path | None = None) -> StackInfo:
     """What runs where, checked now: a service counts as running when all its PIDs are alive
     and its port answers."""
@@ -95,10 +105,12 @@ def status(state_dir: Path | None = None) -> StackInfo:
         ) from exc
     s3 = recorded.get("s3")
     kafka = recorded.get("kafka")
+    schemas = recorded.get("registry")
     return StackInfo(
         state_dir,
         s3=_s3_status(state_dir, S3Info.from_dict(s3)) if s3 else None,
         kafka=_kafka_status(state_dir, KafkaInfo.from_dict(kafka)) if kafka else None,
+        registry=_registry_status(state_dir, RegistryInfo.from_dict(schemas)) if schemas else None,
     )
 
 
@@ -198,6 +210,19 @@ def _up_kafka(state_dir: Path, current: KafkaInfo | None, port: int, log: Log) -
     return info
 
 
+def _up_registry(
+    state_dir: Path, current: RegistryInfo | None, port: int, log: Log
+) -> RegistryInfo:
+    if current is not None and current.running:
+        log(f"schema registry already running at {current.url}")
+        return current
+    _stop_service(state_dir, "registry")
+    _check_port_free(port, "the schema registry")
+    info = registry.start(state_dir / "registry", port, sys.executable)
+    log(f"schema registry ready at {info.url}")
+    return info
+
+
 def up(
     state_dir: Path | None = None,
     *,
@@ -206,6 +231,7 @@ def up(
     s3_kind: S3Choice | None = None,
     s3_port: int = DEFAULT_S3_PORT,
     kafka_port: int = DEFAULT_KAFKA_PORT,
+    registry_port: int = DEFAULT_REGISTRY_PORT,
     log: Log = _quiet,
 ) -> StackInfo:
     """Start the selected services unless they already run; returns what runs.
@@ -223,6 +249,9 @@ def up(
             _write(info)
         if kafka:
             info = replace(info, kafka=_up_kafka(state_dir, info.kafka, kafka_port, log))
+            _write(info)
+            schemas = _up_registry(state_dir, info.registry, registry_port, log)
+            info = replace(info, registry=schemas)
             _write(info)
     return info
 

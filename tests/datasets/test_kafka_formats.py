@@ -1,0 +1,165 @@
+"""Kafka -> Delta beyond plain JSON, against the dev stack's broker and schema registry:
+Avro in the Confluent wire format, schema evolution, and the dataset's checks."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyarrow.fs as pafs
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.kafka import BatchReport, KafkaIngester, dead_letter_table, kafka_app_id
+from thermocline.datasets.tables import history, open_table, read_dataset
+from thermocline.pipelines.devstack import StackInfo
+
+pytestmark = pytest.mark.kafka
+
+
+def make_project(
+    tmp_path: Path, lake: Lake, bootstrap: str, source: str, extra: str = ""
+) -> Project:
+    (tmp_path / "thermocline.yaml").write_text(
+        textwrap.dedent(f"""
+        lake: {{uri: "{lake.uri}", storage_options: {json.dumps(dict(lake.storage_options))}}}
+        kafka: {{bootstrap_servers: "{bootstrap}"{extra}}}
+        datasets:
+          events:
+            source: {source}
+            schema: {{id: int64, name: string}}
+            quality:
+              checks:
+                - {{check: not_null, columns: [name]}}
+    """)
+    )
+    return load_project(tmp_path / "thermocline.yaml", environ={})
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int = 2) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=partitions)])[topic].result(timeout=30)
+
+
+def send(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for number, value in enumerate(values):
+        producer.produce(topic, key=str(number).encode(), value=value)
+    assert producer.flush(30) == 0
+
+
+def ingest(project: Project, lake: Lake) -> list[BatchReport]:
+    reports: list[BatchReport] = []
+    KafkaIngester(project, lake, "events", on_batch=reports.append).run(until_caught_up=True)
+    return reports
+
+
+def test_avro_through_the_schema_registry_lands_with_dead_letters(
+    tmp_path: Path,
+    local_lake: Lake,
+    kafka_bootstrap: str,
+    dev_stack: StackInfo,
+    fresh_name: Callable[[str], str],
+) -> None:
+    assert dev_stack.registry is not None
+    url = dev_stack.registry.url
+    topic = fresh_name("avro")
+    create_topic(kafka_bootstrap, topic)
+    fields: list[dict[str, Any]] = [
+        {"name": "id", "type": "long"},
+        {"name": "name", "type": "string"},
+    ]
+    serialize = AvroSerializer(
+        SchemaRegistryClient({"url": url}),
+        json.dumps({"type": "record", "name": "event", "fields": fields}),
+    )
+    context = SerializationContext(topic, MessageField.VALUE)
+    values = [serialize({"id": i, "name": f"event {i}"}, context) for i in range(2_000)]
+    poison = {7, 1_500}
+    for number in poison:
+        values[number] = b"not avro at all"
+    send(kafka_bootstrap, topic, values)
+    source = f"{{kind: kafka, topic: {topic}, format: avro}}"
+    project = make_project(
+        tmp_path, local_lake, kafka_bootstrap, source, f', schema_registry_url: "{url}"'
+    )
+
+    ingest(project, local_lake)
+    table = read_dataset(local_lake, "events").to_table()
+    dead = read_dataset(local_lake, dead_letter_table("events")).to_table()
+    assert sorted(table["id"].to_pylist()) == sorted(set(range(2_000)) - poison)
+    assert {int(k) for k in dead["key"].to_pylist()} == poison
+    assert all("wire format" in e for e in dead["error"].to_pylist())
+
+
+def test_new_fields_become_columns_and_a_type_conflict_is_a_dead_letter(
+    tmp_path: Path, lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    topic = fresh_name("evolve")
+    create_topic(kafka_bootstrap, topic)
+    project = make_project(tmp_path, lake, kafka_bootstrap, f"{{kind: kafka, topic: {topic}}}")
+    send(kafka_bootstrap, topic, [json.dumps({"id": 1, "name": "a"}).encode()])
+    ingest(project, lake)
+    send(kafka_bootstrap, topic, [json.dumps({"id": 2, "name": "b", "score": 0.5}).encode()])
+    ingest(project, lake)
+    assert "score" in open_table(lake, "events").schema().to_arrow().names
+
+    # A new process learns `score` from the table: a string there is a dead letter.
+    send(kafka_bootstrap, topic, [json.dumps({"id": 3, "name": "c", "score": "high"}).encode()])
+    ingest(project, lake)
+    rows = read_dataset(lake, "events").to_table().sort_by("id").to_pylist()
+    assert rows == [
+        {"id": 1, "name": "a", "score": None},
+        {"id": 2, "name": "b", "score": 0.5},
+    ]
+    dead = read_dataset(lake, dead_letter_table("events")).to_table().to_pylist()
+    assert len(dead) == 1
+    assert "score" in dead[0]["error"]
+
+
+def test_a_batch_failing_a_blocking_check_is_quarantined_and_the_stream_goes_on(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    topic = fresh_name("checked")
+    create_topic(kafka_bootstrap, topic, partitions=1)
+    project = make_project(
+        tmp_path, local_lake, kafka_bootstrap, f"{{kind: kafka, topic: {topic}}}"
+    )
+    good = [json.dumps({"id": i, "name": f"n{i}"}).encode() for i in range(10)]
+    send(kafka_bootstrap, topic, good)
+    assert [r.published for r in ingest(project, local_lake)] == [10]
+
+    bad = [json.dumps({"id": 10 + i, "name": None if i == 3 else "x"}).encode() for i in range(5)]
+    send(kafka_bootstrap, topic, bad)
+    [report] = ingest(project, local_lake)
+    assert (report.published, report.quarantined) == (0, 5)
+    assert report.quarantine_path is not None
+    assert [c.name for c in report.checks if not c.passed] == ["not_null_name"]
+    table = open_table(local_lake, "events")
+    assert table.transaction_version(kafka_app_id(topic, 0)) == 14, "positions move on"
+    assert read_dataset(local_lake, "events").count_rows() == 10, "nothing published"
+    reasons = json.loads(
+        local_lake.filesystem.open_input_stream(f"{report.quarantine_path}/reasons.json").read()
+    )
+    assert reasons["rows"] == 5
+    assert reasons["source"] == {"kafka_last_offsets": {f"{topic}:0": 14}}
+    files = local_lake.filesystem.get_file_info(
+        pafs.FileSelector(report.quarantine_path, recursive=True)
+    )
+    assert any(f.path.endswith(".parquet") for f in files), "the rows are kept"
+    [latest] = open_table(local_lake, "events").history(1)
+    assert latest["thermocline.quarantine"] == report.quarantine_path
+    assert "quarantined" in (history(local_lake, "events", limit=1)[0].reason or "")
+
+    send(kafka_bootstrap, topic, [json.dumps({"id": 99, "name": "later"}).encode()])
+    assert [r.published for r in ingest(project, local_lake)] == [1]
+    assert read_dataset(local_lake, "events").count_rows() == 11

@@ -1,0 +1,127 @@
+"""Kafka payload decoding: JSON and Avro, schema evolution, and what becomes a dead letter.
+
+The Confluent wire-format cases use confluent-kafka's own schema-registry client and Avro
+serializer against the dev stack's registry, so the bytes are what real producers send.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from typing import Any
+
+import fastavro
+import pyarrow as pa
+import pytest
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from thermocline.catalog.errors import ConfigError
+from thermocline.datasets.payloads import SchemaRegistry, avro_schema, decode_avro, decode_json
+from thermocline.pipelines.devstack import StackInfo
+
+DECLARED = pa.schema([("id", pa.int64()), ("name", pa.string())])
+
+
+def test_json_rows_parse_in_order_and_bad_ones_fail_alone() -> None:
+    payloads = [json.dumps({"id": i, "name": f"n{i}"}).encode() for i in range(1000)]
+    payloads[10] = b'{"id": '  # malformed
+    payloads[500] = json.dumps({"id": "five hundred", "name": "x"}).encode()  # wrong type
+    payloads[999] = b"[1, 2]"  # not an object
+    table, failures, _ = decode_json(payloads, DECLARED)
+    assert [index for index, _ in failures] == [10, 500, 999]
+    assert all(reason for _, reason in failures)
+    assert table["id"].to_pylist() == [i for i in range(1000) if i not in (10, 500, 999)]
+
+
+def test_pretty_printed_json_payloads_are_one_record_each() -> None:
+    payloads = [json.dumps({"id": i, "name": "a\nb"}, indent=2).encode() for i in range(3)]
+    table, failures, _ = decode_json(payloads, DECLARED)
+    assert failures == []
+    assert table.to_pylist() == [{"id": i, "name": "a\nb"} for i in range(3)]
+
+
+def test_a_new_json_field_becomes_a_column_and_a_later_other_type_is_a_dead_letter() -> None:
+    payloads = [
+        b'{"id": 1, "name": "a"}',
+        b'{"id": 2, "name": "b", "score": 0.5}',
+        b'{"id": 3, "name": "c", "score": "high"}',
+        b'{"id": 4, "name": "d", "score": 2}',
+    ]
+    table, failures, grown = decode_json(payloads, DECLARED)
+    assert grown is not None
+    assert grown.field("score").type == pa.float64()
+    assert table.column_names == ["id", "name", "score"]
+    assert table["score"].to_pylist() == [None, 0.5, 2.0]
+    assert [index for index, _ in failures] == [2]
+    assert "score" in failures[0][1], "the reason names the column"
+
+    # The grown schema is explicit from then on, in the next batch too.
+    _, again, _ = decode_json([b'{"id": 5, "name": "e", "score": "low"}'], grown)
+    assert [index for index, _ in again] == [0]
+
+
+def test_plain_avro_datums_decode_with_the_declared_schema() -> None:
+    writer = fastavro.parse_schema(avro_schema(DECLARED))
+    payloads = [_datum(writer, {"id": i, "name": f"n{i}"}) for i in range(5)]
+    payloads[2] = payloads[2][:1]  # truncated
+    table, failures, _ = decode_avro(payloads, DECLARED, None)
+    assert table.to_pylist() == [{"id": i, "name": f"n{i}"} for i in (0, 1, 3, 4)]
+    assert [index for index, _ in failures] == [2]
+
+
+def test_plain_avro_needs_a_declared_schema() -> None:
+    with pytest.raises(Exception, match="needs the dataset's `schema`"):
+        decode_avro([b""], None, None)
+
+
+def test_the_registry_url_must_be_http() -> None:
+    with pytest.raises(ConfigError, match="schema_registry_url"):
+        SchemaRegistry("file:///etc/passwd")
+
+
+@pytest.mark.kafka
+def test_confluent_wire_format_with_schema_evolution_and_unknown_ids(dev_stack: StackInfo) -> None:
+    assert dev_stack.registry is not None
+    assert dev_stack.registry.running
+    url = dev_stack.registry.url
+    subject = f"events-{uuid.uuid4().hex[:8]}"
+    v1 = _serializer(url, [("id", "long"), ("name", "string")])
+    v2 = _serializer(url, [("id", "long"), ("name", "string"), ("score", ["null", "double"])])
+    context = SerializationContext(subject, MessageField.VALUE)
+    payloads = [
+        v1({"id": 1, "name": "a"}, context),
+        v2({"id": 2, "name": "b", "score": 0.25}, context),
+        b"\x00\x7f\xff\xff\xff" + b"\x02",  # a schema id nobody registered
+        b'{"id": 4}',  # JSON on an Avro topic: no magic byte
+        v1({"id": 5, "name": "e"}, context),
+    ]
+    table, failures, grown = decode_avro(payloads, DECLARED, SchemaRegistry(url))
+    assert table.to_pylist() == [
+        {"id": 1, "name": "a", "score": None},
+        {"id": 2, "name": "b", "score": 0.25},
+        {"id": 5, "name": "e", "score": None},
+    ]
+    assert grown is not None
+    assert grown.field("score").type == pa.float64()
+    reasons = dict(failures)
+    assert set(reasons) == {2, 3}
+    assert "not in the registry" in reasons[2]
+    assert "wire format" in reasons[3]
+
+
+def _serializer(url: str, fields: list[tuple[str, Any]]) -> AvroSerializer:
+    schema = {
+        "type": "record",
+        "name": "event",
+        "fields": [{"name": n, "type": t} for n, t in fields],
+    }
+    return AvroSerializer(SchemaRegistryClient({"url": url}), json.dumps(schema))
+
+
+def _datum(schema: Any, record: dict[str, Any]) -> bytes:
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, schema, record)
+    return out.getvalue()

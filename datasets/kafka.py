@@ -16,7 +16,10 @@ quarantine holds what was consumed.
 
 One thread consumes while a second decodes, checks, stages and publishes the previous batch
 (pyarrow and delta-rs release the GIL), one batch deep and in order. After a failed publish
-the batches behind it are dropped and every partition is sought from the table again.
+the batches behind it are dropped and every partition is sought from the table again. The
+publishing thread also compacts the table every ``compact_every_s`` (one small file per
+partition per second adds up), between its own commits so that it never races them.
+Micro-batches are not catalog events; the table's history holds each of them.
 
 >>> ingester = KafkaIngester(project, lake, "clicks")          # doctest: +SKIP
 >>> ingester.run(until_caught_up=True)                          # doctest: +SKIP
@@ -35,11 +38,18 @@ from typing import Any
 
 import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from deltalake.exceptions import CommitFailedError
 
 from thermocline.catalog.config import KafkaSource, Project, expand_env
-from thermocline.catalog.errors import CommitConflictError, ConfigError, DatasetNotFoundError
+from thermocline.catalog.errors import (
+    CommitConflictError,
+    ConfigError,
+    DatasetNotFoundError,
+    SourceReadError,
+)
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import CHECKS_KEY, check_summary
+from thermocline.datasets.maintenance import CompactionResult, compact
 from thermocline.datasets.payloads import SchemaRegistry, decode_avro, decode_json
 from thermocline.datasets.tables import open_table
 from thermocline.datasets.writes import discard, publish, quarantine, stage
@@ -52,6 +62,8 @@ __all__ = [
     "KafkaIngester",
     "dead_letter_table",
     "kafka_app_id",
+    "pending_records",
+    "table_position",
 ]
 
 DEAD_LETTERS_DIR = "_dead_letters"
@@ -92,7 +104,8 @@ def dead_letter_table(dataset: str) -> str:
 @dataclass(frozen=True)
 class BatchReport:
     """What one micro-batch did: rows published (or quarantined), dead letters, the version it
-    made, the last offset per partition, the checks, and the records still behind."""
+    made, the last offset per partition, the checks, the records still behind, and the
+    compaction that followed it, if one was due."""
 
     consumed: int
     published: int
@@ -103,6 +116,7 @@ class BatchReport:
     quarantine_path: str | None = None
     checks: tuple[CheckResult, ...] = ()
     lag: int | None = None
+    compaction: CompactionResult | None = None
 
 
 @dataclass
@@ -129,6 +143,7 @@ class KafkaIngester:
         max_records: int = 100_000,
         max_bytes: int = 64 * 1024 * 1024,
         max_latency_s: float = 1.0,
+        compact_every_s: float | None = 300.0,
         environ: Mapping[str, str] | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
@@ -151,20 +166,12 @@ class KafkaIngester:
         self.schema = self._table_schema(self.declared)
         self.partition_by = spec.partition_by or None
         self.limits = (max_records, max_bytes, max_latency_s)
+        self.compact_every_s = compact_every_s
+        self.target_file_mb = spec.tiering.target_file_mb
+        self._compacted_at = time.monotonic()
         self.on_batch = on_batch
-        settings = {
-            k: expand_env(v, environ, f"kafka.options.{k}")
-            for k, v in project.kafka.options.items()
-        }
         self.consumer = Consumer(
-            {
-                **CONSUMER_DEFAULTS,
-                **settings,
-                "bootstrap.servers": expand_env(
-                    project.kafka.bootstrap_servers, environ, "kafka.bootstrap_servers"
-                ),
-                "group.id": group_id or f"thermocline-{dataset}",
-            }
+            _consumer_settings(project, group_id or f"thermocline-{dataset}", environ)
         )
         self._assigned: set[int] = set()
         self._at_end: set[int] = set()
@@ -287,13 +294,7 @@ class KafkaIngester:
         return OFFSET_BEGINNING if done is None else done + 1
 
     def _position(self, table: str, partition: int) -> int | None:
-        try:
-            version = open_table(self.lake, table).transaction_version(
-                kafka_app_id(self.topic, partition)
-            )
-        except DatasetNotFoundError:
-            return None
-        return None if version is None else int(version)
+        return table_position(self.lake, table, self.topic, partition)
 
     def _table_schema(self, declared: pa.Schema | None) -> pa.Schema | None:
         """The declared columns, then the ones the table gained since (schema evolution)."""
@@ -338,11 +339,17 @@ class KafkaIngester:
             reason = f"kafka {self.topic}: {good.num_rows} records quarantined, positions only"
         try:
             version = publish(
-                self.lake, staged, app_transactions=apps, reason=reason, metadata=metadata
+                self.lake,
+                staged,
+                app_transactions=apps,
+                reason=reason,
+                metadata=metadata,
+                record_event=False,
             )
         except CommitConflictError:
             discard(self.lake, staged)
             raise
+        compaction = self._compact_when_due()
         if not failed:
             self.schema = schema
         if self.on_batch is not None:
@@ -357,8 +364,23 @@ class KafkaIngester:
                     quarantine_path=quarantine_path,
                     checks=tuple(results),
                     lag=batch.lag,
+                    compaction=compaction,
                 )
             )
+
+    def _compact_when_due(self) -> CompactionResult | None:
+        """Every ``compact_every_s``, bin-pack the small files the micro-batches left (a
+        ``data_change=False`` commit). It runs between our own publishes, so it never races
+        them; a commit race with another member of the group waits for the next turn."""
+        if self.compact_every_s is None:
+            return None
+        if time.monotonic() - self._compacted_at < self.compact_every_s:
+            return None
+        self._compacted_at = time.monotonic()
+        try:
+            return compact(self.lake, self.dataset, target_file_mb=self.target_file_mb)
+        except CommitFailedError:
+            return None
 
     def _run_checks(self, good: pa.Table) -> list[CheckResult]:
         if not self.checks:
@@ -399,7 +421,79 @@ class KafkaIngester:
                 stage(self.lake, table, fresh),
                 app_transactions=apps,
                 reason=f"dead letters from kafka {self.topic}",
+                record_event=False,
             )
+
+
+def table_position(lake: Lake, table: str, topic: str, partition: int) -> int | None:
+    """The last offset of ``topic``/``partition`` that ``table`` holds (None: none yet)."""
+    try:
+        version = open_table(lake, table).transaction_version(kafka_app_id(topic, partition))
+    except DatasetNotFoundError:
+        return None
+    return None if version is None else int(version)
+
+
+def pending_records(
+    project: Project,
+    lake: Lake,
+    dataset: str,
+    *,
+    at_most: int = 10_000,
+    environ: Mapping[str, str] | None = None,
+    timeout_s: float = 10.0,
+) -> int:
+    """Records in ``dataset``'s topic past the positions its table holds, counted up to
+    ``at_most`` (0: caught up). Cheap enough for a sensor tick.
+
+    A short-lived consumer, assigned without joining a group, reads from each partition's
+    position to its end and counts. Watermarks would be cheaper, but Tansu answers watermark
+    queries wrongly and its fetches carry partial ones.
+    """
+    spec = project.dataset(dataset)
+    if not isinstance(spec.source, KafkaSource):
+        raise ConfigError(f"datasets.{dataset}.source: expected `kind: kafka`")
+    topic = spec.source.topic
+    consumer = Consumer(_consumer_settings(project, f"thermocline-{dataset}-probe", environ))
+    try:
+        found = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+        if found is None or found.error is not None or not found.partitions:
+            raise SourceReadError(f"kafka: topic {topic!r} of {dataset!r} is not there: {found}")
+        assignment = []
+        for partition in found.partitions:
+            done = table_position(lake, dataset, topic, partition)
+            offset = OFFSET_BEGINNING if done is None else done + 1
+            assignment.append(TopicPartition(topic, partition, offset))
+        consumer.assign(assignment)
+        at_end: set[int] = set()
+        count = 0
+        deadline = time.monotonic() + timeout_s
+        while len(at_end) < len(assignment) and count < at_most:
+            if time.monotonic() > deadline:
+                raise SourceReadError(f"kafka: {topic!r} did not answer in {timeout_s} s")
+            for message in consumer.consume(min(10_000, at_most - count), timeout=0.1):
+                error = message.error()
+                if error is None:
+                    count += 1
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    at_end.add(message.partition())
+                else:
+                    raise SourceReadError(f"kafka: {error}")
+        return min(count, at_most)
+    finally:
+        consumer.close()
+
+
+def _consumer_settings(
+    project: Project, group_id: str, environ: Mapping[str, str] | None
+) -> dict[str, Any]:
+    if project.kafka is None:
+        raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
+    options = {
+        k: expand_env(v, environ, f"kafka.options.{k}") for k, v in project.kafka.options.items()
+    }
+    bootstrap = expand_env(project.kafka.bootstrap_servers, environ, "kafka.bootstrap_servers")
+    return {**CONSUMER_DEFAULTS, **options, "bootstrap.servers": bootstrap, "group.id": group_id}
 
 
 class _Publisher:

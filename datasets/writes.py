@@ -138,12 +138,15 @@ def publish(
     reason: str | None = None,
     app_transactions: Mapping[str, int] | None = None,
     metadata: Mapping[str, Any] | None = None,
+    record_event: bool = True,
 ) -> int:
     """Commit ``staged`` as one new version (creating the table on first publish); return it.
 
     ``app_transactions`` (app id -> version, e.g. ``kafka:topic:0`` -> last offset) ride in
     the same commit, so data and source positions can never disagree. ``mode="overwrite"``
     replaces the partitions the batch touches (the whole table when unpartitioned).
+    ``record_event=False`` leaves the catalog's event log out: streaming micro-batches (one a
+    second) would swamp it, and the table's own history holds each of them.
     """
     uri = lake.table_uri(staged.dataset)
     options = lake.delta_storage_options()
@@ -206,6 +209,8 @@ def publish(
             ) from error
         table.update_incremental()
         version = table.version()
+    if not record_event:
+        return version
     Catalog(lake).record(
         Event(
             "publish",

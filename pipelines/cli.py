@@ -735,9 +735,20 @@ def ingest_batch(ctx: _Context, dataset: str, partition: str | None, as_json: bo
     show_default=True,
     help="Publish at least this often (seconds) while records arrive.",
 )
+@click.option(
+    "--dagster/--no-dagster",
+    default=True,
+    show_default=True,
+    help="Report each publish to the project's Dagster instance (what `thermocline ui` shows).",
+)
 @click.pass_obj
 def ingest_kafka(
-    ctx: _Context, dataset: str, until_caught_up: bool, group: str | None, max_latency: float
+    ctx: _Context,
+    dataset: str,
+    until_caught_up: bool,
+    group: str | None,
+    max_latency: float,
+    dagster: bool,
 ) -> None:
     """Consume DATASET's topic exactly once into its table until stopped (SIGTERM or Ctrl-C
     finish and publish the current batch first)."""
@@ -748,8 +759,11 @@ def ingest_kafka(
 
     started = time.monotonic()
     totals = {"rows": 0, "dead": 0, "batches": 0}
+    to_dagster = _dagster_reporter(ctx.project, dataset) if dagster else None
 
     def report(batch: BatchReport) -> None:
+        if to_dagster is not None:
+            to_dagster(batch)
         totals["rows"] += batch.published
         totals["dead"] += batch.dead
         totals["batches"] += 1
@@ -772,6 +786,16 @@ def ingest_kafka(
         f"{dataset}: published {totals['rows']} rows and {totals['dead']} dead letters "
         f"in {totals['batches']} versions"
     )
+
+
+def _dagster_reporter(project: Project, dataset: str) -> Callable[[Any], None]:
+    import dagster as dg
+
+    from thermocline.pipelines.streaming import DagsterReporter
+    from thermocline.pipelines.ui import dagster_home
+
+    instance = dg.DagsterInstance.from_config(str(dagster_home(project)))
+    return DagsterReporter(instance, dataset)
 
 
 def _print_outcome(outcome: Any, as_json: bool) -> None:

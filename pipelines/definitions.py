@@ -5,9 +5,10 @@ Every dataset with a source is an asset whose materialization is one write-audit
 (with ``partition_start``, a daily-partitioned asset whose runs each replace one day):
 its quality checks are Dagster asset checks (ERROR ones blocking: a failure quarantines the
 batch, fails the run and keeps downstream assets from running; WARN ones publish and show).
-When the source has nothing new, nothing is materialized. Each dataset also gets a maintenance
-job (compact, tag-safe vacuum, checkpoint) on a nightly schedule. Writers of one dataset share
-a concurrency pool, and ``dagster.yaml`` limits every pool to one at a time.
+When the source has nothing new, nothing is materialized. A Kafka dataset is a micro-batch
+asset (a run consumes until caught up) with a sensor for small topics. Each dataset also gets
+a maintenance job (compact, tag-safe vacuum, checkpoint) on a nightly schedule. Writers of one
+dataset share a concurrency pool, and ``dagster.yaml`` limits every pool to one at a time.
 
 No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotations.
 """
@@ -23,11 +24,12 @@ from thermocline.catalog.config import DatasetSpec, Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import ingest
-from thermocline.datasets.kafka import BatchReport, KafkaIngester
+from thermocline.datasets.kafka import BatchReport, KafkaIngester, pending_records
 from thermocline.datasets.maintenance import checkpoint, compact
 from thermocline.datasets.tables import open_table, read_dataset
 from thermocline.datasets.versions import vacuum
-from thermocline.quality.checks import check_names
+from thermocline.pipelines.streaming import batch_metadata, check_results, severity
+from thermocline.quality.checks import CheckResult, check_names
 
 __all__ = ["ThermoclineResource", "build_definitions", "defs"]
 
@@ -45,11 +47,17 @@ class ThermoclineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 def build_definitions(project: Project, project_path: str | None = None) -> dg.Definitions:
-    """Assets, checks, maintenance jobs and schedules for every dataset of ``project``."""
+    """Assets, checks, maintenance jobs, schedules and sensors for every dataset of
+    ``project``."""
     assets = [
         (_kafka_asset if spec.source.kind == "kafka" else _dataset_asset)(name, spec)
         for name, spec in project.datasets.items()
         if spec.source
+    ]
+    sensors = [
+        _kafka_sensor(name)
+        for name, spec in project.datasets.items()
+        if spec.source and spec.source.kind == "kafka"
     ]
     jobs = [_maintenance_job(name, spec) for name, spec in project.datasets.items()]
     schedules = [
@@ -60,14 +68,14 @@ def build_definitions(project: Project, project_path: str | None = None) -> dg.D
         assets=assets,
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources={"thermocline": ThermoclineResource(project_path=project_path)},
     )
 
 
-def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
-    source_kind = spec.source.kind if spec.source else "none"
+def _check_specs(name: str, spec: DatasetSpec) -> list[dg.AssetCheckSpec]:
     checks = spec.quality.checks
-    check_specs = [
+    return [
         dg.AssetCheckSpec(
             check_name,
             asset=name,
@@ -76,6 +84,22 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
         )
         for check_name, check in zip(check_names(checks), checks, strict=True)
     ]
+
+
+def _check_result(name: str, result: CheckResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=name,
+        check_name=result.name,
+        passed=result.passed,
+        severity=severity(result),
+        description=result.message,
+        metadata=dict(result.metadata),
+    )
+
+
+def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
+    source_kind = spec.source.kind if spec.source else "none"
+    check_specs = _check_specs(name, spec)
     asset_spec = dg.AssetSpec(
         name,
         group_name=f"{source_kind}_sources",
@@ -107,18 +131,7 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
         key = context.partition_key if context.has_partition_key else None
         outcome = ingest(project, lake, name, partition=key)
         for result in outcome.checks:
-            yield dg.AssetCheckResult(
-                asset_key=name,
-                check_name=result.name,
-                passed=result.passed,
-                severity=(
-                    dg.AssetCheckSeverity.ERROR
-                    if result.severity == "error"
-                    else dg.AssetCheckSeverity.WARN
-                ),
-                description=result.message,
-                metadata=dict(result.metadata),
-            )
+            yield _check_result(name, result)
         if outcome.status == "quarantined":
             raise dg.Failure(
                 description=f"{name}: batch quarantined, nothing published: {outcome.description}",
@@ -137,7 +150,9 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
 def _kafka_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
     """Micro-batch mode for a topic: a run consumes until caught up, exactly once, and
     materializes when it published (the long-lived service is ``thermocline ingest kafka``).
-    The spec's checks are not run on this path yet, so none are declared."""
+    Each check reports its first failure over the run's micro-batches. A micro-batch that
+    failed a blocking check was quarantined while the stream went on; the run then fails, as a
+    batch quarantine does, so that downstream assets wait."""
     asset_spec = dg.AssetSpec(
         name,
         group_name="kafka_sources",
@@ -148,25 +163,65 @@ def _kafka_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
     )
 
     @dg.multi_asset(
-        name=name, specs=[asset_spec], can_subset=True, pool=f"thermocline_writer_{name}"
+        name=name,
+        specs=[asset_spec],
+        check_specs=_check_specs(name, spec),
+        can_subset=True,
+        pool=f"thermocline_writer_{name}",
     )
     def consume(context: AssetExecutionContext, thermocline: ThermoclineResource) -> Iterator[Any]:
         project, lake = thermocline.load()
         reports: list[BatchReport] = []
         KafkaIngester(project, lake, name, on_batch=reports.append).run(until_caught_up=True)
-        rows = sum(r.published for r in reports)
         if not reports:
             context.log.info(f"{name}: the topic has nothing new")
             return
-        offsets: dict[int, int] = {}
-        for report in reports:
-            offsets.update(report.positions)
+        rows = sum(r.published for r in reports)
         metadata = _metadata(lake, name, rows, f"{len(reports)} micro-batch(es) from Kafka")
-        metadata["dead_letters"] = sum(r.dead for r in reports)
-        metadata["kafka/offsets"] = dg.MetadataValue.json({str(p): o for p, o in offsets.items()})
-        yield dg.MaterializeResult(asset_key=name, metadata=metadata)
+        yield dg.MaterializeResult(asset_key=name, metadata={**metadata, **batch_metadata(reports)})
+        for result in check_results(reports):
+            yield _check_result(name, result)
 
     return consume
+
+
+def _kafka_sensor(name: str) -> dg.SensorDefinition:
+    """Requests a micro-batch run when the topic has records the table lacks, unless a run it
+    requested is still queued or going. Off by default: the long-lived service is the usual
+    way; turn the sensor on for small topics."""
+    sensor_name = f"{name}_kafka_sensor"
+
+    @dg.sensor(
+        name=sensor_name,
+        target=[name],
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description=f"Micro-batch ingestion of {name} when its topic has new records.",
+    )
+    def sensor(
+        context: dg.SensorEvaluationContext, thermocline: ThermoclineResource
+    ) -> dg.RunRequest | dg.SkipReason:
+        busy = context.instance.get_runs(
+            filters=dg.RunsFilter(
+                statuses=[
+                    dg.DagsterRunStatus.QUEUED,
+                    dg.DagsterRunStatus.NOT_STARTED,
+                    dg.DagsterRunStatus.STARTING,
+                    dg.DagsterRunStatus.STARTED,
+                ],
+                tags={"dagster/sensor_name": sensor_name},
+            ),
+            limit=1,
+        )
+        if busy:
+            return dg.SkipReason(f"run {busy[0].run_id} is still ingesting {name}")
+        project, lake = thermocline.load()
+        pending = pending_records(project, lake, name)
+        if not pending:
+            return dg.SkipReason(f"{name}: the table has every record of the topic")
+        return dg.RunRequest(tags={"thermocline/pending_records": str(pending)})
+
+    return sensor
 
 
 def _metadata(lake: Lake, name: str, rows_published: int, source: str) -> dict[str, Any]:

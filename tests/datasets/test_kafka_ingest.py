@@ -20,7 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.kafka import KafkaIngester, dead_letter_table, kafka_app_id
+from thermocline.datasets.kafka import BatchReport, KafkaIngester, dead_letter_table, kafka_app_id
 from thermocline.datasets.tables import open_table, read_dataset
 
 pytestmark = pytest.mark.kafka
@@ -267,3 +267,42 @@ def test_a_dagster_run_consumes_the_topic_in_micro_batch_mode(
     assert metadata["dead_letters"].value == len(poison)
     assert set(metadata["kafka/offsets"].value) == {str(p) for p in range(PARTITIONS)}
     assert run().get_asset_materialization_events() == [], "caught up: nothing to materialize"
+
+
+def test_the_ingester_compacts_its_small_files_without_changing_rows_or_positions(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    topic = fresh_name("compact")
+    create_topic(kafka_bootstrap, topic)
+    project = make_project(tmp_path, local_lake, kafka_bootstrap, topic)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for round_ in range(3):
+        for number in range(round_ * 100, round_ * 100 + 100):
+            producer.produce(topic, value=json.dumps({"id": number, "name": "x"}).encode())
+        assert producer.flush(30) == 0
+        KafkaIngester(project, local_lake, "events", compact_every_s=None).run(until_caught_up=True)
+    small = len(open_table(local_lake, "events").file_uris())
+    assert small >= 3
+    positions = {
+        p: open_table(local_lake, "events").transaction_version(kafka_app_id(topic, p))
+        for p in range(PARTITIONS)
+    }
+
+    for number in range(300, 310):
+        producer.produce(topic, value=json.dumps({"id": number, "name": "x"}).encode())
+    assert producer.flush(30) == 0
+    reports: list[BatchReport] = []
+    KafkaIngester(project, local_lake, "events", compact_every_s=0, on_batch=reports.append).run(
+        until_caught_up=True
+    )
+    compaction = reports[-1].compaction
+    assert compaction is not None
+    assert compaction.files_removed == small + 1
+    table = open_table(local_lake, "events")
+    assert len(table.file_uris()) == compaction.files_added < small
+    assert table.history(1)[0]["operation"] == "OPTIMIZE"
+    ids = read_dataset(local_lake, "events").to_table()["id"].to_pylist()
+    assert sorted(ids) == list(range(310))
+    after = {p: table.transaction_version(kafka_app_id(topic, p)) for p in range(PARTITIONS)}
+    assert all(after[p] >= (positions[p] or -1) for p in range(PARTITIONS))
+    assert sum(r.published for r in reports) == 10

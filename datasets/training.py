@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import torch
@@ -113,8 +114,10 @@ class TableDataset(IterableDataset[Batch]):
     Each batch maps every column to: a 1-D tensor (numbers, bools; times as int64), a 2-D one
     (fixed-size lists), values plus ``<column>_offsets`` (variable lists, ``ragged="offsets"``)
     or a zero-padded 2-D tensor plus a bool ``<column>_mask`` (``ragged="padded"``), or a list
-    (strings, binary). Without ``drop_last`` every batch has ``batch_size`` rows: the last one
-    of each rank is padded and ``batch[MASK]`` tells real rows from padding.
+    (strings, binary); a list column named in ``list_sizes`` (``{"embedding": 768}``) is 2-D,
+    as Delta stores fixed-size lists as plain lists. Without ``drop_last`` every batch has
+    ``batch_size`` rows: the last one of each rank is padded and ``batch[MASK]`` tells real
+    rows from padding.
 
     Ranks come from ``torch.distributed`` when initialized (or ``rank``/``world_size``),
     DataLoader workers from ``get_worker_info``. Iterating again continues where the last
@@ -139,6 +142,7 @@ class TableDataset(IterableDataset[Batch]):
         drop_last: bool = False,
         shuffle_buffer: int = 65_536,
         ragged: Literal["offsets", "padded"] = "offsets",
+        list_sizes: Mapping[str, int] | None = None,
         rank: int | None = None,
         world_size: int | None = None,
         prefetch: int = 2,
@@ -164,6 +168,7 @@ class TableDataset(IterableDataset[Batch]):
         )
         self.block_rows = math.ceil(shuffle_buffer / batch_size) * batch_size
         self.ragged, self.prefetch = ragged, prefetch
+        self.list_sizes = dict(list_sizes or {})
         self.pin_memory = pin_memory and _pinning_possible()
         self.cache = (
             FileCache(cache_dir, cache_bytes) if cache_dir and not self.lake.is_local else None
@@ -174,7 +179,7 @@ class TableDataset(IterableDataset[Batch]):
             pinned = _pin_version(self.lake, self.dataset, version, tag, release)
             made = make_plan(self.lake, self.dataset, pinned, columns, filter)
             _refuse_pii(self.lake, made, allow_pii)
-            _check_types(made, ragged, drop_last)
+            _check_types(made, ragged, drop_last, self.list_sizes)
             if record_run:
                 _record_run(self.lake, made, self.run_id, self.world_size)
             return made
@@ -405,15 +410,18 @@ def _record_run(lake: Lake, plan: Plan, run_id: str, world_size: int) -> None:
     Catalog(lake).record(Event(TRAINING_RUN, plan.dataset, plan.version, None, details))
 
 
-def _check_types(plan: Plan, ragged: str, drop_last: bool) -> None:
+def _check_types(plan: Plan, ragged: str, drop_last: bool, list_sizes: Mapping[str, int]) -> None:
     """Refuse columns with no tensor form, and names the loader's extra keys would collide with."""
     keys = [] if drop_last else [MASK]
+    for name in list_sizes:
+        if name not in plan.columns or not _is_list(plan.schema.field(name).type):
+            raise InputError(f"list_sizes names {name!r}, which is not a list column read here")
     for field in plan.schema:
         kind = _value_type(field.type)
         keys.append(field.name)
-        if _is_list(kind):
+        if _is_list(kind) and field.name not in list_sizes:
             keys.append(field.name + ("_offsets" if ragged == "offsets" else "_mask"))
-        elif _tensor_type(kind) is None and not _is_text(kind):
+        elif _tensor_type(kind) is None and not _is_text(kind) and not _is_list(kind):
             raise InputError(
                 f"column {field.name!r} has type {field.type}, which has no tensor form; leave "
                 "it out of columns or store it as numbers, lists of numbers or text"
@@ -596,6 +604,8 @@ def _tensors(table: pa.Table, dataset: TableDataset) -> Batch:
         if _is_text(kind):
             filler = b"" if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) else ""
             batch[name] = array.to_pylist() + [filler] * pad
+        elif name in dataset.list_sizes:
+            batch[name] = _padded(_fixed(name, array, dataset.list_sizes[name]), pad)
         elif _is_list(kind):
             _ragged(batch, name, array, pad, dataset.ragged)
         else:
@@ -636,6 +646,20 @@ def _dense(name: str, array: pa.Array) -> torch.Tensor:
         buffer, dtype=storage.to_pandas_dtype(), count=len(array), offset=array.offset * width
     ).copy()
     return torch.from_numpy(copied)
+
+
+def _fixed(name: str, array: pa.Array, width: int) -> torch.Tensor:
+    """A list column whose lists all have ``width`` items as a 2-D tensor (Delta tables store
+    fixed-size lists as plain lists, so the reader says the width)."""
+    _no_nulls(name, array)
+    lengths = pc.list_value_length(array).to_numpy()
+    if len(lengths) and (lengths != width).any():
+        raise InputError(
+            f"column {name!r} has lists of {sorted(set(lengths.tolist()))[:5]} items, not all "
+            f"{width} as list_sizes says; drop it from list_sizes to get values and offsets"
+        )
+    values = _dense(name, array.flatten())
+    return values.reshape(len(array), width, *values.shape[1:])
 
 
 def _ragged(batch: Batch, name: str, array: pa.Array, pad: int, ragged: str) -> None:

@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -32,7 +32,7 @@ from thermocline.datasets.tables import open_table
 
 __all__ = ["FilterSpec", "Plan", "Unit", "filter_columns", "make_plan", "parse_filter"]
 
-FilterSpec = pc.Expression | Sequence[Any] | None
+FilterSpec: TypeAlias = pc.Expression | Sequence[Any] | None
 """A pyarrow expression, or DNF tuples: ``[("fare", ">", 10), ("city", "in", ["a", "b"])]``
 (all must hold) or a list of such lists (any may hold). Never a string: no SQL, no eval."""
 

@@ -780,7 +780,7 @@ def _pack(batch: Batch) -> Batch:
             nbytes = value.numel() * value.element_size()
             layout.append((key, value.dtype, tuple(value.shape), offset, nbytes))
             offset += -(-nbytes // _ALIGN) * _ALIGN
-    buffer = torch.empty(offset, dtype=torch.uint8).share_memory_()
+    buffer = torch.empty(offset, dtype=torch.uint8).share_memory_()  # type: ignore[no-untyped-call]
     for key, _, _, start, nbytes in layout:
         if nbytes:
             buffer[start : start + nbytes] = batch[key].contiguous().view(-1).view(torch.uint8)

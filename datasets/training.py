@@ -260,19 +260,20 @@ class TableDataset(IterableDataset[Batch]):
         the earlier legs did not deliver. Resumed at an epoch's very end, the next one starts.
         """
         topology = self._topology(workers)
+        legs = self._legs
+        if legs and legs[-1].topology != topology and not legs[-1].delivered:
+            legs.pop()  # nothing was delivered on that topology: forget it
         spans = np.array([[0, self.plan.rows]], dtype=np.int64)
-        for index, past in enumerate(self._legs[:-1]):
+        for index, past in enumerate(legs[:-1]):
             spans = self._remaining(spans, past, index)
-        if self._legs and self._legs[-1].topology != topology:
-            if self._legs[-1].delivered:
-                spans = self._remaining(spans, self._legs[-1], len(self._legs) - 1)
-            else:  # nothing delivered on that topology: replace it
-                self._legs.pop()
-        if not self._legs or self._legs[-1].topology != topology:
-            self._legs.append(_Leg(topology))
-        leg = self._legs[-1]
+        if legs and legs[-1].topology != topology:
+            spans = self._remaining(spans, legs[-1], len(legs) - 1)
+            legs.append(_Leg(topology))
+        elif not legs:
+            legs.append(_Leg(topology))
+        leg = legs[-1]
         counts = batch_counts(int((spans[:, 1] - spans[:, 0]).sum()), topology)
-        if leg.delivered >= sum(counts) and (leg.delivered or len(self._legs) > 1):
+        if leg.delivered >= sum(counts) and (leg.delivered or len(legs) > 1):
             self.set_epoch(self.epoch + 1)
             return self._begin(workers, worker)
         return spans, leg, consumed_per_worker(counts, leg.delivered)[worker]

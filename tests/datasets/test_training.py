@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import socket
+import subprocess
+import sys
 import uuid
 from functools import cached_property
 from pathlib import Path
@@ -229,6 +233,18 @@ def test_resume_after_k_batches(
     assert sorted(delivered + rest) == list(range(ROWS))
 
 
+def test_an_unused_topology_leaves_no_trace(harness: Lake) -> None:
+    dataset = TableDataset("harness", lake=harness, batch_size=10, record_run=False)
+    first = [real_ids(b) for b in itertools.islice(dataset, 4)]
+    dataset._begin(2)  # what TableLoader(num_workers=2) does first; then nothing delivered
+    rest = [real_ids(b) for b in dataset]  # back in-process: continues the first leg exactly
+    assert len(dataset.state_dict()["legs"]) == 0
+    whole = [
+        real_ids(b) for b in TableDataset("harness", lake=harness, batch_size=10, record_run=False)
+    ]
+    assert first + rest == whole
+
+
 def test_state_dict_round_trips_and_is_checked(harness: Lake) -> None:
     dataset = TableDataset("harness", lake=harness, batch_size=10, seed=1, record_run=False)
     batches = iter(dataset)
@@ -310,6 +326,56 @@ def test_clear_errors(harness: Lake) -> None:
         TableDataset("harness", lake=harness, filter=[("zz", ">", 1)], record_run=False)
     with pytest.raises(InputError, match="rank 2 is outside world size 2"):
         TableDataset("harness", lake=harness, rank=2, world_size=2, record_run=False)
+
+
+DDP_RANK = """
+import json, os, sys
+import torch.distributed as dist
+import thermocline.datasets.training as training
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.training import MASK, TableDataset
+
+plans = []
+make_plan = training.make_plan
+training.make_plan = lambda *a, **k: plans.append(1) or make_plan(*a, **k)
+dist.init_process_group("gloo")
+dataset = TableDataset("harness", lake=Lake.open(sys.argv[1]), batch_size=16, shuffle=True)
+batches = list(dataset)
+ids = [i for b in batches for i in b["id"][b[MASK]].tolist()]
+print(json.dumps({"plans": len(plans), "batches": len(batches), "ids": ids,
+                  "fingerprint": dataset.plan.fingerprint, "world": dataset.world_size}))
+dist.destroy_process_group()
+"""
+
+
+def test_ddp_rank_zero_plans_and_broadcasts(harness: Lake) -> None:
+    """Two real processes in a gloo process group, as torchrun starts them."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, "-c", DDP_RANK, harness.uri],
+            env={
+                **os.environ,
+                "RANK": str(rank),
+                "WORLD_SIZE": "2",
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+            },
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for rank in range(2)
+    ]
+    results = [json.loads(p.communicate(timeout=120)[0].splitlines()[-1]) for p in ranks]
+    assert [p.returncode for p in ranks] == [0, 0]
+    assert [r["plans"] for r in results] == [1, 0]  # one log read per job
+    assert [r["world"] for r in results] == [2, 2]
+    assert results[0]["fingerprint"] == results[1]["fingerprint"]
+    assert results[0]["batches"] == results[1]["batches"]
+    assert sorted(results[0]["ids"] + results[1]["ids"]) == list(range(ROWS))
+    assert len(Catalog(harness).events("harness", kinds=[TRAINING_RUN])) == 1
 
 
 class CountingLake(Lake):

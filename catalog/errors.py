@@ -17,7 +17,9 @@ __all__ = [
     "InputError",
     "InvalidTimestampError",
     "LakeError",
+    "LoaderStateError",
     "MissingFilesError",
+    "PiiRefusedError",
     "ReleaseExistsError",
     "ReleaseNotFoundError",
     "SchemaEvolutionError",
@@ -129,3 +131,11 @@ class SourceHistoryError(ThermoclineError):
 
 class SourceReadError(ThermoclineError):
     """A source file or query could not be read or parsed; nothing was consumed."""
+
+
+class PiiRefusedError(InputError):
+    """A read asked for columns the catalog classifies as personal data without allowing them."""
+
+
+class LoaderStateError(InputError):
+    """A training loader state does not fit this loader (another plan, seed or format)."""

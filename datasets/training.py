@@ -1,0 +1,800 @@
+"""The training loader: column-pruned, sharded, resumable batches of a pinned Delta version.
+
+:class:`TableDataset` is a torch ``IterableDataset`` whose items are whole batches: dicts of
+tensors. It reads the (file, row group) units of one table version (:mod:`.plans`), deals them
+to ranks and DataLoader workers so that every rank yields the same number of batches and no row
+comes twice in an epoch (:mod:`.shards`), and resumes from ``state_dict()`` exactly on the same
+topology and without loss or repetition on another one (DESIGN.md > Decision 7).
+
+Reading runs in background threads in the same process (pyarrow decodes without the GIL): the
+fast default. DataLoader worker processes work too, through :class:`TableLoader`, which ships
+each batch as one shared-memory buffer and counts delivered batches for ``state_dict()``.
+
+Memory bound per reader (a rank, or each worker): one shuffle block of ``shuffle_buffer`` rows
+(rounded up to whole batches) being assembled plus one being served, ``prefetch`` decoded row
+groups read ahead plus the one in use, and ``prefetch`` finished batches in a queue. At 100
+bytes a row and the defaults (65,536-row blocks, row groups of 1M rows, prefetch 2) that is
+about 2 x 6.5 MB + 3 x 100 MB + 2 batches.
+
+>>> from thermocline.datasets.training import TableDataset
+>>> rides = TableDataset("rides", tag="golden", columns=["fare", "distance"],    # doctest: +SKIP
+...                      filter=[("fare", ">", 0)], batch_size=4096, shuffle=True, seed=7)
+>>> for batch in rides:                                                        # doctest: +SKIP
+...     batch["fare"], batch["_mask"]          # 1-D float tensor; True for real rows
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+import uuid
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from thermocline.catalog.catalog import TRAINING_RUN, Catalog, Event
+from thermocline.catalog.config import load_project
+from thermocline.catalog.errors import (
+    InputError,
+    LoaderStateError,
+    PiiRefusedError,
+    ThermoclineError,
+    VersionNotFoundError,
+)
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.filecache import FileCache
+from thermocline.datasets.plans import FilterSpec, Plan, Unit, filter_columns, make_plan
+from thermocline.datasets.shards import (
+    Block,
+    Spans,
+    Topology,
+    batch_counts,
+    block_order,
+    consumed_per_worker,
+    epoch_units,
+    remaining,
+    schedule,
+    spans_take,
+    unit_segments,
+)
+from thermocline.datasets.tables import resolve_version
+
+__all__ = ["MASK", "TableDataset", "TableLoader", "iter_batches"]
+
+MASK = "_mask"
+"""Key of the bool tensor marking real rows (False: padding) when ``drop_last`` is False."""
+
+Batch = dict[str, Any]
+_STATE_FORMAT = 1
+_TORCH_TYPES = {
+    pa.int8(): torch.int8,
+    pa.int16(): torch.int16,
+    pa.int32(): torch.int32,
+    pa.int64(): torch.int64,
+    pa.uint8(): torch.uint8,
+    pa.uint16(): torch.uint16,
+    pa.uint32(): torch.uint32,
+    pa.uint64(): torch.uint64,
+    pa.float16(): torch.float16,
+    pa.float32(): torch.float32,
+    pa.float64(): torch.float64,
+}
+
+
+@dataclass
+class _Leg:
+    """One stretch of the epoch on one topology and the batches each rank delivered in it."""
+
+    topology: Topology
+    delivered: int = 0
+
+
+class TableDataset(IterableDataset[Batch]):
+    """Batches of dataset ``source`` at a pinned version, as dicts of tensors.
+
+    ``source`` is a dataset name (in ``lake``, or the project file's lake) or a table URI
+    (``s3://bucket/lake/rides`` with ``storage_options``). Pin the version with one of
+    ``version`` (number or ISO time), ``tag`` or ``release``; the default is the latest.
+
+    Each batch maps every column to: a 1-D tensor (numbers, bools; times as int64), a 2-D one
+    (fixed-size lists), values plus ``<column>_offsets`` (variable lists, ``ragged="offsets"``)
+    or a zero-padded 2-D tensor plus a bool ``<column>_mask`` (``ragged="padded"``), or a list
+    (strings, binary); a list column named in ``list_sizes`` (``{"embedding": 768}``) is 2-D,
+    as Delta stores fixed-size lists as plain lists. Without ``drop_last`` every batch has
+    ``batch_size`` rows: the last one of each rank is padded and ``batch[MASK]`` tells real
+    rows from padding.
+
+    Ranks come from ``torch.distributed`` when initialized (or ``rank``/``world_size``),
+    DataLoader workers from ``get_worker_info``. Iterating again continues where the last
+    iteration stopped; a finished pass moves to the next epoch (or call :meth:`set_epoch`).
+    Columns the catalog classifies as personal data are refused unless ``allow_pii`` names them.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        lake: Lake | None = None,
+        storage_options: Mapping[str, str] | None = None,
+        version: int | str | datetime | None = None,
+        tag: str | None = None,
+        release: str | None = None,
+        columns: Sequence[str] | None = None,
+        filter: FilterSpec = None,
+        batch_size: int = 1024,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        shuffle_buffer: int = 65_536,
+        ragged: Literal["offsets", "padded"] = "offsets",
+        list_sizes: Mapping[str, int] | None = None,
+        rank: int | None = None,
+        world_size: int | None = None,
+        prefetch: int = 2,
+        pin_memory: bool = False,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_bytes: int = 64 * 2**30,
+        allow_pii: Sequence[str] = (),
+        run_id: str | None = None,
+        record_run: bool = True,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1 or shuffle_buffer < 1 or prefetch < 1:
+            raise InputError("batch_size, shuffle_buffer and prefetch must each be at least 1")
+        if ragged not in ("offsets", "padded"):
+            raise InputError(f"ragged must be 'offsets' or 'padded', not {ragged!r}")
+        self.lake, self.dataset = _resolve_source(source, lake, storage_options)
+        self.rank, self.world_size = _topology(rank, world_size)
+        self.batch_size, self.shuffle, self.seed, self.drop_last = (
+            batch_size,
+            shuffle,
+            seed,
+            drop_last,
+        )
+        self.block_rows = math.ceil(shuffle_buffer / batch_size) * batch_size
+        self.ragged, self.prefetch = ragged, prefetch
+        self.list_sizes = dict(list_sizes or {})
+        self.pin_memory = pin_memory and _pinning_possible()
+        self.cache = (
+            FileCache(cache_dir, cache_bytes) if cache_dir and not self.lake.is_local else None
+        )
+        self.run_id = run_id or os.environ.get("TORCHELASTIC_RUN_ID") or uuid.uuid4().hex
+
+        def plan() -> Plan:
+            pinned = _pin_version(self.lake, self.dataset, version, tag, release)
+            made = make_plan(self.lake, self.dataset, pinned, columns, filter)
+            _refuse_pii(self.lake, made, allow_pii)
+            _check_types(made, ragged, drop_last, self.list_sizes)
+            if record_run:
+                _record_run(self.lake, made, self.run_id, self.world_size)
+            return made
+
+        self.plan = _shared_plan(plan)
+        self.epoch = 0
+        self._legs: list[_Leg] = []
+        self._pack = False  # set by TableLoader: ship batches from workers as one buffer
+
+    # --- position -------------------------------------------------------------------------
+
+    def set_epoch(self, epoch: int) -> None:
+        """Start epoch ``epoch`` from its beginning (its order depends on ``(seed, epoch)``)."""
+        self.epoch, self._legs = epoch, []
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where this rank stands: plain values, safe to ``torch.save`` or JSON-encode."""
+        return {
+            "format": _STATE_FORMAT,
+            "fingerprint": self.plan.fingerprint,
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "legs": [
+                [t.world_size, t.workers, t.batch_size, t.block_rows, t.drop_last, t.shuffle, n]
+                for t, n in ((leg.topology, leg.delivered) for leg in self._legs)
+            ],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from ``state`` (of any rank of a job over the same plan and seed)."""
+        if state.get("format") != _STATE_FORMAT:
+            raise LoaderStateError(
+                f"loader state format {state.get('format')!r} is not {_STATE_FORMAT}"
+            )
+        if state["fingerprint"] != self.plan.fingerprint:
+            raise LoaderStateError(
+                "the loader state belongs to another plan (table version, columns, filter or "
+                "files differ); pin the same version and columns to resume"
+            )
+        if state["seed"] != self.seed:
+            raise LoaderStateError(f"the loader state used seed {state['seed']}, not {self.seed}")
+        self.epoch = int(state["epoch"])
+        self._legs = [
+            _Leg(Topology(int(w), int(k), int(b), int(s), bool(d), bool(sh)), int(n))
+            for w, k, b, s, d, sh, n in state["legs"]
+        ]
+
+    def batches_per_epoch(self, workers: int = 0) -> int:
+        """How many batches each rank yields in a whole epoch (the same on every rank)."""
+        return sum(batch_counts(self.plan.rows, self._topology(max(1, workers))))
+
+    # --- iteration ------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Batch]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        spans, leg, skip = self._begin(workers, worker)
+        counting = info is None  # in a worker process, TableLoader counts in the main one
+        blocks = schedule(int((spans[:, 1] - spans[:, 0]).sum()), leg.topology, self.rank, worker)
+        produced = _produce(self, spans, len(self._legs) - 1, blocks, skip)
+        packing = info is not None and self._pack
+        for batch in produced:
+            if counting:
+                leg.delivered += 1
+            yield _pack(batch) if packing else batch
+        if counting:
+            self.set_epoch(self.epoch + 1)
+
+    def _topology(self, workers: int) -> Topology:
+        return Topology(
+            self.world_size, workers, self.batch_size, self.block_rows, self.drop_last, self.shuffle
+        )
+
+    def _begin(self, workers: int, worker: int = 0) -> tuple[Spans, _Leg, int]:
+        """The current leg's input, the leg, and the batches ``worker`` has delivered in it.
+
+        The same topology continues the last leg; another one starts a new leg over the rows
+        the earlier legs did not deliver. Resumed at an epoch's very end, the next one starts.
+        """
+        topology = self._topology(workers)
+        legs = self._legs
+        if legs and legs[-1].topology != topology and not legs[-1].delivered:
+            legs.pop()  # nothing was delivered on that topology: forget it
+        spans = np.array([[0, self.plan.rows]], dtype=np.int64)
+        for index, past in enumerate(legs[:-1]):
+            spans = self._remaining(spans, past, index)
+        if legs and legs[-1].topology != topology:
+            spans = self._remaining(spans, legs[-1], len(legs) - 1)
+            legs.append(_Leg(topology))
+        elif not legs:
+            legs.append(_Leg(topology))
+        leg = legs[-1]
+        counts = batch_counts(int((spans[:, 1] - spans[:, 0]).sum()), topology)
+        if leg.delivered >= sum(counts) and (leg.delivered or len(legs) > 1):
+            self.set_epoch(self.epoch + 1)
+            return self._begin(workers, worker)
+        return spans, leg, consumed_per_worker(counts, leg.delivered)[worker]
+
+    def _remaining(self, spans: Spans, leg: _Leg, index: int) -> Spans:
+        return remaining(spans, leg.topology, leg.delivered, self.seed, self.epoch, index)
+
+
+class TableLoader(DataLoader[Batch]):
+    """A DataLoader over a :class:`TableDataset` that keeps ``state_dict()`` right with workers.
+
+    With ``num_workers > 0`` each batch crosses from its worker as one shared-memory buffer
+    (not one segment per tensor) and is unpacked here; batches are counted as they are handed
+    out, so ``dataset.state_dict()`` says exactly what the caller has received.
+    """
+
+    def __init__(self, dataset: TableDataset, num_workers: int = 0, **options: Any) -> None:
+        if options.get("persistent_workers"):
+            raise InputError("TableLoader needs fresh workers each pass; drop persistent_workers")
+        super().__init__(dataset, batch_size=None, num_workers=num_workers, **options)
+        self.table_dataset = dataset
+
+    def __iter__(self) -> Iterator[Batch]:  # type: ignore[override]
+        dataset, workers = self.table_dataset, self.num_workers
+        if not workers:
+            yield from super().__iter__()
+            return
+        dataset._pack = True
+        _, leg, _ = dataset._begin(workers)  # before the workers fork, so they agree
+        for batch in super().__iter__():
+            leg.delivered += 1
+            yield _unpack(batch)
+        dataset.set_epoch(dataset.epoch + 1)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.table_dataset.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.table_dataset.load_state_dict(state)
+
+
+def iter_batches(source: str, **options: Any) -> Iterator[dict[str, Any]]:
+    """One epoch of batches for code without torch: dicts of numpy arrays and lists.
+
+    Takes the same options as :class:`TableDataset`.
+    """
+    for batch in TableDataset(source, **options):
+        yield {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+# --- planning and safety ------------------------------------------------------------------
+
+
+def _resolve_source(
+    source: str, lake: Lake | None, storage_options: Mapping[str, str] | None
+) -> tuple[Lake, str]:
+    if lake is not None:
+        return lake, source
+    if "/" in source or "://" in source or os.sep in source:
+        root, _, name = source.rstrip("/").rpartition("/")
+        return Lake.open(root or "/", storage_options), name
+    return Lake.from_project(load_project()), source
+
+
+def _topology(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        rank = dist.get_rank() if rank is None else rank
+        world_size = dist.get_world_size() if world_size is None else world_size
+    rank, world_size = rank or 0, world_size or 1
+    if not 0 <= rank < world_size:
+        raise InputError(f"rank {rank} is outside world size {world_size}")
+    return rank, world_size
+
+
+def _pin_version(
+    lake: Lake,
+    dataset: str,
+    version: int | str | datetime | None,
+    tag: str | None,
+    release: str | None,
+) -> int:
+    if sum(x is not None for x in (version, tag, release)) > 1:
+        raise InputError("pin the version with one of version, tag or release, not several")
+    if release is not None:
+        versions = Catalog(lake).release(release).versions
+        if dataset not in versions:
+            raise VersionNotFoundError(
+                f"release {release!r} has no version of {dataset}; it holds "
+                f"{', '.join(f'{d}@{v}' for d, v in sorted(versions.items()))}"
+            )
+        return versions[dataset]
+    return resolve_version(lake, dataset, tag if tag is not None else version)
+
+
+def _shared_plan(make: Callable[[], Plan]) -> Plan:
+    """One plan per job: rank 0 makes it and broadcasts it (or its error) when distributed."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return make()
+    box: list[Any] = [None]
+    if dist.get_rank() == 0:
+        try:
+            box[0] = make()
+        except ThermoclineError as error:
+            box[0] = error
+    dist.broadcast_object_list(box, src=0)
+    if isinstance(box[0], ThermoclineError):
+        raise box[0]
+    plan: Plan = box[0]
+    return plan
+
+
+def _refuse_pii(lake: Lake, plan: Plan, allow_pii: Sequence[str]) -> None:
+    read = set(plan.columns)
+    if plan.filter is not None:
+        read.update(filter_columns(plan.filter, plan.table_schema))
+    refused = sorted((Catalog(lake).pii_columns(plan.dataset) & read) - set(allow_pii))
+    if refused:
+        allowed = ", ".join(repr(c) for c in refused)
+        raise PiiRefusedError(
+            f"{plan.dataset}: column(s) {', '.join(refused)} are classified as personal data; "
+            f"leave them out of columns and filter, or pass allow_pii=[{allowed}]"
+        )
+
+
+def _record_run(lake: Lake, plan: Plan, run_id: str, world_size: int) -> None:
+    details = {
+        "run_id": run_id,
+        "fingerprint": plan.fingerprint,
+        "columns": list(plan.columns),
+        "filter": None if plan.filter is None else str(plan.filter),
+        "rows": plan.rows,
+        "units": len(plan.units),
+        "world_size": world_size,
+    }
+    Catalog(lake).record(Event(TRAINING_RUN, plan.dataset, plan.version, None, details))
+
+
+def _check_types(plan: Plan, ragged: str, drop_last: bool, list_sizes: Mapping[str, int]) -> None:
+    """Refuse columns with no tensor form, and names the loader's extra keys would collide with."""
+    keys = [] if drop_last else [MASK]
+    for name in list_sizes:
+        if name not in plan.columns or not _is_list(plan.schema.field(name).type):
+            raise InputError(f"list_sizes names {name!r}, which is not a list column read here")
+    for field in plan.schema:
+        kind = _value_type(field.type)
+        keys.append(field.name)
+        if _is_list(kind) and field.name not in list_sizes:
+            keys.append(field.name + ("_offsets" if ragged == "offsets" else "_mask"))
+        elif _tensor_type(kind) is None and not _is_text(kind) and not _is_list(kind):
+            raise InputError(
+                f"column {field.name!r} has type {field.type}, which has no tensor form; leave "
+                "it out of columns or store it as numbers, lists of numbers or text"
+            )
+    clashes = sorted({k for k in keys if keys.count(k) > 1})
+    if clashes:
+        raise InputError(
+            f"column name(s) {', '.join(clashes)} collide with keys the loader adds ({MASK!r}, "
+            "'<column>_offsets', '<column>_mask'); rename them or leave them out of columns"
+        )
+
+
+def _pinning_possible() -> bool:
+    if torch.cuda.is_available():
+        return True
+    warnings.warn(
+        "pin_memory=True but no CUDA device is available; batches stay unpinned", stacklevel=3
+    )
+    return False
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads units of a plan as Arrow tables: projected, filtered, through the lake's native
+    filesystem (or the local file cache)."""
+
+    def __init__(self, dataset: TableDataset) -> None:
+        plan = dataset.plan
+        self.plan = plan
+        self.lake = (
+            dataset.lake
+            if get_worker_info() is None
+            else Lake(dataset.lake.uri, dataset.lake.storage_options)
+        )
+        self.filesystem = self.lake.table_filesystem(plan.dataset)
+        self.cache = dataset.cache
+        self.format = pads.ParquetFileFormat(
+            default_fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=True)
+        )
+        self.fragments: dict[str, pads.ParquetFileFragment] = {}
+        self.lock = threading.Lock()
+
+    def read(self, unit: Unit) -> pa.Table:
+        fragment = self._fragment(unit.path).subset(row_group_ids=[unit.row_group])
+        table = fragment.to_table(
+            schema=self.plan.table_schema, columns=list(self.plan.columns), filter=self.plan.filter
+        )
+        if table.num_rows != unit.rows:
+            raise ThermoclineError(
+                f"{self.plan.dataset}: {unit.path} row group {unit.row_group} has {table.num_rows} "
+                f"matching rows, the plan counted {unit.rows}; the file changed under the plan"
+            )
+        return table
+
+    def _fragment(self, path: str) -> pads.ParquetFileFragment:
+        with self.lock:
+            found = self.fragments.get(path)
+        if found is not None:
+            return found
+        filesystem, location = self.filesystem, path
+        if self.cache is not None:
+            size = self.filesystem.get_file_info(path).size
+            key = f"{self.lake.table_uri(self.plan.dataset)}/{path}"
+            local = self.cache.local_path(self.filesystem, path, size, key)
+            if local is not None:
+                filesystem, location = pafs.LocalFileSystem(), local
+        fragment = self.format.make_fragment(
+            location, filesystem, partition_expression=self.plan.partitions[path]
+        )
+        fragment.ensure_complete_metadata()
+        with self.lock:
+            self.fragments[path] = fragment
+        return fragment
+
+
+def _produce(
+    dataset: TableDataset, spans: Spans, leg: int, blocks: list[Block], skip: int
+) -> Iterator[Batch]:
+    """Batches of ``blocks`` after the first ``skip``, made in a background thread."""
+    plan, reader = dataset.plan, _Reader(dataset)
+    order = epoch_units([u.rows for u in plan.units], dataset.seed, dataset.epoch, dataset.shuffle)
+    todo = [b for b in blocks if b.first_batch + len(b.batch_rows) > skip]
+    pieces = [
+        unit_segments(spans_take(spans, b.start, b.stop), [u.rows for u in plan.units], order)
+        for b in todo
+    ]
+    # The row groups in the order they are needed, each once per consecutive run: read ahead.
+    needed = [unit for block in pieces for unit, _, _ in block]
+    reads = [u for i, u in enumerate(needed) if i == 0 or needed[i - 1] != u]
+    out: queue.Queue[Any] = queue.Queue(maxsize=dataset.prefetch)
+    stop = threading.Event()
+    pinned = _PinnedRing(dataset.prefetch + 2) if dataset.pin_memory else None
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            with ThreadPoolExecutor(dataset.prefetch) as pool:
+                ahead: deque[Future[pa.Table]] = deque()
+                upcoming = iter(reads)
+
+                def refill() -> None:
+                    while (
+                        len(ahead) < dataset.prefetch and (unit := next(upcoming, None)) is not None
+                    ):
+                        ahead.append(pool.submit(reader.read, plan.units[unit]))
+
+                refill()
+                current: tuple[int, pa.Table] | None = None
+                for block, segments in zip(todo, pieces, strict=True):
+                    parts = []
+                    for unit, first, last in segments:
+                        if current is None or current[0] != unit:
+                            current = (unit, ahead.popleft().result())
+                            refill()
+                        parts.append(current[1].slice(first, last - first))
+                    rows = pa.concat_tables(parts) if parts else plan.schema.empty_table()
+                    if dataset.shuffle:
+                        rows = rows.take(block_order(block, dataset.seed, dataset.epoch, leg, True))
+                    offset = 0
+                    for index, count in enumerate(block.batch_rows):
+                        if block.first_batch + index >= skip:
+                            batch = _tensors(rows.slice(offset, count), dataset)
+                            if pinned is not None:
+                                batch = pinned.copy(batch)
+                            if not put(batch):
+                                return
+                        offset += count
+                    if stop.is_set():
+                        return
+            put(_END)
+        except BaseException as error:
+            put(_Failure(error))
+
+    thread = threading.Thread(target=work, name="thermocline-loader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = out.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: BaseException
+
+
+# --- Arrow to torch -----------------------------------------------------------------------
+
+
+def _tensors(table: pa.Table, dataset: TableDataset) -> Batch:
+    """One batch as tensors, padded to ``batch_size`` rows unless ``drop_last``."""
+    size, rows = dataset.batch_size, table.num_rows
+    pad = 0 if dataset.drop_last else size - rows
+    batch: Batch = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        if isinstance(array.type, pa.DictionaryType):
+            array = array.dictionary_decode()
+        kind = array.type
+        if _is_text(kind):
+            filler = b"" if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) else ""
+            batch[name] = array.to_pylist() + [filler] * pad
+        elif name in dataset.list_sizes:
+            batch[name] = _padded(_fixed(name, array, dataset.list_sizes[name]), pad)
+        elif _is_list(kind):
+            _ragged(batch, name, array, pad, dataset.ragged)
+        else:
+            batch[name] = _padded(_dense(name, array), pad)
+    if not dataset.drop_last:
+        mask = torch.zeros(size, dtype=torch.bool)
+        mask[:rows] = True
+        batch[MASK] = mask
+    return batch
+
+
+def _dense(name: str, array: pa.Array) -> torch.Tensor:
+    """A numeric, bool, time or fixed-size-list array as a tensor; no copy where possible."""
+    kind = array.type
+    if pa.types.is_fixed_size_list(kind):
+        _no_nulls(name, array)
+        width = kind.list_size
+        values = array.values.slice(array.offset * width, len(array) * width)
+        inner = _dense(name, values)
+        return inner.reshape(len(array), width, *inner.shape[1:])
+    if pa.types.is_boolean(kind):
+        _no_nulls(name, array)
+        return torch.from_numpy(array.to_numpy(zero_copy_only=False))
+    if pa.types.is_floating(kind) and array.null_count:
+        return torch.from_numpy(array.to_numpy(zero_copy_only=False))  # nulls become NaN
+    storage = _tensor_type(kind)
+    if storage is None:
+        raise InputError(f"column {name!r} of type {kind} has no tensor form")
+    _no_nulls(name, array)
+    dtype = _TORCH_TYPES[storage]
+    if not len(array):
+        return torch.empty(0, dtype=dtype)
+    buffer = array.buffers()[1]
+    width = storage.byte_width
+    if buffer.is_mutable:  # Arrow's own memory: share it, no copy
+        return torch.frombuffer(buffer, dtype=dtype, count=len(array), offset=array.offset * width)
+    copied = np.frombuffer(
+        buffer, dtype=storage.to_pandas_dtype(), count=len(array), offset=array.offset * width
+    ).copy()
+    return torch.from_numpy(copied)
+
+
+def _fixed(name: str, array: pa.Array, width: int) -> torch.Tensor:
+    """A list column whose lists all have ``width`` items as a 2-D tensor (Delta tables store
+    fixed-size lists as plain lists, so the reader says the width)."""
+    _no_nulls(name, array)
+    lengths = pc.list_value_length(array).to_numpy()
+    if len(lengths) and (lengths != width).any():
+        raise InputError(
+            f"column {name!r} has lists of {sorted(set(lengths.tolist()))[:5]} items, not all "
+            f"{width} as list_sizes says; drop it from list_sizes to get values and offsets"
+        )
+    values = _dense(name, array.flatten())
+    return values.reshape(len(array), width, *values.shape[1:])
+
+
+def _ragged(batch: Batch, name: str, array: pa.Array, pad: int, ragged: str) -> None:
+    """A variable-length list column as values + offsets, or as a padded 2-D tensor + mask."""
+    _no_nulls(name, array)
+    values = _dense(name, array.flatten())
+    offsets = torch.from_numpy(array.offsets.to_numpy().astype(np.int64))
+    offsets -= int(offsets[0])
+    if ragged == "offsets":
+        batch[name] = values
+        batch[f"{name}_offsets"] = (
+            torch.cat([offsets, offsets[-1:].expand(pad)]) if pad else offsets
+        )
+        return
+    lengths = offsets[1:] - offsets[:-1]
+    rows = len(array) + pad
+    width = int(lengths.max()) if len(lengths) else 0
+    mask = torch.zeros(rows, width, dtype=torch.bool)
+    mask[: len(array)] = torch.arange(width) < lengths[:, None]
+    padded = torch.zeros(rows, width, *values.shape[1:], dtype=values.dtype)
+    padded[mask] = values
+    batch[name], batch[f"{name}_mask"] = padded, mask
+
+
+def _padded(tensor: torch.Tensor, pad: int) -> torch.Tensor:
+    if not pad:
+        return tensor
+    out = torch.zeros(len(tensor) + pad, *tensor.shape[1:], dtype=tensor.dtype)
+    out[: len(tensor)] = tensor
+    return out
+
+
+def _no_nulls(name: str, array: pa.Array) -> None:
+    if array.null_count:
+        raise InputError(
+            f"column {name!r} has {array.null_count} null(s) in a batch, which a tensor of "
+            f"{array.type} cannot hold; filter them out, e.g. filter=pc.field({name!r}).is_valid()"
+        )
+
+
+def _value_type(kind: pa.DataType) -> pa.DataType:
+    return kind.value_type if isinstance(kind, pa.DictionaryType) else kind
+
+
+def _tensor_type(kind: pa.DataType) -> pa.DataType | None:
+    """The fixed-width storage type a tensor of ``kind`` uses, or None."""
+    if kind in _TORCH_TYPES:
+        return kind
+    if pa.types.is_boolean(kind):
+        return kind
+    if pa.types.is_temporal(kind) and not pa.types.is_interval(kind):
+        return pa.int64() if kind.bit_width == 64 else pa.int32()
+    if pa.types.is_fixed_size_list(kind):
+        return _tensor_type(kind.value_type)
+    return None
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return any(
+        check(kind)
+        for check in (
+            pa.types.is_string,
+            pa.types.is_large_string,
+            pa.types.is_binary,
+            pa.types.is_large_binary,
+            pa.types.is_string_view,
+            pa.types.is_binary_view,
+        )
+    )
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and (
+        _tensor_type(kind.value_type) is not None
+    )
+
+
+# --- pinned buffers and worker packing ----------------------------------------------------
+
+
+class _PinnedRing:
+    """Page-locked copies of batches, reused round-robin: host-to-device copies run async.
+
+    A slot is reused ``depth`` batches later, so move a batch to the device (or clone it)
+    before keeping it longer than that.
+    """
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self.slots: list[dict[str, torch.Tensor]] = [{} for _ in range(depth)]
+        self.turn = 0
+
+    def copy(self, batch: Batch) -> Batch:
+        slot = self.slots[self.turn % self.depth]
+        self.turn += 1
+        pinned: Batch = {}
+        for key, value in batch.items():
+            if not isinstance(value, torch.Tensor):
+                pinned[key] = value
+                continue
+            buffer = slot.get(key)
+            if buffer is None or buffer.shape != value.shape or buffer.dtype != value.dtype:
+                buffer = slot[key] = torch.empty(value.shape, dtype=value.dtype, pin_memory=True)
+            buffer.copy_(value)
+            pinned[key] = buffer
+        return pinned
+
+
+_PACKED = "__thermocline_packed__"
+_ALIGN = 64
+
+
+def _pack(batch: Batch) -> Batch:
+    """Every tensor of ``batch`` in one shared-memory buffer: one segment crosses processes."""
+    layout, offset = [], 0
+    for key, value in batch.items():
+        if isinstance(value, torch.Tensor):
+            nbytes = value.numel() * value.element_size()
+            layout.append((key, value.dtype, tuple(value.shape), offset, nbytes))
+            offset += -(-nbytes // _ALIGN) * _ALIGN
+    buffer = torch.empty(offset, dtype=torch.uint8).share_memory_()  # type: ignore[no-untyped-call]
+    for key, _, _, start, nbytes in layout:
+        if nbytes:
+            buffer[start : start + nbytes] = batch[key].contiguous().view(-1).view(torch.uint8)
+    others = {k: v for k, v in batch.items() if not isinstance(v, torch.Tensor)}
+    return {_PACKED: (buffer, layout, others)}
+
+
+def _unpack(batch: Batch) -> Batch:
+    if _PACKED not in batch:
+        return batch
+    buffer, layout, others = batch[_PACKED]
+    out: Batch = {}
+    for key, dtype, shape, start, nbytes in layout:
+        out[key] = buffer[start : start + nbytes].view(dtype).reshape(shape)
+    out.update(others)
+    return {k: out[k] for k in [*[entry[0] for entry in layout], *others]}

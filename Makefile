@@ -19,9 +19,11 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 ## setup: create .venv and install the pinned stack (about a minute on a fresh machine)
 setup: $(BIN)/.installed
 
-## demo: ingest a new batch of demo rides into the local lake and print the table's history
+## demo: a Dagster run ingests a new batch of demo rides into the local lake; then ride events
+## go through the dev Kafka broker (Tansu, started here; no S3 needed) into their own table
 demo: setup
-	$(BIN)/thermocline demo
+	$(BIN)/thermocline dev up --no-s3 > /dev/null
+	$(BIN)/thermocline demo --events 20000
 
 ## up / down / status: the dev stack (Ceph RGW S3 + Tansu Kafka) on 127.0.0.1
 up: setup

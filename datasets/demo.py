@@ -1,11 +1,13 @@
-"""Synthetic demo data: taxi rides, deterministic for a given batch number.
+"""Synthetic demo data: taxi rides and ride events, deterministic for a given batch number.
 
-Used by ``thermocline demo`` and tests: the generator is pure numpy and Arrow;
-:func:`write_next_demo_batch` writes one batch file where the project's ``rides`` source looks.
+Used by ``thermocline demo`` and tests: the generators are pure numpy and Arrow;
+:func:`write_next_demo_batch` writes one batch file where the project's ``rides`` source looks,
+:func:`demo_ride_events` makes the JSON payloads the demo produces into Kafka.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,12 +21,16 @@ from thermocline.catalog.errors import ConfigError
 __all__ = [
     "DEMO_CITIES",
     "DEMO_DATASET",
+    "DEMO_EVENTS_DATASET",
+    "demo_ride_events",
     "demo_rides",
     "write_demo_rides_csv",
     "write_next_demo_batch",
 ]
 
 DEMO_DATASET = "rides"
+DEMO_EVENTS_DATASET = "ride_events"
+_EVENT_KINDS = ("requested", "accepted", "started", "location", "finished")
 
 DEMO_CITIES = ("amsterdam", "berlin", "lisbon", "oslo", "paris")
 _EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
@@ -66,3 +72,33 @@ def write_next_demo_batch(project: Project, rows: int = 5_000) -> Path:
     if not isinstance(spec.source, FileSource):
         raise ConfigError(f"datasets.{DEMO_DATASET}.source: the demo needs a `kind: files` source")
     return write_demo_rides_csv(Path(project.resolve_url(spec.source.url)).parent, rows)
+
+
+def demo_ride_events(batch: int, count: int, poison_every: int = 200) -> list[bytes]:
+    """JSON payloads of demo batch ``batch``: event ids ``batch*count ...``; every
+    ``poison_every``-th payload is malformed, to show where dead letters go."""
+    rng = np.random.default_rng(batch)
+    first = batch * count
+    at_ms = (
+        int(_EPOCH.timestamp() * 1000)
+        + batch * 86_400_000
+        + np.sort(rng.integers(0, 86_400_000, count))
+    )
+    kinds = rng.integers(0, len(_EVENT_KINDS), count)
+    cities = rng.integers(0, len(DEMO_CITIES), count)
+    speeds = np.round(rng.gamma(4.0, 6.0, count), 1)
+    payloads = []
+    for i in range(count):
+        if poison_every and i % poison_every == poison_every - 1:
+            payloads.append(b'{"event_id": ' + str(first + i).encode() + b', "kind": ')
+            continue
+        event = {
+            "event_id": first + i,
+            "ride_id": (first + i) // 5,
+            "kind": _EVENT_KINDS[kinds[i]],
+            "city": DEMO_CITIES[cities[i]],
+            "at_ms": int(at_ms[i]),
+            "speed_kmh": float(speeds[i]),
+        }
+        payloads.append(json.dumps(event).encode())
+    return payloads

@@ -152,7 +152,8 @@ class KafkaIngester:
             raise ConfigError(f"datasets.{dataset}.source: expected `kind: kafka`")
         if project.kafka is None:
             raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
-        self.lake, self.dataset, self.topic = lake, dataset, spec.source.topic
+        self.lake, self.dataset = lake, dataset
+        self.topic = expand_env(spec.source.topic, environ, f"datasets.{dataset}.source.topic")
         self.format = spec.source.format
         self.registry = (
             SchemaRegistry(
@@ -453,7 +454,7 @@ def pending_records(
     spec = project.dataset(dataset)
     if not isinstance(spec.source, KafkaSource):
         raise ConfigError(f"datasets.{dataset}.source: expected `kind: kafka`")
-    topic = spec.source.topic
+    topic = expand_env(spec.source.topic, environ, f"datasets.{dataset}.source.topic")
     consumer = Consumer(_consumer_settings(project, f"thermocline-{dataset}-probe", environ))
     try:
         found = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)

@@ -468,16 +468,36 @@ class _Reader:
         self.lock = threading.Lock()
 
     def read(self, unit: Unit) -> pa.Table:
-        fragment = self._fragment(unit.path).subset(row_group_ids=[unit.row_group])
-        table = fragment.to_table(
-            schema=self.plan.table_schema, columns=list(self.plan.columns), filter=self.plan.filter
-        )
+        try:
+            table = self._read(self._fragment(unit.path), unit)
+        except FileNotFoundError:
+            if self.cache is None:
+                raise
+            # The cache evicted our copy to make room for another read: read the remote file.
+            remote = self._make_fragment(unit.path, self.filesystem, unit.path)
+            with self.lock:
+                self.fragments[unit.path] = remote
+            table = self._read(remote, unit)
         if table.num_rows != unit.rows:
             raise ThermoclineError(
                 f"{self.plan.dataset}: {unit.path} row group {unit.row_group} has {table.num_rows} "
                 f"matching rows, the plan counted {unit.rows}; the file changed under the plan"
             )
         return table
+
+    def _read(self, fragment: pads.ParquetFileFragment, unit: Unit) -> pa.Table:
+        return fragment.subset(row_group_ids=[unit.row_group]).to_table(
+            schema=self.plan.table_schema, columns=list(self.plan.columns), filter=self.plan.filter
+        )
+
+    def _make_fragment(
+        self, path: str, filesystem: pafs.FileSystem, location: str
+    ) -> pads.ParquetFileFragment:
+        fragment = self.format.make_fragment(
+            location, filesystem, partition_expression=self.plan.partitions[path]
+        )
+        fragment.ensure_complete_metadata()
+        return fragment
 
     def _fragment(self, path: str) -> pads.ParquetFileFragment:
         with self.lock:
@@ -491,10 +511,7 @@ class _Reader:
             local = self.cache.local_path(self.filesystem, path, size, key)
             if local is not None:
                 filesystem, location = pafs.LocalFileSystem(), local
-        fragment = self.format.make_fragment(
-            location, filesystem, partition_expression=self.plan.partitions[path]
-        )
-        fragment.ensure_complete_metadata()
+        fragment = self._make_fragment(path, filesystem, location)
         with self.lock:
             self.fragments[path] = fragment
         return fragment

@@ -823,9 +823,17 @@ def _print_outcome(outcome: Any, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--rows", type=int, default=5_000, show_default=True, help="Rides per batch.")
+@click.option(
+    "--events",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also produce this many ride events into Kafka and ingest them.",
+)
 @click.pass_obj
-def demo(ctx: _Context, rows: int) -> None:
-    """Run the demo: a new batch file of rides, ingested by a Dagster run; then the history."""
+def demo(ctx: _Context, rows: int, events: int) -> None:
+    """Run the demo: a new batch file of rides, ingested by a Dagster run; then the history.
+    With --events, ride events also go through the dev Kafka broker into `ride_events`."""
     from thermocline.datasets.demo import DEMO_DATASET
     from thermocline.datasets.tables import history as table_history
     from thermocline.pipelines.demo import run_demo
@@ -853,6 +861,34 @@ def demo(ctx: _Context, rows: int) -> None:
     )
     if not result.success:
         raise ThermoclineError(f"the Dagster run {result.run_id[:8]} failed; see the output above")
+    if events:
+        _event_demo(ctx, events)
+
+
+def _event_demo(ctx: _Context, events: int) -> None:
+    from thermocline.datasets.demo import DEMO_EVENTS_DATASET
+    from thermocline.datasets.kafka import dead_letter_table
+    from thermocline.datasets.tables import history as table_history
+    from thermocline.pipelines.demo import run_event_demo
+
+    with _err.status(f"producing {events} ride events into Kafka and ingesting them..."):
+        outcome = run_event_demo(ctx.project, ctx.lake, events)
+    if outcome.restarted:
+        _out.print(
+            "(the dev broker had restarted and lost its topics, so ride_events started afresh)"
+        )
+    reports = outcome.reports
+    _out.print(
+        f"\nproduced {outcome.produced} ride events ({outcome.malformed} malformed) into topic "
+        f"{outcome.topic}; ingested exactly once: {sum(r.published for r in reports)} rows "
+        f"and {sum(r.dead for r in reports)} dead letters in {len(reports)} micro-batch(es)"
+    )
+    for name in (DEMO_EVENTS_DATASET, dead_letter_table(DEMO_EVENTS_DATASET)):
+        _print_history(name, table_history(ctx.lake, name, limit=3), {}, as_json=False)
+    _out.print(
+        "The Dagster UI shows each micro-batch as a materialization of ride_events, with its "
+        "offsets, lag and checks."
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

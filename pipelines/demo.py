@@ -1,19 +1,35 @@
-"""The demo: a new batch of rides lands in the source folder and Dagster ingests it.
+"""The demo: a new batch of rides lands in the source folder and Dagster ingests it; ride
+events go through the dev Kafka broker into their own table.
 
-The run goes to the project's Dagster instance (``.thermocline/dagster``), the same one
-``thermocline ui up`` serves, so it shows in the UI afterwards with its checks.
+The run and the stream's publishes go to the project's Dagster instance
+(``.thermocline/dagster``), the same one ``thermocline ui up`` serves, so they show in the UI
+afterwards with their checks.
 """
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import pyarrow.fs as pafs
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 
-from thermocline.catalog.config import Project
-from thermocline.datasets.demo import DEMO_DATASET, write_next_demo_batch
+from thermocline.catalog.config import KafkaSource, Project, expand_env
+from thermocline.catalog.errors import ConfigError, DevStackError
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.demo import (
+    DEMO_DATASET,
+    DEMO_EVENTS_DATASET,
+    demo_ride_events,
+    write_next_demo_batch,
+)
+from thermocline.datasets.kafka import BatchReport, KafkaIngester, dead_letter_table
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
+from thermocline.pipelines.streaming import DagsterReporter
 from thermocline.pipelines.ui import dagster_home
 
-__all__ = ["run_demo"]
+__all__ = ["EventDemo", "run_demo", "run_event_demo"]
 
 
 def run_demo(project: Project, rows: int = 5_000) -> tuple[Path, dg.ExecuteInProcessResult]:
@@ -31,3 +47,61 @@ def run_demo(project: Project, rows: int = 5_000) -> tuple[Path, dg.ExecuteInPro
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
     return path, result
+
+
+@dataclass(frozen=True)
+class EventDemo:
+    """What the Kafka part of the demo did."""
+
+    topic: str
+    produced: int
+    malformed: int
+    reports: list[BatchReport]
+    restarted: bool  # the broker had lost the topic, so the demo table started afresh
+
+
+def run_event_demo(project: Project, lake: Lake, events: int = 20_000) -> EventDemo:
+    """Produce ``events`` synthetic ride events (0.5% malformed) into the dev broker, then
+    ingest them exactly once; each publish is reported to the project's Dagster instance."""
+    spec = project.dataset(DEMO_EVENTS_DATASET)
+    if not isinstance(spec.source, KafkaSource) or project.kafka is None:
+        raise ConfigError(f"datasets.{DEMO_EVENTS_DATASET}.source: the demo needs `kind: kafka`")
+    topic = expand_env(spec.source.topic, None, f"datasets.{DEMO_EVENTS_DATASET}.source.topic")
+    bootstrap = expand_env(project.kafka.bootstrap_servers, None, "kafka.bootstrap_servers")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        topics = admin.list_topics(timeout=10).topics
+    except KafkaException as error:
+        raise DevStackError(
+            f"no Kafka broker answers at {bootstrap} ({error}); start the dev one with "
+            "`thermocline dev up --no-s3`"
+        ) from error
+    restarted = False
+    if topic not in topics:
+        admin.create_topics([NewTopic(topic, num_partitions=3)])[topic].result(timeout=30)
+        # Tansu keeps topics in memory: a new topic after a restart starts at offset 0 again,
+        # below the positions an old demo table holds, so the demo starts that table afresh.
+        for table in (DEMO_EVENTS_DATASET, dead_letter_table(DEMO_EVENTS_DATASET)):
+            if lake.filesystem.get_file_info(table).type == pafs.FileType.Directory:
+                lake.filesystem.delete_dir(table)
+                restarted = True
+    payloads = demo_ride_events(int(time.time()), events)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for payload in payloads:
+        producer.produce(topic, value=payload)
+        producer.poll(0)
+    if producer.flush(60):
+        raise DevStackError(f"some demo events were not delivered to {bootstrap}")
+    malformed = sum(1 for p in payloads if not p.endswith(b"}"))
+    reports: list[BatchReport] = []
+    with dg.DagsterInstance.from_config(str(dagster_home(project))) as instance:
+        to_dagster = DagsterReporter(instance, DEMO_EVENTS_DATASET)
+
+        def on_batch(report: BatchReport) -> None:
+            reports.append(report)
+            to_dagster(report)
+
+        KafkaIngester(project, lake, DEMO_EVENTS_DATASET, max_latency_s=0.5, on_batch=on_batch).run(
+            until_caught_up=True
+        )
+    return EventDemo(topic, len(payloads), malformed, reports, restarted)

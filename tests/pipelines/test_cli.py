@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +59,32 @@ def test_demo_ingests_a_new_version_per_run(project: Path) -> None:
     assert any(p.name.startswith("day=") for p in (project / "lake" / "rides").iterdir())
 
 
+@pytest.mark.kafka
+def test_demo_events_go_through_kafka_exactly_once_with_dead_letters(
+    project: Path,
+    kafka_bootstrap: str,
+    fresh_name: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("THERMOCLINE_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("THERMOCLINE_DEMO_TOPIC", fresh_name("demo-events"))
+    for run in (1, 2):
+        result = thermocline("demo", "--rows", "100", "--events", "2000", cwd=project)
+        assert result.returncode == 0, result.stderr
+        assert "produced 2000 ride events (10 malformed)" in result.stdout
+        assert "1990 rows and 10 dead letters" in result.stdout
+        lake = Lake.open(project / "lake")
+        events = read_dataset(lake, "ride_events").to_table()
+        assert events.num_rows == pc.count_distinct(events["event_id"]).as_py() == 1990 * run
+        assert read_dataset(lake, "_dead_letters/ride_events").count_rows() == 10 * run
+
+
 def test_unknown_dataset_is_one_line_and_non_zero(project: Path) -> None:
     result = thermocline("history", "nope", cwd=project)
     assert result.returncode == 2
     assert result.stderr.strip() == (
-        f"error: unknown dataset 'nope' in {project / 'thermocline.yaml'}; datasets: rides"
+        f"error: unknown dataset 'nope' in {project / 'thermocline.yaml'}; "
+        "datasets: ride_events, rides"
     )
 
 

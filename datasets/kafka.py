@@ -28,6 +28,7 @@ Micro-batches are not catalog events; the table's history holds each of them.
 from __future__ import annotations
 
 import contextlib
+import gc
 import queue
 import threading
 import time
@@ -187,6 +188,13 @@ class KafkaIngester:
         ``until_caught_up``, until every assigned partition is at its end."""
         self._publisher = _Publisher(self._publish)
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        # A micro-batch holds up to max_records Message objects, which the cyclic GC tracks:
+        # at the default thresholds it traversed them again and again (about a fifth of the
+        # ingest time, measured). Collect less often while we run.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(
+            max(thresholds[0], 100_000), max(thresholds[1], 20), max(thresholds[2], 100)
+        )
         try:
             while not self._stopping:
                 self._fill()
@@ -203,6 +211,7 @@ class KafkaIngester:
                 self.consumer.close()
             finally:
                 self._publisher.close()
+                gc.set_threshold(*thresholds)
 
     def stop(self) -> None:
         """Finish the current micro-batch, publish it, and leave the loop."""

@@ -252,10 +252,10 @@ class KafkaIngester:
         for message in got:
             error = message.error()
             if error is None:
-                self._at_end.discard(message.partition())
+                self._at_end.discard(_partition(message))
                 records.append(message)
             elif error.code() == KafkaError._PARTITION_EOF:
-                self._at_end.add(message.partition())
+                self._at_end.add(_partition(message))
             else:
                 raise RuntimeError(f"kafka: {error}")
         return records
@@ -265,9 +265,9 @@ class KafkaIngester:
         if batch.messages and self._publisher is not None:
             # The last record of each partition is its position: scan from the end.
             for message in reversed(batch.messages):
-                partition = message.partition()
+                partition = _partition(message)
                 if partition not in batch.positions:
-                    batch.positions[partition] = message.offset()
+                    batch.positions[partition] = _offset(message)
                     if len(batch.positions) == len(self._assigned):
                         break
             batch.lag = self._lag_after(batch)
@@ -486,7 +486,7 @@ def pending_records(
                 if error is None:
                     count += 1
                 elif error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(message.partition())
+                    at_end.add(_partition(message))
                 else:
                     raise SourceReadError(f"kafka: {error}")
         return min(count, at_most)
@@ -554,6 +554,21 @@ class _Publisher:
                 self._error = error
             finally:
                 self._queue.task_done()
+
+
+def _partition(message: Message) -> int:
+    """The partition of a record or partition event (librdkafka sets it on both)."""
+    partition = message.partition()
+    if partition is None:
+        raise RuntimeError(f"kafka: a message without a partition: {message!r}")
+    return partition
+
+
+def _offset(message: Message) -> int:
+    offset = message.offset()
+    if offset is None:
+        raise RuntimeError(f"kafka: a record without an offset: {message!r}")
+    return offset
 
 
 def _dead_rows(messages: list[Message], failures: list[tuple[int, str]]) -> pa.Table:

@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from base64 import b64encode
 from collections.abc import Callable, Mapping, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 import fastavro
@@ -62,17 +62,18 @@ def decode_avro(
 ) -> Decoded:
     """Decode Avro payloads: Confluent wire format with ``registry``, else plain Avro datums
     written with :func:`avro_schema` of ``schema`` (the dataset's declared columns)."""
-    if registry is None and schema is None:
+    read: Callable[[bytes], Any]
+    if registry is not None:
+        read = partial(_read_confluent, registry=registry)
+    elif schema is not None:
+        read = partial(_read_plain, writer=fastavro.parse_schema(avro_schema(schema)))
+    else:
         raise SourceReadError("avro without a schema registry needs the dataset's `schema`")
-    plain = None if schema is None else fastavro.parse_schema(avro_schema(schema))
     records: list[Any] = []
     failures: list[tuple[int, str]] = []
     for index, payload in enumerate(payloads):
         try:
-            if registry is not None:
-                records.append(_read_confluent(payload, registry))
-            else:
-                records.append(fastavro.schemaless_reader(io.BytesIO(payload), plain, None))
+            records.append(read(payload))
         except SourceReadError:
             raise  # the registry is unreachable: not the record's fault
         except Exception as error:  # any payload that does not decode is a dead letter
@@ -189,6 +190,10 @@ def _grown(schema: pa.Schema | None, seen: pa.Schema) -> pa.Schema:
         return seen
     new = [f for f in seen if f.name not in schema.names and not pa.types.is_null(f.type)]
     return pa.schema([*schema, *new]) if new else schema
+
+
+def _read_plain(payload: bytes, writer: Any) -> Any:
+    return fastavro.schemaless_reader(io.BytesIO(payload), writer, None)
 
 
 def _read_confluent(payload: bytes, registry: SchemaRegistry) -> Any:

@@ -13,7 +13,8 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.fs as pafs
 from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from thermocline.catalog.config import KafkaSource, Project, expand_env
 from thermocline.catalog.errors import ConfigError, DevStackError

@@ -114,7 +114,7 @@ from thermocline.catalog.lake import Lake
 from thermocline.datasets.kafka import KafkaIngester
 project = load_project(sys.argv[1], environ={})
 lake = Lake.from_project(project, environ={})
-KafkaIngester(project, lake, "events", group_id=sys.argv[2], max_records=2_000,
+KafkaIngester(project, lake, "events", group_id=sys.argv[2], max_records=1_000,
               max_latency_s=0.2).run(until_caught_up=True)
 """
 
@@ -149,7 +149,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(
             and time.monotonic() < deadline
         ):
             time.sleep(0.05)  # wait until this ingester is publishing...
-        time.sleep(random.uniform(0, 0.6))  # ...then kill it at a random moment
+        time.sleep(random.uniform(0, 0.3))  # ...then kill it at a random moment
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             process.wait()

@@ -855,7 +855,7 @@ def demo(ctx: _Context, rows: int, events: int) -> None:
     _print_history(DEMO_DATASET, table_history(ctx.lake, DEMO_DATASET), {}, as_json=False)
     _out.print(
         "\nSee it in the Dagster UI: `.venv/bin/thermocline ui up`, then open "
-        "http://127.0.0.1:3000/asset-groups: the rides asset, its checks, this run and the "
+        "http://127.0.0.1:3000/assets: the rides asset, its checks, this run and the "
         "table's metadata (schema, row count, Delta version, preview). Stop it with "
         "`.venv/bin/thermocline ui down`."
     )

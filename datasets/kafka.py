@@ -32,7 +32,7 @@ import gc
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -63,8 +63,9 @@ __all__ = [
     "KafkaIngester",
     "dead_letter_table",
     "kafka_app_id",
+    "kafka_source",
     "pending_records",
-    "table_position",
+    "table_positions",
 ]
 
 DEAD_LETTERS_DIR = "_dead_letters"
@@ -149,13 +150,11 @@ class KafkaIngester:
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         spec = project.dataset(dataset)
-        if not isinstance(spec.source, KafkaSource):
-            raise ConfigError(f"datasets.{dataset}.source: expected `kind: kafka`")
+        source, self.topic = kafka_source(project, dataset, environ)
         if project.kafka is None:
             raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
         self.lake, self.dataset = lake, dataset
-        self.topic = expand_env(spec.source.topic, environ, f"datasets.{dataset}.source.topic")
-        self.format = spec.source.format
+        self.format = source.format
         self.registry = (
             SchemaRegistry(
                 expand_env(project.kafka.schema_registry_url, environ, "kafka.schema_registry_url")
@@ -279,8 +278,9 @@ class KafkaIngester:
     # --- rebalances and conflicts: positions come from the table ---------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        done = self._positions(self.dataset, [p.partition for p in partitions])
         for partition in partitions:
-            partition.offset = self._next_offset(partition.partition)
+            partition.offset = _offset_after(done[partition.partition])
         self._assigned |= {p.partition for p in partitions}
         consumer.assign(partitions)
 
@@ -294,17 +294,13 @@ class KafkaIngester:
         what we hold and continue every partition from the table."""
         self._batch = _Batch()
         publisher.wait()
-        for partition in sorted(self._assigned):
-            offset = self._next_offset(partition)
-            self.consumer.seek(TopicPartition(self.topic, partition, offset))
+        done = self._positions(self.dataset, sorted(self._assigned))
+        for partition, last in done.items():
+            self.consumer.seek(TopicPartition(self.topic, partition, _offset_after(last)))
         publisher.conflicted.clear()
 
-    def _next_offset(self, partition: int) -> int:
-        done = self._position(self.dataset, partition)
-        return OFFSET_BEGINNING if done is None else done + 1
-
-    def _position(self, table: str, partition: int) -> int | None:
-        return table_position(self.lake, table, self.topic, partition)
+    def _positions(self, table: str, partitions: Iterable[int]) -> dict[int, int | None]:
+        return table_positions(self.lake, table, self.topic, partitions)
 
     def _table_schema(self, declared: pa.Schema | None) -> pa.Schema | None:
         """The declared columns, then the ones the table gained since (schema evolution)."""
@@ -416,7 +412,7 @@ class KafkaIngester:
             return
         table = dead_letter_table(self.dataset)
         rows = dead.to_pylist()
-        done = {p: self._position(table, p) for p in {row["partition"] for row in rows}}
+        done = self._positions(table, {row["partition"] for row in rows})
         keep = [row for row in rows if row["offset"] > (done[row["partition"]] or -1)]
         if not keep:
             return
@@ -435,13 +431,27 @@ class KafkaIngester:
             )
 
 
-def table_position(lake: Lake, table: str, topic: str, partition: int) -> int | None:
-    """The last offset of ``topic``/``partition`` that ``table`` holds (None: none yet)."""
+def kafka_source(
+    project: Project, dataset: str, environ: Mapping[str, str] | None = None
+) -> tuple[KafkaSource, str]:
+    """``dataset``'s Kafka source and its topic name (``${ENV}`` references resolved)."""
+    source = project.dataset(dataset).source
+    if not isinstance(source, KafkaSource):
+        raise ConfigError(f"datasets.{dataset}.source: expected `kind: kafka`")
+    return source, expand_env(source.topic, environ, f"datasets.{dataset}.source.topic")
+
+
+def table_positions(
+    lake: Lake, table: str, topic: str, partitions: Iterable[int]
+) -> dict[int, int | None]:
+    """The last offset of each of ``topic``'s ``partitions`` that ``table`` holds (None: none
+    yet), from one read of the table's log."""
     try:
-        version = open_table(lake, table).transaction_version(kafka_app_id(topic, partition))
+        snapshot = open_table(lake, table)
     except DatasetNotFoundError:
-        return None
-    return None if version is None else int(version)
+        return dict.fromkeys(partitions)
+    versions = {p: snapshot.transaction_version(kafka_app_id(topic, p)) for p in partitions}
+    return {p: None if v is None else int(v) for p, v in versions.items()}
 
 
 def pending_records(
@@ -460,20 +470,14 @@ def pending_records(
     position to its end and counts. Watermarks would be cheaper, but Tansu answers watermark
     queries wrongly and its fetches carry partial ones.
     """
-    spec = project.dataset(dataset)
-    if not isinstance(spec.source, KafkaSource):
-        raise ConfigError(f"datasets.{dataset}.source: expected `kind: kafka`")
-    topic = expand_env(spec.source.topic, environ, f"datasets.{dataset}.source.topic")
+    _, topic = kafka_source(project, dataset, environ)
     consumer = Consumer(_consumer_settings(project, f"thermocline-{dataset}-probe", environ))
     try:
         found = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
         if found is None or found.error is not None or not found.partitions:
             raise SourceReadError(f"kafka: topic {topic!r} of {dataset!r} is not there: {found}")
-        assignment = []
-        for partition in found.partitions:
-            done = table_position(lake, dataset, topic, partition)
-            offset = OFFSET_BEGINNING if done is None else done + 1
-            assignment.append(TopicPartition(topic, partition, offset))
+        done = table_positions(lake, dataset, topic, found.partitions)
+        assignment = [TopicPartition(topic, p, _offset_after(last)) for p, last in done.items()]
         consumer.assign(assignment)
         at_end: set[int] = set()
         count = 0
@@ -492,6 +496,11 @@ def pending_records(
         return min(count, at_most)
     finally:
         consumer.close()
+
+
+def _offset_after(last: int | None) -> int:
+    """Where to continue after the last offset a table holds (the start when it holds none)."""
+    return OFFSET_BEGINNING if last is None else last + 1
 
 
 def _consumer_settings(

@@ -16,7 +16,7 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from thermocline.catalog.config import KafkaSource, Project, expand_env
+from thermocline.catalog.config import Project, expand_env
 from thermocline.catalog.errors import ConfigError, DevStackError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.demo import (
@@ -25,7 +25,12 @@ from thermocline.datasets.demo import (
     demo_ride_events,
     write_next_demo_batch,
 )
-from thermocline.datasets.kafka import BatchReport, KafkaIngester, dead_letter_table
+from thermocline.datasets.kafka import (
+    BatchReport,
+    KafkaIngester,
+    dead_letter_table,
+    kafka_source,
+)
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 from thermocline.pipelines.streaming import DagsterReporter
 from thermocline.pipelines.ui import dagster_home
@@ -64,10 +69,9 @@ class EventDemo:
 def run_event_demo(project: Project, lake: Lake, events: int = 20_000) -> EventDemo:
     """Produce ``events`` synthetic ride events (0.5% malformed) into the dev broker, then
     ingest them exactly once; each publish is reported to the project's Dagster instance."""
-    spec = project.dataset(DEMO_EVENTS_DATASET)
-    if not isinstance(spec.source, KafkaSource) or project.kafka is None:
-        raise ConfigError(f"datasets.{DEMO_EVENTS_DATASET}.source: the demo needs `kind: kafka`")
-    topic = expand_env(spec.source.topic, None, f"datasets.{DEMO_EVENTS_DATASET}.source.topic")
+    _, topic = kafka_source(project, DEMO_EVENTS_DATASET)
+    if project.kafka is None:
+        raise ConfigError("kafka: missing; the demo needs `kafka: {bootstrap_servers: ...}`")
     bootstrap = expand_env(project.kafka.bootstrap_servers, None, "kafka.bootstrap_servers")
     admin = AdminClient({"bootstrap.servers": bootstrap})
     try:

@@ -117,8 +117,28 @@ def spawn(
             )
         except OSError as exc:
             raise DevStackError(f"could not start {argv[0]}: {exc}") from exc
+    _wait_for_exec(pid, argv)
     pid_file.write_text(f"{pid}\n")
     return pid
+
+
+def _wait_for_exec(pid: int, argv: list[str], timeout: float = 2.0) -> None:
+    """Until /proc shows ``argv`` as the child's command line (at most ``timeout``).
+
+    posix_spawn returns once the child has begun exec, but for a moment /proc/PID/cmdline
+    still shows the parent's arguments, then none, before the new ones: :func:`running_pid`
+    would not recognise the service then (seen once, on a loaded machine).
+    """
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    wanted = [arg.encode() for arg in argv]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if cmdline.read_bytes().split(b"\0")[: len(wanted)] == wanted:
+                return
+        except OSError:  # no /proc (macOS), or the child already exited: nothing to wait for
+            return
+        time.sleep(0.001)
 
 
 def stop(pid_file: Path, timeout: float = 30.0) -> int | None:

@@ -6,10 +6,11 @@ and exits 1, or 2 when the input was wrong (project file, arguments, unknown nam
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -752,6 +753,19 @@ def ingest_kafka(
 ) -> None:
     """Consume DATASET's topic exactly once into its table until stopped (SIGTERM or Ctrl-C
     finish and publish the current batch first)."""
+    reporting = _dagster_reporter(ctx.project, dataset) if dagster else contextlib.nullcontext()
+    with reporting as to_dagster:
+        _ingest_kafka(ctx, dataset, until_caught_up, group, max_latency, to_dagster)
+
+
+def _ingest_kafka(
+    ctx: _Context,
+    dataset: str,
+    until_caught_up: bool,
+    group: str | None,
+    max_latency: float,
+    to_dagster: Callable[[Any], None] | None,
+) -> None:
     import signal
     import time
 
@@ -759,7 +773,6 @@ def ingest_kafka(
 
     started = time.monotonic()
     totals = {"rows": 0, "dead": 0, "batches": 0}
-    to_dagster = _dagster_reporter(ctx.project, dataset) if dagster else None
 
     def report(batch: BatchReport) -> None:
         if to_dagster is not None:
@@ -788,14 +801,13 @@ def ingest_kafka(
     )
 
 
-def _dagster_reporter(project: Project, dataset: str) -> Callable[[Any], None]:
-    import dagster as dg
-
+@contextlib.contextmanager
+def _dagster_reporter(project: Project, dataset: str) -> Iterator[Callable[[Any], None]]:
     from thermocline.pipelines.streaming import DagsterReporter
-    from thermocline.pipelines.ui import dagster_home
+    from thermocline.pipelines.ui import dagster_instance
 
-    instance = dg.DagsterInstance.from_config(str(dagster_home(project)))
-    return DagsterReporter(instance, dataset)
+    with dagster_instance(project) as instance:
+        yield DagsterReporter(instance, dataset)
 
 
 def _print_outcome(outcome: Any, as_json: bool) -> None:

@@ -33,7 +33,7 @@ from thermocline.datasets.kafka import (
 )
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 from thermocline.pipelines.streaming import DagsterReporter
-from thermocline.pipelines.ui import dagster_home
+from thermocline.pipelines.ui import dagster_instance
 
 __all__ = ["EventDemo", "run_demo", "run_event_demo"]
 
@@ -43,7 +43,7 @@ def run_demo(project: Project, rows: int = 5_000) -> tuple[Path, dg.ExecuteInPro
     path = write_next_demo_batch(project, rows)
     project_path = str(project.path) if project.path else None
     defs = build_definitions(project, project_path)
-    with dg.DagsterInstance.from_config(str(dagster_home(project))) as instance:
+    with dagster_instance(project) as instance:
         result = dg.materialize(
             [defs.get_assets_def(DEMO_DATASET)],
             resources={"thermocline": ThermoclineResource(project_path=project_path)},
@@ -99,7 +99,7 @@ def run_event_demo(project: Project, lake: Lake, events: int = 20_000) -> EventD
         raise DevStackError(f"some demo events were not delivered to {bootstrap}")
     malformed = sum(1 for p in payloads if not p.endswith(b"}"))
     reports: list[BatchReport] = []
-    with dg.DagsterInstance.from_config(str(dagster_home(project))) as instance:
+    with dagster_instance(project) as instance:
         to_dagster = DagsterReporter(instance, DEMO_EVENTS_DATASET)
 
         def on_batch(report: BatchReport) -> None:

@@ -9,13 +9,16 @@ repository's ``dagster.yaml``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from thermocline.catalog.config import Project
 from thermocline.pipelines.devstack.processes import (
@@ -27,7 +30,18 @@ from thermocline.pipelines.devstack.processes import (
 )
 from thermocline.pipelines.devstack.s3 import http_answers
 
-__all__ = ["DEFAULT_UI_PORT", "UiInfo", "dagster_home", "ui_down", "ui_status", "ui_up"]
+if TYPE_CHECKING:
+    import dagster as dg
+
+__all__ = [
+    "DEFAULT_UI_PORT",
+    "UiInfo",
+    "dagster_home",
+    "dagster_instance",
+    "ui_down",
+    "ui_status",
+    "ui_up",
+]
 
 DEFAULT_UI_PORT = 3000
 _STARTUP_SECONDS = 120.0
@@ -54,6 +68,24 @@ def dagster_home(project: Project) -> Path:
     if instance_file.is_file():
         shutil.copy(instance_file, home / "dagster.yaml")
     return home
+
+
+@contextlib.contextmanager
+def dagster_instance(project: Project) -> Iterator[dg.DagsterInstance]:
+    """The project's Dagster instance (what ``thermocline ui`` shows), for runs and reports.
+
+    The first open creates its SQLite storage, and two processes doing that at once break its
+    schema migrations (alembic: "more than one head"; seen with two ingest services starting
+    together), so opening is serialised by a lock file next to the storage.
+    """
+    import dagster as dg  # here: `ui up` and `ui down` need no dagster import
+
+    home = dagster_home(project)
+    with (home / ".open.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        instance = dg.DagsterInstance.from_config(str(home))
+    with instance:
+        yield instance
 
 
 def ui_status(project: Project, port: int = DEFAULT_UI_PORT) -> UiInfo:

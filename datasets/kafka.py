@@ -14,11 +14,11 @@ written twice. So good + dead = consumed, exactly. A batch that fails a blocking
 quarantined and its positions are published with no rows, so the stream goes on and the
 quarantine holds what was consumed.
 
-One thread consumes while a second decodes, checks, stages and publishes the previous batch
-(pyarrow and delta-rs release the GIL), one batch deep and in order. After a failed publish
-the batches behind it are dropped and every partition is sought from the table again. The
-publishing thread also compacts the table every ``compact_every_s`` (one small file per
-partition per second adds up), between its own commits so that it never races them.
+Three threads, one batch each, in order (pyarrow and delta-rs release the GIL): one consumes,
+one decodes and checks the previous batch, one stages and publishes the one before. After a
+failed publish the batches behind it are dropped and every partition is sought from the table
+again. The publishing thread also compacts the table every ``compact_every_s`` (one small file
+per partition per second adds up), between its own commits so that it never races them.
 Micro-batches are not catalog events; the table's history holds each of them.
 
 >>> ingester = KafkaIngester(project, lake, "clicks")          # doctest: +SKIP
@@ -32,7 +32,7 @@ import gc
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -81,6 +81,7 @@ _DEAD_SCHEMA = pa.schema(
     ]
 )
 _POLL_SECONDS = 0.05
+_COLLECT_EVERY_S = 60.0  # the cyclic GC's pace while it is paused (see _gc_paused)
 # Settings measured with Tansu (DESIGN.md > Real components > Kafka); any Kafka accepts them.
 CONSUMER_DEFAULTS = {
     "enable.auto.commit": False,
@@ -119,6 +120,17 @@ class BatchReport:
     checks: tuple[CheckResult, ...] = ()
     lag: int | None = None
     compaction: CompactionResult | None = None
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    """A batch decoded and checked, ready to publish."""
+
+    batch: _Batch
+    good: pa.Table
+    dead: pa.Table
+    results: list[CheckResult]
+    schema_before: pa.Schema | None  # what it was decoded with, before its new fields
 
 
 @dataclass
@@ -164,6 +176,8 @@ class KafkaIngester:
         )
         self.checks = spec.quality.checks
         self.declared = spec.arrow_schema()
+        # The schema the next batch decodes with, grown by the batches decoded before it
+        # (the decoding thread runs a batch ahead of the publishing one).
         self.schema = self._table_schema(self.declared)
         self.partition_by = spec.partition_by or None
         self.limits = (max_records, max_bytes, max_latency_s)
@@ -185,32 +199,29 @@ class KafkaIngester:
     def run(self, *, until_caught_up: bool = False) -> None:
         """Consume and publish until :meth:`stop` (e.g. from a SIGTERM handler) or, with
         ``until_caught_up``, until every assigned partition is at its end."""
-        self._publisher = _Publisher(self._publish)
+        self._publisher = _Publisher(self._decode, self._publish)
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
-        # A micro-batch holds up to max_records Message objects, which the cyclic GC tracks:
-        # at the default thresholds it traversed them again and again (about a fifth of the
-        # ingest time, measured). Collect less often while we run.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(
-            max(thresholds[0], 100_000), max(thresholds[1], 20), max(thresholds[2], 100)
-        )
+        collected_at = time.monotonic()
         try:
-            while not self._stopping:
-                self._fill()
+            with _gc_paused():
+                while not self._stopping:
+                    self._fill()
+                    self._hand_over()
+                    self._publisher.raise_error()
+                    if self._publisher.conflicted.is_set():
+                        self._resync(self._publisher)
+                    if until_caught_up and self._caught_up():
+                        break
+                    if time.monotonic() - collected_at > _COLLECT_EVERY_S:
+                        gc.collect()
+                        collected_at = time.monotonic()
                 self._hand_over()
-                self._publisher.raise_error()
-                if self._publisher.conflicted.is_set():
-                    self._resync(self._publisher)
-                if until_caught_up and self._caught_up():
-                    break
-            self._hand_over()
-            self._publisher.wait()
+                self._publisher.wait()
         finally:
             try:
                 self.consumer.close()
             finally:
                 self._publisher.close()
-                gc.set_threshold(*thresholds)
 
     def stop(self) -> None:
         """Finish the current micro-batch, publish it, and leave the loop."""
@@ -291,9 +302,10 @@ class KafkaIngester:
 
     def _resync(self, publisher: _Publisher) -> None:
         """Another member published offsets we held (we were a zombie after a rebalance): drop
-        what we hold and continue every partition from the table."""
+        what we hold and continue every partition, and the schema, from the table."""
         self._batch = _Batch()
         publisher.wait()
+        self.schema = self._table_schema(self.declared)
         done = self._positions(self.dataset, sorted(self._assigned))
         for partition, last in done.items():
             self.consumer.seek(TopicPartition(self.topic, partition, _offset_after(last)))
@@ -313,17 +325,25 @@ class KafkaIngester:
             return existing
         return pa.schema([*declared, *(f for f in existing if f.name not in declared.names)])
 
-    # --- one micro-batch, on the publishing thread ----------------------------------------
+    # --- one micro-batch: decoded on one thread, published on another ---------------------
 
-    def _publish(self, batch: _Batch) -> None:
-        """Decode, check, stage and publish one batch (dead letters first)."""
+    def _decode(self, batch: _Batch) -> _Decoded:
+        """Decode and check one batch; the schema grows unless a blocking check failed (the
+        batch is then quarantined, and its new columns with it)."""
+        before = self.schema
         if self.format == "avro":
-            good, failures, schema = decode_avro(batch.payloads, self.schema, self.registry)
+            good, failures, schema = decode_avro(batch.payloads, before, self.registry)
         else:
-            good, failures, schema = decode_json(batch.payloads, self.schema)
-        dead = _dead_rows(batch.messages, failures)
-        self._publish_dead(dead)
+            good, failures, schema = decode_json(batch.payloads, before)
         results = self._run_checks(good)
+        if not blocking(results):
+            self.schema = schema
+        return _Decoded(batch, good, _dead_rows(batch.messages, failures), results, before)
+
+    def _publish(self, decoded: _Decoded) -> None:
+        """Stage and publish one decoded batch (dead letters first), or quarantine it."""
+        batch, good, dead, results = decoded.batch, decoded.good, decoded.dead, decoded.results
+        self._publish_dead(dead)
         failed = blocking(results)
         staged = stage(self.lake, self.dataset, good, partition_by=self.partition_by)
         metadata: dict[str, Any] = {"thermocline.source.kind": "kafka"}
@@ -337,7 +357,7 @@ class KafkaIngester:
                 self.lake, staged, reasons, {"kafka_last_offsets": offsets}
             )
             metadata["thermocline.quarantine"] = quarantine_path
-            empty = (self.schema or good.schema).empty_table()
+            empty = (decoded.schema_before or good.schema).empty_table()  # no new columns
             staged = stage(self.lake, self.dataset, empty, partition_by=self.partition_by)
         apps = {kafka_app_id(self.topic, p): o for p, o in batch.positions.items()}
         reason = f"kafka {self.topic}: {staged.rows} records"
@@ -356,8 +376,6 @@ class KafkaIngester:
             discard(self.lake, staged)
             raise
         compaction = self._compact_when_due()
-        if not failed:
-            self.schema = schema
         if self.on_batch is not None:
             self.on_batch(
                 BatchReport(
@@ -515,54 +533,103 @@ def _consumer_settings(
     return {**CONSUMER_DEFAULTS, **options, "bootstrap.servers": bootstrap, "group.id": group_id}
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC (process-wide; restored afterwards) while ingesting.
+
+    A micro-batch holds up to ``max_records`` Message objects, which the GC tracks, and every
+    collection traversed the batch in hand again: about 25 ms per 100k, holding the GIL
+    (measured: 10 collections per 1M events at a 100k threshold). The loop collects every
+    ``_COLLECT_EVERY_S`` instead, over what it allocated since (the heap from before is
+    frozen out of collections).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
+
+
 class _Publisher:
-    """One background thread that publishes submitted batches in order, one batch deep.
+    """Two background threads, one batch deep each: the first decodes submitted batches, the
+    second publishes them, in order.
 
     A commit conflict sets :attr:`conflicted`; an error is kept and raised to the consuming
-    thread. After either, the batches behind are dropped: publishing them would skip the
+    thread. After either, every batch behind is dropped: publishing them would skip the
     records of the batch that failed.
     """
 
-    def __init__(self, publish: Callable[[_Batch], None]) -> None:
-        self._publish = publish
-        self._queue: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+    def __init__(
+        self, decode: Callable[[_Batch], _Decoded], publish: Callable[[_Decoded], None]
+    ) -> None:
+        self._decoding: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        self._publishing: queue.Queue[_Decoded | None] = queue.Queue(maxsize=1)
         self.conflicted = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._loop, name="thermocline-publish", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(
+                target=self._loop,
+                args=(self._decoding, decode, self._publishing),
+                name="thermocline-decode",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._loop,
+                args=(self._publishing, publish, None),
+                name="thermocline-publish",
+                daemon=True,
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, batch: _Batch) -> None:
         self.raise_error()
-        self._queue.put(batch)
+        self._decoding.put(batch)
 
     def wait(self) -> None:
         """Until every submitted batch is published or dropped."""
-        self._queue.join()
+        self._decoding.join()  # a decoded batch is queued for publishing before this returns
+        self._publishing.join()
         self.raise_error()
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        self._decoding.put(None)  # passed on to the publishing thread
+        for thread in self._threads:
+            thread.join()
 
     def raise_error(self) -> None:
-        """Raise what failed a publish on the publishing thread, if anything did."""
+        """Raise what failed a decode or publish, if anything did."""
         if self._error is not None:
             raise self._error
 
-    def _loop(self) -> None:
+    def _loop(
+        self,
+        inbox: queue.Queue[Any],
+        work: Callable[[Any], Any],
+        outbox: queue.Queue[Any] | None,
+    ) -> None:
         while True:
-            batch = self._queue.get()
+            item = inbox.get()
             try:
-                if batch is None:
+                if item is None:
+                    if outbox is not None:
+                        outbox.put(None)
                     return
                 if self._error is None and not self.conflicted.is_set():
-                    self._publish(batch)
+                    result = work(item)
+                    if outbox is not None:
+                        outbox.put(result)
             except CommitConflictError:
                 self.conflicted.set()
             except BaseException as error:  # handed to the consuming thread
                 self._error = error
             finally:
-                self._queue.task_done()
+                inbox.task_done()
 
 
 def _partition(message: Message) -> int:

@@ -25,22 +25,42 @@ from thermocline.pipelines.devstack import StackInfo
 DECLARED = pa.schema([("id", pa.int64()), ("name", pa.string())])
 
 
-def test_json_rows_parse_in_order_and_bad_ones_fail_alone() -> None:
-    payloads = [json.dumps({"id": i, "name": f"n{i}"}).encode() for i in range(1000)]
-    payloads[10] = b'{"id": '  # malformed
-    payloads[500] = json.dumps({"id": "five hundred", "name": "x"}).encode()  # wrong type
-    payloads[999] = b"[1, 2]"  # not an object
-    table, failures, _ = decode_json(payloads, DECLARED)
-    assert [index for index, _ in failures] == [10, 500, 999]
+@pytest.mark.parametrize("count", [1000, 60_000], ids=["one-piece", "parallel-pieces"])
+def test_json_rows_parse_in_order_and_bad_ones_fail_alone(count: int) -> None:
+    payloads = [json.dumps({"id": i, "name": f"n{i}"}).encode() for i in range(count)]
+    bad = [10, count // 2, count - 1]
+    payloads[bad[0]] = b'{"id": '  # malformed
+    payloads[bad[1]] = json.dumps({"id": "five hundred", "name": "x"}).encode()  # wrong type
+    payloads[bad[2]] = b"[1, 2]"  # not an object
+    table, failures, grown = decode_json(payloads, DECLARED)
+    assert [index for index, _ in failures] == bad
     assert all(reason for _, reason in failures)
-    assert table["id"].to_pylist() == [i for i in range(1000) if i not in (10, 500, 999)]
+    assert table["id"].to_pylist() == [i for i in range(count) if i not in bad]
+    assert grown == DECLARED
 
 
-def test_pretty_printed_json_payloads_are_one_record_each() -> None:
-    payloads = [json.dumps({"id": i, "name": "a\nb"}, indent=2).encode() for i in range(3)]
+def test_a_new_field_in_several_pieces_is_typed_over_all_of_them() -> None:
+    # 60,000 payloads are parsed in parallel pieces; the new field is an integer in the first
+    # piece and a float in the last. Typed over all records, as one parse would: float64.
+    payloads = [json.dumps({"id": i, "name": f"n{i}"}).encode() for i in range(60_000)]
+    payloads[100] = json.dumps({"id": 100, "name": "x", "score": 1}).encode()
+    payloads[59_000] = json.dumps({"id": 59_000, "name": "y", "score": 0.5}).encode()
+    table, failures, grown = decode_json(payloads, DECLARED)
+    assert failures == []
+    assert grown is not None
+    assert grown.field("score").type == pa.float64()
+    assert table["score"].drop_null().to_pylist() == [1.0, 0.5]
+    assert table["id"].to_pylist() == list(range(60_000))
+
+
+@pytest.mark.parametrize("count", [3, 30_000], ids=["one-block", "many-blocks"])
+def test_pretty_printed_json_payloads_are_one_record_each(count: int) -> None:
+    # 30,000 of them span several of the JSON reader's 1 MiB blocks, which it cuts at newlines:
+    # the first parse fails and they must still come out whole, each once.
+    payloads = [json.dumps({"id": i, "name": "a\nb"}, indent=2).encode() for i in range(count)]
     table, failures, _ = decode_json(payloads, DECLARED)
     assert failures == []
-    assert table.to_pylist() == [{"id": i, "name": "a\nb"} for i in range(3)]
+    assert table.to_pylist() == [{"id": i, "name": "a\nb"} for i in range(count)]
 
 
 def test_a_new_json_field_becomes_a_column_and_a_later_other_type_is_a_dead_letter() -> None:

@@ -1,0 +1,90 @@
+"""The ingester's decode -> publish pipeline, as pure logic: order, and what a failure drops.
+
+The stages here are plain functions; the real ones run against Tansu in test_kafka_ingest.py.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pyarrow as pa
+import pytest
+
+from thermocline.catalog.errors import CommitConflictError
+from thermocline.datasets.kafka import _Batch, _Decoded, _Publisher
+
+
+def _batch(number: int) -> _Batch:
+    return _Batch(positions={0: number})
+
+
+def _decoded(batch: _Batch) -> _Decoded:
+    return _Decoded(batch, pa.table({}), pa.table({}), [], None)
+
+
+def _number(decoded: _Decoded) -> int:
+    return decoded.batch.positions[0]
+
+
+def test_batches_are_decoded_and_published_in_the_order_submitted() -> None:
+    decoded: list[int] = []
+    published: list[int] = []
+
+    def decode(batch: _Batch) -> _Decoded:
+        decoded.append(batch.positions[0])
+        return _decoded(batch)
+
+    publisher = _Publisher(decode, lambda d: published.append(_number(d)))
+    for number in range(50):
+        publisher.submit(_batch(number))
+    publisher.wait()
+    publisher.close()
+    assert decoded == published == list(range(50))
+
+
+def test_after_a_conflict_nothing_behind_the_failed_batch_is_published() -> None:
+    published: list[int] = []
+    release = threading.Event()
+
+    def publish(decoded: _Decoded) -> None:
+        number = _number(decoded)
+        if number == 3 and not release.is_set():
+            release.wait(10)  # batches 4 and 5 queue up behind this one meanwhile
+            raise CommitConflictError("another member published these offsets")
+        published.append(number)
+
+    publisher = _Publisher(_decoded, publish)
+    for number in range(5):
+        publisher.submit(_batch(number))
+    threading.Timer(0.2, release.set).start()
+    publisher.submit(_batch(5))
+    publisher.wait()
+    assert publisher.conflicted.is_set()
+    assert published == [0, 1, 2]
+
+    publisher.conflicted.clear()  # what the ingester does once it has sought from the table
+    publisher.submit(_batch(3))
+    publisher.wait()
+    publisher.close()
+    assert published == [0, 1, 2, 3]
+
+
+def test_a_decode_error_reaches_the_consuming_thread_and_stops_publishing() -> None:
+    published: list[int] = []
+
+    def decode(batch: _Batch) -> _Decoded:
+        if batch.positions[0] == 2:
+            raise ValueError("registry unreachable")
+        return _decoded(batch)
+
+    publisher = _Publisher(decode, lambda d: published.append(_number(d)))
+
+    def feed() -> None:  # the error surfaces at a later submit or at the wait
+        for number in range(5):
+            publisher.submit(_batch(number))
+        publisher.wait()
+
+    with pytest.raises(ValueError, match="registry unreachable"):
+        feed()
+    publisher.close()
+    assert published == [0, 1]

@@ -629,6 +629,7 @@ class _Publisher:
             except BaseException as error:  # handed to the consuming thread
                 self._error = error
             finally:
+                item = result = None  # hold no batch while waiting for the next one
                 inbox.task_done()
 
 

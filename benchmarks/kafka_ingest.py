@@ -15,8 +15,8 @@ What it measures, in one run against one broker (the dev stack's Tansu by defaul
    - **ours**: ``KafkaIngester(..., max_records=--max-records).run(until_caught_up=True)``
      (default 100,000: the design's prototype was fastest at 50k-100k; 100k x 445 B stays
      under the 64 MiB ``max_bytes``) reads topic B into a fresh local lake (JSON decode,
-     Parquet staging, one Delta commit per micro-batch with the partition positions, the
-     catalog event); afterwards the table must hold exactly ``--events`` rows.
+     Parquet staging, one Delta commit per micro-batch with the partition positions);
+     afterwards the table must hold exactly ``--events`` rows.
 
    Timing. Tansu holds a group join for half the session timeout (~3 s), the same fixed wait
    on both sides, so both are timed **from the first record received** (the first
@@ -34,8 +34,8 @@ What it measures, in one run against one broker (the dev stack's Tansu by defaul
    is over), the main thread produces ``--rate`` events/s (default 10,000) for ``--seconds``
    (default 25), paced on an absolute schedule, each event carrying ``time.time_ns()`` taken
    just before its ``produce()`` call in ``ts``. The ingester's ``on_batch`` callback records
-   the wall time for the version it made; it is called after the Delta commit and the catalog
-   event, so a few ms after the rows became visible (conservative). After the run, each
+   the wall time for the version it made; it is called after the Delta commit (and a due
+   compaction), so a few ms after the rows became visible (conservative). After the run, each
    version's added files are found by diffing the file lists of consecutive versions and
    their ``ts`` column is read: per-event latency = the version's visible time - the event's
    ``ts``. Every produced event must be found exactly once. p50 and p95 over all events.

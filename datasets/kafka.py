@@ -558,9 +558,9 @@ class _Publisher:
     """Two background threads, one batch deep each: the first decodes submitted batches, the
     second publishes them, in order.
 
-    A commit conflict sets :attr:`conflicted`; an error is kept and raised to the consuming
-    thread. After either, every batch behind is dropped: publishing them would skip the
-    records of the batch that failed.
+    A commit conflict sets :attr:`conflicted`; the first error is kept and raised to the
+    consuming thread. After either, every batch behind the failed one is dropped: publishing
+    them would skip its records. Batches ahead of a failed decode are still published.
     """
 
     def __init__(
@@ -569,7 +569,7 @@ class _Publisher:
         self._decoding: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
         self._publishing: queue.Queue[_Decoded | None] = queue.Queue(maxsize=1)
         self.conflicted = threading.Event()
-        self._error: BaseException | None = None
+        self.error: BaseException | None = None  # the first, raised on the consuming thread
         self._threads = [
             threading.Thread(
                 target=self._loop,
@@ -604,8 +604,8 @@ class _Publisher:
 
     def raise_error(self) -> None:
         """Raise what failed a decode or publish, if anything did."""
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
 
     def _loop(
         self,
@@ -613,6 +613,7 @@ class _Publisher:
         work: Callable[[Any], Any],
         outbox: queue.Queue[Any] | None,
     ) -> None:
+        failed = False  # this stage failed: what follows in its inbox is behind the failure
         while True:
             item = inbox.get()
             try:
@@ -620,14 +621,19 @@ class _Publisher:
                     if outbox is not None:
                         outbox.put(None)
                     return
-                if self._error is None and not self.conflicted.is_set():
+                # The decoding stage also stops when a later stage failed (nothing it decodes
+                # would be published); the publishing stage gets only batches decoded in time.
+                later_failed = outbox is not None and self.error is not None
+                if not (failed or later_failed or self.conflicted.is_set()):
                     result = work(item)
                     if outbox is not None:
                         outbox.put(result)
             except CommitConflictError:
                 self.conflicted.set()
             except BaseException as error:  # handed to the consuming thread
-                self._error = error
+                failed = True
+                if self.error is None:
+                    self.error = error
             finally:
                 item = result = None  # hold no batch while waiting for the next one
                 inbox.task_done()

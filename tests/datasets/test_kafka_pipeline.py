@@ -6,6 +6,7 @@ The stages here are plain functions; the real ones run against Tansu in test_kaf
 from __future__ import annotations
 
 import threading
+import time
 
 import pyarrow as pa
 import pytest
@@ -69,15 +70,23 @@ def test_after_a_conflict_nothing_behind_the_failed_batch_is_published() -> None
     assert published == [0, 1, 2, 3]
 
 
-def test_a_decode_error_reaches_the_consuming_thread_and_stops_publishing() -> None:
+def test_a_decode_error_reaches_the_consuming_thread_and_what_came_before_is_published() -> None:
     published: list[int] = []
+    publisher: _Publisher
 
     def decode(batch: _Batch) -> _Decoded:
         if batch.positions[0] == 2:
             raise ValueError("registry unreachable")
         return _decoded(batch)
 
-    publisher = _Publisher(decode, lambda d: published.append(_number(d)))
+    def publish(decoded: _Decoded) -> None:
+        if _number(decoded) == 0:  # hold on until batch 2 has failed, with batch 1 queued
+            deadline = time.monotonic() + 10
+            while publisher.error is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+        published.append(_number(decoded))
+
+    publisher = _Publisher(decode, publish)
 
     def feed() -> None:  # the error surfaces at a later submit or at the wait
         for number in range(5):

@@ -172,8 +172,8 @@ def _decode(items: list[Any], parse: _Parse, schema: pa.Schema | None) -> Decode
 def _parse_json(payloads: Sequence[bytes], schema: pa.Schema | None) -> pa.Table:
     """Parse JSON payloads as one table, in pieces on parallel threads.
 
-    Pieces of ``_PIECE_RECORDS`` parsed single-threaded side by side took about 35% less CPU
-    and half the time of one multi-threaded ``read_json`` (benchmarks/RESULTS.md). When a
+    Pieces of ``_PIECE_RECORDS`` parsed single-threaded side by side took about 30% less CPU
+    and 40% less time than one multi-threaded ``read_json`` (benchmarks/RESULTS.md). When a
     piece finds a field the schema lacks, the whole is parsed again at once, so that a new
     field's type is inferred over every record, as a single parse would.
     """

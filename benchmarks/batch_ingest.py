@@ -6,8 +6,8 @@ fresh local Delta table two ways, in one run, on the same machine:
 
 - **raw**: ``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json`` with the explicit schema, then
   one ``deltalake.write_deltalake`` per format;
-- **ours**: ``thermocline.datasets.sources.read_new`` (listing, consumed-file check, read with
-  the declared schema, schema conformance) + ``thermocline.datasets.writes.stage`` +
+- **ours**: ``thermocline.datasets.ingest.sources.read_new`` (listing, consumed-file check, read with
+  the declared schema, schema conformance) + ``thermocline.datasets.tables.writes.stage`` +
   ``publish`` (statistics, commit with the source metadata and app transaction, catalog event),
   one batch per format, into a fresh lake.
 
@@ -44,8 +44,8 @@ from deltalake import write_deltalake
 
 from thermocline.catalog.config import DatasetSpec
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.sources import read_new
-from thermocline.datasets.writes import publish, stage
+from thermocline.datasets.ingest.sources import read_new
+from thermocline.datasets.tables.writes import publish, stage
 
 SCHEMA = {
     "id": "int64",

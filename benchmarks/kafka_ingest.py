@@ -74,8 +74,8 @@ from deltalake import DeltaTable
 
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.kafka import CONSUMER_DEFAULTS, BatchReport, KafkaIngester
-from thermocline.datasets.tables import read_dataset
+from thermocline.datasets.ingest.kafka import CONSUMER_DEFAULTS, BatchReport, KafkaIngester
+from thermocline.datasets.tables.versions import read_dataset
 
 CONSUMER_SETTINGS = CONSUMER_DEFAULTS  # raw reads with exactly the ingester's settings
 SCHEMA = "{id: int64, user: string, kind: string, value: float64, ts: int64, payload: string}"

@@ -54,7 +54,7 @@ def generate(rows: int) -> None:
     import pyarrow as pa
 
     from thermocline.catalog.lake import Lake
-    from thermocline.datasets.writes import write
+    from thermocline.datasets.tables.writes import write
 
     lake = Lake.open(lake_path(rows))
     marker = lake_path(rows) / "done"
@@ -79,7 +79,7 @@ def generate(rows: int) -> None:
 
 def data_files(rows: int) -> list[str]:
     from thermocline.catalog.lake import Lake
-    from thermocline.datasets.tables import open_table
+    from thermocline.datasets.tables.versions import open_table
 
     table = open_table(Lake.open(lake_path(rows)), DATASET)
     return sorted(table.file_uris())
@@ -124,7 +124,7 @@ def side_ours(
     from torch.utils.data import DataLoader
 
     from thermocline.catalog.lake import Lake
-    from thermocline.datasets.training import MASK, TableDataset, TableLoader
+    from thermocline.datasets.training.dataset import MASK, TableDataset, TableLoader
 
     start = time.perf_counter()
     dataset = TableDataset(

@@ -7,7 +7,7 @@ data in 100x the files and 100x the log, with delta-rs's default checkpoint ever
 
 Each timed run copies each table afresh (untimed) and rolls it back to the version that holds
 half the data (version 4, and version 499, which falls on a checkpoint) with
-``thermocline.datasets.versions.rollback``: resolve, preflight, ``DeltaTable.restore``, catalog
+``thermocline.datasets.tables.rollback.rollback``: resolve, preflight, ``DeltaTable.restore``, catalog
 event. For reference it also times bare ``DeltaTable(uri).restore(target)`` on another fresh
 copy. One untimed warm-up run per table first (it also creates the catalog's event table);
 medians over ``--repeat`` runs. Building the 1,000-version table takes about 30 s.
@@ -31,7 +31,7 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.versions import rollback
+from thermocline.datasets.tables.rollback import rollback
 
 VERSIONS = (10, 1000)
 

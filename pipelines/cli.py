@@ -265,7 +265,7 @@ def ui_status(ctx: _Context, as_json: bool) -> None:
 def _dataset(ctx: _Context, dataset: str) -> str:
     """``dataset`` if the project declares it or the lake holds it, else a one-line error."""
     from thermocline.catalog.errors import DatasetNotFoundError
-    from thermocline.datasets.tables import open_table
+    from thermocline.datasets.tables.versions import open_table
 
     if dataset not in ctx.project.datasets:
         try:
@@ -293,7 +293,7 @@ def datasets() -> None:
 @click.pass_obj
 def datasets_list(ctx: _Context, as_json: bool) -> None:
     """Every dataset: current version, files, size and rows."""
-    from thermocline.datasets.versions import list_datasets
+    from thermocline.datasets.tables.inspection import list_datasets
 
     summaries = list_datasets(ctx.lake, ctx.project.datasets)
     if as_json:
@@ -325,7 +325,7 @@ def datasets_list(ctx: _Context, as_json: bool) -> None:
 @click.pass_obj
 def describe(ctx: _Context, dataset: str, as_json: bool) -> None:
     """Schema, partitions, size, file count, current version, tags and owners of DATASET."""
-    from thermocline.datasets.versions import describe as describe_dataset
+    from thermocline.datasets.tables.inspection import describe as describe_dataset
 
     info = describe_dataset(ctx.lake, _dataset(ctx, dataset))
     spec = ctx.project.datasets.get(dataset)
@@ -354,7 +354,7 @@ def describe(ctx: _Context, dataset: str, as_json: bool) -> None:
 def history(ctx: _Context, dataset: str, limit: int | None, as_json: bool) -> None:
     """Versions of DATASET, newest first: when, what, rows, who and why (and vacuum ledgers)."""
     from thermocline.catalog.catalog import Catalog
-    from thermocline.datasets.tables import history as table_history
+    from thermocline.datasets.tables.versions import history as table_history
 
     commits = table_history(ctx.lake, _dataset(ctx, dataset), limit)
     ledgers = {
@@ -424,7 +424,7 @@ def _print_history(
 @click.pass_obj
 def diff(ctx: _Context, dataset: str, a: str, b: str, sample_rows: int, as_json: bool) -> None:
     """What changed in DATASET from version A to B (versions, tags or times)."""
-    from thermocline.datasets.versions import diff as diff_versions
+    from thermocline.datasets.tables.inspection import diff as diff_versions
 
     change = diff_versions(ctx.lake, _dataset(ctx, dataset), a, b, sample_rows=sample_rows)
     if as_json:
@@ -469,7 +469,7 @@ def diff(ctx: _Context, dataset: str, a: str, b: str, sample_rows: int, as_json:
 def tag(ctx: _Context, ref: str, name: str, reason: str | None, as_json: bool) -> None:
     """Point tag NAME at DATASET@VERSION (moving it if it exists)."""
     from thermocline.catalog.catalog import Catalog
-    from thermocline.datasets.tables import resolve_version
+    from thermocline.datasets.tables.versions import resolve_version
 
     dataset, at = _split_ref(ref)
     version = resolve_version(ctx.lake, _dataset(ctx, dataset), at)
@@ -526,7 +526,7 @@ def release_create(
 ) -> None:
     """Record release NAME = the given dataset versions."""
     from thermocline.catalog.catalog import Catalog
-    from thermocline.datasets.tables import resolve_version
+    from thermocline.datasets.tables.versions import resolve_version
 
     versions = {}
     for ref in refs:
@@ -579,7 +579,7 @@ def release_rollback(
     from rich.progress import Progress
 
     from thermocline.catalog.catalog import Catalog
-    from thermocline.datasets.versions import release_rollback as rollback_release
+    from thermocline.datasets.tables.rollback import release_rollback as rollback_release
 
     target = Catalog(ctx.lake).release(name)
     if not yes:
@@ -625,8 +625,8 @@ def rollback(
     as_json: bool,
 ) -> None:
     """Restore DATASET to an earlier version as a new version (itself reversible)."""
-    from thermocline.datasets.versions import RollbackResult
-    from thermocline.datasets.versions import rollback as rollback_dataset
+    from thermocline.datasets.tables.rollback import RollbackResult
+    from thermocline.datasets.tables.rollback import rollback as rollback_dataset
 
     def summary(r: RollbackResult) -> str:
         return (
@@ -675,7 +675,7 @@ def vacuum(
     as_json: bool,
 ) -> None:
     """Delete files no recent, tagged or released version of DATASET needs."""
-    from thermocline.datasets.versions import vacuum as vacuum_dataset
+    from thermocline.datasets.tables.maintenance import vacuum as vacuum_dataset
 
     with _err.status(f"vacuuming {dataset}..."):
         result = vacuum_dataset(
@@ -719,7 +719,7 @@ def ingest() -> None:
 @click.pass_obj
 def ingest_batch(ctx: _Context, dataset: str, partition: str | None, as_json: bool) -> None:
     """Load what is new in DATASET's batch source: stage, check, then publish or quarantine."""
-    from thermocline.datasets.ingest import ingest as ingest_dataset
+    from thermocline.datasets.ingest.run import ingest as ingest_dataset
 
     outcome = ingest_dataset(ctx.project, ctx.lake, dataset, partition=partition)
     _print_outcome(outcome, as_json)
@@ -769,7 +769,7 @@ def _ingest_kafka(
     import signal
     import time
 
-    from thermocline.datasets.kafka import BatchReport, KafkaIngester
+    from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 
     started = time.monotonic()
     totals = {"rows": 0, "dead": 0, "batches": 0}
@@ -847,7 +847,7 @@ def demo(ctx: _Context, rows: int, events: int) -> None:
     """Run the demo: a new batch file of rides, ingested by a Dagster run; then the history.
     With --events, ride events also go through the dev Kafka broker into `ride_events`."""
     from thermocline.datasets.demo import DEMO_DATASET
-    from thermocline.datasets.tables import history as table_history
+    from thermocline.datasets.tables.versions import history as table_history
     from thermocline.pipelines.demo import run_demo
 
     with _err.status("materializing the rides asset with Dagster..."):
@@ -879,8 +879,8 @@ def demo(ctx: _Context, rows: int, events: int) -> None:
 
 def _event_demo(ctx: _Context, events: int) -> None:
     from thermocline.datasets.demo import DEMO_EVENTS_DATASET
-    from thermocline.datasets.kafka import dead_letter_table
-    from thermocline.datasets.tables import history as table_history
+    from thermocline.datasets.ingest.dead_letters import dead_letter_table
+    from thermocline.datasets.tables.versions import history as table_history
     from thermocline.pipelines.demo import run_event_demo
 
     with _err.status(f"producing {events} ride events into Kafka and ingesting them..."):

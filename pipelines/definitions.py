@@ -23,13 +23,12 @@ from dagster import AssetExecutionContext, OpExecutionContext
 from thermocline.catalog.config import DatasetSpec, Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest import ingest
-from thermocline.datasets.kafka import BatchReport, KafkaIngester, pending_records
-from thermocline.datasets.maintenance import checkpoint, compact
-from thermocline.datasets.tables import open_table, read_dataset
-from thermocline.datasets.versions import vacuum
+from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester, pending_records
+from thermocline.datasets.ingest.run import ingest
+from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
+from thermocline.datasets.tables.versions import open_table, read_dataset
 from thermocline.pipelines.streaming import batch_metadata, check_results, severity
-from thermocline.quality.checks import CheckResult, check_names
+from thermocline.quality.results import CheckResult, check_names
 
 __all__ = ["ThermoclineResource", "build_definitions", "defs"]
 

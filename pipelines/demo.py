@@ -25,12 +25,8 @@ from thermocline.datasets.demo import (
     demo_ride_events,
     write_next_demo_batch,
 )
-from thermocline.datasets.kafka import (
-    BatchReport,
-    KafkaIngester,
-    dead_letter_table,
-    kafka_source,
-)
+from thermocline.datasets.ingest.dead_letters import dead_letter_table
+from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester, kafka_source
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 from thermocline.pipelines.streaming import DagsterReporter
 from thermocline.pipelines.ui import dagster_instance

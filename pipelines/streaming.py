@@ -13,8 +13,8 @@ from typing import Any
 
 import dagster as dg
 
-from thermocline.datasets.kafka import BatchReport
-from thermocline.quality.checks import CheckResult
+from thermocline.datasets.ingest.kafka import BatchReport
+from thermocline.quality.results import CheckResult
 
 __all__ = ["DagsterReporter", "batch_metadata", "check_results", "severity"]
 

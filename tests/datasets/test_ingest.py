@@ -9,10 +9,11 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
+from thermocline.catalog.commits import CHECKS_KEY
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest import CHECKS_KEY, ingest
-from thermocline.datasets.tables import open_table, read_dataset
+from thermocline.datasets.ingest.run import ingest
+from thermocline.datasets.tables.versions import open_table, read_dataset
 
 PROJECT = """
 datasets:

@@ -17,10 +17,12 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from thermocline.catalog.commits import QUARANTINE_KEY
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.kafka import BatchReport, KafkaIngester, dead_letter_table, kafka_app_id
-from thermocline.datasets.tables import history, open_table, read_dataset
+from thermocline.datasets.ingest.dead_letters import dead_letter_table
+from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester, kafka_app_id
+from thermocline.datasets.tables.versions import history, open_table, read_dataset
 from thermocline.pipelines.devstack import StackInfo
 
 pytestmark = pytest.mark.kafka
@@ -157,7 +159,7 @@ def test_a_batch_failing_a_blocking_check_is_quarantined_and_the_stream_goes_on(
     )
     assert any(f.path.endswith(".parquet") for f in files), "the rows are kept"
     [latest] = open_table(local_lake, "events").history(1)
-    assert latest["thermocline.quarantine"] == report.quarantine_path
+    assert latest[QUARANTINE_KEY] == report.quarantine_path
     assert "quarantined" in (history(local_lake, "events", limit=1)[0].reason or "")
 
     send(kafka_bootstrap, topic, [json.dumps({"id": 99, "name": "later"}).encode()])

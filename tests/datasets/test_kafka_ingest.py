@@ -20,8 +20,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.kafka import BatchReport, KafkaIngester, dead_letter_table, kafka_app_id
-from thermocline.datasets.tables import open_table, read_dataset
+from thermocline.datasets.ingest.dead_letters import dead_letter_table
+from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester, kafka_app_id
+from thermocline.datasets.tables.versions import open_table, read_dataset
 
 pytestmark = pytest.mark.kafka
 
@@ -111,7 +112,7 @@ INGESTER = """
 import json, sys
 from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.kafka import KafkaIngester
+from thermocline.datasets.ingest.kafka import KafkaIngester
 project = load_project(sys.argv[1], environ={})
 lake = Lake.from_project(project, environ={})
 KafkaIngester(project, lake, "events", group_id=sys.argv[2], max_records=1_000,

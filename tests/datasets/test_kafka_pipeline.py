@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from thermocline.catalog.errors import CommitConflictError
-from thermocline.datasets.kafka import _Batch, _Decoded, _Publisher
+from thermocline.datasets.ingest.kafka import _Batch, _Decoded
+from thermocline.datasets.ingest.kafka_pipeline import Pipeline
 
 
 def _batch(number: int) -> _Batch:
@@ -35,7 +36,7 @@ def test_batches_are_decoded_and_published_in_the_order_submitted() -> None:
         decoded.append(batch.positions[0])
         return _decoded(batch)
 
-    publisher = _Publisher(decode, lambda d: published.append(_number(d)))
+    publisher = Pipeline(decode, lambda d: published.append(_number(d)))
     for number in range(50):
         publisher.submit(_batch(number))
     publisher.wait()
@@ -54,7 +55,7 @@ def test_after_a_conflict_nothing_behind_the_failed_batch_is_published() -> None
             raise CommitConflictError("another member published these offsets")
         published.append(number)
 
-    publisher = _Publisher(_decoded, publish)
+    publisher = Pipeline(_decoded, publish)
     for number in range(5):
         publisher.submit(_batch(number))
     threading.Timer(0.2, release.set).start()
@@ -72,7 +73,7 @@ def test_after_a_conflict_nothing_behind_the_failed_batch_is_published() -> None
 
 def test_a_decode_error_reaches_the_consuming_thread_and_what_came_before_is_published() -> None:
     published: list[int] = []
-    publisher: _Publisher
+    publisher: Pipeline
 
     def decode(batch: _Batch) -> _Decoded:
         if batch.positions[0] == 2:
@@ -86,7 +87,7 @@ def test_a_decode_error_reaches_the_consuming_thread_and_what_came_before_is_pub
                 time.sleep(0.01)
         published.append(_number(decoded))
 
-    publisher = _Publisher(decode, publish)
+    publisher = Pipeline(decode, publish)
 
     def feed() -> None:  # the error surfaces at a later submit or at the wait
         for number in range(5):

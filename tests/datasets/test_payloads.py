@@ -19,7 +19,12 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from thermocline.catalog.errors import ConfigError
-from thermocline.datasets.payloads import SchemaRegistry, avro_schema, decode_avro, decode_json
+from thermocline.datasets.ingest.payloads import (
+    SchemaRegistry,
+    avro_schema,
+    decode_avro,
+    decode_json,
+)
 from thermocline.pipelines.devstack import StackInfo
 
 DECLARED = pa.schema([("id", pa.int64()), ("name", pa.string())])

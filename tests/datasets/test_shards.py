@@ -12,7 +12,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from thermocline.datasets.shards import (
+from thermocline.datasets.training.shards import (
     Topology,
     batch_counts,
     block_order,

@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from deltalake import DeltaTable
 
+from thermocline.catalog.commits import FILES_KEY, REPLAY_KEY, WATERMARK_KEY
 from thermocline.catalog.config import DatasetSpec, load_project
 from thermocline.catalog.errors import (
     CommitConflictError,
@@ -31,22 +32,14 @@ from thermocline.catalog.errors import (
     SourceHistoryError,
 )
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.sources import (
-    FILES_KEY,
-    REPLAY_KEY,
-    WATERMARK_KEY,
-    SourceBatch,
-    consumed_files,
-    evolve_schema,
-    files_app_id,
-    fsspec_options,
-    last_watermark,
-    read_new,
-    sql_app_id,
-)
-from thermocline.datasets.tables import open_table, read_dataset
-from thermocline.datasets.versions import rollback
-from thermocline.datasets.writes import publish, quarantine, stage
+from thermocline.datasets.ingest.base import SourceBatch
+from thermocline.datasets.ingest.evolution import evolve_schema
+from thermocline.datasets.ingest.files import consumed_files, files_app_id, fsspec_options
+from thermocline.datasets.ingest.sources import read_new
+from thermocline.datasets.ingest.sql import last_watermark, sql_app_id
+from thermocline.datasets.tables.rollback import rollback
+from thermocline.datasets.tables.versions import open_table, read_dataset
+from thermocline.datasets.tables.writes import publish, quarantine, stage
 from thermocline.pipelines import devstack
 
 SCHEMA = {"id": "int64", "name": "string", "fare": "float64", "at": "timestamp[us, tz=UTC]"}

@@ -6,8 +6,8 @@ import pytest
 
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables import history, open_table, read_dataset
-from thermocline.datasets.writes import write
+from thermocline.datasets.tables.versions import history, open_table, read_dataset
+from thermocline.datasets.tables.writes import write
 
 
 def sample(start: int, rows: int) -> pa.Table:

@@ -30,8 +30,9 @@ from deltalake import WriterProperties, write_deltalake
 from thermocline.catalog.catalog import TRAINING_RUN, Catalog
 from thermocline.catalog.errors import InputError, LoaderStateError, PiiRefusedError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.training import MASK, TableDataset, TableLoader, _dense, iter_batches
-from thermocline.datasets.writes import StagedBatch, StagedFile, publish, write
+from thermocline.datasets.tables.writes import StagedBatch, StagedFile, publish, write
+from thermocline.datasets.training.dataset import MASK, TableDataset, TableLoader, iter_batches
+from thermocline.datasets.training.tensors import _dense
 
 # The harness uses 3 workers on this 2-core machine on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")
@@ -331,7 +332,7 @@ def test_clear_errors(harness: Lake) -> None:
 DDP_RANK = """
 import json, os, sys
 import torch.distributed as dist
-import thermocline.datasets.training as training
+import thermocline.datasets.training.dataset as training
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.training import MASK, TableDataset
 

@@ -19,9 +19,11 @@ from thermocline.catalog.errors import (
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables import history, open_table, read_dataset, resolve_version
-from thermocline.datasets.versions import describe, diff, release_rollback, rollback, vacuum
-from thermocline.datasets.writes import stage, write
+from thermocline.datasets.tables.inspection import describe, diff
+from thermocline.datasets.tables.maintenance import vacuum
+from thermocline.datasets.tables.rollback import release_rollback, rollback
+from thermocline.datasets.tables.versions import history, open_table, read_dataset, resolve_version
+from thermocline.datasets.tables.writes import stage, write
 
 
 def ids(lake: Lake, dataset: str, at: int | str | None = None) -> list[int]:
@@ -159,7 +161,7 @@ def test_diff_and_describe(lake: Lake) -> None:
 RELEASE_CRASH = """
 import json, os, sys
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.versions import release_rollback
+from thermocline.datasets.tables.rollback import release_rollback
 lake = Lake.open(sys.argv[1], json.loads(sys.argv[2]))
 release_rollback(lake, "r1", on_restored=lambda result: os._exit(137))
 """

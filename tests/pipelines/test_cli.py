@@ -15,7 +15,7 @@ import pytest
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables import read_dataset
+from thermocline.datasets.tables.versions import read_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,8 +20,8 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.demo import demo_rides
-from thermocline.datasets.tables import open_table, read_dataset
-from thermocline.datasets.writes import write
+from thermocline.datasets.tables.versions import open_table, read_dataset
+from thermocline.datasets.tables.writes import write
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

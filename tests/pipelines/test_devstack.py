@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables import read_dataset
-from thermocline.datasets.writes import write
+from thermocline.datasets.tables.versions import read_dataset
+from thermocline.datasets.tables.writes import write
 from thermocline.pipelines import devstack
 from thermocline.pipelines.devstack.processes import running_pid, spawn, stop
 

@@ -11,15 +11,14 @@ import pytest
 from pydantic import TypeAdapter
 
 from thermocline.catalog.config import Check
-from thermocline.quality.checks import (
+from thermocline.quality.builtin import BuiltinChecks, run_checks
+from thermocline.quality.results import (
     BatchCheck,
-    BuiltinChecks,
     CheckContext,
     CheckResult,
     blocking,
     check_name,
     check_names,
-    run_checks,
 )
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)

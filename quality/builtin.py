@@ -41,12 +41,10 @@ Other judges (a Great Expectations suite, PII detection) plug in beside the buil
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from types import MappingProxyType
-from typing import Any, Literal, Protocol
+from datetime import UTC, datetime
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -63,81 +61,26 @@ from thermocline.catalog.config import (
     UniqueCheck,
     parse_duration,
 )
+from thermocline.quality.messages import (
+    as_number,
+    show_bounds,
+    show_column,
+    show_columns,
+    show_duration,
+    show_instant,
+    show_list,
+    show_number,
+    show_observed,
+    show_percent,
+    show_value,
+)
+from thermocline.quality.results import CheckContext, CheckResult, MetadataValue, check_names
+from thermocline.quality.schema import check_schema
 
 __all__ = [
-    "BatchCheck",
     "BuiltinChecks",
-    "CheckContext",
-    "CheckResult",
-    "MetadataValue",
-    "Severity",
-    "blocking",
-    "check_name",
-    "check_names",
     "run_checks",
 ]
-
-MetadataValue = int | float | str
-Severity = Literal["error", "warn"]
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The verdict of one check on one batch.
-
-    ``name`` is stable and identifier-safe (it becomes a Dagster asset-check name), ``message`` is
-    one line a person can act on, ``metadata`` holds the numbers behind it (``rows``,
-    ``failing_rows``, ratios, ages in seconds) for plots and the catalog.
-    """
-
-    name: str
-    check: str
-    severity: Severity
-    passed: bool
-    message: str
-    metadata: Mapping[str, MetadataValue] = field(default_factory=dict, hash=False)
-
-    def __post_init__(self) -> None:
-        # A read-only view: results are shared by the publisher, the catalog and Dagster.
-        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
-
-    @property
-    def blocking(self) -> bool:
-        """True when this result keeps the batch from being published."""
-        return not self.passed and self.severity == "error"
-
-
-@dataclass(frozen=True)
-class CheckContext:
-    """What a check needs besides the batch, handed in so that the checks stay pure.
-
-    ``now`` is the time the batch is judged at (time zone aware; kept in UTC),
-    ``previous_row_counts`` the row counts of recently published batches, newest first (empty
-    for a dataset's first batch), ``schema`` the declared schema (None when it is inferred).
-    """
-
-    now: datetime
-    previous_row_counts: Sequence[int] = ()
-    schema: pa.Schema | None = None
-
-    def __post_init__(self) -> None:
-        if self.now.tzinfo is None or self.now.utcoffset() is None:
-            raise ValueError(
-                f"CheckContext.now must be time zone aware, got {self.now.isoformat()}; "
-                "pass datetime.now(UTC)"
-            )
-        object.__setattr__(self, "now", self.now.astimezone(UTC))
-        object.__setattr__(self, "previous_row_counts", tuple(self.previous_row_counts))
-
-
-class BatchCheck(Protocol):
-    """Anything that judges a batch: the built-in checks, a Great Expectations suite, a PII scan.
-
-    The publisher runs every ``BatchCheck`` of a dataset on a staged batch and blocks on the
-    failed ``error`` results of all of them; result names must be unique within the dataset.
-    """
-
-    def __call__(self, batch: pa.Table, context: CheckContext, /) -> list[CheckResult]: ...
 
 
 @dataclass(frozen=True)
@@ -163,52 +106,6 @@ class BuiltinChecks:
 
     def __call__(self, batch: pa.Table, context: CheckContext, /) -> list[CheckResult]:
         return run_checks(batch, self.specs, context)
-
-
-def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
-    """The failed ``error`` results: what keeps a batch from being published."""
-    return [result for result in results if result.blocking]
-
-
-# --- names -----------------------------------------------------------------------------------
-
-
-def check_name(spec: Check) -> str:
-    """The base name of a check: its kind and its columns, e.g. ``not_null_ride_id_started_at``.
-
-    Characters other than letters, digits and ``_`` become ``_`` so the name is a valid Dagster
-    asset-check name. Two checks of a dataset can share a base name (two ranges on one column);
-    :func:`check_names` makes them unique.
-    """
-    if isinstance(spec, NotNullCheck | UniqueCheck):
-        columns: list[str] = list(spec.columns)
-    elif isinstance(spec, SchemaCheck | RowCountCheck):
-        columns = []
-    else:
-        columns = [spec.column]
-    return "_".join([spec.check, *(_name_part(column) for column in columns)])
-
-
-def check_names(specs: Sequence[Check]) -> list[str]:
-    """The names of a dataset's checks, in order, unique: repeats get ``_2``, ``_3``, ..."""
-    names: list[str] = []
-    taken: set[str] = set()
-    for spec in specs:
-        base = name = check_name(spec)
-        number = 1
-        while name in taken:
-            number += 1
-            name = f"{base}_{number}"
-        taken.add(name)
-        names.append(name)
-    return names
-
-
-def _name_part(column: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_]+", "_", column).strip("_") or "column"
-
-
-# --- running ---------------------------------------------------------------------------------
 
 
 def run_checks(batch: pa.Table, specs: Sequence[Check], context: CheckContext) -> list[CheckResult]:
@@ -287,7 +184,7 @@ class _Query:
                 except duckdb.Error:
                     field = self.batch.schema.field(index)
                     unreadable[index] = (
-                        f"DuckDB cannot read {_show_column(field.name)} ({field.type})"
+                        f"DuckDB cannot read {show_column(field.name)} ({field.type})"
                     )
                     del columns[index]
             connection.register("batch", self._table(columns))
@@ -361,7 +258,7 @@ def _compile(
 ) -> CheckResult | _Plan:
     """A result for checks that need no query (or cannot run), else the check's plan."""
     if isinstance(spec, SchemaCheck):
-        return _schema(spec, name, batch.schema, context.schema)
+        return check_schema(spec, name, batch.schema, context.schema)
     if isinstance(spec, RowCountCheck):
         return _row_count(spec, name, batch.num_rows, context.previous_row_counts)
     columns = list(spec.columns) if isinstance(spec, NotNullCheck | UniqueCheck) else [spec.column]
@@ -399,10 +296,10 @@ def _column_problem(
     spec: Check, name: str, column: str, count: int, batch: pa.Table
 ) -> CheckResult:
     if count == 0:
-        message = f"{_show_column(column)}: column is missing from the batch (columns: "
-        message += _listing([_show_column(c) for c in batch.schema.names]) + ")"
+        message = f"{show_column(column)}: column is missing from the batch (columns: "
+        message += show_list([show_column(c) for c in batch.schema.names]) + ")"
     else:
-        message = f"{_show_column(column)}: the batch has {count} columns of that name"
+        message = f"{show_column(column)}: the batch has {count} columns of that name"
     return _result(spec, name, False, message, {"rows": batch.num_rows})
 
 
@@ -412,15 +309,12 @@ def _result(
     return CheckResult(name, spec.check, spec.severity, passed, message, metadata)
 
 
-# --- the checks ------------------------------------------------------------------------------
-
-
 def _not_null(plan: _Plan, spec: NotNullCheck, aliases: list[str], rows: int) -> None:
     """No nulls in any listed column (a NaN is a value, not a null)."""
     any_null = " OR ".join(f"{a} IS NULL" for a in aliases)
     plan.expressions.append(f"count(*) FILTER (WHERE {any_null})")
     plan.expressions.extend(f"count(*) FILTER (WHERE {a} IS NULL)" for a in aliases)
-    label = _columns_label(spec.columns)
+    label = show_columns(spec.columns)
 
     def finish(values: Sequence[Any], _: duckdb.DuckDBPyConnection) -> CheckResult:
         failing, *per_column = (int(v) for v in values)
@@ -432,7 +326,7 @@ def _not_null(plan: _Plan, spec: NotNullCheck, aliases: list[str], rows: int) ->
             message = f"{label}: {failing} of {rows} rows are null"
         else:
             counts = ", ".join(
-                f"{_show_column(c)} {n}" for c, n in zip(spec.columns, per_column, strict=True)
+                f"{show_column(c)} {n}" for c, n in zip(spec.columns, per_column, strict=True)
             )
             message = f"{label}: {failing} of {rows} rows have nulls ({counts})"
         return _result(spec, plan.name, False, message, metadata)
@@ -445,7 +339,7 @@ def _unique(plan: _Plan, spec: UniqueCheck, aliases: list[str], rows: int) -> No
     keys = ", ".join(aliases)
     # row(...) makes a struct, which is never NULL itself, so null keys are counted, not skipped.
     plan.expressions.append(f"count(DISTINCT row({keys}))")
-    label = _columns_label(spec.columns)
+    label = show_columns(spec.columns)
 
     def finish(values: Sequence[Any], connection: duckdb.DuckDBPyConnection) -> CheckResult:
         distinct = int(values[0])
@@ -468,8 +362,7 @@ def _unique(plan: _Plan, spec: UniqueCheck, aliases: list[str], rows: int) -> No
             repeated, times, *key = example
             metadata["repeated_keys"] = int(repeated)
             shown = ", ".join(
-                f"{_show_column(c)}={_show_value(v)}"
-                for c, v in zip(spec.columns, key, strict=True)
+                f"{show_column(c)}={show_value(v)}" for c, v in zip(spec.columns, key, strict=True)
             )
             keys_repeat = "1 key repeats" if repeated == 1 else f"{repeated} keys repeat"
             message += f" ({keys_repeat}), e.g. {shown} appears {times} times"
@@ -492,7 +385,7 @@ def _accepted_values(
     be cast to the column's type (``"abc"`` for an int64 column) fails the check: it is a typo
     in the spec that would otherwise silently accept nothing.
     """
-    label = _show_column(spec.column)
+    label = show_column(spec.column)
     if pa.types.is_null(kind):
         accepted = pa.array([], pa.null())
     else:
@@ -502,7 +395,7 @@ def _accepted_values(
                 cast.append(pa.array([value]).cast(kind, safe=True))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                 return (
-                    f"{label}: accepted value {_show_value(value)} cannot be compared with the "
+                    f"{label}: accepted value {show_value(value)} cannot be compared with the "
                     f"column's type {kind}; fix the check's values"
                 )
         accepted = pa.concat_arrays(cast)
@@ -525,7 +418,7 @@ def _accepted_values(
         )
         if examples:
             metadata["unexpected_values"] = int(examples[0][0])
-            shown = ", ".join(f"{_show_value(v)} ({n})" for _, n, v in examples)
+            shown = ", ".join(f"{show_value(v)} ({n})" for _, n, v in examples)
             message += f", e.g. {shown}"
         return _result(spec, plan.name, False, message, metadata)
 
@@ -535,7 +428,7 @@ def _accepted_values(
 
 def _range(plan: _Plan, spec: RangeCheck, alias: str, kind: pa.DataType, rows: int) -> str | None:
     """Non-null values lie within ``[min, max]``; NaN lies outside every range."""
-    label = _show_column(spec.column)
+    label = show_column(spec.column)
     numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
     if not (numeric or pa.types.is_null(kind)):
         return f"{label}: a range check needs a numeric column, got {kind}"
@@ -551,11 +444,11 @@ def _range(plan: _Plan, spec: RangeCheck, alias: str, kind: pa.DataType, rows: i
         f"min({alias}) FILTER (WHERE {number})",
         f"max({alias}) FILTER (WHERE {number})",
     ]
-    bounds = _bounds(spec.min, spec.max)
+    bounds = show_bounds(spec.min, spec.max)
 
     def finish(values: Sequence[Any], _: duckdb.DuckDBPyConnection) -> CheckResult:
         n_below, n_above, n_nan = (int(v) for v in values[:3])
-        lowest, highest = (_number(v) for v in values[3:])
+        lowest, highest = (as_number(v) for v in values[3:])
         failing = n_below + n_above + n_nan
         metadata: dict[str, MetadataValue] = {
             "rows": rows,
@@ -573,11 +466,11 @@ def _range(plan: _Plan, spec: RangeCheck, alias: str, kind: pa.DataType, rows: i
         parts: list[tuple[int, str]] = []
         if n_below:
             parts.append(
-                (n_below, f"below min {_show_number(spec.min)} (lowest {_show_observed(lowest)})")
+                (n_below, f"below min {show_number(spec.min)} (lowest {show_observed(lowest)})")
             )
         if n_above:
             parts.append(
-                (n_above, f"above max {_show_number(spec.max)} (highest {_show_observed(highest)})")
+                (n_above, f"above max {show_number(spec.max)} (highest {show_observed(highest)})")
             )
         if n_nan:
             parts.append((n_nan, "NaN"))
@@ -600,8 +493,8 @@ def _completeness(plan: _Plan, spec: CompletenessCheck, alias: str, rows: int) -
     batches that should not be empty.
     """
     plan.expressions.append(f"count({alias})")
-    label = _show_column(spec.column)
-    wanted = _percent(spec.min_ratio)
+    label = show_column(spec.column)
+    wanted = show_percent(spec.min_ratio)
 
     def finish(values: Sequence[Any], _: duckdb.DuckDBPyConnection) -> CheckResult:
         present = int(values[0])
@@ -618,7 +511,7 @@ def _completeness(plan: _Plan, spec: CompletenessCheck, alias: str, rows: int) -
         metadata["ratio"] = ratio
         # Round the shown ratio down so it never reads as "95%" while it is below a 95% minimum.
         floor = math.floor(ratio * 10_000) / 10_000
-        shown = f"{label}: {_percent(floor)} non-null ({present} of {rows} rows)"
+        shown = f"{label}: {show_percent(floor)} non-null ({present} of {rows} rows)"
         if ratio >= spec.min_ratio:
             return _result(spec, plan.name, True, f"{shown}, min {wanted}", metadata)
         return _result(spec, plan.name, False, f"{shown}, below min {wanted}", metadata)
@@ -641,7 +534,7 @@ def _freshness(
     holding today is fresh. A newest value in the future passes (age < 0, shown as such). An empty
     or all-null column fails: nothing shows the data is fresh.
     """
-    label = _show_column(spec.column)
+    label = show_column(spec.column)
     is_date = pa.types.is_date(kind)
     if not (pa.types.is_timestamp(kind) or is_date):
         return f"{label}: a freshness check needs a timestamp or date column, got {kind}"
@@ -659,21 +552,21 @@ def _freshness(
             message = f"{label}: no values to tell freshness by ({what})"
             return _result(spec, plan.name, False, message, metadata)
         newest_us = int(values[0])
-        newest = _show_instant(newest_us, is_date)
+        newest = show_instant(newest_us, is_date)
         if is_date:
             newest_us += 86_400_000_000
         age = (now_us - newest_us) / 1_000_000
         metadata["newest"] = newest
         metadata["newest_age_seconds"] = age
         if age < 0:
-            message = f"{label}: newest value {newest} is {_show_duration(-age)} in the future"
+            message = f"{label}: newest value {newest} is {show_duration(-age)} in the future"
             return _result(spec, plan.name, True, message, metadata)
         if age <= max_age:
-            shown = _show_duration(age)
+            shown = show_duration(age)
             message = f"{label}: newest value {newest} is {shown} old (max_age {spec.max_age})"
             return _result(spec, plan.name, True, message, metadata)
         message = (
-            f"{label}: newest value {newest} is {_show_duration(age)} old, "
+            f"{label}: newest value {newest} is {show_duration(age)} old, "
             f"older than max_age {spec.max_age}"
         )
         return _result(spec, plan.name, False, message, metadata)
@@ -705,9 +598,10 @@ def _row_count(spec: RowCountCheck, name: str, rows: int, previous: Sequence[int
             change = (rows - mean) / mean
             metadata.update(previous_mean=mean, previous_batches=len(previous), change=change)
             direction = "more" if change >= 0 else "fewer"
+            mean_text = show_number(round(mean, 1))
             text = (
-                f"{_percent(abs(change))} {direction} than the mean {_show_number(round(mean, 1))}"
-                f" of {_last(len(previous))} (max change {_percent(spec.max_change)})"
+                f"{show_percent(abs(change))} {direction} than the mean {mean_text}"
+                f" of {_last(len(previous))} (max change {show_percent(spec.max_change)})"
             )
             (problems if abs(change) > spec.max_change else notes).append(text)
     if problems:
@@ -719,136 +613,6 @@ def _row_count(spec: RowCountCheck, name: str, rows: int, previous: Sequence[int
 
 def _last(count: int) -> str:
     return "the last batch" if count == 1 else f"the last {count} batches"
-
-
-def _schema(
-    spec: SchemaCheck, name: str, actual: pa.Schema, declared: pa.Schema | None
-) -> CheckResult:
-    """Every declared column is present with a type that casts to the declared one losslessly.
-
-    Extra columns fail: a publish writes the batch as it is, so an undeclared column would
-    change the table's schema without a change to the spec. Column order and nullability are not
-    compared (``not_null`` checks nulls). "Losslessly" is decided from the types alone, never
-    from the values, so a batch cannot pass or fail by luck: see :func:`_casts_safely`.
-    """
-    if declared is None:
-        message = "no declared schema (schema: infer), nothing to compare"
-        return CheckResult(name, spec.check, spec.severity, True, message, {})
-    counts: dict[str, int] = {}
-    for column in actual.names:
-        counts[column] = counts.get(column, 0) + 1
-    missing = [c for c in declared.names if c not in counts]
-    extra = [c for c in actual.names if declared.get_field_index(c) == -1]
-    repeated = [c for c, n in counts.items() if n > 1]
-    mismatched: list[str] = []
-    casts = 0
-    for target in declared:
-        if counts.get(target.name) != 1:
-            continue
-        have = actual.field(target.name).type
-        if have.equals(target.type):
-            continue
-        if _casts_safely(have, target.type):
-            casts += 1
-        else:
-            mismatched.append(f"{_show_column(target.name)} is {have}, declared {target.type}")
-    metadata: dict[str, MetadataValue] = {
-        "declared_columns": len(declared),
-        "missing_columns": len(missing),
-        "mismatched_columns": len(mismatched),
-        "extra_columns": len(set(extra)),
-        "repeated_columns": len(repeated),
-        "cast_columns": casts,
-    }
-    problems = []
-    if missing:
-        problems.append("missing " + _listing([_show_column(c) for c in missing]))
-    if mismatched:
-        problems.append(_listing(mismatched) + " (no lossless cast)")
-    if extra:
-        problems.append("undeclared " + _listing([_show_column(c) for c in dict.fromkeys(extra)]))
-    if repeated:
-        problems.append("repeated " + _listing([_show_column(c) for c in repeated]))
-    if problems:
-        return CheckResult(name, spec.check, spec.severity, False, "; ".join(problems), metadata)
-    message = f"all {len(declared)} declared columns present with compatible types"
-    if casts:
-        message += f" ({casts} to be cast)"
-    return CheckResult(name, spec.check, spec.severity, True, message, metadata)
-
-
-_INT_BITS = {pa.int8(): 8, pa.int16(): 16, pa.int32(): 32, pa.int64(): 64}
-_UINT_BITS = {pa.uint8(): 8, pa.uint16(): 16, pa.uint32(): 32, pa.uint64(): 64}
-_FLOAT_MANTISSA = {pa.float16(): 11, pa.float32(): 24, pa.float64(): 53}
-_TIME_UNITS = ("s", "ms", "us", "ns")
-_SAME_DATA = [
-    {pa.string(), pa.large_string(), pa.string_view()},
-    {pa.binary(), pa.large_binary(), pa.binary_view()},
-]
-
-
-def _casts_safely(have: pa.DataType, want: pa.DataType) -> bool:
-    """Whether every value of type ``have`` is a value of type ``want`` (widening only).
-
-    Integers widen (unsigned into a wider signed), integers into floats whose mantissa holds
-    them, floats into wider floats, string/binary into their large and view forms, timestamps
-    into finer units with a time zone only if they had one, date32 into date64, decimals into
-    ones with at least as many integer and fraction digits, lists and structs field by field,
-    dictionaries by their values, and an all-null column into anything.
-    """
-    if have.equals(want) or pa.types.is_null(have):
-        return True
-    if pa.types.is_dictionary(have):
-        return _casts_safely(have.value_type, want)
-    if have in _INT_BITS or have in _UINT_BITS:
-        bits = _INT_BITS.get(have) or _UINT_BITS[have]
-        signed = have in _INT_BITS
-        if want in _INT_BITS:
-            return _INT_BITS[want] >= bits + (0 if signed else 1)
-        if want in _UINT_BITS:
-            return not signed and _UINT_BITS[want] >= bits
-        if want in _FLOAT_MANTISSA:
-            return _FLOAT_MANTISSA[want] >= bits - (1 if signed else 0)
-        return False
-    if have in _FLOAT_MANTISSA:
-        return want in _FLOAT_MANTISSA and _FLOAT_MANTISSA[want] >= _FLOAT_MANTISSA[have]
-    if any(have in group and want in group for group in _SAME_DATA):
-        return True
-    if pa.types.is_timestamp(have) and pa.types.is_timestamp(want):
-        finer = _TIME_UNITS.index(want.unit) >= _TIME_UNITS.index(have.unit)
-        return finer and (have.tz is None) == (want.tz is None)
-    if pa.types.is_date32(have):
-        return bool(pa.types.is_date64(want))
-    if pa.types.is_decimal(have) and pa.types.is_decimal(want):
-        integer_digits: int = have.precision - have.scale
-        fraction_digits: int = have.scale
-        return bool(want.precision - want.scale >= integer_digits and want.scale >= fraction_digits)
-    if _is_list(have) and _is_list(want):
-        if pa.types.is_fixed_size_list(want) and (
-            not pa.types.is_fixed_size_list(have) or have.list_size != want.list_size
-        ):
-            return False
-        return bool(_casts_safely(have.value_type, want.value_type))
-    if pa.types.is_struct(have) and pa.types.is_struct(want):
-        have_fields = {have.field(i).name: have.field(i).type for i in range(have.num_fields)}
-        want_fields = {want.field(i).name: want.field(i).type for i in range(want.num_fields)}
-        return have_fields.keys() == want_fields.keys() and all(
-            _casts_safely(have_fields[n], want_fields[n]) for n in want_fields
-        )
-    if pa.types.is_map(have) and pa.types.is_map(want):
-        return _casts_safely(have.key_type, want.key_type) and _casts_safely(
-            have.item_type, want.item_type
-        )
-    return False
-
-
-def _is_list(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
-    )
-
-
-# --- helpers ---------------------------------------------------------------------------------
 
 
 def _quote(identifier: str) -> str:
@@ -872,78 +636,3 @@ def _all(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...
 def _epoch_us(moment: datetime) -> int:
     delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _show_instant(epoch_us: int, is_date: bool) -> str:
-    try:
-        moment = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=epoch_us)
-    except OverflowError:
-        return f"{epoch_us} µs after 1970-01-01"
-    return moment.date().isoformat() if is_date else moment.isoformat()
-
-
-def _show_duration(seconds: float) -> str:
-    """``3h5m``, ``2d4h``, ``45s``: the largest unit and the next one, enough to act on."""
-    whole = int(seconds)
-    units = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
-    for position, (unit, size) in enumerate(units):
-        if whole >= size or unit == "s":
-            text = f"{whole // size}{unit}"
-            if position + 1 < len(units):
-                next_unit, next_size = units[position + 1]
-                rest = whole % size // next_size
-                text += f"{rest}{next_unit}" if rest else ""
-            return text
-    raise AssertionError("unreachable: the last unit always matches")
-
-
-def _percent(ratio: float) -> str:
-    return f"{ratio * 100:.2f}".rstrip("0").rstrip(".") + "%"
-
-
-def _number(value: Any) -> int | float | None:
-    if value is None or isinstance(value, int):
-        return value
-    return float(value)
-
-
-def _show_number(value: float | int | None) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return str(value)
-
-
-def _show_observed(value: float | int | None) -> str:
-    """A value seen in the data, to six significant digits (the exact one is in metadata)."""
-    return _show_number(float(f"{value:.6g}") if isinstance(value, float) else value)
-
-
-def _bounds(low: float | None, high: float | None) -> str:
-    if low is None:
-        return f"at most {_show_number(high)}"
-    if high is None:
-        return f"at least {_show_number(low)}"
-    return f"within [{_show_number(low)}, {_show_number(high)}]"
-
-
-def _show_value(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    text = repr(value) if isinstance(value, str | bytes) else str(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _show_column(column: str) -> str:
-    """A column as messages show it: bare when it reads as a name, else quoted."""
-    return column if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", column) else repr(column)
-
-
-def _columns_label(columns: Sequence[str]) -> str:
-    return ", ".join(_show_column(c) for c in columns)
-
-
-def _listing(items: Sequence[str], limit: int = 8) -> str:
-    shown = ", ".join(items[:limit])
-    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"

@@ -27,22 +27,14 @@ from __future__ import annotations
 
 import math
 import os
-import queue
-import threading
 import uuid
 import warnings
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as pads
-import pyarrow.fs as pafs
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
@@ -57,43 +49,38 @@ from thermocline.catalog.errors import (
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.filecache import FileCache
-from thermocline.datasets.plans import FilterSpec, Plan, Unit, filter_columns, make_plan
-from thermocline.datasets.shards import (
-    Block,
+from thermocline.datasets.tables.versions import resolve_version
+from thermocline.datasets.training.filecache import FileCache
+from thermocline.datasets.training.plans import FilterSpec, Plan, filter_columns, make_plan
+from thermocline.datasets.training.prefetch import produce
+from thermocline.datasets.training.shards import (
     Spans,
     Topology,
     batch_counts,
-    block_order,
     consumed_per_worker,
-    epoch_units,
     remaining,
     schedule,
-    spans_take,
-    unit_segments,
 )
-from thermocline.datasets.tables import resolve_version
+from thermocline.datasets.training.tensors import (
+    MASK,
+    Batch,
+    is_list,
+    is_text,
+    pack,
+    tensor_type,
+    unpack,
+    value_type,
+)
 
-__all__ = ["MASK", "TableDataset", "TableLoader", "iter_batches"]
+__all__ = [
+    "MASK",
+    "TableDataset",
+    "TableLoader",
+    "iter_batches",
+]
 
-MASK = "_mask"
-"""Key of the bool tensor marking real rows (False: padding) when ``drop_last`` is False."""
 
-Batch = dict[str, Any]
 _STATE_FORMAT = 1
-_TORCH_TYPES = {
-    pa.int8(): torch.int8,
-    pa.int16(): torch.int16,
-    pa.int32(): torch.int32,
-    pa.int64(): torch.int64,
-    pa.uint8(): torch.uint8,
-    pa.uint16(): torch.uint16,
-    pa.uint32(): torch.uint32,
-    pa.uint64(): torch.uint64,
-    pa.float16(): torch.float16,
-    pa.float32(): torch.float32,
-    pa.float64(): torch.float64,
-}
 
 
 @dataclass
@@ -239,12 +226,12 @@ class TableDataset(IterableDataset[Batch]):
         spans, leg, skip = self._begin(workers, worker)
         counting = info is None  # in a worker process, TableLoader counts in the main one
         blocks = schedule(int((spans[:, 1] - spans[:, 0]).sum()), leg.topology, self.rank, worker)
-        produced = _produce(self, spans, len(self._legs) - 1, blocks, skip)
+        produced = produce(self, spans, len(self._legs) - 1, blocks, skip)
         packing = info is not None and self._pack
         for batch in produced:
             if counting:
                 leg.delivered += 1
-            yield _pack(batch) if packing else batch
+            yield pack(batch) if packing else batch
         if counting:
             self.set_epoch(self.epoch + 1)
 
@@ -305,7 +292,7 @@ class TableLoader(DataLoader[Batch]):
         _, leg, _ = dataset._begin(workers)  # before the workers fork, so they agree
         for batch in super().__iter__():
             leg.delivered += 1
-            yield _unpack(batch)
+            yield unpack(batch)
         dataset.set_epoch(dataset.epoch + 1)
 
     def state_dict(self) -> dict[str, Any]:
@@ -322,9 +309,6 @@ def iter_batches(source: str, **options: Any) -> Iterator[dict[str, Any]]:
     """
     for batch in TableDataset(source, **options):
         yield {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-# --- planning and safety ------------------------------------------------------------------
 
 
 def _resolve_source(
@@ -415,14 +399,14 @@ def _check_types(plan: Plan, ragged: str, drop_last: bool, list_sizes: Mapping[s
     """Refuse columns with no tensor form, and names the loader's extra keys would collide with."""
     keys = [] if drop_last else [MASK]
     for name in list_sizes:
-        if name not in plan.columns or not _is_list(plan.schema.field(name).type):
+        if name not in plan.columns or not is_list(plan.schema.field(name).type):
             raise InputError(f"list_sizes names {name!r}, which is not a list column read here")
     for field in plan.schema:
-        kind = _value_type(field.type)
+        kind = value_type(field.type)
         keys.append(field.name)
-        if _is_list(kind) and field.name not in list_sizes:
+        if is_list(kind) and field.name not in list_sizes:
             keys.append(field.name + ("_offsets" if ragged == "offsets" else "_mask"))
-        elif _tensor_type(kind) is None and not _is_text(kind) and not _is_list(kind):
+        elif tensor_type(kind) is None and not is_text(kind) and not is_list(kind):
             raise InputError(
                 f"column {field.name!r} has type {field.type}, which has no tensor form; leave "
                 "it out of columns or store it as numbers, lists of numbers or text"
@@ -442,376 +426,3 @@ def _pinning_possible() -> bool:
         "pin_memory=True but no CUDA device is available; batches stay unpinned", stacklevel=3
     )
     return False
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-class _Reader:
-    """Reads units of a plan as Arrow tables: projected, filtered, through the lake's native
-    filesystem (or the local file cache)."""
-
-    def __init__(self, dataset: TableDataset) -> None:
-        plan = dataset.plan
-        self.plan = plan
-        self.lake = (
-            dataset.lake
-            if get_worker_info() is None
-            else Lake(dataset.lake.uri, dataset.lake.storage_options)
-        )
-        self.filesystem = self.lake.table_filesystem(plan.dataset)
-        self.cache = dataset.cache
-        self.format = pads.ParquetFileFormat(
-            default_fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=True)
-        )
-        self.fragments: dict[str, pads.ParquetFileFragment] = {}
-        self.lock = threading.Lock()
-
-    def read(self, unit: Unit) -> pa.Table:
-        try:
-            table = self._read(self._fragment(unit.path), unit)
-        except FileNotFoundError:
-            if self.cache is None:
-                raise
-            # The cache evicted our copy to make room for another read: read the remote file.
-            remote = self._make_fragment(unit.path, self.filesystem, unit.path)
-            with self.lock:
-                self.fragments[unit.path] = remote
-            table = self._read(remote, unit)
-        if table.num_rows != unit.rows:
-            raise ThermoclineError(
-                f"{self.plan.dataset}: {unit.path} row group {unit.row_group} has {table.num_rows} "
-                f"matching rows, the plan counted {unit.rows}; the file changed under the plan"
-            )
-        return table
-
-    def _read(self, fragment: pads.ParquetFileFragment, unit: Unit) -> pa.Table:
-        return fragment.subset(row_group_ids=[unit.row_group]).to_table(
-            schema=self.plan.table_schema, columns=list(self.plan.columns), filter=self.plan.filter
-        )
-
-    def _make_fragment(
-        self, path: str, filesystem: pafs.FileSystem, location: str
-    ) -> pads.ParquetFileFragment:
-        fragment = self.format.make_fragment(
-            location, filesystem, partition_expression=self.plan.partitions[path]
-        )
-        fragment.ensure_complete_metadata()
-        return fragment
-
-    def _fragment(self, path: str) -> pads.ParquetFileFragment:
-        with self.lock:
-            found = self.fragments.get(path)
-        if found is not None:
-            return found
-        filesystem, location = self.filesystem, path
-        if self.cache is not None:
-            size = self.filesystem.get_file_info(path).size
-            key = f"{self.lake.table_uri(self.plan.dataset)}/{path}"
-            local = self.cache.local_path(self.filesystem, path, size, key)
-            if local is not None:
-                filesystem, location = pafs.LocalFileSystem(), local
-        fragment = self._make_fragment(path, filesystem, location)
-        with self.lock:
-            self.fragments[path] = fragment
-        return fragment
-
-
-def _produce(
-    dataset: TableDataset, spans: Spans, leg: int, blocks: list[Block], skip: int
-) -> Iterator[Batch]:
-    """Batches of ``blocks`` after the first ``skip``, made in a background thread."""
-    plan, reader = dataset.plan, _Reader(dataset)
-    order = epoch_units([u.rows for u in plan.units], dataset.seed, dataset.epoch, dataset.shuffle)
-    todo = [b for b in blocks if b.first_batch + len(b.batch_rows) > skip]
-    pieces = [
-        unit_segments(spans_take(spans, b.start, b.stop), [u.rows for u in plan.units], order)
-        for b in todo
-    ]
-    # The row groups in the order they are needed, each once per consecutive run: read ahead.
-    needed = [unit for block in pieces for unit, _, _ in block]
-    reads = [u for i, u in enumerate(needed) if i == 0 or needed[i - 1] != u]
-    out: queue.Queue[Any] = queue.Queue(maxsize=dataset.prefetch)
-    stop = threading.Event()
-    pinned = _PinnedRing(dataset.prefetch + 2) if dataset.pin_memory else None
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            with ThreadPoolExecutor(dataset.prefetch) as pool:
-                ahead: deque[Future[pa.Table]] = deque()
-                upcoming = iter(reads)
-
-                def refill() -> None:
-                    while (
-                        len(ahead) < dataset.prefetch and (unit := next(upcoming, None)) is not None
-                    ):
-                        ahead.append(pool.submit(reader.read, plan.units[unit]))
-
-                refill()
-                current: tuple[int, pa.Table] | None = None
-                for block, segments in zip(todo, pieces, strict=True):
-                    parts = []
-                    for unit, first, last in segments:
-                        if current is None or current[0] != unit:
-                            current = (unit, ahead.popleft().result())
-                            refill()
-                        parts.append(current[1].slice(first, last - first))
-                    rows = pa.concat_tables(parts) if parts else plan.schema.empty_table()
-                    if dataset.shuffle:
-                        rows = rows.take(block_order(block, dataset.seed, dataset.epoch, leg, True))
-                    offset = 0
-                    for index, count in enumerate(block.batch_rows):
-                        if block.first_batch + index >= skip:
-                            batch = _tensors(rows.slice(offset, count), dataset)
-                            if pinned is not None:
-                                batch = pinned.copy(batch)
-                            if not put(batch):
-                                return
-                        offset += count
-                    if stop.is_set():
-                        return
-            put(_END)
-        except BaseException as error:
-            put(_Failure(error))
-
-    thread = threading.Thread(target=work, name="thermocline-loader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = out.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-_END = object()
-
-
-@dataclass(frozen=True)
-class _Failure:
-    error: BaseException
-
-
-# --- Arrow to torch -----------------------------------------------------------------------
-
-
-def _tensors(table: pa.Table, dataset: TableDataset) -> Batch:
-    """One batch as tensors, padded to ``batch_size`` rows unless ``drop_last``."""
-    size, rows = dataset.batch_size, table.num_rows
-    pad = 0 if dataset.drop_last else size - rows
-    batch: Batch = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        if isinstance(array.type, pa.DictionaryType):
-            array = array.dictionary_decode()
-        kind = array.type
-        if _is_text(kind):
-            filler = b"" if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) else ""
-            batch[name] = array.to_pylist() + [filler] * pad
-        elif name in dataset.list_sizes:
-            batch[name] = _padded(_fixed(name, array, dataset.list_sizes[name]), pad)
-        elif _is_list(kind):
-            _ragged(batch, name, array, pad, dataset.ragged)
-        else:
-            batch[name] = _padded(_dense(name, array), pad)
-    if not dataset.drop_last:
-        mask = torch.zeros(size, dtype=torch.bool)
-        mask[:rows] = True
-        batch[MASK] = mask
-    return batch
-
-
-def _dense(name: str, array: pa.Array) -> torch.Tensor:
-    """A numeric, bool, time or fixed-size-list array as a tensor; no copy where possible."""
-    kind = array.type
-    if pa.types.is_fixed_size_list(kind):
-        _no_nulls(name, array)
-        width = kind.list_size
-        values = array.values.slice(array.offset * width, len(array) * width)
-        inner = _dense(name, values)
-        return inner.reshape(len(array), width, *inner.shape[1:])
-    if pa.types.is_boolean(kind):
-        _no_nulls(name, array)
-        return torch.from_numpy(array.to_numpy(zero_copy_only=False))
-    if pa.types.is_floating(kind) and array.null_count:
-        return torch.from_numpy(array.to_numpy(zero_copy_only=False))  # nulls become NaN
-    storage = _tensor_type(kind)
-    if storage is None:
-        raise InputError(f"column {name!r} of type {kind} has no tensor form")
-    _no_nulls(name, array)
-    dtype = _TORCH_TYPES[storage]
-    if not len(array):
-        return torch.empty(0, dtype=dtype)
-    buffer = array.buffers()[1]
-    width = storage.byte_width
-    if buffer.is_mutable:  # Arrow's own memory: share it, no copy
-        return torch.frombuffer(buffer, dtype=dtype, count=len(array), offset=array.offset * width)
-    copied = np.frombuffer(
-        buffer, dtype=storage.to_pandas_dtype(), count=len(array), offset=array.offset * width
-    ).copy()
-    return torch.from_numpy(copied)
-
-
-def _fixed(name: str, array: pa.Array, width: int) -> torch.Tensor:
-    """A list column whose lists all have ``width`` items as a 2-D tensor (Delta tables store
-    fixed-size lists as plain lists, so the reader says the width)."""
-    _no_nulls(name, array)
-    lengths = pc.list_value_length(array).to_numpy()
-    if len(lengths) and (lengths != width).any():
-        raise InputError(
-            f"column {name!r} has lists of {sorted(set(lengths.tolist()))[:5]} items, not all "
-            f"{width} as list_sizes says; drop it from list_sizes to get values and offsets"
-        )
-    values = _dense(name, array.flatten())
-    return values.reshape(len(array), width, *values.shape[1:])
-
-
-def _ragged(batch: Batch, name: str, array: pa.Array, pad: int, ragged: str) -> None:
-    """A variable-length list column as values + offsets, or as a padded 2-D tensor + mask."""
-    _no_nulls(name, array)
-    values = _dense(name, array.flatten())
-    offsets = torch.from_numpy(array.offsets.to_numpy().astype(np.int64))
-    offsets -= int(offsets[0])
-    if ragged == "offsets":
-        batch[name] = values
-        batch[f"{name}_offsets"] = (
-            torch.cat([offsets, offsets[-1:].expand(pad)]) if pad else offsets
-        )
-        return
-    lengths = offsets[1:] - offsets[:-1]
-    rows = len(array) + pad
-    width = int(lengths.max()) if len(lengths) else 0
-    mask = torch.zeros(rows, width, dtype=torch.bool)
-    mask[: len(array)] = torch.arange(width) < lengths[:, None]
-    padded = torch.zeros(rows, width, *values.shape[1:], dtype=values.dtype)
-    padded[mask] = values
-    batch[name], batch[f"{name}_mask"] = padded, mask
-
-
-def _padded(tensor: torch.Tensor, pad: int) -> torch.Tensor:
-    if not pad:
-        return tensor
-    out = torch.zeros(len(tensor) + pad, *tensor.shape[1:], dtype=tensor.dtype)
-    out[: len(tensor)] = tensor
-    return out
-
-
-def _no_nulls(name: str, array: pa.Array) -> None:
-    if array.null_count:
-        raise InputError(
-            f"column {name!r} has {array.null_count} null(s) in a batch, which a tensor of "
-            f"{array.type} cannot hold; filter them out, e.g. filter=pc.field({name!r}).is_valid()"
-        )
-
-
-def _value_type(kind: pa.DataType) -> pa.DataType:
-    return kind.value_type if isinstance(kind, pa.DictionaryType) else kind
-
-
-def _tensor_type(kind: pa.DataType) -> pa.DataType | None:
-    """The fixed-width storage type a tensor of ``kind`` uses, or None."""
-    if kind in _TORCH_TYPES:
-        return kind
-    if pa.types.is_boolean(kind):
-        return kind
-    if pa.types.is_temporal(kind) and not pa.types.is_interval(kind):
-        return pa.int64() if kind.bit_width == 64 else pa.int32()
-    if pa.types.is_fixed_size_list(kind):
-        return _tensor_type(kind.value_type)
-    return None
-
-
-def _is_text(kind: pa.DataType) -> bool:
-    return any(
-        check(kind)
-        for check in (
-            pa.types.is_string,
-            pa.types.is_large_string,
-            pa.types.is_binary,
-            pa.types.is_large_binary,
-            pa.types.is_string_view,
-            pa.types.is_binary_view,
-        )
-    )
-
-
-def _is_list(kind: pa.DataType) -> bool:
-    return (pa.types.is_list(kind) or pa.types.is_large_list(kind)) and (
-        _tensor_type(kind.value_type) is not None
-    )
-
-
-# --- pinned buffers and worker packing ----------------------------------------------------
-
-
-class _PinnedRing:
-    """Page-locked copies of batches, reused round-robin: host-to-device copies run async.
-
-    A slot is reused ``depth`` batches later, so move a batch to the device (or clone it)
-    before keeping it longer than that.
-    """
-
-    def __init__(self, depth: int) -> None:
-        self.depth = depth
-        self.slots: list[dict[str, torch.Tensor]] = [{} for _ in range(depth)]
-        self.turn = 0
-
-    def copy(self, batch: Batch) -> Batch:
-        slot = self.slots[self.turn % self.depth]
-        self.turn += 1
-        pinned: Batch = {}
-        for key, value in batch.items():
-            if not isinstance(value, torch.Tensor):
-                pinned[key] = value
-                continue
-            buffer = slot.get(key)
-            if buffer is None or buffer.shape != value.shape or buffer.dtype != value.dtype:
-                buffer = slot[key] = torch.empty(value.shape, dtype=value.dtype, pin_memory=True)
-            buffer.copy_(value)
-            pinned[key] = buffer
-        return pinned
-
-
-_PACKED = "__thermocline_packed__"
-_ALIGN = 64
-
-
-def _pack(batch: Batch) -> Batch:
-    """Every tensor of ``batch`` in one shared-memory buffer: one segment crosses processes."""
-    layout, offset = [], 0
-    for key, value in batch.items():
-        if isinstance(value, torch.Tensor):
-            nbytes = value.numel() * value.element_size()
-            layout.append((key, value.dtype, tuple(value.shape), offset, nbytes))
-            offset += -(-nbytes // _ALIGN) * _ALIGN
-    buffer = torch.empty(offset, dtype=torch.uint8).share_memory_()  # type: ignore[no-untyped-call]
-    for key, _, _, start, nbytes in layout:
-        if nbytes:
-            buffer[start : start + nbytes] = batch[key].contiguous().view(-1).view(torch.uint8)
-    others = {k: v for k, v in batch.items() if not isinstance(v, torch.Tensor)}
-    return {_PACKED: (buffer, layout, others)}
-
-
-def _unpack(batch: Batch) -> Batch:
-    if _PACKED not in batch:
-        return batch
-    buffer, layout, others = batch[_PACKED]
-    out: Batch = {}
-    for key, dtype, shape, start, nbytes in layout:
-        out[key] = buffer[start : start + nbytes].view(dtype).reshape(shape)
-    out.update(others)
-    return {k: out[k] for k in [*[entry[0] for entry in layout], *others]}

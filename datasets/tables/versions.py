@@ -1,7 +1,7 @@
 """Delta table access on a lake: create, open, resolve a version, read, history.
 
 Every call takes a :class:`~thermocline.catalog.lake.Lake`, so the same code runs on a local
-folder and on S3. Writes go through :mod:`thermocline.datasets.writes`.
+folder and on S3. Writes go through :mod:`thermocline.datasets.tables.writes`.
 
 >>> read_dataset(lake, "rides", at="golden").to_table(columns=["ride_id"])   # doctest: +SKIP
 >>> read_dataset(lake, "rides", at="2026-11-21T10:00:00Z")                  # doctest: +SKIP
@@ -17,10 +17,18 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from thermocline.catalog.catalog import Catalog, current_user
+from thermocline.catalog.commits import (
+    FILE_COUNT_KEY,
+    REASON_KEY,
+    ROWS_KEY,
+    ROWS_REMOVED_KEY,
+    USER_KEY,
+)
 from thermocline.catalog.errors import (
     DatasetNotFoundError,
     InvalidTimestampError,
@@ -30,25 +38,16 @@ from thermocline.catalog.errors import (
 from thermocline.catalog.lake import Lake
 
 __all__ = [
-    "COMMIT_FILES_KEY",
-    "COMMIT_REASON_KEY",
-    "COMMIT_ROWS_KEY",
-    "COMMIT_ROWS_REMOVED_KEY",
-    "COMMIT_USER_KEY",
     "Commit",
     "create",
     "history",
+    "live_files",
     "open_table",
     "read_dataset",
     "resolve_version",
+    "stored_files",
 ]
 
-COMMIT_USER_KEY = "thermocline.user"
-COMMIT_REASON_KEY = "thermocline.reason"
-# Our publish commits carry no delta-rs operationMetrics: they record rows and files here.
-COMMIT_ROWS_KEY = "thermocline.rows"
-COMMIT_FILES_KEY = "thermocline.files"
-COMMIT_ROWS_REMOVED_KEY = "thermocline.rows_removed"
 _LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
@@ -97,7 +96,7 @@ def create(
         description=description,
         configuration=dict(properties or {}),
         storage_options=lake.delta_storage_options(),
-        commit_properties=CommitProperties(custom_metadata={COMMIT_USER_KEY: current_user()}),
+        commit_properties=CommitProperties(custom_metadata={USER_KEY: current_user()}),
     )
 
 
@@ -169,10 +168,36 @@ def _commit(entry: dict[str, Any]) -> Commit:
         version=int(entry["version"]),
         timestamp=datetime.fromtimestamp(entry["timestamp"] / 1000, tz=UTC),
         operation=str(entry.get("operation", "")),
-        rows_added=metrics.get("num_added_rows", entry.get(COMMIT_ROWS_KEY)),
-        rows_removed=metrics.get("num_deleted_rows", entry.get(COMMIT_ROWS_REMOVED_KEY)),
-        files_added=metrics.get("num_added_files", entry.get(COMMIT_FILES_KEY)),
+        rows_added=metrics.get("num_added_rows", entry.get(ROWS_KEY)),
+        rows_removed=metrics.get("num_deleted_rows", entry.get(ROWS_REMOVED_KEY)),
+        files_added=metrics.get("num_added_files", entry.get(FILE_COUNT_KEY)),
         files_removed=metrics.get("num_removed_files", metrics.get("numDeletedFiles")),
-        user=entry.get(COMMIT_USER_KEY),
-        reason=entry.get(COMMIT_REASON_KEY),
+        user=entry.get(USER_KEY),
+        reason=entry.get(REASON_KEY),
     )
+
+
+def live_files(table: DeltaTable) -> list[dict[str, Any]]:
+    """The live files of a table version: path, size, rows and partition values."""
+    actions = pa.table(table.get_add_actions(flatten=False))
+    partitions = (
+        actions["partition"].to_pylist()
+        if "partition" in actions.column_names
+        else [None] * actions.num_rows
+    )
+    return [
+        {**row, "partition_values": values}
+        for row, values in zip(
+            actions.select(["path", "size_bytes", "num_records"]).to_pylist(),
+            partitions,
+            strict=True,
+        )
+    ]
+
+
+def stored_files(lake: Lake, dataset: str) -> set[str]:
+    """Every file under the table root: one recursive listing, cheap on S3 and on disk alike."""
+    listing = lake.table_filesystem(dataset).get_file_info(
+        pafs.FileSelector("", recursive=True, allow_not_found=True)
+    )
+    return {info.path for info in listing if info.type == pafs.FileType.File}

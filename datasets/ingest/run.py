@@ -18,18 +18,20 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.commits import CHECKS_KEY
 from thermocline.catalog.config import Project
 from thermocline.catalog.errors import DatasetNotFoundError, SchemaEvolutionError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.sources import read_new, read_partition
-from thermocline.datasets.tables import history
-from thermocline.datasets.writes import publish, quarantine, stage
-from thermocline.quality.checks import CheckContext, CheckResult, blocking, run_checks
+from thermocline.datasets.ingest.files import read_partition
+from thermocline.datasets.ingest.sources import read_new
+from thermocline.datasets.tables.versions import history
+from thermocline.datasets.tables.writes import publish, quarantine, stage
+from thermocline.quality.builtin import run_checks
+from thermocline.quality.results import CheckContext, CheckResult, blocking
 
-__all__ = ["CHECKS_KEY", "IngestOutcome", "check_summary", "ingest"]
+__all__ = ["IngestOutcome", "check_summary", "ingest"]
 
 _RECENT_BATCHES = 10  # how many earlier publishes the row-count check compares against
-CHECKS_KEY = "thermocline.checks"
 
 
 @dataclass(frozen=True)

@@ -34,16 +34,17 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from thermocline.catalog.catalog import Catalog, Event, current_user
+from thermocline.catalog.commits import (
+    BATCH_KEY,
+    FILE_COUNT_KEY,
+    REASON_KEY,
+    ROWS_KEY,
+    ROWS_REMOVED_KEY,
+    USER_KEY,
+)
 from thermocline.catalog.errors import CommitConflictError, DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables import (
-    COMMIT_FILES_KEY,
-    COMMIT_REASON_KEY,
-    COMMIT_ROWS_KEY,
-    COMMIT_ROWS_REMOVED_KEY,
-    COMMIT_USER_KEY,
-    open_table,
-)
+from thermocline.datasets.tables.versions import open_table
 
 __all__ = [
     "QUARANTINE_DIR",
@@ -156,14 +157,14 @@ def publish(
         for f in staged.files
     ]
     custom = {
-        COMMIT_USER_KEY: current_user(),
-        COMMIT_ROWS_KEY: staged.rows,
-        COMMIT_FILES_KEY: len(staged.files),
-        "thermocline.batch": staged.batch_id,
+        USER_KEY: current_user(),
+        ROWS_KEY: staged.rows,
+        FILE_COUNT_KEY: len(staged.files),
+        BATCH_KEY: staged.batch_id,
         **dict(metadata or {}),
     }
     if reason:
-        custom[COMMIT_REASON_KEY] = reason
+        custom[REASON_KEY] = reason
     properties = CommitProperties(
         custom_metadata=custom,
         app_transactions=[Transaction(app, v) for app, v in (app_transactions or {}).items()],
@@ -191,7 +192,7 @@ def publish(
         _check_positions(table, staged.dataset, app_transactions or {})
         _add_new_columns(table, staged.schema)
         if mode == "overwrite":
-            custom[COMMIT_ROWS_REMOVED_KEY] = _rows_replaced(table, staged)
+            custom[ROWS_REMOVED_KEY] = _rows_replaced(table, staged)
         changes: list[AddAction | RemoveAction] = [*actions]
         try:
             table.create_write_transaction(
@@ -306,7 +307,7 @@ def upsert(
         )
     table = open_table(lake, dataset)
     predicate = " AND ".join(f'target."{c}" = source."{c}"' for c in primary_key)
-    custom = {COMMIT_USER_KEY: current_user(), **({COMMIT_REASON_KEY: reason} if reason else {})}
+    custom = {USER_KEY: current_user(), **({REASON_KEY: reason} if reason else {})}
     metrics = (
         table.merge(
             data,
@@ -380,7 +381,7 @@ def _add_new_columns(table: DeltaTable, schema: pa.Schema) -> None:
     if new:
         table.alter.add_columns(
             new,
-            commit_properties=CommitProperties(custom_metadata={COMMIT_USER_KEY: current_user()}),
+            commit_properties=CommitProperties(custom_metadata={USER_KEY: current_user()}),
         )
 
 

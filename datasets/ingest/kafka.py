@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +39,7 @@ import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from deltalake.exceptions import CommitFailedError
 
+from thermocline.catalog.commits import CHECKS_KEY, KIND_KEY, QUARANTINE_KEY
 from thermocline.catalog.config import KafkaSource, Project, expand_env
 from thermocline.catalog.errors import (
     CommitConflictError,
@@ -49,39 +48,34 @@ from thermocline.catalog.errors import (
     SourceReadError,
 )
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest import CHECKS_KEY, check_summary
-from thermocline.datasets.maintenance import CompactionResult, compact
-from thermocline.datasets.payloads import SchemaRegistry, decode_avro, decode_json
-from thermocline.datasets.tables import open_table
-from thermocline.datasets.writes import discard, publish, quarantine, stage
-from thermocline.quality.checks import CheckContext, CheckResult, blocking, run_checks
+from thermocline.datasets.ingest.dead_letters import (
+    DEAD_LETTER_SCHEMA,
+    dead_letter_rows,
+    dead_letter_table,
+)
+from thermocline.datasets.ingest.kafka_pipeline import COLLECT_EVERY_S, Pipeline, gc_paused
+from thermocline.datasets.ingest.payloads import SchemaRegistry, decode_avro, decode_json
+from thermocline.datasets.ingest.run import check_summary
+from thermocline.datasets.tables.maintenance import CompactionResult, compact
+from thermocline.datasets.tables.versions import open_table
+from thermocline.datasets.tables.writes import discard, publish, quarantine, stage
+from thermocline.quality.builtin import run_checks
+from thermocline.quality.results import CheckContext, CheckResult, blocking
 
 __all__ = [
     "CONSUMER_DEFAULTS",
-    "DEAD_LETTERS_DIR",
     "BatchReport",
     "KafkaIngester",
-    "dead_letter_table",
     "kafka_app_id",
     "kafka_source",
     "pending_records",
     "table_positions",
 ]
 
-DEAD_LETTERS_DIR = "_dead_letters"
-_DEAD_SCHEMA = pa.schema(
-    [
-        ("topic", pa.string()),
-        ("partition", pa.int32()),
-        ("offset", pa.int64()),
-        ("timestamp", pa.timestamp("ms", tz="UTC")),
-        ("key", pa.binary()),
-        ("raw", pa.binary()),
-        ("error", pa.string()),
-    ]
-)
+
 _POLL_SECONDS = 0.05
-_COLLECT_EVERY_S = 60.0  # the cyclic GC's pace while it is paused (see _gc_paused)
+
+
 # Settings measured with Tansu (DESIGN.md > Real components > Kafka); any Kafka accepts them.
 CONSUMER_DEFAULTS = {
     "enable.auto.commit": False,
@@ -97,11 +91,6 @@ CONSUMER_DEFAULTS = {
 def kafka_app_id(topic: str, partition: int) -> str:
     """The app transaction holding the last offset of ``topic``/``partition`` in a table."""
     return f"kafka:{topic}:{partition}"
-
-
-def dead_letter_table(dataset: str) -> str:
-    """The table (path under the lake) that holds ``dataset``'s dead letters."""
-    return f"{DEAD_LETTERS_DIR}/{dataset}"
 
 
 @dataclass(frozen=True)
@@ -191,7 +180,7 @@ class KafkaIngester:
         self._assigned: set[int] = set()
         self._at_end: set[int] = set()
         self._batch = _Batch()
-        self._publisher: _Publisher | None = None
+        self._publisher: Pipeline[_Batch, _Decoded] | None = None
         self._stopping = False
 
     # --- the loop -------------------------------------------------------------------------
@@ -199,11 +188,11 @@ class KafkaIngester:
     def run(self, *, until_caught_up: bool = False) -> None:
         """Consume and publish until :meth:`stop` (e.g. from a SIGTERM handler) or, with
         ``until_caught_up``, until every assigned partition is at its end."""
-        self._publisher = _Publisher(self._decode, self._publish)
+        self._publisher = Pipeline(self._decode, self._publish)
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         collected_at = time.monotonic()
         try:
-            with _gc_paused():
+            with gc_paused():
                 while not self._stopping:
                     self._fill()
                     self._hand_over()
@@ -212,7 +201,7 @@ class KafkaIngester:
                         self._resync(self._publisher)
                     if until_caught_up and self._caught_up():
                         break
-                    if time.monotonic() - collected_at > _COLLECT_EVERY_S:
+                    if time.monotonic() - collected_at > COLLECT_EVERY_S:
                         gc.collect()
                         collected_at = time.monotonic()
                 self._hand_over()
@@ -300,7 +289,7 @@ class KafkaIngester:
         self._assigned -= {p.partition for p in partitions}
         self._at_end -= {p.partition for p in partitions}
 
-    def _resync(self, publisher: _Publisher) -> None:
+    def _resync(self, publisher: Pipeline[_Batch, _Decoded]) -> None:
         """Another member published offsets we held (we were a zombie after a rebalance): drop
         what we hold and continue every partition, and the schema, from the table."""
         self._batch = _Batch()
@@ -338,7 +327,7 @@ class KafkaIngester:
         results = self._run_checks(good)
         if not blocking(results):
             self.schema = schema
-        return _Decoded(batch, good, _dead_rows(batch.messages, failures), results, before)
+        return _Decoded(batch, good, dead_letter_rows(batch.messages, failures), results, before)
 
     def _publish(self, decoded: _Decoded) -> None:
         """Stage and publish one decoded batch (dead letters first), or quarantine it."""
@@ -346,7 +335,7 @@ class KafkaIngester:
         self._publish_dead(dead)
         failed = blocking(results)
         staged = stage(self.lake, self.dataset, good, partition_by=self.partition_by)
-        metadata: dict[str, Any] = {"thermocline.source.kind": "kafka"}
+        metadata: dict[str, Any] = {KIND_KEY: "kafka"}
         if results:
             metadata[CHECKS_KEY] = check_summary(results)
         quarantine_path = None
@@ -356,7 +345,7 @@ class KafkaIngester:
             quarantine_path = quarantine(
                 self.lake, staged, reasons, {"kafka_last_offsets": offsets}
             )
-            metadata["thermocline.quarantine"] = quarantine_path
+            metadata[QUARANTINE_KEY] = quarantine_path
             empty = (decoded.schema_before or good.schema).empty_table()  # no new columns
             staged = stage(self.lake, self.dataset, empty, partition_by=self.partition_by)
         apps = {kafka_app_id(self.topic, p): o for p, o in batch.positions.items()}
@@ -434,7 +423,7 @@ class KafkaIngester:
         keep = [row for row in rows if row["offset"] > (done[row["partition"]] or -1)]
         if not keep:
             return
-        fresh = pa.Table.from_pylist(keep, schema=_DEAD_SCHEMA)
+        fresh = pa.Table.from_pylist(keep, schema=DEAD_LETTER_SCHEMA)
         last: dict[int, int] = {}
         for row in keep:
             last[row["partition"]] = max(last.get(row["partition"], -1), row["offset"])
@@ -533,112 +522,6 @@ def _consumer_settings(
     return {**CONSUMER_DEFAULTS, **options, "bootstrap.servers": bootstrap, "group.id": group_id}
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC (process-wide; restored afterwards) while ingesting.
-
-    A micro-batch holds up to ``max_records`` Message objects, which the GC tracks, and every
-    collection traversed the batch in hand again: about 25 ms per 100k, holding the GIL
-    (measured: 10 collections per 1M events at a 100k threshold). The loop collects every
-    ``_COLLECT_EVERY_S`` instead, over what it allocated since (the heap from before is
-    frozen out of collections).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        if enabled:
-            gc.enable()
-
-
-class _Publisher:
-    """Two background threads, one batch deep each: the first decodes submitted batches, the
-    second publishes them, in order.
-
-    A commit conflict sets :attr:`conflicted`; the first error is kept and raised to the
-    consuming thread. After either, every batch behind the failed one is dropped: publishing
-    them would skip its records. Batches ahead of a failed decode are still published.
-    """
-
-    def __init__(
-        self, decode: Callable[[_Batch], _Decoded], publish: Callable[[_Decoded], None]
-    ) -> None:
-        self._decoding: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
-        self._publishing: queue.Queue[_Decoded | None] = queue.Queue(maxsize=1)
-        self.conflicted = threading.Event()
-        self.error: BaseException | None = None  # the first, raised on the consuming thread
-        self._threads = [
-            threading.Thread(
-                target=self._loop,
-                args=(self._decoding, decode, self._publishing),
-                name="thermocline-decode",
-                daemon=True,
-            ),
-            threading.Thread(
-                target=self._loop,
-                args=(self._publishing, publish, None),
-                name="thermocline-publish",
-                daemon=True,
-            ),
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def submit(self, batch: _Batch) -> None:
-        self.raise_error()
-        self._decoding.put(batch)
-
-    def wait(self) -> None:
-        """Until every submitted batch is published or dropped."""
-        self._decoding.join()  # a decoded batch is queued for publishing before this returns
-        self._publishing.join()
-        self.raise_error()
-
-    def close(self) -> None:
-        self._decoding.put(None)  # passed on to the publishing thread
-        for thread in self._threads:
-            thread.join()
-
-    def raise_error(self) -> None:
-        """Raise what failed a decode or publish, if anything did."""
-        if self.error is not None:
-            raise self.error
-
-    def _loop(
-        self,
-        inbox: queue.Queue[Any],
-        work: Callable[[Any], Any],
-        outbox: queue.Queue[Any] | None,
-    ) -> None:
-        failed = False  # this stage failed: what follows in its inbox is behind the failure
-        while True:
-            item = inbox.get()
-            try:
-                if item is None:
-                    if outbox is not None:
-                        outbox.put(None)
-                    return
-                # The decoding stage also stops when a later stage failed (nothing it decodes
-                # would be published); the publishing stage gets only batches decoded in time.
-                later_failed = outbox is not None and self.error is not None
-                if not (failed or later_failed or self.conflicted.is_set()):
-                    result = work(item)
-                    if outbox is not None:
-                        outbox.put(result)
-            except CommitConflictError:
-                self.conflicted.set()
-            except BaseException as error:  # handed to the consuming thread
-                failed = True
-                if self.error is None:
-                    self.error = error
-            finally:
-                item = result = None  # hold no batch while waiting for the next one
-                inbox.task_done()
-
-
 def _partition(message: Message) -> int:
     """The partition of a record or partition event (librdkafka sets it on both)."""
     partition = message.partition()
@@ -652,22 +535,3 @@ def _offset(message: Message) -> int:
     if offset is None:
         raise RuntimeError(f"kafka: a record without an offset: {message!r}")
     return offset
-
-
-def _dead_rows(messages: list[Message], failures: list[tuple[int, str]]) -> pa.Table:
-    rows = []
-    for index, error in failures:
-        message = messages[index]
-        _, millis = message.timestamp()
-        rows.append(
-            {
-                "topic": message.topic(),
-                "partition": message.partition(),
-                "offset": message.offset(),
-                "timestamp": millis,
-                "key": message.key(),
-                "raw": message.value(),
-                "error": error,
-            }
-        )
-    return pa.Table.from_pylist(rows, schema=_DEAD_SCHEMA)

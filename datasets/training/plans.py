@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables import open_table
+from thermocline.datasets.tables.versions import open_table
 
 __all__ = ["FilterSpec", "Plan", "Unit", "filter_columns", "make_plan", "parse_filter"]
 

@@ -1,0 +1,78 @@
+"""The one home of the commit-metadata keys Thermocline writes into Delta commits.
+
+Every publish, rollback and maintenance commit carries ``thermocline.*`` keys in its commit
+info: who and why, what it holds (rows, files), where its data came from (the source position,
+DESIGN.md > Decision 3) and how it was judged. Writers and readers import the names here and
+never spell a key themselves, so a key cannot drift between the module that writes it and the
+one that reads it (a test greps for stray literals).
+
+>>> from thermocline.catalog.commits import FILES_KEY, json_list
+>>> json_list({FILES_KEY: '["s3://landing/a.csv"]'}.get(FILES_KEY))
+['s3://landing/a.csv']
+>>> json_list(None)
+[]
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = [
+    "ADDED_COLUMNS_KEY",
+    "BATCH_KEY",
+    "CHECKS_KEY",
+    "ETAGS_KEY",
+    "FILES_KEY",
+    "FILE_COUNT_KEY",
+    "JOURNAL_KEY",
+    "KIND_KEY",
+    "PARTITION_KEY",
+    "QUARANTINE_KEY",
+    "REASON_KEY",
+    "RELEASE_KEY",
+    "REPLAY_KEY",
+    "ROLLBACK_TO_KEY",
+    "ROWS_KEY",
+    "ROWS_REMOVED_KEY",
+    "SIZES_KEY",
+    "USER_KEY",
+    "WATERMARK_KEY",
+    "json_list",
+]
+
+# Who and why: every commit Thermocline makes.
+USER_KEY = "thermocline.user"
+REASON_KEY = "thermocline.reason"
+
+# What a publish holds. Our publish commits carry no delta-rs operationMetrics, so rows and
+# files are recorded here for `history`.
+ROWS_KEY = "thermocline.rows"
+FILE_COUNT_KEY = "thermocline.files"
+ROWS_REMOVED_KEY = "thermocline.rows_removed"
+BATCH_KEY = "thermocline.batch"  # the staged batch id
+CHECKS_KEY = "thermocline.checks"  # the check summary of the published batch
+QUARANTINE_KEY = "thermocline.quarantine"  # where a Kafka batch that failed a check went
+
+# Where the data came from: the source position travels in the same commit as the rows.
+KIND_KEY = "thermocline.source.kind"  # files | sql | kafka
+FILES_KEY = "thermocline.source.files"  # JSON list of URLs the commit consumed
+SIZES_KEY = "thermocline.source.sizes"  # JSON list of their sizes (same order), null if unknown
+ETAGS_KEY = "thermocline.source.etags"  # JSON list of their ETags/mtimes (same order) or null
+REPLAY_KEY = "thermocline.source.replay"  # JSON list of URLs a replay made unconsumed
+WATERMARK_KEY = "thermocline.source.watermark"  # JSON {"type": ..., "value": ...}
+ADDED_COLUMNS_KEY = "thermocline.source.added_columns"  # JSON list, when the batch adds any
+PARTITION_KEY = "thermocline.source.partition"  # the partition a partition run replaced
+
+# Rollbacks.
+ROLLBACK_TO_KEY = "thermocline.rollback_to"  # the version a restore went back to
+JOURNAL_KEY = "thermocline.journal"  # the release-rollback journal a restore belongs to
+RELEASE_KEY = "thermocline.release"  # the release a restore rolled back
+
+
+def json_list(value: Any) -> list[Any]:
+    """A JSON-list key's value as a list: ``[]`` when absent or not a list."""
+    if value is None:
+        return []
+    parsed = json.loads(value) if isinstance(value, str) else value
+    return list(parsed) if isinstance(parsed, list) else []

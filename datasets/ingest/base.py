@@ -1,0 +1,77 @@
+"""What every batch source hands to the write-audit-publish run: a :class:`SourceBatch`
+(the rows plus what the publishing commit must carry), and the table lookups each source
+plans against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from thermocline.catalog.commits import KIND_KEY
+from thermocline.catalog.errors import (
+    DatasetNotFoundError,
+)
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.versions import open_table
+
+__all__ = [
+    "SourceBatch",
+    "SourceFile",
+    "arrow_schema",
+    "current_schema",
+    "open_or_none",
+]
+
+
+KIND_KEY = KIND_KEY
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file of a file source: its URL (with protocol) and what identifies its content."""
+
+    url: str
+    size: int | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceBatch:
+    """What one source read produced, and what its publishing commit must carry.
+
+    Pass ``commit_metadata`` as ``publish(metadata=...)``, ``app_transactions`` as
+    ``publish(app_transactions=...)``, ``mode`` as ``publish(mode=...)`` and ``description``
+    as the commit reason. ``data`` already has the table's schema plus ``added_columns``.
+    """
+
+    dataset: str
+    data: pa.Table
+    commit_metadata: dict[str, str]
+    app_transactions: dict[str, int]
+    description: str
+    mode: Literal["append", "overwrite"] = "append"
+    files: tuple[SourceFile, ...] = ()
+    watermark: Any = None
+    added_columns: tuple[str, ...] = ()
+
+
+def current_schema(lake: Lake, dataset: str) -> pa.Schema | None:
+    """The table's schema as Arrow (Delta's view of it), or None when there is no table yet."""
+    table = open_or_none(lake, dataset)
+    return None if table is None else arrow_schema(table)
+
+
+def open_or_none(lake: Lake, dataset: str) -> DeltaTable | None:
+    try:
+        return open_table(lake, dataset)
+    except DatasetNotFoundError:
+        return None
+
+
+def arrow_schema(table: DeltaTable) -> pa.Schema:
+    """The table's schema as Arrow (Delta's view of it)."""
+    return pa.schema(table.schema().to_arrow())

@@ -1,0 +1,262 @@
+"""Schema evolution, one implementation for every ingestion path (files, SQL, Kafka).
+
+:func:`evolve_schema` is a pure function: new columns are added, missing ones become nulls,
+safe widenings are cast, anything else raises :class:`SchemaEvolutionError` naming the column,
+both types and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+from deltalake import Schema as DeltaSchema
+
+from thermocline.catalog.errors import (
+    SchemaEvolutionError,
+)
+
+__all__ = [
+    "EvolvedBatch",
+    "evolve_schema",
+]
+
+
+@dataclass(frozen=True)
+class EvolvedBatch:
+    """A batch conformed to a table's schema by :func:`evolve_schema`.
+
+    ``data`` has the table's columns in the table's order (cast where needed, nulls where the
+    batch lacked them) followed by the ``added`` columns; ``data.schema`` is the merged schema
+    to publish with. ``deferred`` columns were all-null of Arrow's null type: they are left
+    out until a batch brings a value that gives them a type.
+    """
+
+    data: pa.Table
+    added: tuple[str, ...] = ()
+    filled: tuple[str, ...] = ()
+    cast: tuple[str, ...] = ()
+    deferred: tuple[str, ...] = ()
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.data.schema
+
+
+# Cross-family conversions that never invent or drop information when the cast succeeds
+# (casts run with safe=True, so overflow, truncation and unparsable text still fail).
+_SAFE_ACROSS = {
+    ("integer", "floating"),
+    ("integer", "decimal"),
+    ("floating", "integer"),  # whole numbers only: a fraction fails the safe cast
+    ("date", "timestamp"),
+    ("binary", "string"),  # valid UTF-8 only
+    ("string", "binary"),
+    *((kind, "string") for kind in ("integer", "floating", "decimal", "boolean", "date")),
+    *(("string", kind) for kind in ("integer", "floating", "decimal", "boolean", "date")),
+    ("string", "timestamp"),
+}
+
+
+def evolve_schema(table_schema: pa.Schema | None, batch: pa.Table) -> EvolvedBatch:
+    """Conform ``batch`` to ``table_schema`` (None: a new table), adding what is new.
+
+    - a column the table lacks is *added* (kept, after the table's columns); Arrow null-type
+      columns (all null, inferred) are *deferred*: left out until a batch types them;
+    - a table column the batch lacks is *filled* with nulls (an error if the table says
+      non-nullable);
+    - a different type is *cast* when no value changes meaning: the same family (int32 ->
+      int64, float32 -> float64, timestamp units, string/large_string), integer -> float,
+      date -> timestamp, text that parses as the table's type, values -> text; overflow,
+      truncation and unparsable text fail the cast;
+    - anything else (int64 -> timestamp, text that is not a number, ...) raises
+      :class:`SchemaEvolutionError` naming the column, both types and the fix.
+
+    Timestamps in seconds or milliseconds become microseconds (Delta stores no coarser unit).
+    """
+    columns: dict[str, pa.ChunkedArray] = {}
+    extra: list[str] = []  # batch columns the table lacks, in batch order
+    added: list[str] = []
+    filled: list[str] = []
+    cast: list[str] = []
+    deferred: list[str] = []
+    batch_names = set(batch.column_names)
+    if len(batch_names) != batch.num_columns:
+        raise SchemaEvolutionError(
+            f"the batch repeats column name(s) {_repeated(batch.column_names)}; rename them "
+            "at the source",
+            column=_repeated(batch.column_names)[0],
+            table_type=None,
+            batch_type=None,
+        )
+    # A declared or inferred target may name a unit Delta cannot store; a table's never does.
+    table_fields = [f.with_type(_storable_type(f.type)) for f in (table_schema or [])]
+    lowered = {f.name.lower(): f.name for f in table_fields}
+    for target in table_fields:
+        if target.name not in batch_names:
+            if not target.nullable:
+                raise SchemaEvolutionError(
+                    f"column {target.name!r}: the table has {target.type} NOT NULL and the batch "
+                    f"has no such column; add it at the source or make the column nullable",
+                    column=target.name,
+                    table_type=target.type,
+                    batch_type=None,
+                )
+            columns[target.name] = pa.chunked_array([pa.nulls(batch.num_rows, target.type)])
+            filled.append(target.name)
+            continue
+        column = batch[target.name]
+        converted = _conform_column(target.name, column, target.type)
+        if not target.nullable and converted.null_count:
+            raise SchemaEvolutionError(
+                f"column {target.name!r}: the table has {target.type} NOT NULL and the batch has "
+                f"{converted.null_count} null(s); fill them at the source or make the column "
+                "nullable",
+                column=target.name,
+                table_type=target.type,
+                batch_type=column.type,
+            )
+        if converted is not column:
+            cast.append(target.name)
+        columns[target.name] = converted
+    for name in batch.column_names:
+        if table_schema is not None and name in table_schema.names:
+            continue
+        if name.lower() in lowered:
+            raise SchemaEvolutionError(
+                f"column {name!r}: the table has {lowered[name.lower()]!r}, which differs only "
+                "in case (Delta column names are case-insensitive); rename it at the source",
+                column=name,
+                table_type=None,
+                batch_type=batch[name].type,
+            )
+        column = batch[name]
+        if pa.types.is_null(column.type):
+            deferred.append(name)
+            continue
+        storable = _storable(name, column)
+        if storable is not column:
+            cast.append(name)
+        columns[name] = storable
+        extra.append(name)
+        if table_schema is not None:
+            added.append(name)
+    fields = [
+        *(pa.field(f.name, columns[f.name].type, f.nullable, f.metadata) for f in table_fields),
+        *(batch.schema.field(n).with_type(columns[n].type) for n in extra),
+    ]
+    data = pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
+    return EvolvedBatch(data, tuple(added), tuple(filled), tuple(cast), tuple(deferred))
+
+
+def _conform_column(name: str, column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    source = column.type
+    if source == target or _same_storage(source, target):
+        return column
+    if pa.types.is_null(source):
+        return pa.chunked_array([pa.nulls(len(column), target)])
+    source_family, target_family = _family(source), _family(target)
+    if source_family != target_family and (source_family, target_family) not in _SAFE_ACROSS:
+        raise SchemaEvolutionError(
+            f"column {name!r}: the table has {target}, the batch has {source}, and {source} "
+            f"cannot become {target} without changing what the values mean; fix: declare "
+            f"{name!r} as {target} in the dataset's schema so the source is read as such, "
+            "correct the source, or load the column under a new name",
+            column=name,
+            table_type=target,
+            batch_type=source,
+        )
+    try:
+        return column.cast(target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+        raise SchemaEvolutionError(
+            f"column {name!r}: the table has {target}, the batch has {source}, and some values "
+            f"do not fit ({error}); fix: correct those rows at the source, or declare {name!r} "
+            f"with a type that holds them and rewrite the table",
+            column=name,
+            table_type=target,
+            batch_type=source,
+        ) from None
+
+
+def _storable(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A new column in a type Delta can store; an error naming it when there is none."""
+    kind = _storable_type(column.type)
+    if kind != column.type:
+        return column.cast(kind)
+    try:
+        DeltaSchema.from_arrow(pa.schema([pa.field(name, kind)]))
+    except Exception as error:  # delta-rs raises a bare Exception for unsupported types
+        raise SchemaEvolutionError(
+            f"column {name!r}: a Delta table cannot store {kind} ({str(error).splitlines()[0]}); "
+            "fix: declare the column as string, int64 or timestamp[us] in the dataset's schema",
+            column=name,
+            table_type=None,
+            batch_type=kind,
+        ) from None
+    return column
+
+
+def _storable_type(kind: pa.DataType) -> pa.DataType:
+    """Timestamps in seconds or milliseconds as microseconds: Delta has no coarser unit."""
+    if pa.types.is_timestamp(kind) and kind.unit in ("s", "ms"):
+        return pa.timestamp("us", tz=kind.tz)
+    return kind
+
+
+def _family(kind: pa.DataType) -> str:
+    checks = (
+        ("integer", pa.types.is_integer),
+        ("floating", pa.types.is_floating),
+        ("decimal", pa.types.is_decimal),
+        ("boolean", pa.types.is_boolean),
+        ("string", _is_string),
+        ("binary", _is_binary),
+        ("date", pa.types.is_date),
+        ("timestamp", pa.types.is_timestamp),
+        ("time", pa.types.is_time),
+        ("duration", pa.types.is_duration),
+        ("list", _is_list),
+        ("struct", pa.types.is_struct),
+        ("map", pa.types.is_map),
+    )
+    for family, check in checks:
+        if check(kind):
+            return family
+    return str(kind)
+
+
+def _same_storage(source: pa.DataType, target: pa.DataType) -> bool:
+    """Types Delta stores alike (string vs large_string): no cast needed, the file reads back."""
+    if _is_string(source) and _is_string(target):
+        return True
+    return _is_binary(source) and _is_binary(target) and not pa.types.is_fixed_size_binary(target)
+
+
+def _is_string(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_binary_view(kind)
+        or pa.types.is_fixed_size_binary(kind)
+    )
+
+
+def _is_list(kind: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_list(kind)
+        or pa.types.is_large_list(kind)
+        or pa.types.is_fixed_size_list(kind)
+        or pa.types.is_list_view(kind)
+    )
+
+
+def _repeated(names: Sequence[str]) -> list[str]:
+    return sorted({n for n in names if names.count(n) > 1})

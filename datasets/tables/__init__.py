@@ -1,0 +1,34 @@
+"""Delta tables: stage and publish, versions and history, rollback, maintenance, inspection.
+
+:mod:`.writes` stages Parquet invisibly and publishes it in one commit (write-audit-publish),
+:mod:`.versions` opens tables and resolves versions by number, tag or time, :mod:`.rollback`
+restores versions and releases, :mod:`.maintenance` compacts, checkpoints and vacuums, and
+:mod:`.inspection` describes, lists and diffs.
+"""
+
+from thermocline.datasets.tables.inspection import describe, diff, list_datasets
+from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
+from thermocline.datasets.tables.rollback import release_rollback, rollback
+from thermocline.datasets.tables.versions import history, open_table, read_dataset, resolve_version
+from thermocline.datasets.tables.writes import discard, publish, quarantine, stage, upsert, write
+
+__all__ = [
+    "checkpoint",
+    "compact",
+    "describe",
+    "diff",
+    "discard",
+    "history",
+    "list_datasets",
+    "open_table",
+    "publish",
+    "quarantine",
+    "read_dataset",
+    "release_rollback",
+    "resolve_version",
+    "rollback",
+    "stage",
+    "upsert",
+    "vacuum",
+    "write",
+]

@@ -1,0 +1,214 @@
+"""Looking at tables: describe one, list them all, diff two versions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from thermocline.catalog.catalog import Catalog, Tag
+from thermocline.catalog.errors import DatasetNotFoundError
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.versions import (
+    history,
+    live_files,
+    open_table,
+    resolve_version,
+)
+
+__all__ = [
+    "DatasetSummary",
+    "Description",
+    "Diff",
+    "PartitionChange",
+    "describe",
+    "diff",
+    "list_datasets",
+]
+
+
+@dataclass(frozen=True)
+class PartitionChange:
+    partition: str
+    rows_added: int
+    rows_removed: int
+    files_added: int
+    files_removed: int
+
+
+@dataclass(frozen=True)
+class Diff:
+    dataset: str
+    from_version: int
+    to_version: int
+    columns_added: list[str]
+    columns_removed: list[str]
+    columns_changed: list[str]  # "name: old type -> new type"
+    partitions: list[PartitionChange]
+    files_from: int
+    files_to: int
+    rows_added_sample: list[dict[str, Any]] = field(default_factory=list)
+    rows_removed_sample: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def rows_added(self) -> int:
+        return sum(p.rows_added for p in self.partitions)
+
+    @property
+    def rows_removed(self) -> int:
+        return sum(p.rows_removed for p in self.partitions)
+
+
+def diff(
+    lake: Lake,
+    dataset: str,
+    a: int | str | datetime,
+    b: int | str | datetime,
+    *,
+    sample_rows: int = 0,
+) -> Diff:
+    """What changed from version ``a`` to ``b``: schema, and rows and files per partition.
+
+    Rows are counted per file from the log's statistics: a rewritten file counts as its rows
+    removed and added again. ``sample_rows`` > 0 reads that many rows of each side's files.
+    """
+    version_a = resolve_version(lake, dataset, a)
+    version_b = resolve_version(lake, dataset, b)
+    table_a, table_b = (open_table(lake, dataset, v) for v in (version_a, version_b))
+    schema_a, schema_b = (t.schema().to_arrow() for t in (table_a, table_b))
+    fields_a = {f.name: str(f.type) for f in pa.schema(schema_a)}
+    fields_b = {f.name: str(f.type) for f in pa.schema(schema_b)}
+    files_a = {x["path"]: x for x in live_files(table_a)}
+    files_b = {x["path"]: x for x in live_files(table_b)}
+    added = [files_b[p] for p in files_b.keys() - files_a.keys()]
+    removed = [files_a[p] for p in files_a.keys() - files_b.keys()]
+    return Diff(
+        dataset,
+        version_a,
+        version_b,
+        columns_added=sorted(fields_b.keys() - fields_a.keys()),
+        columns_removed=sorted(fields_a.keys() - fields_b.keys()),
+        columns_changed=sorted(
+            f"{n}: {fields_a[n]} -> {fields_b[n]}"
+            for n in fields_a.keys() & fields_b.keys()
+            if fields_a[n] != fields_b[n]
+        ),
+        partitions=_partition_changes(added, removed),
+        files_from=len(files_a),
+        files_to=len(files_b),
+        rows_added_sample=_sample(lake, dataset, added, sample_rows),
+        rows_removed_sample=_sample(lake, dataset, removed, sample_rows),
+    )
+
+
+def _partition_changes(
+    added: list[dict[str, Any]], removed: list[dict[str, Any]]
+) -> list[PartitionChange]:
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for action in added:
+        entry = totals[_partition_label(action)]
+        entry[0] += action["num_records"] or 0
+        entry[2] += 1
+    for action in removed:
+        entry = totals[_partition_label(action)]
+        entry[1] += action["num_records"] or 0
+        entry[3] += 1
+    return [PartitionChange(k, *v) for k, v in sorted(totals.items())]
+
+
+def _partition_label(action: Mapping[str, Any]) -> str:
+    values = action.get("partition_values") or {}
+    return "/".join(f"{k}={v}" for k, v in sorted(values.items())) or "(table)"
+
+
+def _sample(
+    lake: Lake, dataset: str, actions: list[dict[str, Any]], limit: int
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    filesystem = lake.table_filesystem(dataset)
+    for action in sorted(actions, key=lambda a: a["path"]):
+        if len(rows) >= limit:
+            break
+        try:
+            part = pq.read_table(action["path"], filesystem=filesystem)
+        except (FileNotFoundError, OSError):
+            continue  # vacuumed: a sample is best effort, the counts above are exact
+        for row in part.slice(0, limit - len(rows)).to_pylist():
+            rows.append({**(action.get("partition_values") or {}), **row})
+    return rows
+
+
+@dataclass(frozen=True)
+class Description:
+    dataset: str
+    uri: str
+    version: int
+    schema: list[tuple[str, str]]
+    partition_by: list[str]
+    partitions: int
+    files: int
+    size_bytes: int
+    rows: int
+    last_modified: datetime | None
+    tags: list[Tag]
+    properties: Mapping[str, str]
+
+
+def describe(lake: Lake, dataset: str) -> Description:
+    """Schema, partitioning, size, file and row counts, current version and tags."""
+    table = open_table(lake, dataset)
+    actions = live_files(table)
+    metadata = table.metadata()
+    newest = history(lake, dataset, limit=1)
+    return Description(
+        dataset=dataset,
+        uri=lake.table_uri(dataset),
+        version=table.version(),
+        schema=[(f.name, str(f.type)) for f in pa.schema(table.schema().to_arrow())],
+        partition_by=list(metadata.partition_columns),
+        partitions=len({_partition_label(a) for a in actions}),
+        files=len(actions),
+        size_bytes=sum(a["size_bytes"] for a in actions),
+        rows=sum(a["num_records"] or 0 for a in actions),
+        last_modified=newest[0].timestamp if newest else None,
+        tags=Catalog(lake).tags(dataset),
+        properties=dict(metadata.configuration),
+    )
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    dataset: str
+    exists: bool
+    version: int | None
+    files: int
+    size_bytes: int
+    rows: int
+
+
+def list_datasets(lake: Lake, names: Iterable[str]) -> list[DatasetSummary]:
+    """A line per dataset of ``names`` and of the catalog's registry, in name order."""
+    summaries = []
+    for name in sorted(set(names) | set(Catalog(lake).registered())):
+        try:
+            table = open_table(lake, name)
+        except DatasetNotFoundError:
+            summaries.append(DatasetSummary(name, False, None, 0, 0, 0))
+            continue
+        actions = live_files(table)
+        summaries.append(
+            DatasetSummary(
+                name,
+                True,
+                table.version(),
+                len(actions),
+                sum(a["size_bytes"] for a in actions),
+                sum(a["num_records"] or 0 for a in actions),
+            )
+        )
+    return summaries

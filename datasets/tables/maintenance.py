@@ -1,0 +1,113 @@
+"""Table upkeep: compaction of small files, checkpoints, and vacuum.
+
+Compaction rewrites many small files into fewer large ones as a ``data_change=False`` commit:
+readers and ingestion positions see the same rows, only faster to read. Streaming and frequent
+batch loads leave many small files (one per partition per publish); scheduled compaction keeps
+reads fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deltalake import CommitProperties, WriterProperties
+
+from thermocline.catalog.catalog import Catalog, Event, current_user
+from thermocline.catalog.commits import REASON_KEY, USER_KEY
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.versions import open_table, stored_files
+
+__all__ = [
+    "CompactionResult",
+    "VacuumResult",
+    "checkpoint",
+    "compact",
+    "vacuum",
+]
+
+
+@dataclass(frozen=True)
+class CompactionResult:
+    dataset: str
+    files_removed: int
+    files_added: int
+    version: int | None  # None when there was nothing to compact
+
+
+def compact(lake: Lake, dataset: str, *, target_file_mb: int = 128) -> CompactionResult:
+    """Bin-pack small files into ~``target_file_mb`` zstd files, as one no-data-change commit."""
+    table = open_table(lake, dataset)
+    before = table.version()
+    metrics = table.optimize.compact(
+        target_size=target_file_mb * 1024 * 1024,
+        writer_properties=WriterProperties(compression="ZSTD"),
+        commit_properties=CommitProperties(custom_metadata={USER_KEY: current_user()}),
+    )
+    table.update_incremental()
+    changed = table.version() != before
+    result = CompactionResult(
+        dataset,
+        int(metrics.get("numFilesRemoved", 0)),
+        int(metrics.get("numFilesAdded", 0)),
+        table.version() if changed else None,
+    )
+    if changed:
+        Catalog(lake).record(
+            Event(
+                "compact",
+                dataset,
+                result.version,
+                None,
+                {"files_removed": result.files_removed, "files_added": result.files_added},
+            )
+        )
+    return result
+
+
+def checkpoint(lake: Lake, dataset: str) -> int:
+    """Write a checkpoint at the current version (opening and time travel stay fast)."""
+    table = open_table(lake, dataset)
+    table.create_checkpoint()
+    return table.version()
+
+
+@dataclass(frozen=True)
+class VacuumResult:
+    dataset: str
+    removed: list[str]
+    kept_versions: list[int]
+    dry_run: bool
+
+
+def vacuum(
+    lake: Lake,
+    dataset: str,
+    *,
+    retention_hours: float = 168,
+    dry_run: bool = False,
+    reason: str | None = None,
+) -> VacuumResult:
+    """Delete files no version within ``retention_hours`` needs, except those of tagged or
+    released versions; the removed files are logged as a ``vacuum`` event (the ledger).
+
+    Unreferenced files younger than the retention are kept: a writer may have staged them a
+    moment ago and not published yet. Zero retention is for tests and emergencies.
+    """
+    table = open_table(lake, dataset)
+    kept = sorted(Catalog(lake).protected_versions(dataset))
+    custom = {USER_KEY: current_user(), **({REASON_KEY: reason} if reason else {})}
+    stored = stored_files(lake, dataset)
+    listed = table.vacuum(
+        retention_hours=int(retention_hours),
+        dry_run=dry_run,
+        enforce_retention_duration=False,
+        full=True,  # also unreferenced files, such as those a crash left staged
+        keep_versions=kept or None,
+        commit_properties=CommitProperties(custom_metadata=custom),
+    )
+    # delta-rs lists old tombstones again after their files are gone: report real removals.
+    removed = sorted(path for path in listed if path in stored)
+    if not dry_run:
+        ledger = {"files": removed, "retention_hours": retention_hours, "kept_versions": kept}
+        Catalog(lake).record(Event("vacuum", dataset, table.version(), reason, ledger))
+    return VacuumResult(dataset, removed, kept, dry_run)

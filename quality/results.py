@@ -1,0 +1,139 @@
+"""The check result model that every judge shares (built-in checks, Great Expectations suites,
+PII detection): one :class:`CheckResult` per check, one severity rule (:func:`blocking`: a
+failed ``error`` result keeps a batch from being published), and the context a check needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Literal, Protocol
+
+import pyarrow as pa
+
+from thermocline.catalog.config import (
+    Check,
+    NotNullCheck,
+    RowCountCheck,
+    SchemaCheck,
+    UniqueCheck,
+)
+
+__all__ = [
+    "BatchCheck",
+    "CheckContext",
+    "CheckResult",
+    "MetadataValue",
+    "Severity",
+    "blocking",
+    "check_name",
+    "check_names",
+]
+
+
+MetadataValue = int | float | str
+
+
+Severity = Literal["error", "warn"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The verdict of one check on one batch.
+
+    ``name`` is stable and identifier-safe (it becomes a Dagster asset-check name), ``message`` is
+    one line a person can act on, ``metadata`` holds the numbers behind it (``rows``,
+    ``failing_rows``, ratios, ages in seconds) for plots and the catalog.
+    """
+
+    name: str
+    check: str
+    severity: Severity
+    passed: bool
+    message: str
+    metadata: Mapping[str, MetadataValue] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        # A read-only view: results are shared by the publisher, the catalog and Dagster.
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    @property
+    def blocking(self) -> bool:
+        """True when this result keeps the batch from being published."""
+        return not self.passed and self.severity == "error"
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check needs besides the batch, handed in so that the checks stay pure.
+
+    ``now`` is the time the batch is judged at (time zone aware; kept in UTC),
+    ``previous_row_counts`` the row counts of recently published batches, newest first (empty
+    for a dataset's first batch), ``schema`` the declared schema (None when it is inferred).
+    """
+
+    now: datetime
+    previous_row_counts: Sequence[int] = ()
+    schema: pa.Schema | None = None
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None or self.now.utcoffset() is None:
+            raise ValueError(
+                f"CheckContext.now must be time zone aware, got {self.now.isoformat()}; "
+                "pass datetime.now(UTC)"
+            )
+        object.__setattr__(self, "now", self.now.astimezone(UTC))
+        object.__setattr__(self, "previous_row_counts", tuple(self.previous_row_counts))
+
+
+class BatchCheck(Protocol):
+    """Anything that judges a batch: the built-in checks, a Great Expectations suite, a PII scan.
+
+    The publisher runs every ``BatchCheck`` of a dataset on a staged batch and blocks on the
+    failed ``error`` results of all of them; result names must be unique within the dataset.
+    """
+
+    def __call__(self, batch: pa.Table, context: CheckContext, /) -> list[CheckResult]: ...
+
+
+def blocking(results: Sequence[CheckResult]) -> list[CheckResult]:
+    """The failed ``error`` results: what keeps a batch from being published."""
+    return [result for result in results if result.blocking]
+
+
+def check_name(spec: Check) -> str:
+    """The base name of a check: its kind and its columns, e.g. ``not_null_ride_id_started_at``.
+
+    Characters other than letters, digits and ``_`` become ``_`` so the name is a valid Dagster
+    asset-check name. Two checks of a dataset can share a base name (two ranges on one column);
+    :func:`check_names` makes them unique.
+    """
+    if isinstance(spec, NotNullCheck | UniqueCheck):
+        columns: list[str] = list(spec.columns)
+    elif isinstance(spec, SchemaCheck | RowCountCheck):
+        columns = []
+    else:
+        columns = [spec.column]
+    return "_".join([spec.check, *(_name_part(column) for column in columns)])
+
+
+def check_names(specs: Sequence[Check]) -> list[str]:
+    """The names of a dataset's checks, in order, unique: repeats get ``_2``, ``_3``, ..."""
+    names: list[str] = []
+    taken: set[str] = set()
+    for spec in specs:
+        base = name = check_name(spec)
+        number = 1
+        while name in taken:
+            number += 1
+            name = f"{base}_{number}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def _name_part(column: str) -> str:
+    return re.sub(r"[^0-9A-Za-z_]+", "_", column).strip("_") or "column"

@@ -6,8 +6,9 @@ fresh local Delta table two ways, in one run, on the same machine:
 
 - **raw**: ``pyarrow.csv.read_csv`` / ``pyarrow.json.read_json`` with the explicit schema, then
   one ``deltalake.write_deltalake`` per format;
-- **ours**: ``thermocline.datasets.ingest.sources.read_new`` (listing, consumed-file check, read with
-  the declared schema, schema conformance) + ``thermocline.datasets.tables.writes.stage`` +
+- **ours**: ``thermocline.datasets.ingest.sources.read_new`` (listing, consumed-file check,
+  read with the declared schema, schema conformance) +
+  ``thermocline.datasets.tables.writes.stage`` +
   ``publish`` (statistics, commit with the source metadata and app transaction, catalog event),
   one batch per format, into a fresh lake.
 
@@ -42,6 +43,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 from deltalake import write_deltalake
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.sources import read_new
@@ -158,7 +160,7 @@ def our_ingest(folder: Path, files: dict[str, list[Path]], lake: Lake) -> None:
         assert len(batch.files) == len(files[file_format])
         staged = stage(lake, name, batch.data)
         publish(
-            lake,
+            Catalog(lake),
             staged,
             reason=batch.description,
             app_transactions=batch.app_transactions,

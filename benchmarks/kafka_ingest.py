@@ -72,6 +72,7 @@ from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from deltalake import DeltaTable
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.kafka import CONSUMER_DEFAULTS, BatchReport, KafkaIngester
@@ -237,7 +238,7 @@ def run_ours(
     start = time.perf_counter()
     ingester = KafkaIngester(
         project,
-        lake,
+        Catalog(lake),
         "events",
         group_id=f"bench-ours-{uuid.uuid4().hex[:8]}",
         max_records=max_records,
@@ -262,7 +263,7 @@ def run_ours(
     return {
         "messages": sum(r.consumed for _, r in batches),
         "published": published,
-        "rows": read_dataset(lake, "events").count_rows(),
+        "rows": read_dataset(Catalog(lake), "events").count_rows(),
         "batches": len(batches),
         "join": clock.first - start,
         "seconds": all_in - clock.first,
@@ -297,7 +298,7 @@ def run_latency(
 
     ingester = KafkaIngester(
         project,
-        lake,
+        Catalog(lake),
         "events",
         group_id=f"bench-latency-{uuid.uuid4().hex[:8]}",
         max_records=max_records,

@@ -53,6 +53,7 @@ def generate(rows: int) -> None:
     import numpy as np
     import pyarrow as pa
 
+    from thermocline.catalog.catalog import Catalog
     from thermocline.catalog.lake import Lake
     from thermocline.datasets.tables.writes import write
 
@@ -73,7 +74,7 @@ def generate(rows: int) -> None:
             **{f"f{i:02d}": rng.standard_normal(n, dtype=np.float32) for i in range(20)},
             "seq": pa.ListArray.from_arrays(pa.array(offsets), values),
         }
-        write(lake, DATASET, pa.table(columns), reason="loader benchmark data")
+        write(Catalog(lake), DATASET, pa.table(columns), reason="loader benchmark data")
     marker.touch()
 
 

@@ -7,8 +7,8 @@ data in 100x the files and 100x the log, with delta-rs's default checkpoint ever
 
 Each timed run copies each table afresh (untimed) and rolls it back to the version that holds
 half the data (version 4, and version 499, which falls on a checkpoint) with
-``thermocline.datasets.tables.rollback.rollback``: resolve, preflight, ``DeltaTable.restore``, catalog
-event. For reference it also times bare ``DeltaTable(uri).restore(target)`` on another fresh
+``thermocline.datasets.tables.rollback.rollback``: resolve, preflight, ``DeltaTable.restore``,
+catalog event. For reference it also times bare ``DeltaTable(uri).restore(target)`` on another fresh
 copy. One untimed warm-up run per table first (it also creates the catalog's event table);
 medians over ``--repeat`` runs. Building the 1,000-version table takes about 30 s.
 
@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.rollback import rollback
 
@@ -75,7 +76,7 @@ def main() -> None:
         def ours(n: int) -> float:
             name = fresh(n)
             start = time.perf_counter()
-            result = rollback(lake, name, to=target[n], reason="benchmark")
+            result = rollback(Catalog(lake), name, to=target[n], reason="benchmark")
             took = time.perf_counter() - start
             assert (result.target_version, result.new_version) == (target[n], n), result
             return took

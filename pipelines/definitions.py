@@ -20,6 +20,7 @@ import dagster as dg
 import pyarrow as pa
 from dagster import AssetExecutionContext, OpExecutionContext
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec, Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
@@ -36,13 +37,17 @@ _PREVIEW_ROWS = 5
 
 
 class ThermoclineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The project file (and through it the lake) that assets read and write."""
+    """The project file, and through it the lake and its catalog, that assets read and write.
+
+    An asset calls :meth:`load` once per execution and hands the catalog (which carries the
+    lake) to every function it calls; nothing below the code location builds its own.
+    """
 
     project_path: str | None = None
 
-    def load(self) -> tuple[Project, Lake]:
+    def load(self) -> tuple[Project, Catalog]:
         project = load_project(self.project_path)
-        return project, Lake.from_project(project)
+        return project, Catalog(Lake.from_project(project))
 
 
 def build_definitions(project: Project, project_path: str | None = None) -> dg.Definitions:
@@ -126,9 +131,9 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
     def materialize(
         context: AssetExecutionContext, thermocline: ThermoclineResource
     ) -> Iterator[Any]:
-        project, lake = thermocline.load()
+        project, catalog = thermocline.load()
         key = context.partition_key if context.has_partition_key else None
-        outcome = ingest(project, lake, name, partition=key)
+        outcome = ingest(project, catalog, name, partition=key)
         for result in outcome.checks:
             yield _check_result(name, result)
         if outcome.status == "quarantined":
@@ -140,7 +145,7 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
             context.log.info(f"{name}: {outcome.description}; nothing to publish")
             return
         yield dg.MaterializeResult(
-            asset_key=name, metadata=_metadata(lake, name, outcome.rows, outcome.description)
+            asset_key=name, metadata=_metadata(catalog, name, outcome.rows, outcome.description)
         )
 
     return materialize
@@ -169,14 +174,14 @@ def _kafka_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
         pool=f"thermocline_writer_{name}",
     )
     def consume(context: AssetExecutionContext, thermocline: ThermoclineResource) -> Iterator[Any]:
-        project, lake = thermocline.load()
+        project, catalog = thermocline.load()
         reports: list[BatchReport] = []
-        KafkaIngester(project, lake, name, on_batch=reports.append).run(until_caught_up=True)
+        KafkaIngester(project, catalog, name, on_batch=reports.append).run(until_caught_up=True)
         if not reports:
             context.log.info(f"{name}: the topic has nothing new")
             return
         rows = sum(r.published for r in reports)
-        metadata = _metadata(lake, name, rows, f"{len(reports)} micro-batch(es) from Kafka")
+        metadata = _metadata(catalog, name, rows, f"{len(reports)} micro-batch(es) from Kafka")
         yield dg.MaterializeResult(asset_key=name, metadata={**metadata, **batch_metadata(reports)})
         for result in check_results(reports):
             yield _check_result(name, result)
@@ -214,8 +219,8 @@ def _kafka_sensor(name: str) -> dg.SensorDefinition:
         )
         if busy:
             return dg.SkipReason(f"run {busy[0].run_id} is still ingesting {name}")
-        project, lake = thermocline.load()
-        pending = pending_records(project, lake, name)
+        project, catalog = thermocline.load()
+        pending = pending_records(project, catalog.lake, name)
         if not pending:
             return dg.SkipReason(f"{name}: the table has every record of the topic")
         return dg.RunRequest(tags={"thermocline/pending_records": str(pending)})
@@ -223,13 +228,14 @@ def _kafka_sensor(name: str) -> dg.SensorDefinition:
     return sensor
 
 
-def _metadata(lake: Lake, name: str, rows_published: int, source: str) -> dict[str, Any]:
+def _metadata(catalog: Catalog, name: str, rows_published: int, source: str) -> dict[str, Any]:
+    lake = catalog.lake
     table = open_table(lake, name)
     schema = table.schema().to_arrow()
     actions = pa.table(table.get_add_actions(flatten=True))
     sizes = actions.column("size_bytes").to_pylist() if actions.num_rows else []
     rows = actions.column("num_records").to_pylist() if actions.num_rows else []
-    preview = read_dataset(lake, name).head(_PREVIEW_ROWS).to_pylist()
+    preview = read_dataset(catalog, name).head(_PREVIEW_ROWS).to_pylist()
     return {
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(f.name, str(f.type)) for f in pa.schema(schema)]
@@ -259,15 +265,15 @@ def _maintenance_job(name: str, spec: DatasetSpec) -> dg.JobDefinition:
 
     @dg.op(name=f"maintain_{name}", pool=f"thermocline_writer_{name}")
     def maintain(context: OpExecutionContext, thermocline: ThermoclineResource) -> None:
-        _, lake = thermocline.load()
+        _, catalog = thermocline.load()
         try:
-            open_table(lake, name)
+            open_table(catalog.lake, name)
         except DatasetNotFoundError:
             context.log.info(f"{name} has no table yet; nothing to maintain")
             return
-        compacted = compact(lake, name, target_file_mb=target_mb)
-        vacuumed = vacuum(lake, name, reason="nightly maintenance")
-        version = checkpoint(lake, name)
+        compacted = compact(catalog, name, target_file_mb=target_mb)
+        vacuumed = vacuum(catalog, name, reason="nightly maintenance")
+        version = checkpoint(catalog.lake, name)
         context.log.info(
             f"{name}: compacted {compacted.files_removed} -> {compacted.files_added} files, "
             f"vacuumed {len(vacuumed.removed)} files, checkpoint at version {version}"

@@ -16,9 +16,9 @@ from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, expand_env
 from thermocline.catalog.errors import ConfigError, DevStackError
-from thermocline.catalog.lake import Lake
 from thermocline.datasets.demo import (
     DEMO_DATASET,
     DEMO_EVENTS_DATASET,
@@ -62,7 +62,7 @@ class EventDemo:
     restarted: bool  # the broker had lost the topic, so the demo table started afresh
 
 
-def run_event_demo(project: Project, lake: Lake, events: int = 20_000) -> EventDemo:
+def run_event_demo(project: Project, catalog: Catalog, events: int = 20_000) -> EventDemo:
     """Produce ``events`` synthetic ride events (0.5% malformed) into the dev broker, then
     ingest them exactly once; each publish is reported to the project's Dagster instance."""
     _, topic = kafka_source(project, DEMO_EVENTS_DATASET)
@@ -83,8 +83,8 @@ def run_event_demo(project: Project, lake: Lake, events: int = 20_000) -> EventD
         # Tansu keeps topics in memory: a new topic after a restart starts at offset 0 again,
         # below the positions an old demo table holds, so the demo starts that table afresh.
         for table in (DEMO_EVENTS_DATASET, dead_letter_table(DEMO_EVENTS_DATASET)):
-            if lake.filesystem.get_file_info(table).type == pafs.FileType.Directory:
-                lake.filesystem.delete_dir(table)
+            if catalog.lake.filesystem.get_file_info(table).type == pafs.FileType.Directory:
+                catalog.lake.filesystem.delete_dir(table)
                 restarted = True
     payloads = demo_ride_events(int(time.time()), events)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
@@ -102,7 +102,7 @@ def run_event_demo(project: Project, lake: Lake, events: int = 20_000) -> EventD
             reports.append(report)
             to_dagster(report)
 
-        KafkaIngester(project, lake, DEMO_EVENTS_DATASET, max_latency_s=0.5, on_batch=on_batch).run(
-            until_caught_up=True
-        )
+        KafkaIngester(
+            project, catalog, DEMO_EVENTS_DATASET, max_latency_s=0.5, on_batch=on_batch
+        ).run(until_caught_up=True)
     return EventDemo(topic, len(payloads), malformed, reports, restarted)

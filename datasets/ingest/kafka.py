@@ -21,7 +21,7 @@ again. The publishing thread also compacts the table every ``compact_every_s`` (
 per partition per second adds up), between its own commits so that it never races them.
 Micro-batches are not catalog events; the table's history holds each of them.
 
->>> ingester = KafkaIngester(project, lake, "clicks")          # doctest: +SKIP
+>>> ingester = KafkaIngester(project, Catalog(lake), "clicks")          # doctest: +SKIP
 >>> ingester.run(until_caught_up=True)                          # doctest: +SKIP
 """
 
@@ -39,6 +39,7 @@ import pyarrow as pa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from deltalake.exceptions import CommitFailedError
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import CHECKS_KEY, KIND_KEY, QUARANTINE_KEY
 from thermocline.catalog.config import KafkaSource, Project, expand_env
 from thermocline.catalog.errors import (
@@ -139,7 +140,7 @@ class KafkaIngester:
     def __init__(
         self,
         project: Project,
-        lake: Lake,
+        catalog: Catalog,
         dataset: str,
         *,
         group_id: str | None = None,
@@ -154,7 +155,7 @@ class KafkaIngester:
         source, self.topic = kafka_source(project, dataset, environ)
         if project.kafka is None:
             raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
-        self.lake, self.dataset = lake, dataset
+        self.catalog, self.lake, self.dataset = catalog, catalog.lake, dataset
         self.format = source.format
         self.registry = (
             SchemaRegistry(
@@ -343,7 +344,7 @@ class KafkaIngester:
             offsets = {f"{self.topic}:{p}": o for p, o in batch.positions.items()}
             reasons = [r.message for r in failed]
             quarantine_path = quarantine(
-                self.lake, staged, reasons, {"kafka_last_offsets": offsets}
+                self.catalog, staged, reasons, {"kafka_last_offsets": offsets}
             )
             metadata[QUARANTINE_KEY] = quarantine_path
             empty = (decoded.schema_before or good.schema).empty_table()  # no new columns
@@ -354,7 +355,7 @@ class KafkaIngester:
             reason = f"kafka {self.topic}: {good.num_rows} records quarantined, positions only"
         try:
             version = publish(
-                self.lake,
+                self.catalog,
                 staged,
                 app_transactions=apps,
                 reason=reason,
@@ -391,7 +392,7 @@ class KafkaIngester:
             return None
         self._compacted_at = time.monotonic()
         try:
-            return compact(self.lake, self.dataset, target_file_mb=self.target_file_mb)
+            return compact(self.catalog, self.dataset, target_file_mb=self.target_file_mb)
         except CommitFailedError:
             return None
 
@@ -430,7 +431,7 @@ class KafkaIngester:
         apps = {kafka_app_id(self.topic, p): o for p, o in last.items()}
         with contextlib.suppress(CommitConflictError):  # another member wrote them first
             publish(
-                self.lake,
+                self.catalog,
                 stage(self.lake, table, fresh),
                 app_transactions=apps,
                 reason=f"dead letters from kafka {self.topic}",

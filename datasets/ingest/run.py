@@ -47,7 +47,7 @@ class IngestOutcome:
 
 def ingest(
     project: Project,
-    lake: Lake,
+    catalog: Catalog,
     dataset: str,
     *,
     partition: str | None = None,
@@ -58,6 +58,7 @@ def ingest(
     With ``partition`` (a value of the first partition column), the run recomputes that
     partition from the source and replaces it; otherwise it appends what is new.
     """
+    lake = catalog.lake
     spec = project.dataset(dataset)
     try:
         if partition is None:
@@ -68,7 +69,7 @@ def ingest(
         if conflict.batch is None:
             raise
         staged = stage(lake, dataset, conflict.batch.data, partition_by=spec.partition_by or None)
-        path = quarantine(lake, staged, [str(conflict)])
+        path = quarantine(catalog, staged, [str(conflict)])
         return IngestOutcome(dataset, "quarantined", staged.rows, None, [], path, str(conflict))
     if batch is None:
         return IngestOutcome(dataset, "nothing_new", description="no new data in the source")
@@ -81,19 +82,19 @@ def ingest(
     results = run_checks(batch.data, spec.quality.checks, context)
     failed = blocking(results)
     if failed:
-        path = quarantine(lake, staged, [r.message for r in failed])
+        path = quarantine(catalog, staged, [r.message for r in failed])
         return IngestOutcome(
             dataset, "quarantined", staged.rows, None, results, path, batch.description
         )
     version = publish(
-        lake,
+        catalog,
         staged,
         mode=batch.mode,
         reason=batch.description,
         app_transactions=batch.app_transactions,
         metadata={**batch.commit_metadata, CHECKS_KEY: check_summary(results)},
     )
-    Catalog(lake).register(dataset, spec.model_dump(mode="json", by_alias=True))
+    catalog.register(dataset, spec.model_dump(mode="json", by_alias=True))
     return IngestOutcome(
         dataset, "published", staged.rows, version, results, None, batch.description
     )

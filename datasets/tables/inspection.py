@@ -65,7 +65,7 @@ class Diff:
 
 
 def diff(
-    lake: Lake,
+    catalog: Catalog,
     dataset: str,
     a: int | str | datetime,
     b: int | str | datetime,
@@ -77,8 +77,9 @@ def diff(
     Rows are counted per file from the log's statistics: a rewritten file counts as its rows
     removed and added again. ``sample_rows`` > 0 reads that many rows of each side's files.
     """
-    version_a = resolve_version(lake, dataset, a)
-    version_b = resolve_version(lake, dataset, b)
+    lake = catalog.lake
+    version_a = resolve_version(catalog, dataset, a)
+    version_b = resolve_version(catalog, dataset, b)
     table_a, table_b = (open_table(lake, dataset, v) for v in (version_a, version_b))
     schema_a, schema_b = (t.schema().to_arrow() for t in (table_a, table_b))
     fields_a = {f.name: str(f.type) for f in pa.schema(schema_a)}
@@ -159,8 +160,9 @@ class Description:
     properties: Mapping[str, str]
 
 
-def describe(lake: Lake, dataset: str) -> Description:
+def describe(catalog: Catalog, dataset: str) -> Description:
     """Schema, partitioning, size, file and row counts, current version and tags."""
+    lake = catalog.lake
     table = open_table(lake, dataset)
     actions = live_files(table)
     metadata = table.metadata()
@@ -176,7 +178,7 @@ def describe(lake: Lake, dataset: str) -> Description:
         size_bytes=sum(a["size_bytes"] for a in actions),
         rows=sum(a["num_records"] or 0 for a in actions),
         last_modified=newest[0].timestamp if newest else None,
-        tags=Catalog(lake).tags(dataset),
+        tags=catalog.tags(dataset),
         properties=dict(metadata.configuration),
     )
 
@@ -191,10 +193,11 @@ class DatasetSummary:
     rows: int
 
 
-def list_datasets(lake: Lake, names: Iterable[str]) -> list[DatasetSummary]:
+def list_datasets(catalog: Catalog, names: Iterable[str]) -> list[DatasetSummary]:
     """A line per dataset of ``names`` and of the catalog's registry, in name order."""
+    lake = catalog.lake
     summaries = []
-    for name in sorted(set(names) | set(Catalog(lake).registered())):
+    for name in sorted(set(names) | set(catalog.registered())):
         try:
             table = open_table(lake, name)
         except DatasetNotFoundError:

@@ -34,8 +34,9 @@ class CompactionResult:
     version: int | None  # None when there was nothing to compact
 
 
-def compact(lake: Lake, dataset: str, *, target_file_mb: int = 128) -> CompactionResult:
+def compact(catalog: Catalog, dataset: str, *, target_file_mb: int = 128) -> CompactionResult:
     """Bin-pack small files into ~``target_file_mb`` zstd files, as one no-data-change commit."""
+    lake = catalog.lake
     table = open_table(lake, dataset)
     before = table.version()
     metrics = table.optimize.compact(
@@ -52,7 +53,7 @@ def compact(lake: Lake, dataset: str, *, target_file_mb: int = 128) -> Compactio
         table.version() if changed else None,
     )
     if changed:
-        Catalog(lake).record(
+        catalog.record(
             Event(
                 "compact",
                 dataset,
@@ -80,7 +81,7 @@ class VacuumResult:
 
 
 def vacuum(
-    lake: Lake,
+    catalog: Catalog,
     dataset: str,
     *,
     retention_hours: float = 168,
@@ -93,8 +94,9 @@ def vacuum(
     Unreferenced files younger than the retention are kept: a writer may have staged them a
     moment ago and not published yet. Zero retention is for tests and emergencies.
     """
+    lake = catalog.lake
     table = open_table(lake, dataset)
-    kept = sorted(Catalog(lake).protected_versions(dataset))
+    kept = sorted(catalog.protected_versions(dataset))
     custom = {USER_KEY: current_user(), **({REASON_KEY: reason} if reason else {})}
     stored = stored_files(lake, dataset)
     listed = table.vacuum(
@@ -109,5 +111,5 @@ def vacuum(
     removed = sorted(path for path in listed if path in stored)
     if not dry_run:
         ledger = {"files": removed, "retention_hours": retention_hours, "kept_versions": kept}
-        Catalog(lake).record(Event("vacuum", dataset, table.version(), reason, ledger))
+        catalog.record(Event("vacuum", dataset, table.version(), reason, ledger))
     return VacuumResult(dataset, removed, kept, dry_run)

@@ -4,7 +4,7 @@ Rollback is a Delta restore preceded by a preflight that every file of the targe
 exists, so a rollback that cannot complete changes nothing (DESIGN.md > Decision 5). Release
 rollbacks run under a journal in the catalog and resume after a crash.
 
->>> rollback(lake, "rides", to="golden", reason="bad load")            # doctest: +SKIP
+>>> rollback(catalog, "rides", to="golden", reason="bad load")            # doctest: +SKIP
 RollbackResult(dataset='rides', from_version=9, target_version=3, new_version=10, ...)
 """
 
@@ -58,7 +58,7 @@ class RollbackResult:
 
 
 def rollback(
-    lake: Lake,
+    catalog: Catalog,
     dataset: str,
     to: int | str | datetime,
     *,
@@ -72,9 +72,10 @@ def rollback(
     :class:`MissingFilesError` listing those that do not, and nothing changes. A rollback is
     itself a version, so rolling back a rollback works the same way.
     """
+    lake = catalog.lake
     table = open_table(lake, dataset)
     current = table.version()
-    target = resolve_version(lake, dataset, to, table=table)
+    target = resolve_version(catalog, dataset, to, table=table)
     if dry_run or target == current:
         return _plan(lake, dataset, table, target)
     # The target's files are the current ones it keeps plus the ones it adds back. Here we check
@@ -106,7 +107,7 @@ def rollback(
         files_added=metrics.get("numRestoredFile", 0),
         files_removed=metrics.get("numRemovedFile", 0),
     )
-    Catalog(lake).record(
+    catalog.record(
         Event(
             "rollback",
             dataset,
@@ -160,7 +161,7 @@ class ReleaseRollbackResult:
 
 
 def release_rollback(
-    lake: Lake,
+    catalog: Catalog,
     name: str,
     *,
     reason: str | None = None,
@@ -173,7 +174,7 @@ def release_rollback(
     commit carries the journal id) is not restored twice. ``on_restored`` is called after each
     dataset, e.g. to report progress.
     """
-    catalog = Catalog(lake)
+    lake = catalog.lake
     release = catalog.release(name)
     steps = catalog.journal(name)
     resumed = bool(steps) and not any(s.step == "finished" for s in steps)
@@ -190,7 +191,7 @@ def release_rollback(
     results = []
     for step in (s for s in steps if s.step == "planned" and s.dataset not in done):
         result = _restored_by_journal(lake, step) or rollback(
-            lake,
+            catalog,
             step.dataset,
             step.target_version,
             reason=reason or f"release rollback {name}",

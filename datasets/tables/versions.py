@@ -3,8 +3,8 @@
 Every call takes a :class:`~thermocline.catalog.lake.Lake`, so the same code runs on a local
 folder and on S3. Writes go through :mod:`thermocline.datasets.tables.writes`.
 
->>> read_dataset(lake, "rides", at="golden").to_table(columns=["ride_id"])   # doctest: +SKIP
->>> read_dataset(lake, "rides", at="2026-11-21T10:00:00Z")                  # doctest: +SKIP
+>>> read_dataset(catalog, "rides", at="golden").to_table(columns=["ride_id"])   # doctest: +SKIP
+>>> read_dataset(catalog, "rides", at="2026-11-21T10:00:00Z")                  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -101,13 +101,14 @@ def create(
 
 
 def resolve_version(
-    lake: Lake, name: str, at: int | str | datetime | None, table: DeltaTable | None = None
+    catalog: Catalog, name: str, at: int | str | datetime | None, table: DeltaTable | None = None
 ) -> int:
     """The version ``at`` names: a version number, a tag, or a time (ISO 8601, UTC if naive).
 
     A time gives the newest version committed at or before it. Errors say what exists.
     ``table`` is the dataset's table when the caller has it open already.
     """
+    lake = catalog.lake
     latest = (table if table is not None else open_table(lake, name)).version()
     if at is None:
         return latest
@@ -120,7 +121,7 @@ def resolve_version(
             )
         return version
     if isinstance(at, str) and not _LOOKS_LIKE_TIME.match(at):
-        tag = Catalog(lake).tag(at)
+        tag = catalog.tag(at)
         if tag.dataset != name:
             raise TagNotFoundError(
                 f"tag {at!r} points at {tag.dataset}@{tag.version}, not at {name}"
@@ -148,11 +149,14 @@ def parse_timestamp(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def read_dataset(lake: Lake, name: str, at: int | str | datetime | None = None) -> pads.Dataset:
+def read_dataset(
+    catalog: Catalog, name: str, at: int | str | datetime | None = None
+) -> pads.Dataset:
     """A pyarrow dataset of ``name`` at ``at`` (version, tag or time; default latest) over the
     lake's native filesystem: project and filter with ``to_table(columns=..., filter=...)``
     and only those bytes are read."""
-    version = None if at is None else resolve_version(lake, name, at)
+    lake = catalog.lake
+    version = None if at is None else resolve_version(catalog, name, at)
     table = open_table(lake, name, version)
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))
 

@@ -8,7 +8,7 @@ its reasons; :func:`discard` deletes it. Files a crash leaves behind are unrefer
 vacuum removes them once past retention.
 
 >>> staged = stage(lake, "rides", batch, partition_by=["day"])       # doctest: +SKIP
->>> publish(lake, staged, reason="nightly load")                      # doctest: +SKIP
+>>> publish(catalog, staged, reason="nightly load")                      # doctest: +SKIP
 7
 """
 
@@ -132,7 +132,7 @@ def stage(
 
 
 def publish(
-    lake: Lake,
+    catalog: Catalog,
     staged: StagedBatch,
     *,
     mode: Literal["append", "overwrite"] = "append",
@@ -149,6 +149,7 @@ def publish(
     ``record_event=False`` leaves the catalog's event log out: streaming micro-batches (one a
     second) would swamp it, and the table's own history holds each of them.
     """
+    lake = catalog.lake
     uri = lake.table_uri(staged.dataset)
     options = lake.delta_storage_options()
     now = int(time.time() * 1000)
@@ -212,7 +213,7 @@ def publish(
         version = table.version()
     if not record_event:
         return version
-    Catalog(lake).record(
+    catalog.record(
         Event(
             "publish",
             staged.dataset,
@@ -237,7 +238,7 @@ def discard(lake: Lake, staged: StagedBatch) -> None:
 
 
 def quarantine(
-    lake: Lake,
+    catalog: Catalog,
     staged: StagedBatch,
     reasons: list[str],
     source: Mapping[str, Any] | None = None,
@@ -245,6 +246,7 @@ def quarantine(
     """Move the staged files to ``_quarantine/<dataset>/<batch>/`` with ``reasons.json``;
     return that folder's path under the lake root. Nothing is published. ``source`` says where
     the rows came from (e.g. Kafka offsets), for a later replay."""
+    lake = catalog.lake
     folder = f"{QUARANTINE_DIR}/{staged.dataset}/{staged.batch_id}"
     lake_fs = lake.filesystem
     lake_fs.create_dir(folder, recursive=True)
@@ -264,7 +266,7 @@ def quarantine(
     }
     with lake_fs.open_output_stream(f"{folder}/reasons.json") as out:
         out.write(json.dumps(record, indent=2).encode())
-    Catalog(lake).record(
+    catalog.record(
         Event(
             "quarantine",
             staged.dataset,
@@ -277,7 +279,7 @@ def quarantine(
 
 
 def write(
-    lake: Lake,
+    catalog: Catalog,
     dataset: str,
     data: pa.Table,
     *,
@@ -286,14 +288,21 @@ def write(
     reason: str | None = None,
 ) -> int:
     """Stage and publish at once, for data that needs no audit; return the new version."""
+    lake = catalog.lake
     staged = stage(lake, dataset, data, partition_by=partition_by)
-    return publish(lake, staged, mode=mode, reason=reason)
+    return publish(catalog, staged, mode=mode, reason=reason)
 
 
 def upsert(
-    lake: Lake, dataset: str, data: pa.Table, primary_key: list[str], *, reason: str | None = None
+    catalog: Catalog,
+    dataset: str,
+    data: pa.Table,
+    primary_key: list[str],
+    *,
+    reason: str | None = None,
 ) -> int:
     """Merge ``data`` by ``primary_key``: matching rows are updated, new ones inserted."""
+    lake = catalog.lake
     if not primary_key:
         raise InputError(f"upsert into {dataset!r} needs a primary key; set `primary_key:`")
     missing = [c for c in primary_key if c not in data.column_names]
@@ -322,7 +331,7 @@ def upsert(
     )
     table.update_incremental()
     version = table.version()
-    Catalog(lake).record(
+    catalog.record(
         Event(
             "publish",
             dataset,

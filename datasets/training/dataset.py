@@ -94,9 +94,11 @@ class _Leg:
 class TableDataset(IterableDataset[Batch]):
     """Batches of dataset ``source`` at a pinned version, as dicts of tensors.
 
-    ``source`` is a dataset name (in ``lake``, or the project file's lake) or a table URI
-    (``s3://bucket/lake/rides`` with ``storage_options``). Pin the version with one of
-    ``version`` (number or ISO time), ``tag`` or ``release``; the default is the latest.
+    ``source`` is a dataset name (in ``catalog``'s lake, in ``lake``, or in the project file's
+    lake) or a table URI (``s3://bucket/lake/rides`` with ``storage_options``). A training
+    script that already holds a :class:`Catalog` passes it; otherwise one is built here, once.
+    Pin the version with one of ``version`` (number or ISO time), ``tag`` or ``release``; the
+    default is the latest.
 
     Each batch maps every column to: a 1-D tensor (numbers, bools; times as int64), a 2-D one
     (fixed-size lists), values plus ``<column>_offsets`` (variable lists, ``ragged="offsets"``)
@@ -116,6 +118,7 @@ class TableDataset(IterableDataset[Batch]):
         self,
         source: str,
         *,
+        catalog: Catalog | None = None,
         lake: Lake | None = None,
         storage_options: Mapping[str, str] | None = None,
         version: int | str | datetime | None = None,
@@ -145,7 +148,8 @@ class TableDataset(IterableDataset[Batch]):
             raise InputError("batch_size, shuffle_buffer and prefetch must each be at least 1")
         if ragged not in ("offsets", "padded"):
             raise InputError(f"ragged must be 'offsets' or 'padded', not {ragged!r}")
-        self.lake, self.dataset = _resolve_source(source, lake, storage_options)
+        self.catalog, self.dataset = _resolve_source(source, catalog, lake, storage_options)
+        self.lake = self.catalog.lake
         self.rank, self.world_size = _topology(rank, world_size)
         self.batch_size, self.shuffle, self.seed, self.drop_last = (
             batch_size,
@@ -163,12 +167,12 @@ class TableDataset(IterableDataset[Batch]):
         self.run_id = run_id or os.environ.get("TORCHELASTIC_RUN_ID") or uuid.uuid4().hex
 
         def plan() -> Plan:
-            pinned = _pin_version(self.lake, self.dataset, version, tag, release)
+            pinned = _pin_version(self.catalog, self.dataset, version, tag, release)
             made = make_plan(self.lake, self.dataset, pinned, columns, filter)
-            _refuse_pii(self.lake, made, allow_pii)
+            _refuse_pii(self.catalog, made, allow_pii)
             _check_types(made, ragged, drop_last, self.list_sizes)
             if record_run:
-                _record_run(self.lake, made, self.run_id, self.world_size)
+                _record_run(self.catalog, made, self.run_id, self.world_size)
             return made
 
         self.plan = _shared_plan(plan)
@@ -312,14 +316,22 @@ def iter_batches(source: str, **options: Any) -> Iterator[dict[str, Any]]:
 
 
 def _resolve_source(
-    source: str, lake: Lake | None, storage_options: Mapping[str, str] | None
-) -> tuple[Lake, str]:
+    source: str,
+    catalog: Catalog | None,
+    lake: Lake | None,
+    storage_options: Mapping[str, str] | None,
+) -> tuple[Catalog, str]:
+    """The catalog to read through (its lake holds the table) and the dataset's name."""
+    if catalog is not None:
+        if lake is not None and lake.uri != catalog.lake.uri:
+            raise InputError(f"lake {lake.uri} is not the catalog's lake {catalog.lake.uri}")
+        return catalog, source
     if lake is not None:
-        return lake, source
+        return Catalog(lake), source
     if "/" in source or "://" in source or os.sep in source:
         root, _, name = source.rstrip("/").rpartition("/")
-        return Lake.open(root or "/", storage_options), name
-    return Lake.from_project(load_project()), source
+        return Catalog(Lake.open(root or "/", storage_options)), name
+    return Catalog(Lake.from_project(load_project())), source
 
 
 def _topology(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -333,7 +345,7 @@ def _topology(rank: int | None, world_size: int | None) -> tuple[int, int]:
 
 
 def _pin_version(
-    lake: Lake,
+    catalog: Catalog,
     dataset: str,
     version: int | str | datetime | None,
     tag: str | None,
@@ -342,14 +354,14 @@ def _pin_version(
     if sum(x is not None for x in (version, tag, release)) > 1:
         raise InputError("pin the version with one of version, tag or release, not several")
     if release is not None:
-        versions = Catalog(lake).release(release).versions
+        versions = catalog.release(release).versions
         if dataset not in versions:
             raise VersionNotFoundError(
                 f"release {release!r} has no version of {dataset}; it holds "
                 f"{', '.join(f'{d}@{v}' for d, v in sorted(versions.items()))}"
             )
         return versions[dataset]
-    return resolve_version(lake, dataset, tag if tag is not None else version)
+    return resolve_version(catalog, dataset, tag if tag is not None else version)
 
 
 def _shared_plan(make: Callable[[], Plan]) -> Plan:
@@ -369,11 +381,11 @@ def _shared_plan(make: Callable[[], Plan]) -> Plan:
     return plan
 
 
-def _refuse_pii(lake: Lake, plan: Plan, allow_pii: Sequence[str]) -> None:
+def _refuse_pii(catalog: Catalog, plan: Plan, allow_pii: Sequence[str]) -> None:
     read = set(plan.columns)
     if plan.filter is not None:
         read.update(filter_columns(plan.filter, plan.table_schema))
-    refused = sorted((Catalog(lake).pii_columns(plan.dataset) & read) - set(allow_pii))
+    refused = sorted((catalog.pii_columns(plan.dataset) & read) - set(allow_pii))
     if refused:
         allowed = ", ".join(repr(c) for c in refused)
         raise PiiRefusedError(
@@ -382,7 +394,7 @@ def _refuse_pii(lake: Lake, plan: Plan, allow_pii: Sequence[str]) -> None:
         )
 
 
-def _record_run(lake: Lake, plan: Plan, run_id: str, world_size: int) -> None:
+def _record_run(catalog: Catalog, plan: Plan, run_id: str, world_size: int) -> None:
     details = {
         "run_id": run_id,
         "fingerprint": plan.fingerprint,
@@ -392,7 +404,7 @@ def _record_run(lake: Lake, plan: Plan, run_id: str, world_size: int) -> None:
         "units": len(plan.units),
         "world_size": world_size,
     }
-    Catalog(lake).record(Event(TRAINING_RUN, plan.dataset, plan.version, None, details))
+    catalog.record(Event(TRAINING_RUN, plan.dataset, plan.version, None, details))
 
 
 def _check_types(plan: Plan, ragged: str, drop_last: bool, list_sizes: Mapping[str, int]) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import CHECKS_KEY
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
@@ -50,24 +51,24 @@ def quarantined_reasons(lake: Lake) -> list[str]:
 
 def test_a_warn_failure_publishes_with_the_check_summary(project: Project, lake: Lake) -> None:
     add(project, "a.csv", "id,city\n1,oslo\n2,\n3,\n")
-    outcome = ingest(project, lake, "events")
+    outcome = ingest(project, Catalog(lake), "events")
     assert (outcome.status, outcome.version, outcome.rows) == ("published", 0, 3)
     warned = [c for c in outcome.checks if not c.passed]
     assert [(c.name, c.severity) for c in warned] == [("completeness_city", "warn")]
     summary = json.loads(open_table(lake, "events").history(1)[0][CHECKS_KEY])
     assert summary["completeness_city"]["passed"] is False
     assert summary["not_null_id"]["passed"] is True
-    assert ingest(project, lake, "events").status == "nothing_new"
+    assert ingest(project, Catalog(lake), "events").status == "nothing_new"
 
 
 def test_an_error_failure_quarantines_and_publishes_nothing(project: Project, lake: Lake) -> None:
     add(project, "a.csv", "id,city\n1,oslo\n")
-    assert ingest(project, lake, "events").status == "published"
+    assert ingest(project, Catalog(lake), "events").status == "published"
     add(project, "b.csv", "id,city\n2,oslo\n,bergen\n")
-    outcome = ingest(project, lake, "events")
+    outcome = ingest(project, Catalog(lake), "events")
     assert outcome.status == "quarantined"
     assert open_table(lake, "events").version() == 0
-    assert read_dataset(lake, "events").count_rows() == 1
+    assert read_dataset(Catalog(lake), "events").count_rows() == 1
     assert quarantined_reasons(lake) == ["id: 1 of 2 rows are null"]
 
 
@@ -79,9 +80,9 @@ def test_an_incompatible_type_quarantines_with_the_column_named(tmp_path: Path, 
     )
     project = load_project(tmp_path / "thermocline.yaml", environ={})
     add(project, "a.csv", "id,city\n1,oslo\n")
-    assert ingest(project, lake, "inferred").status == "published"
+    assert ingest(project, Catalog(lake), "inferred").status == "published"
     add(project, "b.csv", "id,city\nabc,oslo\n")
-    outcome = ingest(project, lake, "inferred")
+    outcome = ingest(project, Catalog(lake), "inferred")
     assert outcome.status == "quarantined"
     assert open_table(lake, "inferred").version() == 0
     (reason,) = quarantined_reasons(lake)

@@ -17,6 +17,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import QUARANTINE_KEY
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
@@ -61,7 +62,9 @@ def send(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 def ingest(project: Project, lake: Lake) -> list[BatchReport]:
     reports: list[BatchReport] = []
-    KafkaIngester(project, lake, "events", on_batch=reports.append).run(until_caught_up=True)
+    KafkaIngester(project, Catalog(lake), "events", on_batch=reports.append).run(
+        until_caught_up=True
+    )
     return reports
 
 
@@ -96,8 +99,8 @@ def test_avro_through_the_schema_registry_lands_with_dead_letters(
     )
 
     ingest(project, local_lake)
-    table = read_dataset(local_lake, "events").to_table()
-    dead = read_dataset(local_lake, dead_letter_table("events")).to_table()
+    table = read_dataset(Catalog(local_lake), "events").to_table()
+    dead = read_dataset(Catalog(local_lake), dead_letter_table("events")).to_table()
     assert sorted(table["id"].to_pylist()) == sorted(set(range(2_000)) - poison)
     assert {int(k) for k in dead["key"].to_pylist()} == poison
     assert all("wire format" in e for e in dead["error"].to_pylist())
@@ -118,12 +121,12 @@ def test_new_fields_become_columns_and_a_type_conflict_is_a_dead_letter(
     # A new process learns `score` from the table: a string there is a dead letter.
     send(kafka_bootstrap, topic, [json.dumps({"id": 3, "name": "c", "score": "high"}).encode()])
     ingest(project, lake)
-    rows = read_dataset(lake, "events").to_table().sort_by("id").to_pylist()
+    rows = read_dataset(Catalog(lake), "events").to_table().sort_by("id").to_pylist()
     assert rows == [
         {"id": 1, "name": "a", "score": None},
         {"id": 2, "name": "b", "score": 0.5},
     ]
-    dead = read_dataset(lake, dead_letter_table("events")).to_table().to_pylist()
+    dead = read_dataset(Catalog(lake), dead_letter_table("events")).to_table().to_pylist()
     assert len(dead) == 1
     assert "score" in dead[0]["error"]
 
@@ -148,7 +151,7 @@ def test_a_batch_failing_a_blocking_check_is_quarantined_and_the_stream_goes_on(
     assert [c.name for c in report.checks if not c.passed] == ["not_null_name"]
     table = open_table(local_lake, "events")
     assert table.transaction_version(kafka_app_id(topic, 0)) == 14, "positions move on"
-    assert read_dataset(local_lake, "events").count_rows() == 10, "nothing published"
+    assert read_dataset(Catalog(local_lake), "events").count_rows() == 10, "nothing published"
     reasons = json.loads(
         local_lake.filesystem.open_input_stream(f"{report.quarantine_path}/reasons.json").read()
     )
@@ -164,4 +167,4 @@ def test_a_batch_failing_a_blocking_check_is_quarantined_and_the_stream_goes_on(
 
     send(kafka_bootstrap, topic, [json.dumps({"id": 99, "name": "later"}).encode()])
     assert [r.published for r in ingest(project, local_lake)] == [1]
-    assert read_dataset(local_lake, "events").count_rows() == 11
+    assert read_dataset(Catalog(local_lake), "events").count_rows() == 11

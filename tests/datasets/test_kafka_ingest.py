@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
@@ -52,7 +53,7 @@ def create_topic(bootstrap: str, topic: str) -> None:
 def table_rows(lake: Lake) -> int:
     """Rows published so far (0 before the first publish)."""
     try:
-        return read_dataset(lake, "events").count_rows()
+        return read_dataset(Catalog(lake), "events").count_rows()
     except DatasetNotFoundError:
         return 0
 
@@ -86,9 +87,9 @@ def test_every_event_lands_once_and_poison_goes_to_dead_letters(
     poison = produce(kafka_bootstrap, topic)
     project = make_project(tmp_path, lake, kafka_bootstrap, topic)
 
-    KafkaIngester(project, lake, "events", max_records=3_000).run(until_caught_up=True)
-    table = read_dataset(lake, "events").to_table()
-    dead = read_dataset(lake, dead_letter_table("events")).to_table()
+    KafkaIngester(project, Catalog(lake), "events", max_records=3_000).run(until_caught_up=True)
+    table = read_dataset(Catalog(lake), "events").to_table()
+    dead = read_dataset(Catalog(lake), dead_letter_table("events")).to_table()
     assert table.num_rows + dead.num_rows == EVENTS, "good + dead = consumed"
     assert pc.count_distinct(table["id"]).as_py() == table.num_rows == EVENTS - len(poison)
     assert set(table["id"].to_pylist()) == set(range(EVENTS)) - poison
@@ -101,21 +102,24 @@ def test_every_event_lands_once_and_poison_goes_to_dead_letters(
     assert all(v is not None for v in positions.values())
 
     version = open_table(lake, "events").version()
-    KafkaIngester(project, lake, "events", group_id="another-group").run(until_caught_up=True)
+    KafkaIngester(project, Catalog(lake), "events", group_id="another-group").run(
+        until_caught_up=True
+    )
     assert open_table(lake, "events").version() == version, "a restart resumes from the table"
-    assert read_dataset(lake, "events").count_rows() == table.num_rows
+    assert read_dataset(Catalog(lake), "events").count_rows() == table.num_rows
 
 
 CRASH_EVENTS = 200_000
 KILLS = 20
 INGESTER = """
 import json, sys
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.kafka import KafkaIngester
 project = load_project(sys.argv[1], environ={})
 lake = Lake.from_project(project, environ={})
-KafkaIngester(project, lake, "events", group_id=sys.argv[2], max_records=1_000,
+KafkaIngester(project, Catalog(lake), "events", group_id=sys.argv[2], max_records=1_000,
               max_latency_s=0.2).run(until_caught_up=True)
 """
 
@@ -163,7 +167,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(
         [sys.executable, "-c", INGESTER, str(project.path), "crash-final"], timeout=600, check=False
     )
     assert final.returncode == 0
-    ids = read_dataset(local_lake, "events").to_table(columns=["id"])["id"]
+    ids = read_dataset(Catalog(local_lake), "events").to_table(columns=["id"])["id"]
     assert len(ids) == CRASH_EVENTS
     assert pc.count_distinct(ids).as_py() == CRASH_EVENTS
 
@@ -201,8 +205,8 @@ def test_the_cli_service_stops_gracefully_on_sigterm(
         check=False,
     )
     assert caught_up.returncode == 0, caught_up.stderr
-    good = read_dataset(local_lake, "events").count_rows()
-    dead = read_dataset(local_lake, dead_letter_table("events")).count_rows()
+    good = read_dataset(Catalog(local_lake), "events").count_rows()
+    dead = read_dataset(Catalog(local_lake), dead_letter_table("events")).count_rows()
     assert (good, dead) == (EVENTS - len(poison), len(poison))
 
 
@@ -235,7 +239,7 @@ def test_two_ingesters_in_a_group_one_killed_midway_still_exactly_once(
         time.sleep(0.2)
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=60) == 0
-    ids = read_dataset(local_lake, "events").to_table(columns=["id"])["id"]
+    ids = read_dataset(Catalog(local_lake), "events").to_table(columns=["id"])["id"]
     assert len(ids) == total
     assert pc.count_distinct(ids).as_py() == total
 
@@ -281,7 +285,9 @@ def test_the_ingester_compacts_its_small_files_without_changing_rows_or_position
         for number in range(round_ * 100, round_ * 100 + 100):
             producer.produce(topic, value=json.dumps({"id": number, "name": "x"}).encode())
         assert producer.flush(30) == 0
-        KafkaIngester(project, local_lake, "events", compact_every_s=None).run(until_caught_up=True)
+        KafkaIngester(project, Catalog(local_lake), "events", compact_every_s=None).run(
+            until_caught_up=True
+        )
     small = len(open_table(local_lake, "events").file_uris())
     assert small >= 3
     positions = {
@@ -293,16 +299,16 @@ def test_the_ingester_compacts_its_small_files_without_changing_rows_or_position
         producer.produce(topic, value=json.dumps({"id": number, "name": "x"}).encode())
     assert producer.flush(30) == 0
     reports: list[BatchReport] = []
-    KafkaIngester(project, local_lake, "events", compact_every_s=0, on_batch=reports.append).run(
-        until_caught_up=True
-    )
+    KafkaIngester(
+        project, Catalog(local_lake), "events", compact_every_s=0, on_batch=reports.append
+    ).run(until_caught_up=True)
     compaction = reports[-1].compaction
     assert compaction is not None
     assert compaction.files_removed == small + 1
     table = open_table(local_lake, "events")
     assert len(table.file_uris()) == compaction.files_added < small
     assert table.history(1)[0]["operation"] == "OPTIMIZE"
-    ids = read_dataset(local_lake, "events").to_table()["id"].to_pylist()
+    ids = read_dataset(Catalog(local_lake), "events").to_table()["id"].to_pylist()
     assert sorted(ids) == list(range(310))
     after = {p: table.transaction_version(kafka_app_id(topic, p)) for p in range(PARTITIONS)}
     assert all(after[p] >= (positions[p] or -1) for p in range(PARTITIONS))

@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from deltalake import DeltaTable
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import FILES_KEY, REPLAY_KEY, WATERMARK_KEY
 from thermocline.catalog.config import DatasetSpec, load_project
 from thermocline.catalog.errors import (
@@ -82,7 +83,7 @@ def load(lake: Lake, dataset: str, batch: SourceBatch) -> int:
     """Stage and publish a batch the way the pipeline will (no checks here)."""
     staged = stage(lake, dataset, batch.data)
     return publish(
-        lake,
+        Catalog(lake),
         staged,
         mode=batch.mode,
         reason=batch.description,
@@ -92,7 +93,7 @@ def load(lake: Lake, dataset: str, batch: SourceBatch) -> int:
 
 
 def table_ids(lake: Lake, dataset: str) -> list[int]:
-    return sorted(read_dataset(lake, dataset).to_table(columns=["id"])["id"].to_pylist())
+    return sorted(read_dataset(Catalog(lake), dataset).to_table(columns=["id"])["id"].to_pylist())
 
 
 def names(batch: SourceBatch) -> list[str]:
@@ -193,7 +194,9 @@ def test_inferred_types_from_several_files_do_not_depend_on_file_order(
         {"id": 2, "x": 2.5, "when": dt.datetime(2026, 11, 21, 10)},
     ]
     load(local_lake, "points", batch)
-    assert read_dataset(local_lake, "points").to_table().sort_by("id")["x"].to_pylist() == [
+    assert read_dataset(Catalog(local_lake), "points").to_table().sort_by("id")[
+        "x"
+    ].to_pylist() == [
         2.0,
         2.5,
     ]
@@ -224,14 +227,14 @@ def test_rollback_does_not_make_ingestion_read_again_and_replay_does(
     write_source(str(tmp_path / "b.csv"), "csv", rows(2, 2))
     load(lake, "rides", read_new(lake, "rides", spec))  # type: ignore[arg-type]
 
-    rollback(lake, "rides", to=0, reason="bad load")
+    rollback(Catalog(lake), "rides", to=0, reason="bad load")
     assert table_ids(lake, "rides") == [0, 1]
     assert read_new(lake, "rides", spec) is None, "DESIGN Decision 3: no re-read after restore"
 
     # Replay is explicit: a commit that lists the URLs under REPLAY_KEY unconsumes them.
-    empty = stage(lake, "rides", read_dataset(lake, "rides").to_table().slice(0, 0))
+    empty = stage(lake, "rides", read_dataset(Catalog(lake), "rides").to_table().slice(0, 0))
     publish(
-        lake,
+        Catalog(lake),
         empty,
         reason="replay b.csv",
         metadata={REPLAY_KEY: json.dumps([f"file://{tmp_path}/b.csv"])},
@@ -271,7 +274,7 @@ def test_an_incompatible_file_carries_its_batch_for_quarantine(lake: Lake, tmp_p
     assert (error.column, error.table_type, error.batch_type) == ("id", pa.int64(), pa.string())
     assert error.batch is not None
     assert error.batch.data.to_pylist() == [{"id": "x7", "name": "c"}]
-    folder = quarantine(lake, stage(lake, "people", error.batch.data), [str(error)])
+    folder = quarantine(Catalog(lake), stage(lake, "people", error.batch.data), [str(error)])
     assert folder.startswith("_quarantine/people/")
     assert table_ids(lake, "people") == [1, 2]
     with pytest.raises(SchemaEvolutionError):  # not consumed: it fails again until fixed
@@ -622,7 +625,7 @@ def test_an_added_column_reaches_the_table(local_lake: Lake, tmp_path: Path) -> 
     assert batch is not None
     assert batch.added_columns == ("extra",)
     load(local_lake, "t", batch)
-    assert read_dataset(local_lake, "t").to_table().sort_by("id").to_pylist() == [
+    assert read_dataset(Catalog(local_lake), "t").to_table().sort_by("id").to_pylist() == [
         {"id": 1, "extra": None},
         {"id": 2, "extra": "x"},
     ]

@@ -4,6 +4,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import history, open_table, read_dataset
@@ -22,10 +23,12 @@ def sample(start: int, rows: int) -> pa.Table:
 
 
 def test_write_then_read_back_with_projection(lake: Lake) -> None:
-    assert write(lake, "events", sample(0, 1_000), partition_by=["day"], reason="first") == 0
-    assert write(lake, "events", sample(1_000, 500), reason="second") == 1
+    assert (
+        write(Catalog(lake), "events", sample(0, 1_000), partition_by=["day"], reason="first") == 0
+    )
+    assert write(Catalog(lake), "events", sample(1_000, 500), reason="second") == 1
 
-    dataset = read_dataset(lake, "events")
+    dataset = read_dataset(Catalog(lake), "events")
     table = dataset.to_table(columns=["id", "f3"])
     assert table.column_names == ["id", "f3"]
     assert sorted(table["id"].to_pylist()) == list(range(1_500))
@@ -39,12 +42,12 @@ def test_write_then_read_back_with_projection(lake: Lake) -> None:
         1_000 + j for j in range(500) if j % 3 == 1
     ]
     assert sorted(one_day["id"].to_pylist()) == expected
-    assert read_dataset(lake, "events", at=0).count_rows() == 1_000
+    assert read_dataset(Catalog(lake), "events", at=0).count_rows() == 1_000
 
 
 def test_history_records_who_and_why(lake: Lake) -> None:
-    write(lake, "events", sample(0, 10), reason="load a")
-    write(lake, "events", sample(10, 20))
+    write(Catalog(lake), "events", sample(0, 10), reason="load a")
+    write(Catalog(lake), "events", sample(10, 20))
     newest, oldest = history(lake, "events")
     assert (newest.version, newest.rows_added, newest.reason) == (1, 20, None)
     assert (oldest.version, oldest.rows_added, oldest.reason) == (0, 10, "load a")

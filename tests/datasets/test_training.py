@@ -70,13 +70,13 @@ def add_empty_file(lake: Lake, name: str, day: str) -> None:
     )
     size = filesystem.get_file_info(path).size
     empty = StagedFile(path, size, 0, {"day": day}, json.dumps({"numRecords": 0}))
-    publish(lake, StagedBatch(name, uuid.uuid4().hex, schema, ("day",), (empty,)))
+    publish(Catalog(lake), StagedBatch(name, uuid.uuid4().hex, schema, ("day",), (empty,)))
 
 
 def make_table(lake: Lake, name: str = "harness") -> None:
     """523 rows in 18 files: our writes (one file per day), delta-rs appends with row groups of
     1 to 40 rows, and two empty files."""
-    write(lake, name, rows(np.arange(0, 100)), partition_by=["day"])
+    write(Catalog(lake), name, rows(np.arange(0, 100)), partition_by=["day"])
     add_empty_file(lake, name, "2026-11-01")
     start = 100
     for size, group in ((90, 7), (1, 1), (150, 40), (60, 13)):
@@ -88,7 +88,7 @@ def make_table(lake: Lake, name: str = "harness") -> None:
             writer_properties=WriterProperties(max_row_group_size=group),
         )
         start += size
-    write(lake, name, rows(np.arange(start, ROWS)))
+    write(Catalog(lake), name, rows(np.arange(start, ROWS)))
     add_empty_file(lake, name, "2026-11-03")
 
 
@@ -456,7 +456,7 @@ class _CountingFile:
 def test_column_pruning_reads_proportionally_fewer_bytes(lake: Lake) -> None:
     rng = np.random.default_rng(0)
     wide = pa.table({f"c{i:02d}": rng.standard_normal(150_000) for i in range(20)})
-    write(lake, "wide", wide)
+    write(Catalog(lake), "wide", wide)
 
     def bytes_for(columns: list[str]) -> int:
         counting = CountingLake(lake.uri, lake.storage_options)

@@ -27,28 +27,30 @@ from thermocline.datasets.tables.writes import stage, write
 
 
 def ids(lake: Lake, dataset: str, at: int | str | None = None) -> list[int]:
-    return sorted(read_dataset(lake, dataset, at=at).to_table(columns=["id"])["id"].to_pylist())
+    return sorted(
+        read_dataset(Catalog(lake), dataset, at=at).to_table(columns=["id"])["id"].to_pylist()
+    )
 
 
 def append_batches(lake: Lake, dataset: str, count: int, size: int = 10, start: int = 0) -> None:
     for batch in range(start, start + count):
         ids_ = pa.array(range(batch * size, (batch + 1) * size), pa.int64())
-        write(lake, dataset, pa.table({"id": ids_, "part": pa.array([batch % 2] * size)}))
+        write(Catalog(lake), dataset, pa.table({"id": ids_, "part": pa.array([batch % 2] * size)}))
 
 
 def test_rollback_restores_and_is_itself_reversible(lake: Lake) -> None:
     append_batches(lake, "d", 4)
     assert ids(lake, "d") == list(range(40))
 
-    dry = rollback(lake, "d", 1, dry_run=True)
+    dry = rollback(Catalog(lake), "d", 1, dry_run=True)
     assert (dry.from_version, dry.target_version, dry.new_version) == (3, 1, None)
     assert dry.files_removed == 2
     assert open_table(lake, "d").version() == 3, "a dry run changes nothing"
 
-    first = rollback(lake, "d", 1, reason="bad batches 2 and 3")
+    first = rollback(Catalog(lake), "d", 1, reason="bad batches 2 and 3")
     assert first.new_version == 4
     assert ids(lake, "d") == list(range(20))
-    undo = rollback(lake, "d", 3, reason="they were fine")
+    undo = rollback(Catalog(lake), "d", 3, reason="they were fine")
     assert undo.new_version == 5
     assert ids(lake, "d") == list(range(40))
 
@@ -68,41 +70,45 @@ def test_versions_resolve_from_numbers_tags_and_times(lake: Lake) -> None:
     time.sleep(0.05)
     append_batches(lake, "d", 1, start=2)
     Catalog(lake).set_tag("golden", "d", 1)
-    assert resolve_version(lake, "d", "golden") == 1
-    assert resolve_version(lake, "d", "1") == 1
-    assert resolve_version(lake, "d", between.isoformat()) == 1
-    assert resolve_version(lake, "d", None) == 2
+    assert resolve_version(Catalog(lake), "d", "golden") == 1
+    assert resolve_version(Catalog(lake), "d", "1") == 1
+    assert resolve_version(Catalog(lake), "d", between.isoformat()) == 1
+    assert resolve_version(Catalog(lake), "d", None) == 2
     assert ids(lake, "d", at="golden") == list(range(20))
 
     with pytest.raises(VersionNotFoundError, match=r"d has no version 7; its versions are 0\.\.2"):
-        resolve_version(lake, "d", 7)
+        resolve_version(Catalog(lake), "d", 7)
     with pytest.raises(InvalidTimestampError, match="malformed timestamp '2026-13-45'"):
-        resolve_version(lake, "d", "2026-13-45")
+        resolve_version(Catalog(lake), "d", "2026-13-45")
     with pytest.raises(VersionNotFoundError, match="did not exist yet"):
-        resolve_version(lake, "d", "2001-01-01")
+        resolve_version(Catalog(lake), "d", "2001-01-01")
     with pytest.raises(TagNotFoundError, match="unknown tag 'silver'; tags: golden"):
-        resolve_version(lake, "d", "silver")
+        resolve_version(Catalog(lake), "d", "silver")
     append_batches(lake, "other", 1)
     with pytest.raises(TagNotFoundError, match=r"points at d@1, not at other"):
-        resolve_version(lake, "other", "golden")
+        resolve_version(Catalog(lake), "other", "golden")
 
 
 def test_vacuum_keeps_tagged_versions_readable(lake: Lake) -> None:
     """Tag version 3, write 10 more versions, vacuum with zero retention: the tag still reads."""
-    write(lake, "d", pa.table({"id": pa.array([0], pa.int64())}))
+    write(Catalog(lake), "d", pa.table({"id": pa.array([0], pa.int64())}))
     for version in range(1, 4):
-        write(lake, "d", pa.table({"id": pa.array([version], pa.int64())}), mode="overwrite")
+        write(
+            Catalog(lake), "d", pa.table({"id": pa.array([version], pa.int64())}), mode="overwrite"
+        )
     Catalog(lake).set_tag("v3", "d", 3)
     for version in range(4, 14):
-        write(lake, "d", pa.table({"id": pa.array([version], pa.int64())}), mode="overwrite")
+        write(
+            Catalog(lake), "d", pa.table({"id": pa.array([version], pa.int64())}), mode="overwrite"
+        )
 
-    result = vacuum(lake, "d", retention_hours=0, reason="free space")
+    result = vacuum(Catalog(lake), "d", retention_hours=0, reason="free space")
     assert result.kept_versions == [3]
     assert len(result.removed) == 12, "every overwritten file but version 3's"
     assert ids(lake, "d", at="v3") == [3]
     assert ids(lake, "d") == [13]
     with pytest.raises(OSError, match=r"(?i)not found|no such file"):
-        read_dataset(lake, "d", at=2).to_table()
+        read_dataset(Catalog(lake), "d", at=2).to_table()
 
     vacuum_end = history(lake, "d")[0]
     assert (vacuum_end.operation, vacuum_end.files_removed) == ("VACUUM END", 12)
@@ -113,22 +119,22 @@ def test_vacuum_keeps_tagged_versions_readable(lake: Lake) -> None:
 
 
 def test_vacuum_removes_staged_files_a_crash_left_behind(lake: Lake) -> None:
-    write(lake, "d", pa.table({"id": pa.array([0], pa.int64())}))
+    write(Catalog(lake), "d", pa.table({"id": pa.array([0], pa.int64())}))
     orphan = stage(lake, "d", pa.table({"id": pa.array([1], pa.int64())}))
-    assert vacuum(lake, "d", dry_run=True).removed == [], "young staged files are kept"
-    assert vacuum(lake, "d", retention_hours=0).removed == [orphan.files[0].path]
+    assert vacuum(Catalog(lake), "d", dry_run=True).removed == [], "young staged files are kept"
+    assert vacuum(Catalog(lake), "d", retention_hours=0).removed == [orphan.files[0].path]
     assert ids(lake, "d") == [0]
 
 
 def test_rollback_to_vacuumed_files_fails_listing_them_and_changes_nothing(lake: Lake) -> None:
-    write(lake, "d", pa.table({"id": pa.array([0], pa.int64())}))
-    write(lake, "d", pa.table({"id": pa.array([1], pa.int64())}), mode="overwrite")
-    assert len(vacuum(lake, "d", retention_hours=0).removed) == 1
-    assert vacuum(lake, "d", retention_hours=0, dry_run=True).removed == []
+    write(Catalog(lake), "d", pa.table({"id": pa.array([0], pa.int64())}))
+    write(Catalog(lake), "d", pa.table({"id": pa.array([1], pa.int64())}), mode="overwrite")
+    assert len(vacuum(Catalog(lake), "d", retention_hours=0).removed) == 1
+    assert vacuum(Catalog(lake), "d", retention_hours=0, dry_run=True).removed == []
     version_before = open_table(lake, "d").version()
 
     with pytest.raises(MissingFilesError) as caught:
-        rollback(lake, "d", 0)
+        rollback(Catalog(lake), "d", 0)
     message = str(caught.value)
     version0_file = pa.table(open_table(lake, "d", 0).get_add_actions())["path"][0].as_py()
     assert "cannot roll d back to version 0: 1 of its files are gone" in message
@@ -141,17 +147,17 @@ def test_rollback_to_vacuumed_files_fails_listing_them_and_changes_nothing(lake:
 
 def test_diff_and_describe(lake: Lake) -> None:
     append_batches(lake, "d", 3)
-    change = diff(lake, "d", 0, 2, sample_rows=3)
+    change = diff(Catalog(lake), "d", 0, 2, sample_rows=3)
     assert (change.rows_added, change.rows_removed) == (20, 0)
     assert (change.files_from, change.files_to) == (1, 3)
     assert [p.partition for p in change.partitions] == ["(table)"]
     assert len(change.rows_added_sample) == 3
     assert {r["id"] for r in change.rows_added_sample} <= set(range(10, 30))
-    back = diff(lake, "d", 2, 0)
+    back = diff(Catalog(lake), "d", 2, 0)
     assert (back.rows_added, back.rows_removed) == (0, 20)
 
     Catalog(lake).set_tag("t", "d", 2)
-    info = describe(lake, "d")
+    info = describe(Catalog(lake), "d")
     assert (info.version, info.files, info.rows) == (2, 3, 30)
     assert info.schema == [("id", "int64"), ("part", "int64")]
     assert [t.name for t in info.tags] == ["t"]
@@ -160,10 +166,11 @@ def test_diff_and_describe(lake: Lake) -> None:
 
 RELEASE_CRASH = """
 import json, os, sys
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.rollback import release_rollback
 lake = Lake.open(sys.argv[1], json.loads(sys.argv[2]))
-release_rollback(lake, "r1", on_restored=lambda result: os._exit(137))
+release_rollback(Catalog(lake), "r1", on_restored=lambda result: os._exit(137))
 """
 
 
@@ -184,7 +191,7 @@ def test_release_rollback_resumes_after_a_crash_between_datasets(lake: Lake) -> 
     assert ids(lake, "a") == list(range(10)), "the first dataset was restored"
     assert ids(lake, "b") == list(range(40)), "the crash came before the second"
 
-    result = release_rollback(lake, "r1")
+    result = release_rollback(Catalog(lake), "r1")
     assert result.resumed
     assert [r.dataset for r in result.rolled_back] == ["b", "c"]
     assert ids(lake, "a") == list(range(10))
@@ -193,5 +200,5 @@ def test_release_rollback_resumes_after_a_crash_between_datasets(lake: Lake) -> 
     restores = [c for c in history(lake, "a") if c.operation == "RESTORE"]
     assert len(restores) == 1, "a was not restored twice"
 
-    again = release_rollback(lake, "r1")
+    again = release_rollback(Catalog(lake), "r1")
     assert not again.resumed, "a finished journal is not resumed; a new one starts"

@@ -21,16 +21,16 @@ from thermocline.datasets.tables.writes import discard, publish, quarantine, sta
 
 
 def test_staged_files_are_invisible_until_published(lake: Lake) -> None:
-    write(lake, "rides", demo_rides(0, 1_000), partition_by=["day"])
+    write(Catalog(lake), "rides", demo_rides(0, 1_000), partition_by=["day"])
     staged = stage(lake, "rides", demo_rides(1, 2_000))
     assert staged.rows == 2_000
     assert staged.partition_by == ("day",), "staging follows the table's partitioning"
-    assert read_dataset(lake, "rides").count_rows() == 1_000
+    assert read_dataset(Catalog(lake), "rides").count_rows() == 1_000
     assert open_table(lake, "rides").version() == 0
 
-    version = publish(lake, staged, reason="second batch", app_transactions={"files:x": 7})
+    version = publish(Catalog(lake), staged, reason="second batch", app_transactions={"files:x": 7})
     assert version == 1
-    table = read_dataset(lake, "rides").to_table()
+    table = read_dataset(Catalog(lake), "rides").to_table()
     assert table.num_rows == 3_000
     assert pc.count_distinct(table["ride_id"]).as_py() == 3_000
     assert open_table(lake, "rides").transaction_version("files:x") == 7
@@ -39,7 +39,7 @@ def test_staged_files_are_invisible_until_published(lake: Lake) -> None:
 
 
 def test_a_concurrent_reader_never_sees_staged_rows(lake: Lake) -> None:
-    write(lake, "events", pa.table({"id": pa.array(range(100), pa.int64())}))
+    write(Catalog(lake), "events", pa.table({"id": pa.array(range(100), pa.int64())}))
     counts: list[tuple[bool, int]] = []  # (publishing had started, rows seen)
     errors: list[BaseException] = []
     publishing = threading.Event()
@@ -49,7 +49,7 @@ def test_a_concurrent_reader_never_sees_staged_rows(lake: Lake) -> None:
         try:
             while not stop.is_set():
                 started = publishing.is_set()
-                counts.append((started, read_dataset(lake, "events").count_rows()))
+                counts.append((started, read_dataset(Catalog(lake), "events").count_rows()))
         except BaseException as error:  # surfaced in the main thread below
             errors.append(error)
 
@@ -63,35 +63,40 @@ def test_a_concurrent_reader_never_sees_staged_rows(lake: Lake) -> None:
     while len(counts) < reads_before + 5:  # the reader runs while all ten batches sit staged
         stop.wait(0.01)
     publishing.set()
-    assert [publish(lake, batch) for batch in staged] == list(range(1, 11))
+    assert [publish(Catalog(lake), batch) for batch in staged] == list(range(1, 11))
     stop.set()
     thread.join()
 
     assert errors == []
     assert {n for started, n in counts if not started} == {100}
     assert {n for _, n in counts} <= {100 + 50 * k for k in range(11)}
-    assert read_dataset(lake, "events").count_rows() == 600
+    assert read_dataset(Catalog(lake), "events").count_rows() == 600
 
 
 def test_statistics_let_readers_prune(lake: Lake) -> None:
     for batch in range(4):
-        write(lake, "rides", demo_rides(batch, 500))
+        write(Catalog(lake), "rides", demo_rides(batch, 500))
     actions = pa.table(open_table(lake, "rides").get_add_actions(flatten=True)).to_pylist()
     assert sorted(a["min.ride_id"] for a in actions) == [0, 500, 1000, 1500]
     assert sorted(a["max.ride_id"] for a in actions) == [499, 999, 1499, 1999]
     assert all(a["num_records"] == 500 for a in actions)
-    dataset = read_dataset(lake, "rides")
+    dataset = read_dataset(Catalog(lake), "rides")
     fragments = list(dataset.get_fragments(filter=pc.field("ride_id") >= 1_700))
     assert len(fragments) == 1, "the file statistics prune three of four files"
     assert dataset.to_table(filter=pc.field("ride_id") >= 1_700).num_rows == 300
 
 
 def test_overwrite_replaces_only_the_partitions_in_the_batch(lake: Lake) -> None:
-    write(lake, "rides", demo_rides(0, 300), partition_by=["day"])
-    write(lake, "rides", demo_rides(1, 300))
+    write(Catalog(lake), "rides", demo_rides(0, 300), partition_by=["day"])
+    write(Catalog(lake), "rides", demo_rides(1, 300))
     replacement = demo_rides(1, 10)  # the same day as batch 1, ten rows
-    write(lake, "rides", replacement, mode="overwrite")
-    days = read_dataset(lake, "rides").to_table().group_by("day").aggregate([("ride_id", "count")])
+    write(Catalog(lake), "rides", replacement, mode="overwrite")
+    days = (
+        read_dataset(Catalog(lake), "rides")
+        .to_table()
+        .group_by("day")
+        .aggregate([("ride_id", "count")])
+    )
     counts = dict(zip(days["day"].to_pylist(), days["ride_id_count"].to_pylist(), strict=True))
     assert counts == {date(2026, 11, 1): 300, date(2026, 11, 2): 10}
     newest = history(lake, "rides")[0]
@@ -99,19 +104,19 @@ def test_overwrite_replaces_only_the_partitions_in_the_batch(lake: Lake) -> None
 
 
 def test_publish_refuses_a_batch_staged_with_other_partitioning(lake: Lake) -> None:
-    write(lake, "rides", demo_rides(0, 10), partition_by=["day"])
+    write(Catalog(lake), "rides", demo_rides(0, 10), partition_by=["day"])
     staged = stage(lake, "rides", demo_rides(1, 10), partition_by=[])
     with pytest.raises(InputError, match=r"partitioned by \['day'\]"):
-        publish(lake, staged)
+        publish(Catalog(lake), staged)
     assert open_table(lake, "rides").version() == 0
 
 
 def test_quarantine_moves_the_batch_away_with_its_reasons(lake: Lake) -> None:
-    write(lake, "rides", demo_rides(0, 10), partition_by=["day"])
+    write(Catalog(lake), "rides", demo_rides(0, 10), partition_by=["day"])
     staged = stage(lake, "rides", demo_rides(1, 25))
-    folder = quarantine(lake, staged, ["fare: 3 values below 0"])
+    folder = quarantine(Catalog(lake), staged, ["fare: 3 values below 0"])
     assert open_table(lake, "rides").version() == 0
-    assert read_dataset(lake, "rides").count_rows() == 10
+    assert read_dataset(Catalog(lake), "rides").count_rows() == 10
     with lake.filesystem.open_input_stream(f"{folder}/reasons.json") as stream:
         record = json.loads(stream.read())
     assert record["reasons"] == ["fare: 3 values below 0"]
@@ -133,9 +138,11 @@ def test_discard_leaves_nothing_behind(lake: Lake) -> None:
 
 
 def test_upsert_updates_matches_and_inserts_the_rest(lake: Lake) -> None:
-    write(lake, "users", pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"]}))
-    upsert(lake, "users", pa.table({"id": [2, 4], "name": ["B", "d"]}), ["id"], reason="sync")
-    rows = read_dataset(lake, "users").to_table().sort_by("id").to_pylist()
+    write(Catalog(lake), "users", pa.table({"id": [1, 2, 3], "name": ["a", "b", "c"]}))
+    upsert(
+        Catalog(lake), "users", pa.table({"id": [2, 4], "name": ["B", "d"]}), ["id"], reason="sync"
+    )
+    rows = read_dataset(Catalog(lake), "users").to_table().sort_by("id").to_pylist()
     assert rows == [
         {"id": 1, "name": "a"},
         {"id": 2, "name": "B"},
@@ -143,7 +150,7 @@ def test_upsert_updates_matches_and_inserts_the_rest(lake: Lake) -> None:
         {"id": 4, "name": "d"},
     ]
     with pytest.raises(InputError, match="repeats 1 primary key"):
-        upsert(lake, "users", pa.table({"id": [5, 5], "name": ["x", "y"]}), ["id"])
+        upsert(Catalog(lake), "users", pa.table({"id": [5, 5], "name": ["x", "y"]}), ["id"])
 
 
 def test_a_big_batch_is_written_as_parallel_files_with_exact_stats(local_lake: Lake) -> None:
@@ -152,10 +159,10 @@ def test_a_big_batch_is_written_as_parallel_files_with_exact_stats(local_lake: L
     staged = stage(local_lake, "big", data)
     assert len(staged.files) > 1
     assert sum(f.rows for f in staged.files) == rows
-    publish(local_lake, staged)
+    publish(Catalog(local_lake), staged)
     actions = pa.table(open_table(local_lake, "big").get_add_actions(flatten=True)).to_pylist()
     spans = sorted((a["min.id"], a["max.id"], a["num_records"]) for a in actions)
     assert spans[0][0] == 0
     assert spans[-1][1] == rows - 1
     assert all(low == previous[1] + 1 for previous, (low, _, _) in pairwise(spans))
-    assert read_dataset(local_lake, "big").count_rows() == rows
+    assert read_dataset(Catalog(local_lake), "big").count_rows() == rows

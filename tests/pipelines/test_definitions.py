@@ -132,7 +132,7 @@ def test_materialize_publishes_then_a_rerun_publishes_nothing(
     assert second.success
     assert second.get_asset_materialization_events() == []
     assert open_table(lake, "rides").version() == 0
-    assert read_dataset(lake, "rides").count_rows() == 1000
+    assert read_dataset(Catalog(lake), "rides").count_rows() == 1000
 
 
 def test_a_blocking_check_failure_quarantines_and_stops_downstream(
@@ -178,7 +178,7 @@ def test_the_maintenance_job_compacts_vacuums_and_checkpoints(
     project_file: Path, lake: Lake
 ) -> None:
     for _ in range(4):  # four small files in one day partition
-        write(lake, "rides", demo_rides(0, 100), partition_by=["day"])
+        write(Catalog(lake), "rides", demo_rides(0, 100), partition_by=["day"])
     Catalog(lake).set_tag("two-loads", "rides", 1)
     assert len(open_table(lake, "rides").file_uris()) == 4
 
@@ -191,8 +191,8 @@ def test_the_maintenance_job_compacts_vacuums_and_checkpoints(
     table = open_table(lake, "rides")
     assert len(table.file_uris()) == 1
     assert [h["operation"] for h in table.history(1)] == ["OPTIMIZE"]
-    assert read_dataset(lake, "rides").count_rows() == 400
-    assert read_dataset(lake, "rides", at="two-loads").count_rows() == 200
+    assert read_dataset(Catalog(lake), "rides").count_rows() == 400
+    assert read_dataset(Catalog(lake), "rides", at="two-loads").count_rows() == 200
     log = lake.table_filesystem("rides").get_file_info(pafs.FileSelector("_delta_log"))
     assert f"{table.version():020d}.checkpoint.parquet" in {i.base_name for i in log}
 
@@ -222,12 +222,15 @@ def test_a_partition_run_replaces_just_that_day(tmp_path: Path, local_lake: Lake
     assert run("2026-11-02").success
     assert run("2026-11-03").success
     days = (
-        read_dataset(local_lake, "rides").to_table().group_by("day").aggregate([("day", "count")])
+        read_dataset(Catalog(local_lake), "rides")
+        .to_table()
+        .group_by("day")
+        .aggregate([("day", "count")])
     )
     assert sorted(days["day_count"].to_pylist()) == [100, 100]
     add_csv(project_file, 1, rows=150)  # a corrected file for the same day, same name
     assert run("2026-11-02").success  # re-running the day replaces it: no duplicates
-    table = read_dataset(local_lake, "rides").to_table()
+    table = read_dataset(Catalog(local_lake), "rides").to_table()
     per_day = dict(
         zip(
             *[

@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import read_dataset
 from thermocline.datasets.tables.writes import write
@@ -74,8 +75,8 @@ def test_moto_fallback_serves_delta_tables(tmp_path: Path) -> None:
         assert info.s3 is not None
         assert (info.s3.kind, info.s3.running) == ("moto", True)
         lake = Lake.open(f"s3://{info.s3.bucket}/fallback", info.s3_storage_options())
-        write(lake, "t", pa.table({"id": [1, 2, 3]}))
-        assert read_dataset(lake, "t").to_table()["id"].to_pylist() == [1, 2, 3]
+        write(Catalog(lake), "t", pa.table({"id": [1, 2, 3]}))
+        assert read_dataset(Catalog(lake), "t").to_table()["id"].to_pylist() == [1, 2, 3]
     finally:
         stopped = devstack.down(state_dir)
     assert [s.split(" ")[0] for s in stopped] == ["moto_server"]

@@ -13,6 +13,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.kafka import KafkaIngester, pending_records
@@ -62,7 +63,9 @@ def test_the_service_reports_each_publish_and_its_checks_to_dagster(
     send(kafka_bootstrap, topic, 0, 300)
     with dg.DagsterInstance.ephemeral() as instance:
         reporter = DagsterReporter(instance, "clicks")
-        KafkaIngester(project, local_lake, "clicks", on_batch=reporter).run(until_caught_up=True)
+        KafkaIngester(project, Catalog(local_lake), "clicks", on_batch=reporter).run(
+            until_caught_up=True
+        )
         records = instance.fetch_materializations(dg.AssetKey("clicks"), limit=100).records
         assert records
         metadata = [r.asset_materialization.metadata for r in records if r.asset_materialization]
@@ -130,7 +133,7 @@ def test_the_sensor_requests_a_run_only_when_the_topic_is_ahead_of_the_table(
     assert isinstance(request, dg.RunRequest)
     assert request.tags["thermocline/pending_records"] == "40"
 
-    KafkaIngester(project, local_lake, "clicks").run(until_caught_up=True)
+    KafkaIngester(project, Catalog(local_lake), "clicks").run(until_caught_up=True)
     assert pending_records(project, local_lake, "clicks") == 0
     assert isinstance(tick(), dg.SkipReason)
     send(kafka_bootstrap, topic, 40, 5)

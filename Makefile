@@ -43,10 +43,12 @@ chromium:
 test: up chromium
 	$(BIN)/pytest
 
-## lint / types: ruff, and mypy by package name over a strict editable install
+## lint / types: ruff and the import-linter layer contracts; mypy by package name over a strict
+## editable install
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tests/lint_layers.py
 # mypy cannot follow the package-dir mapping of a normal editable install; the strict one is
 # a link tree that misses modules added later, so the normal install is put back afterwards.
 types: setup

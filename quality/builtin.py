@@ -41,8 +41,8 @@ Other judges (a Great Expectations suite, PII detection) plug in beside the buil
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +61,7 @@ from thermocline.catalog.config import (
     UniqueCheck,
     parse_duration,
 )
+from thermocline.quality.history import check_row_count
 from thermocline.quality.messages import (
     as_number,
     show_bounds,
@@ -74,7 +75,14 @@ from thermocline.quality.messages import (
     show_percent,
     show_value,
 )
-from thermocline.quality.results import CheckContext, CheckResult, MetadataValue, check_names
+from thermocline.quality.query import CheckPlan, Query, all_rows, evaluate, first_row
+from thermocline.quality.results import (
+    CheckContext,
+    CheckResult,
+    MetadataValue,
+    check_names,
+    check_result,
+)
 from thermocline.quality.schema import check_schema
 
 __all__ = [
@@ -117,8 +125,8 @@ def run_checks(batch: pa.Table, specs: Sequence[Check], context: CheckContext) -
     """
     names = check_names(specs)
     results: list[CheckResult | None] = [None] * len(specs)
-    query = _Query(batch)
-    plans: list[tuple[int, _Plan]] = []
+    query = Query(batch)
+    plans: list[tuple[int, CheckPlan]] = []
     for position, (spec, name) in enumerate(zip(specs, names, strict=True)):
         outcome = _compile(spec, name, batch, context, query, position)
         if isinstance(outcome, CheckResult):
@@ -133,134 +141,26 @@ def run_checks(batch: pa.Table, specs: Sequence[Check], context: CheckContext) -
                 problems = [unreadable[i] for i in plan.indices if i in unreadable]
                 if problems:
                     reason = f"could not evaluate the check: {problems[0]}"
-                    results[position] = _result(
+                    results[position] = check_result(
                         plan.spec, plan.name, False, reason, {"rows": batch.num_rows}
                     )
                 else:
                     ready.append((position, plan))
-            for position, result in _evaluate(connection, ready, batch.num_rows):
+            for position, result in evaluate(connection, ready, batch.num_rows):
                 results[position] = result
         finally:
             connection.close()
     return [result for result in results if result is not None]
 
 
-class _Query:
-    """The shared parts of the query: the batch's columns under positional aliases.
-
-    Columns are registered as ``c0, c1, ...`` rather than by name because DuckDB matches quoted
-    identifiers case-insensitively (``"id"`` and ``"ID"`` would clash) and a batch may even repeat
-    a name; aliases are still quoted wherever they enter SQL. Only the columns that checks use
-    are registered (zero-copy), so a column DuckDB cannot read troubles only its own checks.
-    """
-
-    def __init__(self, batch: pa.Table) -> None:
-        self.batch = batch
-        self.aliases: dict[int, str] = {}
-        self.tables: dict[str, pa.Table] = {}
-
-    def column(self, index: int) -> str:
-        alias = self.aliases.setdefault(index, f"c{len(self.aliases)}")
-        return _quote(alias)
-
-    def table(self, data: pa.Table) -> str:
-        name = f"values_{len(self.tables)}"
-        self.tables[name] = data
-        return _quote(name)
-
-    def connect(self) -> tuple[duckdb.DuckDBPyConnection, dict[int, str]]:
-        """A fresh in-memory connection with the batch registered, and the columns it could
-        not read (batch index -> reason)."""
-        connection = duckdb.connect()
-        columns = {i: _readable(self.batch.column(i)) for i in self.aliases}
-        unreadable: dict[int, str] = {}
-        try:
-            connection.register("batch", self._table(columns))
-        except duckdb.Error:
-            for index, data in list(columns.items()):
-                try:
-                    connection.register("probe", pa.table({"probe": data}))
-                    connection.unregister("probe")
-                except duckdb.Error:
-                    field = self.batch.schema.field(index)
-                    unreadable[index] = (
-                        f"DuckDB cannot read {show_column(field.name)} ({field.type})"
-                    )
-                    del columns[index]
-            connection.register("batch", self._table(columns))
-        for name, data in self.tables.items():
-            connection.register(name, data)
-        return connection, unreadable
-
-    def _table(self, columns: dict[int, pa.ChunkedArray]) -> pa.Table:
-        return pa.table({self.aliases[i]: data for i, data in columns.items()})
-
-
-def _readable(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """``column`` in a type DuckDB reads: it has no float16 nor decimal256 (both widen
-    losslessly when they fit)."""
-    kind = column.type
-    if pa.types.is_float16(kind):
-        return column.cast(pa.float32())
-    if pa.types.is_decimal256(kind) and kind.precision <= 38:
-        return column.cast(pa.decimal128(kind.precision, kind.scale))
-    return column
-
-
-@dataclass
-class _Plan:
-    """One check's share of the aggregate query and how to turn its values into a result."""
-
-    spec: Check
-    name: str
-    key: int
-    indices: list[int]
-    expressions: list[str] = field(default_factory=list)
-    params: dict[str, object] = field(default_factory=dict)
-    finish: Callable[[Sequence[Any], duckdb.DuckDBPyConnection], CheckResult] | None = None
-
-    def param(self, value: object) -> str:
-        """A named parameter: values never enter the SQL text."""
-        name = f"p{self.key}_{len(self.params)}"
-        self.params[name] = value
-        return f"${name}"
-
-
-def _evaluate(
-    connection: duckdb.DuckDBPyConnection, plans: list[tuple[int, _Plan]], rows: int
-) -> list[tuple[int, CheckResult]]:
-    """Run the plans as one query; if that fails, each alone, so that only the bad one fails."""
-    if not plans:
-        return []
-    select = ", ".join(e for _, plan in plans for e in plan.expressions)
-    params = {k: v for _, plan in plans for k, v in plan.params.items()}
-    try:
-        row = connection.execute(f"SELECT {select} FROM batch", params).fetchone()  # noqa: S608
-    except duckdb.Error as error:
-        if len(plans) == 1:
-            position, plan = plans[0]
-            reason = f"could not evaluate the check: {str(error).splitlines()[0]}"
-            return [(position, _result(plan.spec, plan.name, False, reason, {"rows": rows}))]
-        return [r for item in plans for r in _evaluate(connection, [item], rows)]
-    assert row is not None  # an aggregate without GROUP BY returns exactly one row
-    results: list[tuple[int, CheckResult]] = []
-    start = 0
-    for position, plan in plans:
-        values = row[start : start + len(plan.expressions)]
-        start += len(plan.expressions)
-        assert plan.finish is not None
-        results.append((position, plan.finish(values, connection)))
-    return results
-
-
 def _compile(
-    spec: Check, name: str, batch: pa.Table, context: CheckContext, query: _Query, key: int
-) -> CheckResult | _Plan:
+    spec: Check, name: str, batch: pa.Table, context: CheckContext, query: Query, key: int
+) -> CheckResult | CheckPlan:
     """A result for checks that need no query (or cannot run), else the check's plan."""
     if isinstance(spec, SchemaCheck):
         return check_schema(spec, name, batch.schema, context.schema)
     if isinstance(spec, RowCountCheck):
-        return _row_count(spec, name, batch.num_rows, context.previous_row_counts)
+        return check_row_count(spec, name, batch.num_rows, context.previous_row_counts)
     columns = list(spec.columns) if isinstance(spec, NotNullCheck | UniqueCheck) else [spec.column]
     indices: list[int] = []
     for column in columns:
@@ -268,7 +168,7 @@ def _compile(
         if len(found) != 1:
             return _column_problem(spec, name, column, len(found), batch)
         indices.append(found[0])
-    plan = _Plan(spec, name, key, indices)
+    plan = CheckPlan(spec, name, key, indices)
     if isinstance(spec, NotNullCheck):
         _not_null(plan, spec, [query.column(i) for i in indices], batch.num_rows)
     elif isinstance(spec, UniqueCheck):
@@ -288,7 +188,7 @@ def _compile(
         else:
             problem = _freshness(plan, spec, alias, kind, context.now, batch.num_rows)
         if problem is not None:
-            return _result(spec, name, False, problem, {"rows": batch.num_rows})
+            return check_result(spec, name, False, problem, {"rows": batch.num_rows})
     return plan
 
 
@@ -300,16 +200,10 @@ def _column_problem(
         message += show_list([show_column(c) for c in batch.schema.names]) + ")"
     else:
         message = f"{show_column(column)}: the batch has {count} columns of that name"
-    return _result(spec, name, False, message, {"rows": batch.num_rows})
+    return check_result(spec, name, False, message, {"rows": batch.num_rows})
 
 
-def _result(
-    spec: Check, name: str, passed: bool, message: str, metadata: Mapping[str, MetadataValue]
-) -> CheckResult:
-    return CheckResult(name, spec.check, spec.severity, passed, message, metadata)
-
-
-def _not_null(plan: _Plan, spec: NotNullCheck, aliases: list[str], rows: int) -> None:
+def _not_null(plan: CheckPlan, spec: NotNullCheck, aliases: list[str], rows: int) -> None:
     """No nulls in any listed column (a NaN is a value, not a null)."""
     any_null = " OR ".join(f"{a} IS NULL" for a in aliases)
     plan.expressions.append(f"count(*) FILTER (WHERE {any_null})")
@@ -321,7 +215,9 @@ def _not_null(plan: _Plan, spec: NotNullCheck, aliases: list[str], rows: int) ->
         metadata: dict[str, MetadataValue] = {"rows": rows, "failing_rows": failing}
         metadata.update({f"nulls.{c}": n for c, n in zip(spec.columns, per_column, strict=True)})
         if failing == 0:
-            return _result(spec, plan.name, True, f"{label}: no nulls in {rows} rows", metadata)
+            return check_result(
+                spec, plan.name, True, f"{label}: no nulls in {rows} rows", metadata
+            )
         if len(spec.columns) == 1:
             message = f"{label}: {failing} of {rows} rows are null"
         else:
@@ -329,12 +225,12 @@ def _not_null(plan: _Plan, spec: NotNullCheck, aliases: list[str], rows: int) ->
                 f"{show_column(c)} {n}" for c, n in zip(spec.columns, per_column, strict=True)
             )
             message = f"{label}: {failing} of {rows} rows have nulls ({counts})"
-        return _result(spec, plan.name, False, message, metadata)
+        return check_result(spec, plan.name, False, message, metadata)
 
     plan.finish = finish
 
 
-def _unique(plan: _Plan, spec: UniqueCheck, aliases: list[str], rows: int) -> None:
+def _unique(plan: CheckPlan, spec: UniqueCheck, aliases: list[str], rows: int) -> None:
     """No key combination twice; a null is a value like any other, and NaN equals NaN."""
     keys = ", ".join(aliases)
     # row(...) makes a struct, which is never NULL itself, so null keys are counted, not skipped.
@@ -351,9 +247,9 @@ def _unique(plan: _Plan, spec: UniqueCheck, aliases: list[str], rows: int) -> No
         }
         if failing == 0:
             message = f"{label}: all {rows} rows have distinct keys"
-            return _result(spec, plan.name, True, message, metadata)
+            return check_result(spec, plan.name, True, message, metadata)
         message = f"{label}: {failing} of {rows} rows repeat an earlier key"
-        example = _first(
+        example = first_row(
             connection,
             f"SELECT count(*) OVER (), count(*) AS n, {keys} FROM batch GROUP BY ALL"  # noqa: S608
             f" HAVING count(*) > 1 ORDER BY n DESC, {keys} LIMIT 1",
@@ -366,17 +262,17 @@ def _unique(plan: _Plan, spec: UniqueCheck, aliases: list[str], rows: int) -> No
             )
             keys_repeat = "1 key repeats" if repeated == 1 else f"{repeated} keys repeat"
             message += f" ({keys_repeat}), e.g. {shown} appears {times} times"
-        return _result(spec, plan.name, False, message, metadata)
+        return check_result(spec, plan.name, False, message, metadata)
 
     plan.finish = finish
 
 
 def _accepted_values(
-    plan: _Plan,
+    plan: CheckPlan,
     spec: AcceptedValuesCheck,
     alias: str,
     kind: pa.DataType,
-    query: _Query,
+    query: Query,
     rows: int,
 ) -> str | None:
     """Every non-null value is in the list; the list is cast to the column's type first.
@@ -409,9 +305,9 @@ def _accepted_values(
         metadata: dict[str, MetadataValue] = {"rows": rows, "failing_rows": failing}
         if failing == 0:
             message = f"{label}: every non-null value of {rows} rows is accepted"
-            return _result(spec, plan.name, True, message, metadata)
+            return check_result(spec, plan.name, True, message, metadata)
         message = f"{label}: {failing} of {rows} rows have values outside the accepted list"
-        examples = _all(
+        examples = all_rows(
             connection,
             f"SELECT count(*) OVER (), count(*) AS n, {alias} FROM batch WHERE {outside}"  # noqa: S608
             f" GROUP BY {alias} ORDER BY n DESC, {alias} LIMIT 3",
@@ -420,13 +316,15 @@ def _accepted_values(
             metadata["unexpected_values"] = int(examples[0][0])
             shown = ", ".join(f"{show_value(v)} ({n})" for _, n, v in examples)
             message += f", e.g. {shown}"
-        return _result(spec, plan.name, False, message, metadata)
+        return check_result(spec, plan.name, False, message, metadata)
 
     plan.finish = finish
     return None
 
 
-def _range(plan: _Plan, spec: RangeCheck, alias: str, kind: pa.DataType, rows: int) -> str | None:
+def _range(
+    plan: CheckPlan, spec: RangeCheck, alias: str, kind: pa.DataType, rows: int
+) -> str | None:
     """Non-null values lie within ``[min, max]``; NaN lies outside every range."""
     label = show_column(spec.column)
     numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
@@ -462,7 +360,7 @@ def _range(plan: _Plan, spec: RangeCheck, alias: str, kind: pa.DataType, rows: i
             metadata["min_value"], metadata["max_value"] = lowest, highest
         if failing == 0:
             message = f"{label}: every non-null value of {rows} rows is {bounds}"
-            return _result(spec, plan.name, True, message, metadata)
+            return check_result(spec, plan.name, True, message, metadata)
         parts: list[tuple[int, str]] = []
         if n_below:
             parts.append(
@@ -480,13 +378,13 @@ def _range(plan: _Plan, spec: RangeCheck, alias: str, kind: pa.DataType, rows: i
         else:
             detail = ", ".join(f"{n} {text}" for n, text in parts)
             message = f"{label}: {failing} of {rows} rows not {bounds}: {detail}"
-        return _result(spec, plan.name, False, message, metadata)
+        return check_result(spec, plan.name, False, message, metadata)
 
     plan.finish = finish
     return None
 
 
-def _completeness(plan: _Plan, spec: CompletenessCheck, alias: str, rows: int) -> None:
+def _completeness(plan: CheckPlan, spec: CompletenessCheck, alias: str, rows: int) -> None:
     """At least ``min_ratio`` of the rows are non-null (NaN counts as present).
 
     An empty batch passes: it has no missing values, and ``row_count`` is the check for
@@ -504,7 +402,7 @@ def _completeness(plan: _Plan, spec: CompletenessCheck, alias: str, rows: int) -
             "min_ratio": spec.min_ratio,
         }
         if rows == 0:
-            return _result(
+            return check_result(
                 spec, plan.name, True, f"{label}: empty batch, nothing to measure", metadata
             )
         ratio = present / rows
@@ -513,14 +411,14 @@ def _completeness(plan: _Plan, spec: CompletenessCheck, alias: str, rows: int) -
         floor = math.floor(ratio * 10_000) / 10_000
         shown = f"{label}: {show_percent(floor)} non-null ({present} of {rows} rows)"
         if ratio >= spec.min_ratio:
-            return _result(spec, plan.name, True, f"{shown}, min {wanted}", metadata)
-        return _result(spec, plan.name, False, f"{shown}, below min {wanted}", metadata)
+            return check_result(spec, plan.name, True, f"{shown}, min {wanted}", metadata)
+        return check_result(spec, plan.name, False, f"{shown}, below min {wanted}", metadata)
 
     plan.finish = finish
 
 
 def _freshness(
-    plan: _Plan,
+    plan: CheckPlan,
     spec: FreshnessCheck,
     alias: str,
     kind: pa.DataType,
@@ -550,7 +448,7 @@ def _freshness(
         if values[0] is None:
             what = "the batch is empty" if rows == 0 else f"all {rows} rows are null"
             message = f"{label}: no values to tell freshness by ({what})"
-            return _result(spec, plan.name, False, message, metadata)
+            return check_result(spec, plan.name, False, message, metadata)
         newest_us = int(values[0])
         newest = show_instant(newest_us, is_date)
         if is_date:
@@ -560,77 +458,19 @@ def _freshness(
         metadata["newest_age_seconds"] = age
         if age < 0:
             message = f"{label}: newest value {newest} is {show_duration(-age)} in the future"
-            return _result(spec, plan.name, True, message, metadata)
+            return check_result(spec, plan.name, True, message, metadata)
         if age <= max_age:
             shown = show_duration(age)
             message = f"{label}: newest value {newest} is {shown} old (max_age {spec.max_age})"
-            return _result(spec, plan.name, True, message, metadata)
+            return check_result(spec, plan.name, True, message, metadata)
         message = (
             f"{label}: newest value {newest} is {show_duration(age)} old, "
             f"older than max_age {spec.max_age}"
         )
-        return _result(spec, plan.name, False, message, metadata)
+        return check_result(spec, plan.name, False, message, metadata)
 
     plan.finish = finish
     return None
-
-
-def _row_count(spec: RowCountCheck, name: str, rows: int, previous: Sequence[int]) -> CheckResult:
-    """At least ``min_rows`` rows and, with ``max_change``, within that relative change of the
-    mean of ``previous`` (all the counts the caller passes). Without earlier batches, or when
-    they were all empty, the change is not measured (a relative change to 0 means nothing)."""
-    metadata: dict[str, MetadataValue] = {"rows": rows, "min_rows": spec.min_rows}
-    problems: list[str] = []
-    notes: list[str] = []
-    if rows < spec.min_rows:
-        problems.append(f"fewer than min {spec.min_rows}")
-    else:
-        notes.append(f"min {spec.min_rows}")
-    if spec.max_change is not None:
-        metadata["max_change"] = spec.max_change
-        mean = sum(previous) / len(previous) if previous else 0.0
-        if not previous:
-            notes.append("no earlier batches to compare with")
-        elif mean == 0:
-            empty = "was" if len(previous) == 1 else "were"
-            notes.append(f"{_last(len(previous))} {empty} empty, change not measured")
-        else:
-            change = (rows - mean) / mean
-            metadata.update(previous_mean=mean, previous_batches=len(previous), change=change)
-            direction = "more" if change >= 0 else "fewer"
-            mean_text = show_number(round(mean, 1))
-            text = (
-                f"{show_percent(abs(change))} {direction} than the mean {mean_text}"
-                f" of {_last(len(previous))} (max change {show_percent(spec.max_change)})"
-            )
-            (problems if abs(change) > spec.max_change else notes).append(text)
-    if problems:
-        message = f"batch has {rows} rows, " + "; ".join(problems)
-        return CheckResult(name, spec.check, spec.severity, False, message, metadata)
-    message = f"{rows} rows (" + "; ".join(notes) + ")"
-    return CheckResult(name, spec.check, spec.severity, True, message, metadata)
-
-
-def _last(count: int) -> str:
-    return "the last batch" if count == 1 else f"the last {count} batches"
-
-
-def _quote(identifier: str) -> str:
-    """An SQL identifier in double quotes, embedded quotes doubled."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _first(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...] | None:
-    rows = _all(connection, sql)
-    return rows[0] if rows else None
-
-
-def _all(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of a query that only adds examples to a message: if it fails, go without them."""
-    try:
-        return connection.execute(sql).fetchall()
-    except duckdb.Error:
-        return []
 
 
 def _epoch_us(moment: datetime) -> int:

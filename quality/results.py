@@ -31,6 +31,7 @@ __all__ = [
     "blocking",
     "check_name",
     "check_names",
+    "check_result",
 ]
 
 
@@ -137,3 +138,10 @@ def check_names(specs: Sequence[Check]) -> list[str]:
 
 def _name_part(column: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]+", "_", column).strip("_") or "column"
+
+
+def check_result(
+    spec: Check, name: str, passed: bool, message: str, metadata: Mapping[str, MetadataValue]
+) -> CheckResult:
+    """The result of check ``spec`` (its kind and severity) under the name ``name``."""
+    return CheckResult(name, spec.check, spec.severity, passed, message, metadata)

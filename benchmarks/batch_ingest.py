@@ -47,7 +47,8 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.sources import read_new
-from thermocline.datasets.tables.writes import publish, stage
+from thermocline.datasets.tables.staging import stage
+from thermocline.datasets.tables.writes import publish
 
 SCHEMA = {
     "id": "int64",

@@ -58,8 +58,9 @@ from thermocline.datasets.ingest.kafka_pipeline import COLLECT_EVERY_S, Pipeline
 from thermocline.datasets.ingest.payloads import SchemaRegistry, decode_avro, decode_json
 from thermocline.datasets.ingest.run import check_summary
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
+from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.versions import open_table
-from thermocline.datasets.tables.writes import discard, publish, quarantine, stage
+from thermocline.datasets.tables.writes import publish, quarantine
 from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import CheckContext, CheckResult, blocking
 

@@ -24,8 +24,9 @@ from thermocline.catalog.errors import DatasetNotFoundError, SchemaEvolutionErro
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.files import read_partition
 from thermocline.datasets.ingest.sources import read_new
+from thermocline.datasets.tables.staging import stage
 from thermocline.datasets.tables.versions import history
-from thermocline.datasets.tables.writes import publish, quarantine, stage
+from thermocline.datasets.tables.writes import publish, quarantine
 from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import CheckContext, CheckResult, blocking
 

@@ -1,6 +1,7 @@
 """Delta tables: stage and publish, versions and history, rollback, maintenance, inspection.
 
-:mod:`.writes` stages Parquet invisibly and publishes it in one commit (write-audit-publish),
+:mod:`.staging` writes Parquet invisibly and :mod:`.writes` publishes it in one commit
+(write-audit-publish),
 :mod:`.versions` opens tables and resolves versions by number, tag or time, :mod:`.rollback`
 restores versions and releases, :mod:`.maintenance` compacts, checkpoints and vacuums, and
 :mod:`.inspection` describes, lists and diffs.
@@ -9,8 +10,9 @@ restores versions and releases, :mod:`.maintenance` compacts, checkpoints and va
 from thermocline.datasets.tables.inspection import describe, diff, list_datasets
 from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
 from thermocline.datasets.tables.rollback import release_rollback, rollback
+from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.versions import history, open_table, read_dataset, resolve_version
-from thermocline.datasets.tables.writes import discard, publish, quarantine, stage, upsert, write
+from thermocline.datasets.tables.writes import publish, quarantine, upsert, write
 
 __all__ = [
     "checkpoint",

@@ -39,8 +39,9 @@ from thermocline.datasets.ingest.files import consumed_files, files_app_id, fssp
 from thermocline.datasets.ingest.sources import read_new
 from thermocline.datasets.ingest.sql import last_watermark, sql_app_id
 from thermocline.datasets.tables.rollback import rollback
+from thermocline.datasets.tables.staging import stage
 from thermocline.datasets.tables.versions import open_table, read_dataset
-from thermocline.datasets.tables.writes import publish, quarantine, stage
+from thermocline.datasets.tables.writes import publish, quarantine
 from thermocline.pipelines import devstack
 
 SCHEMA = {"id": "int64", "name": "string", "fare": "float64", "at": "timestamp[us, tz=UTC]"}

@@ -30,7 +30,8 @@ from deltalake import WriterProperties, write_deltalake
 from thermocline.catalog.catalog import TRAINING_RUN, Catalog
 from thermocline.catalog.errors import InputError, LoaderStateError, PiiRefusedError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables.writes import StagedBatch, StagedFile, publish, write
+from thermocline.datasets.tables.staging import StagedBatch, StagedFile
+from thermocline.datasets.tables.writes import publish, write
 from thermocline.datasets.training.dataset import MASK, TableDataset, TableLoader, iter_batches
 from thermocline.datasets.training.tensors import _dense
 

@@ -22,8 +22,9 @@ from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.inspection import describe, diff
 from thermocline.datasets.tables.maintenance import vacuum
 from thermocline.datasets.tables.rollback import release_rollback, rollback
+from thermocline.datasets.tables.staging import stage
 from thermocline.datasets.tables.versions import history, open_table, read_dataset, resolve_version
-from thermocline.datasets.tables.writes import stage, write
+from thermocline.datasets.tables.writes import write
 
 
 def ids(lake: Lake, dataset: str, at: int | str | None = None) -> list[int]:

@@ -16,8 +16,9 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.errors import DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.demo import demo_rides
+from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.versions import history, open_table, read_dataset
-from thermocline.datasets.tables.writes import discard, publish, quarantine, stage, upsert, write
+from thermocline.datasets.tables.writes import publish, quarantine, upsert, write
 
 
 def test_staged_files_are_invisible_until_published(lake: Lake) -> None:

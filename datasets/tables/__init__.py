@@ -1,10 +1,9 @@
 """Delta tables: stage and publish, versions and history, rollback, maintenance, inspection.
 
 :mod:`.staging` writes Parquet invisibly and :mod:`.writes` publishes it in one commit
-(write-audit-publish),
-:mod:`.versions` opens tables and resolves versions by number, tag or time, :mod:`.rollback`
-restores versions and releases, :mod:`.maintenance` compacts, checkpoints and vacuums, and
-:mod:`.inspection` describes, lists and diffs.
+(write-audit-publish); :mod:`.versions` opens tables and resolves versions by number, tag or
+time; :mod:`.rollback` restores versions and releases; :mod:`.maintenance` compacts,
+checkpoints and vacuums; :mod:`.inspection` describes, lists and diffs.
 """
 
 from thermocline.datasets.tables.inspection import describe, diff, list_datasets

@@ -19,7 +19,7 @@ import click
 
 from thermocline.pipelines.cli import config, datasets, demo, dev, ingest, ui, versions
 from thermocline.pipelines.cli.context import Context
-from thermocline.pipelines.cli.output import one_line_errors
+from thermocline.pipelines.cli.output import fit_to_stdout, one_line_errors
 
 __all__ = ["cli", "main"]
 
@@ -55,6 +55,7 @@ class _Thermocline(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, project: str | None) -> None:
     """Thermocline: versioned, checked, PII-safe datasets for training."""
+    fit_to_stdout()
     ctx.obj = Context(project)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -25,6 +26,7 @@ from thermocline.catalog.errors import InputError, ThermoclineError
 __all__ = [
     "err",
     "exit_code",
+    "fit_to_stdout",
     "json_option",
     "one_line_errors",
     "out",
@@ -36,16 +38,22 @@ __all__ = [
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-# Piped output (scripts, CI logs) gets wide lines rather than tables wrapped at 80 columns.
 # Both consoles look up sys.stdout / sys.stderr when they print, so click's CliRunner, which
-# swaps those streams, captures them too.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+# swaps those streams, captures them too; fit_to_stdout() sizes `out` for the stream in use.
+out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+_PIPED_WIDTH = 160
 
 # Exit codes: a wrong input (fix the command or the project file) apart from a failure.
 _INPUT_ERROR = 2
 _FAILURE = 1
 _ABORTED = 130
+
+
+def fit_to_stdout() -> None:
+    """Size tables for this invocation's stdout: a terminal's width, or wide lines when piped
+    (scripts, CI logs, an in-process CliRunner) rather than tables wrapped at 80 columns."""
+    out.width = shutil.get_terminal_size().columns if sys.stdout.isatty() else _PIPED_WIDTH
 
 
 def json_option(command: _F) -> _F:

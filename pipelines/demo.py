@@ -9,6 +9,7 @@ afterwards with their checks.
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import dagster as dg
 import pyarrow.fs as pafs
@@ -31,10 +32,30 @@ from thermocline.pipelines.definitions import ThermoclineResource, build_definit
 from thermocline.pipelines.streaming import DagsterReporter
 from thermocline.pipelines.ui import dagster_instance
 
-__all__ = ["EventDemo", "run_demo", "run_event_demo"]
+__all__ = ["DemoCheck", "DemoRun", "EventDemo", "run_demo", "run_event_demo"]
 
 
-def run_demo(project: Project, rows: int = 5_000) -> tuple[Path, dg.ExecuteInProcessResult]:
+@dataclass(frozen=True)
+class DemoCheck:
+    """One check the demo run evaluated."""
+
+    name: str
+    passed: bool
+    description: str | None
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """What the batch part of the demo did, in plain values for the command line to print."""
+
+    path: Path  # the batch file written
+    run_id: str
+    success: bool
+    checks: list[DemoCheck]
+    version: int | None  # the version the run published; None when it published nothing
+
+
+def run_demo(project: Project, rows: int = 5_000) -> DemoRun:
     """Write the next demo batch, then materialize the demo asset in a recorded Dagster run."""
     path = write_next_demo_batch(project, rows)
     project_path = str(project.path) if project.path else None
@@ -48,7 +69,13 @@ def run_demo(project: Project, rows: int = 5_000) -> tuple[Path, dg.ExecuteInPro
             # The run's events are in the UI; the terminal gets the summary the CLI prints.
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
-    return path, result
+    checks = [
+        DemoCheck(c.check_name, c.passed, c.description)
+        for c in result.get_asset_check_evaluations()
+    ]
+    published = result.get_asset_materialization_events()
+    version = published[0].materialization.metadata["delta/version"].value if published else None
+    return DemoRun(path, result.run_id, result.success, checks, cast("int | None", version))
 
 
 @dataclass(frozen=True)
@@ -60,6 +87,16 @@ class EventDemo:
     malformed: int
     reports: list[BatchReport]
     restarted: bool  # the broker had lost the topic, so the demo table started afresh
+
+    @property
+    def published(self) -> int:
+        """Rows published, over every micro-batch."""
+        return sum(r.published for r in self.reports)
+
+    @property
+    def dead(self) -> int:
+        """Dead letters written, over every micro-batch."""
+        return sum(r.dead for r in self.reports)
 
 
 def run_event_demo(project: Project, catalog: Catalog, events: int = 20_000) -> EventDemo:

@@ -23,6 +23,7 @@ __all__ = [
     "checkpoint",
     "compact",
     "vacuum",
+    "vacuum_ledgers",
 ]
 
 
@@ -113,3 +114,15 @@ def vacuum(
         ledger = {"files": removed, "retention_hours": retention_hours, "kept_versions": kept}
         catalog.record(Event("vacuum", dataset, table.version(), reason, ledger))
     return VacuumResult(dataset, removed, kept, dry_run)
+
+
+def vacuum_ledgers(catalog: Catalog, dataset: str) -> dict[int | None, list[str]]:
+    """The files each vacuum of ``dataset`` removed, by the version its VACUUM commit made.
+
+    A vacuum that removed nothing made no commit of its own, so it has no ledger here.
+    """
+    return {
+        event.version: list(event.details.get("files", []))
+        for event in catalog.events(dataset, kinds=["vacuum"])
+        if event.details.get("files")
+    }

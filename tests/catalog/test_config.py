@@ -1,11 +1,10 @@
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from click.testing import CliRunner, Result
 
 from thermocline.catalog.config import (
     PROJECT_FILENAME,
@@ -17,6 +16,7 @@ from thermocline.catalog.config import (
 )
 from thermocline.catalog.errors import ConfigError
 from thermocline.catalog.lake import Lake
+from thermocline.pipelines.cli import cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,16 +198,21 @@ def test_expand_env_and_durations() -> None:
     assert parse_duration("1.5d") == 129600
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The installed console script, as a user runs it."""
-    command = [str(Path(sys.executable).parent / "thermocline"), *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+def run_cli(*args: str, cwd: Path) -> Result:
+    """The command line in-process, as a user runs it from ``cwd`` (the root command the
+    console script calls); an exception it did not turn into an exit fails the test."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        result = CliRunner().invoke(cli, list(args), prog_name="thermocline")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
 
 
 def test_cli_config_check_fails_with_one_line_and_non_zero_exit(tmp_path: Path) -> None:
     write_project(tmp_path, "datasets:\n  a:\n    partition_by: day\n")
     result = run_cli("config", "check", cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -217,9 +222,9 @@ def test_cli_config_check_fails_with_one_line_and_non_zero_exit(tmp_path: Path) 
 
 def test_cli_config_check_and_schema_on_the_repository_project() -> None:
     check = run_cli("config", "check", "--json", cwd=REPO_ROOT)
-    assert check.returncode == 0, check.stderr
+    assert check.exit_code == 0, check.stderr
     assert "rides" in json.loads(check.stdout)["datasets"]
     schema = run_cli("config", "schema", cwd=REPO_ROOT)
-    assert schema.returncode == 0, schema.stderr
+    assert schema.exit_code == 0, schema.stderr
     properties = json.loads(schema.stdout)["properties"]
     assert set(properties) == {"lake", "kafka", "datasets"}

@@ -1,28 +1,40 @@
-"""The ``thermocline`` console script, run as a user runs it, on a copy of the demo project."""
+"""The ``thermocline`` command line, run in-process as a user runs it, on a copy of the demo
+project.
+
+click's ``CliRunner`` calls the root command the console script calls, so the exit codes, the
+``--json`` output and the one-line errors are the ones a user gets; a test that needs the
+console script itself is in ``test_cli_help.py``.
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 import pytest
+from click.testing import CliRunner, Result
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import read_dataset
+from thermocline.pipelines.cli import cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def thermocline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    command = [str(Path(sys.executable).parent / "thermocline"), *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+def thermocline(*args: str, cwd: Path) -> Result:
+    """``thermocline ARGS`` run from ``cwd``. An exception the command line did not turn into
+    an exit (a traceback for the user) fails the test with that exception."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        result = CliRunner().invoke(cli, list(args), prog_name="thermocline")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
 
 
 @pytest.fixture
@@ -37,12 +49,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_demo_ingests_a_new_version_per_run(project: Path) -> None:
     for run in range(2):
         result = thermocline("demo", "--rows", "1000", cwd=project)
-        assert result.returncode == 0, result.stderr
+        assert result.exit_code == 0, result.stderr
         assert f"published version {run} of rides" in result.stdout
         assert "history of rides" in result.stdout
 
     listing = thermocline("history", "rides", "--json", cwd=project)
-    assert listing.returncode == 0, listing.stderr
+    assert listing.exit_code == 0, listing.stderr
     commits = json.loads(listing.stdout)
     assert [c["version"] for c in commits] == [1, 0]
     assert [c["rows_added"] for c in commits] == [1000, 1000]
@@ -70,7 +82,7 @@ def test_demo_events_go_through_kafka_exactly_once_with_dead_letters(
     monkeypatch.setenv("THERMOCLINE_DEMO_TOPIC", fresh_name("demo-events"))
     for run in (1, 2):
         result = thermocline("demo", "--rows", "100", "--events", "2000", cwd=project)
-        assert result.returncode == 0, result.stderr
+        assert result.exit_code == 0, result.stderr
         assert "produced 2000 ride events (10 malformed)" in result.stdout
         assert "1990 rows and 10 dead letters" in result.stdout
         lake = Lake.open(project / "lake")
@@ -81,7 +93,7 @@ def test_demo_events_go_through_kafka_exactly_once_with_dead_letters(
 
 def test_unknown_dataset_is_one_line_and_non_zero(project: Path) -> None:
     result = thermocline("history", "nope", cwd=project)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"error: unknown dataset 'nope' in {project / 'thermocline.yaml'}; "
         "datasets: ride_events, rides"
@@ -90,9 +102,24 @@ def test_unknown_dataset_is_one_line_and_non_zero(project: Path) -> None:
 
 def test_dataset_without_a_table_says_what_to_do(project: Path) -> None:
     result = thermocline("history", "rides", cwd=project)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     assert "dataset 'rides' has no table" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_failure_that_is_not_the_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    (tmp_path / "thermocline.yaml").write_text(
+        "lake:\n  uri: s3://bucket/lake\n"
+        "  storage_options: {AWS_ENDPOINT_URL: 'http://127.0.0.1:9'}\n"
+        "datasets: {}\n"
+    )
+    result = thermocline("config", "check", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == (
+        "error: endpoint http://127.0.0.1:9 is plain http; "
+        "set storage option AWS_ALLOW_HTTP: 'true' or use https"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +139,12 @@ def two_versions(two_versions_template: Path, project: Path) -> Path:
 
 def ingest_demo(project: Path, batches: int) -> None:
     for _ in range(batches):
-        assert thermocline("demo", "--rows", "100", cwd=project).returncode == 0
+        assert thermocline("demo", "--rows", "100", cwd=project).exit_code == 0
 
 
 def as_json(project: Path, *args: str) -> Any:
     result = thermocline(*args, "--json", cwd=project)
-    assert result.returncode == 0, result.stderr
+    assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
 
 
@@ -129,14 +156,14 @@ def test_versions_through_the_command_line(project: Path) -> None:
     assert (described["version"], described["rows"], described["files"]) == (2, 300, 3)
     assert described["owners"] == ["data-platform@thermocline.dev"]
 
-    assert thermocline("tag", "rides@1", "golden", cwd=project).returncode == 0
+    assert thermocline("tag", "rides@1", "golden", cwd=project).exit_code == 0
     assert as_json(project, "tags")[0]["version"] == 1
     change = as_json(project, "diff", "rides", "golden", "2", "--rows", "2")
     assert (change["rows_added"], change["rows_removed"]) == (100, 0)
     assert len(change["rows_added_sample"]) == 2
 
     dry = thermocline("rollback", "rides", "--to", "golden", "--dry-run", cwd=project)
-    assert dry.returncode == 0
+    assert dry.exit_code == 0
     assert "dry run: rides: version 2 -> contents of version 1" in dry.stdout
     assert as_json(project, "describe", "rides")["version"] == 2
 
@@ -145,7 +172,7 @@ def test_versions_through_the_command_line(project: Path) -> None:
     newest = as_json(project, "history", "rides", "--limit", "1")[0]
     assert (newest["operation"], newest["reason"]) == ("RESTORE", "bad")
 
-    assert thermocline("release", "create", "r1", "rides@2", cwd=project).returncode == 0
+    assert thermocline("release", "create", "r1", "rides@2", cwd=project).exit_code == 0
     vacuumed = as_json(project, "vacuum", "rides", "--retention-hours", "0")
     assert vacuumed["kept_versions"] == [1, 2]
     assert vacuumed["removed"] == []
@@ -173,9 +200,24 @@ def test_bad_input_is_one_line_non_zero_and_changes_nothing(
 ) -> None:
     project = two_versions
     result = thermocline(*args, cwd=project)
-    assert result.returncode == 2
+    assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
     assert as_json(project, "describe", "rides")["version"] == 1
     assert as_json(project, "tags") == []
+
+
+def test_history_shows_the_files_a_vacuum_removed(two_versions: Path) -> None:
+    project = two_versions
+    assert as_json(project, "rollback", "rides", "--to", "0", "--yes")["new_version"] == 2
+    vacuumed = as_json(project, "vacuum", "rides", "--retention-hours", "0")
+    assert vacuumed["removed"], "version 1's files are needed by no version any more"
+    commits = as_json(project, "history", "rides")
+    ledgers = [c for c in commits if "vacuumed_files" in c]
+    assert [c["vacuumed_files"] for c in ledgers] == [vacuumed["removed"]]
+    assert ledgers[0]["version"] == commits[0]["version"], "the vacuum's own commit, the newest"
+
+    shown = thermocline("history", "rides", cwd=project)
+    assert shown.exit_code == 0, shown.stderr
+    assert f"ledger: {len(vacuumed['removed'])} file(s) removed" in shown.stdout

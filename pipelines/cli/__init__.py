@@ -1,0 +1,68 @@
+"""The ``thermocline`` command line: parses arguments, calls the Python API, prints the result.
+
+One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
+``ingest``, ``demo``), each with a ``register(group)`` that adds its commands to :data:`cli`;
+:mod:`.output` holds how every command prints (tables for people, ``--json`` for scripts) and
+how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` prints one line on
+stderr and exits 1, or 2 when the input was wrong (project file, arguments, unknown names).
+
+Startup stays fast: dagster, Great Expectations and torch are imported only inside the commands
+that need them (a test checks ``thermocline --help`` imports none of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from thermocline.pipelines.cli import config, datasets, demo, dev, ingest, ui, versions
+from thermocline.pipelines.cli.context import Context
+from thermocline.pipelines.cli.output import fit_to_stdout, one_line_errors
+
+__all__ = ["cli", "main"]
+
+
+class _Thermocline(click.Group):
+    """The root group: its ``main`` maps errors to one line and an exit code, so the console
+    script and an in-process ``CliRunner`` see the same exits."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        with one_line_errors():
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        # Without standalone mode click returns the exit code of `--help` and `ctx.exit(n)`,
+        # and a command's return value otherwise (ours return None: success).
+        raise SystemExit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Thermocline, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--project",
+    type=click.Path(dir_okay=True, path_type=str),
+    default=None,
+    help="Project file or folder (default: $THERMOCLINE_PROJECT, else ./thermocline.yaml).",
+)
+@click.pass_context
+def cli(ctx: click.Context, project: str | None) -> None:
+    """Thermocline: versioned, checked, PII-safe datasets for training."""
+    fit_to_stdout()
+    ctx.obj = Context(project)
+
+
+for _group in (config, dev, ui, datasets, versions, ingest, demo):
+    _group.register(cli)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``thermocline`` console script."""
+    cli.main(args=argv, prog_name="thermocline")

@@ -1,0 +1,147 @@
+"""``thermocline datasets list``, ``describe``, ``history`` and ``diff``: what the lake holds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from thermocline.pipelines.cli.context import Context
+from thermocline.pipelines.cli.output import (
+    json_option,
+    out,
+    print_history,
+    print_json,
+    size,
+    table,
+)
+
+__all__ = ["datasets", "describe", "diff", "history", "register"]
+
+
+@click.group()
+def datasets() -> None:
+    """The datasets of the project and the lake."""
+
+
+@datasets.command("list")
+@json_option
+@click.pass_obj
+def datasets_list(ctx: Context, as_json: bool) -> None:
+    """Every dataset: current version, files, size and rows."""
+    from thermocline.datasets.tables.inspection import list_datasets
+
+    summaries = list_datasets(ctx.lake, ctx.project.datasets)
+    if as_json:
+        print_json([asdict(s) for s in summaries])
+        return
+    rows = [
+        (
+            s.dataset,
+            s.version if s.exists else "(no table yet)",
+            s.files,
+            size(s.size_bytes),
+            s.rows,
+            ", ".join(ctx.project.datasets[s.dataset].owners)
+            if s.dataset in ctx.project.datasets
+            else "",
+        )
+        for s in summaries
+    ]
+    table(
+        f"datasets in {ctx.lake.uri}",
+        ["dataset", "version", "files", "size", "rows", "owners"],
+        rows,
+    )
+
+
+@click.command()
+@click.argument("dataset")
+@json_option
+@click.pass_obj
+def describe(ctx: Context, dataset: str, as_json: bool) -> None:
+    """Schema, partitions, size, file count, current version, tags and owners of DATASET."""
+    from thermocline.datasets.tables.inspection import describe as describe_dataset
+
+    info = describe_dataset(ctx.lake, ctx.dataset(dataset))
+    spec = ctx.project.datasets.get(dataset)
+    owners = spec.owners if spec else []
+    if as_json:
+        print_json(
+            {**asdict(info), "owners": owners, "description": spec.description if spec else ""}
+        )
+        return
+    out.print(f"[bold]{dataset}[/bold]  {spec.description if spec else ''}")
+    out.print(f"uri {info.uri}  version {info.version}  owners {', '.join(owners) or '-'}")
+    out.print(
+        f"{info.rows} rows in {info.files} files, {size(info.size_bytes)}, "
+        f"{info.partitions} partition(s) by {', '.join(info.partition_by) or 'nothing'}"
+    )
+    if info.tags:
+        out.print("tags: " + ", ".join(f"{t.name}@{t.version}" for t in info.tags))
+    table("schema", ["column", "type"], info.schema)
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--limit", type=int, default=None, help="Show only the newest N versions.")
+@json_option
+@click.pass_obj
+def history(ctx: Context, dataset: str, limit: int | None, as_json: bool) -> None:
+    """Versions of DATASET, newest first: when, what, rows, who and why (and vacuum ledgers)."""
+    from thermocline.datasets.tables.maintenance import vacuum_ledgers
+    from thermocline.datasets.tables.versions import history as table_history
+
+    commits = table_history(ctx.lake, ctx.dataset(dataset), limit)
+    print_history(dataset, commits, vacuum_ledgers(ctx.catalog, dataset), as_json)
+
+
+@click.command()
+@click.argument("dataset")
+@click.argument("a")
+@click.argument("b")
+@click.option("--rows", "sample_rows", type=int, default=0, help="Show a sample of N rows.")
+@json_option
+@click.pass_obj
+def diff(ctx: Context, dataset: str, a: str, b: str, sample_rows: int, as_json: bool) -> None:
+    """What changed in DATASET from version A to B (versions, tags or times)."""
+    from thermocline.datasets.tables.inspection import diff as diff_versions
+
+    change = diff_versions(ctx.lake, ctx.dataset(dataset), a, b, sample_rows=sample_rows)
+    if as_json:
+        print_json(
+            {**asdict(change), "rows_added": change.rows_added, "rows_removed": change.rows_removed}
+        )
+        return
+    out.print(
+        f"{dataset}: version {change.from_version} -> {change.to_version}: "
+        f"+{change.rows_added} / -{change.rows_removed} rows, "
+        f"files {change.files_from} -> {change.files_to}"
+    )
+    for label, columns in (
+        ("added", change.columns_added),
+        ("removed", change.columns_removed),
+        ("changed", change.columns_changed),
+    ):
+        if columns:
+            out.print(f"columns {label}: {', '.join(columns)}", markup=False)
+    table(
+        "per partition",
+        ["partition", "rows +", "rows -", "files +", "files -"],
+        [
+            (p.partition, p.rows_added, p.rows_removed, p.files_added, p.files_removed)
+            for p in change.partitions
+        ],
+    )
+    for label, sample in (
+        ("added", change.rows_added_sample),
+        ("removed", change.rows_removed_sample),
+    ):
+        if sample:
+            table(f"rows {label} (sample)", list(sample[0]), [list(r.values()) for r in sample])
+
+
+def register(group: click.Group) -> None:
+    """Add ``datasets`` and the per-dataset commands to the root command."""
+    for command in (datasets, describe, history, diff):
+        group.add_command(command)

@@ -1,0 +1,165 @@
+"""How the command line speaks: tables for people, ``--json`` for scripts, one line per error.
+
+Every command prints through these helpers so that the output has one shape everywhere. A
+:class:`ThermoclineError` becomes one line on stderr and exit code 2 when the input was wrong
+(:class:`InputError`: the project file, arguments, unknown names) or 1 otherwise; it never
+shows a traceback, since the message already says what was wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from thermocline.catalog.errors import InputError, ThermoclineError
+
+__all__ = [
+    "err",
+    "exit_code",
+    "fit_to_stdout",
+    "json_option",
+    "one_line_errors",
+    "out",
+    "print_history",
+    "print_json",
+    "size",
+    "table",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# Both consoles look up sys.stdout / sys.stderr when they print, so click's CliRunner, which
+# swaps those streams, captures them too; fit_to_stdout() sizes `out` for the stream in use.
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+_PIPED_WIDTH = 160
+
+# Exit codes: a wrong input (fix the command or the project file) apart from a failure.
+_INPUT_ERROR = 2
+_FAILURE = 1
+_ABORTED = 130
+
+
+def fit_to_stdout() -> None:
+    """Size tables for this invocation's stdout: a terminal's width, or wide lines when piped
+    (scripts, CI logs, an in-process CliRunner) rather than tables wrapped at 80 columns."""
+    out.width = shutil.get_terminal_size().columns if sys.stdout.isatty() else _PIPED_WIDTH
+
+
+def json_option(command: _F) -> _F:
+    """The ``--json`` flag every listing and action command offers to scripts."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(command)
+
+
+def print_json(value: Any) -> None:
+    """``value`` as indented JSON on stdout (dates and paths as strings)."""
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table for people; cells are printed as text, never as rich markup."""
+    shown = Table(title=title, title_justify="left")
+    for column in columns:
+        shown.add_column(column)
+    for row in rows:
+        shown.add_row(*("" if cell is None else escape(str(cell)) for cell in row))
+    out.print(shown)
+
+
+def size(size_bytes: int) -> str:
+    """A byte count for people: ``512 B``, ``1.5 KiB`` ... ``2.0 TiB``."""
+    value = float(size_bytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+def print_history(
+    dataset: str,
+    commits: Sequence[Any],
+    ledgers: dict[int | None, list[str]],
+    as_json: bool,
+) -> None:
+    """A dataset's commits, newest first, with the files each vacuum removed (its ledger)."""
+    if as_json:
+        print_json(
+            [
+                {
+                    **asdict(c),
+                    **({"vacuumed_files": ledgers[c.version]} if c.version in ledgers else {}),
+                }
+                for c in commits
+            ]
+        )
+        return
+    rows = [
+        (
+            c.version,
+            c.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+            c.operation,
+            c.rows_added,
+            c.rows_removed,
+            c.files_added,
+            c.files_removed,
+            c.user,
+            c.reason
+            or (
+                f"ledger: {len(ledgers[c.version])} file(s) removed"
+                if c.version in ledgers
+                else None
+            ),
+        )
+        for c in commits
+    ]
+    table(
+        f"history of {dataset}",
+        [
+            "version",
+            "time (UTC)",
+            "operation",
+            "rows +",
+            "rows -",
+            "files +",
+            "files -",
+            "who",
+            "reason",
+        ],
+        rows,
+    )
+
+
+def exit_code(error: ThermoclineError) -> int:
+    """2 when the input was wrong (the user can fix the command), 1 for any other failure."""
+    return _INPUT_ERROR if isinstance(error, InputError) else _FAILURE
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn what a command raises into its exit: one line on stderr and a non-zero code.
+
+    click's own errors (a bad option) keep click's usage message; a confirmation answered
+    "no" (or Ctrl-C at the prompt) exits 130 like an interrupted shell command.
+    """
+    try:
+        yield
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(_ABORTED)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except ThermoclineError as error:
+        err.print(f"error: {error}", markup=False, soft_wrap=True)
+        sys.exit(exit_code(error))

@@ -1,0 +1,264 @@
+"""``thermocline tag``, ``tags``, ``release``, ``rollback`` and ``vacuum``: naming, restoring and
+cleaning up dataset versions."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+import click
+
+from thermocline.catalog.errors import InputError
+from thermocline.pipelines.cli.context import Context
+from thermocline.pipelines.cli.output import err, json_option, out, print_json, table
+
+if TYPE_CHECKING:
+    from thermocline.datasets.tables.rollback import RollbackResult
+
+__all__ = ["register", "release", "rollback", "split_ref", "tag", "tags", "vacuum"]
+
+
+def split_ref(text: str) -> tuple[str, str]:
+    """The command line's ``DATASET@VERSION`` (or ``@TAG``, ``@TIME``) -> (dataset, ref).
+
+    >>> split_ref("rides@golden")
+    ('rides', 'golden')
+    """
+    dataset, at, ref = text.partition("@")
+    if not at or not dataset or not ref:
+        raise InputError(f"{text!r}: write DATASET@VERSION, e.g. rides@3")
+    return dataset, ref
+
+
+@click.command()
+@click.argument("ref", metavar="DATASET@VERSION")
+@click.argument("name")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@json_option
+@click.pass_obj
+def tag(ctx: Context, ref: str, name: str, reason: str | None, as_json: bool) -> None:
+    """Point tag NAME at DATASET@VERSION (moving it if it exists)."""
+    from thermocline.datasets.tables.versions import resolve_version
+
+    dataset, at = split_ref(ref)
+    version = resolve_version(ctx.lake, ctx.dataset(dataset), at)
+    moved = ctx.catalog.set_tag(name, dataset, version, reason=reason)
+    if as_json:
+        print_json(asdict(moved))
+    else:
+        out.print(f"tag {name} -> {dataset}@{version} (move {moved.seq})")
+
+
+@click.command()
+@click.argument("dataset", required=False)
+@json_option
+@click.pass_obj
+def tags(ctx: Context, dataset: str | None, as_json: bool) -> None:
+    """Current tags, of DATASET or of every dataset."""
+    found = ctx.catalog.tags(dataset)
+    if as_json:
+        print_json([asdict(t) for t in found])
+        return
+    table(
+        "tags",
+        ["tag", "dataset", "version", "moves", "when", "who", "reason"],
+        [
+            (
+                t.name,
+                t.dataset,
+                t.version,
+                t.seq,
+                t.at.strftime("%Y-%m-%d %H:%M:%S"),
+                t.user,
+                t.reason,
+            )
+            for t in found
+        ],
+    )
+
+
+@click.group()
+def release() -> None:
+    """Releases: named sets of dataset versions, created once, rolled back together."""
+
+
+@release.command("create")
+@click.argument("name")
+@click.argument("refs", nargs=-1, required=True, metavar="DATASET@VERSION...")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@json_option
+@click.pass_obj
+def release_create(
+    ctx: Context, name: str, refs: tuple[str, ...], reason: str | None, as_json: bool
+) -> None:
+    """Record release NAME = the given dataset versions."""
+    from thermocline.datasets.tables.versions import resolve_version
+
+    versions = {}
+    for ref in refs:
+        dataset, at = split_ref(ref)
+        versions[dataset] = resolve_version(ctx.lake, ctx.dataset(dataset), at)
+    created = ctx.catalog.create_release(name, versions, reason)
+    if as_json:
+        print_json(asdict(created))
+    else:
+        out.print(f"release {name}: " + ", ".join(f"{d}@{v}" for d, v in versions.items()))
+
+
+@release.command("list")
+@json_option
+@click.pass_obj
+def release_list(ctx: Context, as_json: bool) -> None:
+    """Every release and its dataset versions."""
+    found = ctx.catalog.releases()
+    if as_json:
+        print_json([asdict(r) for r in found])
+        return
+    table(
+        "releases",
+        ["release", "datasets", "when", "who", "reason"],
+        [
+            (
+                r.name,
+                ", ".join(f"{d}@{v}" for d, v in r.versions.items()),
+                r.at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.user,
+                r.reason,
+            )
+            for r in found
+        ],
+    )
+
+
+@release.command("rollback")
+@click.argument("name")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_obj
+def release_rollback(ctx: Context, name: str, reason: str | None, yes: bool, as_json: bool) -> None:
+    """Restore every dataset of release NAME to its version (resumes after a crash)."""
+    from rich.progress import Progress
+
+    from thermocline.datasets.tables.rollback import release_rollback as rollback_release
+
+    target = ctx.catalog.release(name)
+    if not yes:
+        click.confirm(
+            f"roll back {', '.join(f'{d}@{v}' for d, v in target.versions.items())}?", abort=True
+        )
+    with Progress(console=err, transient=True, disable=as_json) as progress:
+        task = progress.add_task(f"release {name}", total=len(target.versions))
+        result = rollback_release(
+            ctx.lake, name, reason=reason, on_restored=lambda _r: progress.advance(task)
+        )
+    if as_json:
+        print_json(asdict(result))
+        return
+    verb = "resumed and rolled back" if result.resumed else "rolled back"
+    out.print(
+        f"{verb} release {name}: "
+        + (
+            ", ".join(
+                f"{r.dataset}@{r.target_version} (now version {r.new_version})"
+                for r in result.rolled_back
+            )
+            or "every dataset was done already"
+        )
+    )
+
+
+@click.command()
+@click.argument("dataset")
+@click.option("--to", "to", required=True, help="Version number, tag, or ISO 8601 time.")
+@click.option("--dry-run", is_flag=True, help="Check and show the plan; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@json_option
+@click.pass_obj
+def rollback(
+    ctx: Context,
+    dataset: str,
+    to: str,
+    dry_run: bool,
+    yes: bool,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Restore DATASET to an earlier version as a new version (itself reversible)."""
+    from thermocline.datasets.tables.rollback import rollback as rollback_dataset
+
+    def summary(r: RollbackResult) -> str:
+        return (
+            f"{dataset}: version {r.from_version} -> contents of version "
+            f"{r.target_version} (+{r.files_added} / -{r.files_removed} files)"
+        )
+
+    ctx.dataset(dataset)
+    if dry_run or not yes:
+        plan = rollback_dataset(ctx.lake, dataset, to, dry_run=True)
+        if dry_run or plan.target_version == plan.from_version:
+            if as_json:
+                print_json(asdict(plan))
+            else:
+                out.print(("dry run: " if dry_run else "already there: ") + summary(plan))
+            return
+        click.confirm(f"roll back {summary(plan)}?", abort=True)
+    result = rollback_dataset(ctx.lake, dataset, to, reason=reason)
+    if as_json:
+        print_json(asdict(result))
+    elif result.new_version is None:
+        out.print("already there: " + summary(result))
+    else:
+        out.print(f"rolled back {summary(result)}; new version {result.new_version}")
+
+
+@click.command()
+@click.argument("dataset")
+@click.option(
+    "--retention-hours",
+    type=float,
+    default=168,
+    show_default=True,
+    help="Keep files that versions of the last N hours need.",
+)
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--reason", default=None, help="Why, for the event log.")
+@json_option
+@click.pass_obj
+def vacuum(
+    ctx: Context,
+    dataset: str,
+    retention_hours: float,
+    dry_run: bool,
+    reason: str | None,
+    as_json: bool,
+) -> None:
+    """Delete files no recent, tagged or released version of DATASET needs."""
+    from thermocline.datasets.tables.maintenance import vacuum as vacuum_dataset
+
+    with err.status(f"vacuuming {dataset}..."):
+        result = vacuum_dataset(
+            ctx.lake,
+            ctx.dataset(dataset),
+            retention_hours=retention_hours,
+            dry_run=dry_run,
+            reason=reason,
+        )
+    if as_json:
+        print_json(asdict(result))
+        return
+    verb = "would remove" if dry_run else "removed"
+    kept = ", ".join(map(str, result.kept_versions)) or "none"
+    out.print(
+        f"{verb} {len(result.removed)} file(s) of {dataset}; "
+        f"tagged or released versions kept: {kept}"
+    )
+    for path in result.removed[:20]:
+        out.print(f"  {path}", markup=False)
+
+
+def register(group: click.Group) -> None:
+    """Add the version commands and ``release`` to the root command."""
+    for command in (tag, tags, release, rollback, vacuum):
+        group.add_command(command)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project
-from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 
 __all__ = ["StreamTotals", "serve_kafka"]
@@ -47,7 +47,7 @@ class StreamTotals:
 
 def serve_kafka(
     project: Project,
-    lake: Lake,
+    catalog: Catalog,
     dataset: str,
     *,
     group_id: str | None = None,
@@ -72,7 +72,12 @@ def serve_kafka(
                 on_batch(batch, totals)
 
         ingester = KafkaIngester(
-            project, lake, dataset, group_id=group_id, max_latency_s=max_latency_s, on_batch=report
+            project,
+            catalog,
+            dataset,
+            group_id=group_id,
+            max_latency_s=max_latency_s,
+            on_batch=report,
         )
         with _stop_on_signals(ingester.stop):
             ingester.run(until_caught_up=until_caught_up)

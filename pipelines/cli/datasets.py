@@ -31,7 +31,7 @@ def datasets_list(ctx: Context, as_json: bool) -> None:
     """Every dataset: current version, files, size and rows."""
     from thermocline.datasets.tables.inspection import list_datasets
 
-    summaries = list_datasets(ctx.lake, ctx.project.datasets)
+    summaries = list_datasets(ctx.catalog, ctx.project.datasets)
     if as_json:
         print_json([asdict(s) for s in summaries])
         return
@@ -63,7 +63,7 @@ def describe(ctx: Context, dataset: str, as_json: bool) -> None:
     """Schema, partitions, size, file count, current version, tags and owners of DATASET."""
     from thermocline.datasets.tables.inspection import describe as describe_dataset
 
-    info = describe_dataset(ctx.lake, ctx.dataset(dataset))
+    info = describe_dataset(ctx.catalog, ctx.dataset(dataset))
     spec = ctx.project.datasets.get(dataset)
     owners = spec.owners if spec else []
     if as_json:
@@ -107,7 +107,7 @@ def diff(ctx: Context, dataset: str, a: str, b: str, sample_rows: int, as_json: 
     """What changed in DATASET from version A to B (versions, tags or times)."""
     from thermocline.datasets.tables.inspection import diff as diff_versions
 
-    change = diff_versions(ctx.lake, ctx.dataset(dataset), a, b, sample_rows=sample_rows)
+    change = diff_versions(ctx.catalog, ctx.dataset(dataset), a, b, sample_rows=sample_rows)
     if as_json:
         print_json(
             {**asdict(change), "rows_added": change.rows_added, "rows_removed": change.rows_removed}

@@ -61,7 +61,7 @@ def _event_demo(ctx: Context, events: int) -> None:
     from thermocline.pipelines.demo import run_event_demo
 
     with err.status(f"producing {events} ride events into Kafka and ingesting them..."):
-        outcome = run_event_demo(ctx.project, ctx.lake, events)
+        outcome = run_event_demo(ctx.project, ctx.catalog, events)
     if outcome.restarted:
         out.print(
             "(the dev broker had restarted and lost its topics, so ride_events started afresh)"

@@ -33,7 +33,7 @@ def ingest_batch(ctx: Context, dataset: str, partition: str | None, as_json: boo
     """Load what is new in DATASET's batch source: stage, check, then publish or quarantine."""
     from thermocline.datasets.ingest.run import ingest as ingest_dataset
 
-    outcome = ingest_dataset(ctx.project, ctx.lake, dataset, partition=partition)
+    outcome = ingest_dataset(ctx.project, ctx.catalog, dataset, partition=partition)
     _print_outcome(outcome, as_json)
 
 
@@ -77,7 +77,7 @@ def ingest_kafka(
 
     totals = serve_kafka(
         ctx.project,
-        ctx.lake,
+        ctx.catalog,
         dataset,
         group_id=group,
         max_latency_s=max_latency,

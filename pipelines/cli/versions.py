@@ -41,7 +41,7 @@ def tag(ctx: Context, ref: str, name: str, reason: str | None, as_json: bool) ->
     from thermocline.datasets.tables.versions import resolve_version
 
     dataset, at = split_ref(ref)
-    version = resolve_version(ctx.lake, ctx.dataset(dataset), at)
+    version = resolve_version(ctx.catalog, ctx.dataset(dataset), at)
     moved = ctx.catalog.set_tag(name, dataset, version, reason=reason)
     if as_json:
         print_json(asdict(moved))
@@ -97,7 +97,7 @@ def release_create(
     versions = {}
     for ref in refs:
         dataset, at = split_ref(ref)
-        versions[dataset] = resolve_version(ctx.lake, ctx.dataset(dataset), at)
+        versions[dataset] = resolve_version(ctx.catalog, ctx.dataset(dataset), at)
     created = ctx.catalog.create_release(name, versions, reason)
     if as_json:
         print_json(asdict(created))
@@ -150,7 +150,7 @@ def release_rollback(ctx: Context, name: str, reason: str | None, yes: bool, as_
     with Progress(console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task(f"release {name}", total=len(target.versions))
         result = rollback_release(
-            ctx.lake, name, reason=reason, on_restored=lambda _r: progress.advance(task)
+            ctx.catalog, name, reason=reason, on_restored=lambda _r: progress.advance(task)
         )
     if as_json:
         print_json(asdict(result))
@@ -196,7 +196,7 @@ def rollback(
 
     ctx.dataset(dataset)
     if dry_run or not yes:
-        plan = rollback_dataset(ctx.lake, dataset, to, dry_run=True)
+        plan = rollback_dataset(ctx.catalog, dataset, to, dry_run=True)
         if dry_run or plan.target_version == plan.from_version:
             if as_json:
                 print_json(asdict(plan))
@@ -204,7 +204,7 @@ def rollback(
                 out.print(("dry run: " if dry_run else "already there: ") + summary(plan))
             return
         click.confirm(f"roll back {summary(plan)}?", abort=True)
-    result = rollback_dataset(ctx.lake, dataset, to, reason=reason)
+    result = rollback_dataset(ctx.catalog, dataset, to, reason=reason)
     if as_json:
         print_json(asdict(result))
     elif result.new_version is None:
@@ -239,7 +239,7 @@ def vacuum(
 
     with err.status(f"vacuuming {dataset}..."):
         result = vacuum_dataset(
-            ctx.lake,
+            ctx.catalog,
             ctx.dataset(dataset),
             retention_hours=retention_hours,
             dry_run=dry_run,

@@ -62,7 +62,7 @@ def test_demo_ingests_a_new_version_per_run(project: Path) -> None:
         "1 new file(s) from .thermocline/demo/rides/*.csv: rides-0001.csv (0.1 MB)"
     )
 
-    table = read_dataset(Lake.open(project / "lake"), "rides").to_table()
+    table = read_dataset(Catalog(Lake.open(project / "lake")), "rides").to_table()
     assert table.num_rows == 2000
     assert pc.count_distinct(table["ride_id"]).as_py() == 2000
     assert str(table.schema.field("started_at").type) == "timestamp[us, tz=UTC]"
@@ -86,9 +86,9 @@ def test_demo_events_go_through_kafka_exactly_once_with_dead_letters(
         assert "produced 2000 ride events (10 malformed)" in result.stdout
         assert "1990 rows and 10 dead letters" in result.stdout
         lake = Lake.open(project / "lake")
-        events = read_dataset(lake, "ride_events").to_table()
+        events = read_dataset(Catalog(lake), "ride_events").to_table()
         assert events.num_rows == pc.count_distinct(events["event_id"]).as_py() == 1990 * run
-        assert read_dataset(lake, "_dead_letters/ride_events").count_rows() == 10 * run
+        assert read_dataset(Catalog(lake), "_dead_letters/ride_events").count_rows() == 10 * run
 
 
 def test_unknown_dataset_is_one_line_and_non_zero(project: Path) -> None:

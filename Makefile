@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # uv does not read pip's configuration, so it is handed the same folder.
 FIND_LINKS := $(firstword $(PIP_FIND_LINKS) $(wildcard /opt/wheels))
 UV_FLAGS := $(if $(FIND_LINKS),--find-links $(FIND_LINKS)) --python $(BIN)/python
-PACKAGES := -p thermocline.catalog -p thermocline.datasets -p thermocline.pipelines
+PACKAGES := -p thermocline.catalog -p thermocline.datasets -p thermocline.quality -p thermocline.pipelines
 
 .PHONY: setup demo test check lint types up down status chromium lock clean
 

@@ -165,12 +165,9 @@ def evolve_schema(table_schema: pa.Schema | None, batch: pa.Table) -> EvolvedBat
 
 @dataclass(frozen=True)
 class EvolvedRecords:
-    """Records conformed to a table's schema by :func:`evolve_records`.
-
-    ``data`` holds the records that fit, in their order, in the grown schema (``data.schema``);
-    ``rejected`` the position of each record that does not, with the error that names its
-    column.
-    """
+    """Records conformed by :func:`evolve_records`: ``data`` holds those that fit, in order, in
+    the grown schema; ``rejected`` the position of each other one and the error naming its
+    column."""
 
     data: pa.Table
     rejected: tuple[tuple[int, SchemaEvolutionError], ...] = ()
@@ -186,10 +183,10 @@ def evolve_records(
     """Conform a stream's records to ``table_schema`` by the rules of :func:`evolve_schema`,
     rejecting the records that break a rule instead of the whole batch.
 
-    ``pieces`` are runs of consecutive records, one row each, with the position of the run's
-    first record. They are conformed in order and the schema grows as they go, so the first
-    piece that gives a new field a type decides it. When a piece breaks a rule, the records at
-    fault are found without a Python step per record:
+    ``pieces`` are runs of consecutive records (a row each) with the position of their first.
+    They are conformed in order, the schema growing as they go (the first piece that types a
+    new field decides its type). The records at fault for a broken rule are found without a
+    Python step per record:
 
     - a new field the table cannot take (its name differs only in case from a column's, or
       Delta cannot store its type): exactly the records that carry a value in it; the others
@@ -213,7 +210,7 @@ def evolve_records(
     ]
     while todo:
         positions, piece = todo.pop()
-        if piece.num_rows == 0:
+        if piece.num_rows == 0:  # nothing to judge (and an empty rest must not loop)
             continue
         try:
             evolved = evolve_schema(schema, piece)
@@ -232,16 +229,22 @@ def evolve_records(
                 rest = rest.drop_columns([error.column])
             todo.append((positions[~fault], rest))
             continue
+        if not evolved.schema.names:  # a new table and only null fields: nothing to keep them in
+            untyped = SchemaEvolutionError(
+                "no field has a value yet and the table has no columns, so nothing types these "
+                "records; fix: declare the dataset's schema",
+                column=piece.column_names[0] if piece.column_names else "",
+            )
+            rejected += [(int(at), untyped) for at in positions]
+            continue
         schema = evolved.schema
         accepted.append(evolved.data)
+    rejected.sort(key=lambda r: r[0])
     if schema is None:
         return EvolvedRecords(pa.table({}), tuple(rejected))
     # Pieces before a new field lack it: conform them to the final schema (nulls).
     data = [t if t.schema == schema else evolve_schema(schema, t).data for t in accepted]
-    return EvolvedRecords(
-        pa.concat_tables(data) if data else schema.empty_table(),
-        tuple(sorted(rejected, key=lambda r: r[0])),
-    )
+    return EvolvedRecords(pa.concat_tables(data) if data else schema.empty_table(), tuple(rejected))
 
 
 def json_read_schemas(schema: pa.Schema | None) -> list[pa.Schema | None]:

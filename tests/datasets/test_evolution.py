@@ -248,6 +248,9 @@ def test_a_rule_every_record_breaks_rejects_them_all() -> None:
     assert "NOT NULL" in str(evolved.rejected[0][1])
     assert evolved.data.num_rows == 0
     assert evolved.schema == strict
+    untyped = evolve_records(None, [(0, pa.table({"note": pa.nulls(2)}))])
+    assert [at for at, _ in untyped.rejected] == [0, 1], "records nothing can hold are not lost"
+    assert "declare the dataset's schema" in str(untyped.rejected[0][1])
     every = pa.table({"id": list(range(5_000)), "Id": list(range(5_000))})
     clashed = evolve_records(TABLE, [(0, every)])
     assert [at for at, _ in clashed.rejected] == list(range(5_000))
@@ -274,3 +277,10 @@ def test_json_readers_try_the_table_types_then_text_then_nothing() -> None:
         pa.schema([("name", pa.string())]),
         None,
     ]
+
+
+def test_an_empty_piece_or_an_emptied_rest_ends() -> None:
+    strict = pa.schema([pa.field("id", pa.int64(), nullable=False)])
+    assert (
+        evolve_records(strict, [(0, pa.table({"name": pa.array([], pa.string())}))]).rejected == ()
+    )

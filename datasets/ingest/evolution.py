@@ -2,7 +2,12 @@
 
 :func:`evolve_schema` is a pure function: new columns are added, missing ones become nulls,
 safe widenings are cast, anything else raises :class:`SchemaEvolutionError` naming the column,
-both types and the fix.
+both types and the fix. Batch sources call it once per batch and quarantine a batch that breaks
+a rule. A stream of records (Kafka) calls :func:`evolve_records`, the same rules applied so
+that a record breaking one is rejected alone (a dead letter) instead of its batch.
+
+Readers hand their parsers explicit types as a hint (:func:`json_read_schemas`); whatever a
+parser makes of the data, these functions decide what it becomes.
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import Schema as DeltaSchema
 
 from thermocline.catalog.errors import (
@@ -19,7 +26,10 @@ from thermocline.catalog.errors import (
 
 __all__ = [
     "EvolvedBatch",
+    "EvolvedRecords",
+    "evolve_records",
     "evolve_schema",
+    "json_read_schemas",
 ]
 
 
@@ -123,23 +133,26 @@ def evolve_schema(table_schema: pa.Schema | None, batch: pa.Table) -> EvolvedBat
     for name in batch.column_names:
         if table_schema is not None and name in table_schema.names:
             continue
-        if name.lower() in lowered:
-            raise SchemaEvolutionError(
-                f"column {name!r}: the table has {lowered[name.lower()]!r}, which differs only "
-                "in case (Delta column names are case-insensitive); rename it at the source",
-                column=name,
-                table_type=None,
-                batch_type=batch[name].type,
-            )
         column = batch[name]
         if pa.types.is_null(column.type):
-            deferred.append(name)
+            deferred.append(name)  # no value yet, so no type and no name to clash
             continue
+        if name.lower() in lowered:
+            other = lowered[name.lower()]
+            holder = "the batch also" if other in extra else "the table"
+            raise SchemaEvolutionError(
+                f"column {name!r}: {holder} has {other!r}, which differs only in case (Delta "
+                "column names are case-insensitive); rename it at the source",
+                column=name,
+                table_type=None,
+                batch_type=column.type,
+            )
         storable = _storable(name, column)
         if storable is not column:
             cast.append(name)
         columns[name] = storable
         extra.append(name)
+        lowered[name.lower()] = name
         if table_schema is not None:
             added.append(name)
     fields = [
@@ -148,6 +161,130 @@ def evolve_schema(table_schema: pa.Schema | None, batch: pa.Table) -> EvolvedBat
     ]
     data = pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
     return EvolvedBatch(data, tuple(added), tuple(filled), tuple(cast), tuple(deferred))
+
+
+@dataclass(frozen=True)
+class EvolvedRecords:
+    """Records conformed by :func:`evolve_records`: ``data`` holds those that fit, in order, in
+    the grown schema; ``rejected`` the position of each other one and the error naming its
+    column."""
+
+    data: pa.Table
+    rejected: tuple[tuple[int, SchemaEvolutionError], ...] = ()
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.data.schema
+
+
+def evolve_records(
+    table_schema: pa.Schema | None, pieces: Sequence[tuple[int, pa.Table]]
+) -> EvolvedRecords:
+    """Conform a stream's records to ``table_schema`` by the rules of :func:`evolve_schema`,
+    rejecting the records that break a rule instead of the whole batch.
+
+    ``pieces`` are runs of consecutive records (a row each) with the position of their first.
+    They are conformed in order, the schema growing as they go (the first piece that types a
+    new field decides its type). The records at fault for a broken rule are found without a
+    Python step per record:
+
+    - a new field the table cannot take (its name differs only in case from a column's, or
+      Delta cannot store its type): exactly the records that carry a value in it; the others
+      go on without the field;
+    - a NOT NULL column the piece lacks: every record of the piece;
+    - anything else (a value that does not fit its column): the piece is halved until the
+      record stands alone.
+
+    >>> table = pa.schema([("id", pa.int64())])
+    >>> piece = pa.table({"id": ["1", "x"], "ID": [None, 5]})
+    >>> evolved = evolve_records(table, [(10, piece)])
+    >>> evolved.data.to_pylist(), [(at, e.column) for at, e in evolved.rejected]
+    ([{'id': 1}], [(11, 'id')])
+    """
+    schema = table_schema
+    accepted: list[pa.Table] = []
+    rejected: list[tuple[int, SchemaEvolutionError]] = []
+    # A stack of (record positions, records), the next piece on top, so order is kept.
+    todo: list[tuple[np.ndarray, pa.Table]] = [
+        (np.arange(start, start + piece.num_rows), piece) for start, piece in reversed(pieces)
+    ]
+    while todo:
+        positions, piece = todo.pop()
+        if piece.num_rows == 0:  # nothing to judge (and an empty rest must not loop)
+            continue
+        try:
+            evolved = evolve_schema(schema, piece)
+        except SchemaEvolutionError as error:
+            fault = _at_fault(error, schema, piece)
+            if fault is None and piece.num_rows == 1:
+                fault = np.ones(1, dtype=bool)
+            if fault is None:
+                middle = piece.num_rows // 2
+                todo.append((positions[middle:], piece.slice(middle)))
+                todo.append((positions[:middle], piece.slice(0, middle)))
+                continue
+            rejected += [(int(at), error) for at in positions[fault]]
+            rest = piece.filter(pa.array(~fault))
+            if error.column in rest.column_names:  # only nulls left in it: as if absent
+                rest = rest.drop_columns([error.column])
+            todo.append((positions[~fault], rest))
+            continue
+        if not evolved.schema.names:  # a new table and only null fields: nothing to keep them in
+            untyped = SchemaEvolutionError(
+                "no field has a value yet and the table has no columns, so nothing types these "
+                "records; fix: declare the dataset's schema",
+                column=piece.column_names[0] if piece.column_names else "",
+            )
+            rejected += [(int(at), untyped) for at in positions]
+            continue
+        schema = evolved.schema
+        accepted.append(evolved.data)
+    rejected.sort(key=lambda r: r[0])
+    if schema is None:
+        return EvolvedRecords(pa.table({}), tuple(rejected))
+    # Pieces before a new field lack it: conform them to the final schema (nulls).
+    data = [t if t.schema == schema else evolve_schema(schema, t).data for t in accepted]
+    return EvolvedRecords(pa.concat_tables(data) if data else schema.empty_table(), tuple(rejected))
+
+
+def json_read_schemas(schema: pa.Schema | None) -> list[pa.Schema | None]:
+    """The explicit schemas a JSON reader tries on records for a table of ``schema``, in order,
+    until one parses (None: every type inferred); :func:`evolve_schema` or
+    :func:`evolve_records` then decides what the parsed values become.
+
+    First the table's types, with dates and times as text (pyarrow's JSON reader parses those
+    only from numbers); then only the text columns, so that text stays text (inference would
+    turn ``"2026-01-02"`` into a timestamp) while a number sent as text, or an integer too wide
+    for its column, is parsed as it is and judged by the cast rules; last, all inferred.
+
+    >>> tries = json_read_schemas(pa.schema([("id", pa.int32()), ("day", pa.date32())]))
+    >>> [None if s is None else [str(t) for t in s.types] for s in tries]
+    [['int32', 'string'], ['string'], None]
+    """
+    if schema is None:
+        return [None]
+    typed = pa.schema([f.with_type(pa.string()) if _is_date_or_time(f.type) else f for f in schema])
+    text = pa.schema([f for f in typed if _is_string(f.type)])
+    tries: list[pa.Schema | None] = [typed]
+    if text != typed:
+        tries.append(text if len(text) else None)
+    if tries[-1] is not None:
+        tries.append(None)
+    return tries
+
+
+def _at_fault(
+    error: SchemaEvolutionError, schema: pa.Schema | None, piece: pa.Table
+) -> np.ndarray | None:
+    """Which records of ``piece`` break the rule ``error`` reports, when that does not depend
+    on their values; None when it does (a value that does not fit: halve and look again)."""
+    names = piece.column_names
+    if error.column not in names or names.count(error.column) > 1:
+        return np.ones(piece.num_rows, dtype=bool)  # a NOT NULL column lacking; a repeated name
+    if error.table_type is None and (schema is None or error.column not in schema.names):
+        # A new field the table cannot take: the records that carry a value in it.
+        return np.asarray(pc.is_valid(piece[error.column]).to_numpy(), dtype=bool)
+    return None
 
 
 def _conform_column(name: str, column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
@@ -247,6 +384,10 @@ def _is_binary(kind: pa.DataType) -> bool:
         or pa.types.is_binary_view(kind)
         or pa.types.is_fixed_size_binary(kind)
     )
+
+
+def _is_date_or_time(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_date(kind) or pa.types.is_time(kind))
 
 
 def _is_list(kind: pa.DataType) -> bool:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any, Literal
 
 import fsspec
@@ -54,7 +55,7 @@ from thermocline.catalog.errors import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.base import SourceBatch, SourceFile, arrow_schema, open_or_none
-from thermocline.datasets.ingest.evolution import evolve_schema
+from thermocline.datasets.ingest.evolution import evolve_schema, json_read_schemas
 
 __all__ = [
     "SourceFile",
@@ -312,39 +313,54 @@ def _read_one(
     """One file as Arrow; None for an empty file (consumed, but nothing to parse).
 
     CSV and JSON lines are parsed with the declared types where the reader can; Parquet
-    carries its own types. Either way :func:`evolve_schema` then conforms the batch, casting
-    safely and naming the column on failure.
+    carries its own types. A file whose values the reader cannot parse as declared is read
+    again with looser types (CSV: the declared columns as text; JSON lines:
+    :func:`.evolution.json_read_schemas`, as the Kafka decoder does), so that
+    :func:`evolve_schema`, not the reader, decides: it casts what fits and names the column
+    of what does not (the batch is quarantined). Only a file that parses no way is unreadable.
     """
     if file.size == 0:
         return None
-    try:
-        with fsspec.open(file.url, "rb", **dict(options)) as stream:
-            if file_format == "csv":
-                convert = pacsv.ConvertOptions(
-                    column_types=declared or {}, strings_can_be_null=True
-                )
-                return pacsv.read_csv(stream, convert_options=convert)
-            if file_format == "jsonl":
-                # pyarrow's JSON reader parses dates and times only from numbers: read ISO
-                # text as strings for evolve_schema to cast.
-                parse = None
-                if declared is not None:
-                    as_text = [
-                        f.with_type(pa.string()) if _is_date_or_time(f.type) else f
-                        for f in declared
-                    ]
-                    parse = pajson.ParseOptions(explicit_schema=pa.schema(as_text))
-                return pajson.read_json(stream, parse_options=parse)
-            return pq.read_table(stream)
-    except (pa.ArrowException, OSError, ValueError) as error:
-        raise SourceReadError(
-            f"could not read {file.url} as {file_format}: {error}; fix or remove the file "
-            "(nothing was consumed, so the next run reads it again)"
-        ) from error
+    first: Exception | None = None
+    for read in _readers(file_format, declared):
+        try:
+            with fsspec.open(file.url, "rb", **dict(options)) as stream:
+                return read(stream)
+        except pa.ArrowInvalid as error:  # a value or a syntax the reader rejects
+            first = first or error
+        except (pa.ArrowException, OSError, ValueError) as error:
+            first = first or error
+            break
+    raise SourceReadError(
+        f"could not read {file.url} as {file_format}: {first}; fix or remove the file "
+        "(nothing was consumed, so the next run reads it again)"
+    ) from first
 
 
-def _is_date_or_time(kind: pa.DataType) -> bool:
-    return bool(pa.types.is_date(kind) or pa.types.is_time(kind))
+def _readers(
+    file_format: FileFormat, declared: pa.Schema | None
+) -> list[Callable[[Any], pa.Table]]:
+    """The ways to parse a file, strictest first."""
+    if file_format == "csv":
+        tries = [declared or {}]
+        if declared is not None:
+            tries.append({name: pa.string() for name in declared.names})
+        return [
+            partial(
+                pacsv.read_csv,
+                convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+            )
+            for types in tries
+        ]
+    if file_format == "jsonl":
+        return [
+            partial(
+                pajson.read_json,
+                parse_options=None if hint is None else pajson.ParseOptions(explicit_schema=hint),
+            )
+            for hint in json_read_schemas(declared)
+        ]
+    return [pq.read_table]
 
 
 def _conform_files(

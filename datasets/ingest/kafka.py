@@ -8,11 +8,17 @@ neither loses nor repeats a record.
 
 Records that do not decode or do not fit the schema go to the dead-letter table
 ``_dead_letters/<dataset>`` (raw bytes, error, topic, partition, offset, timestamp), published
-just before the good rows with its own per-partition app transactions. After a crash between
-the two commits the batch is read again; dead letters at or below the recorded offsets are not
-written twice. So good + dead = consumed, exactly. A batch that fails a blocking check is
-quarantined and its positions are published with no rows, so the stream goes on and the
-quarantine holds what was consumed.
+just before the good rows with its own per-partition app transactions. Whether a record fits is
+decided by the schema evolution that files and SQL use (:mod:`.evolution`): new fields become
+columns after the table's, all-null ones wait for a type, safe widenings are cast; what a batch
+source would quarantine a whole batch for is a dead letter here, for the records at fault only,
+with the error that names the column. That holds for a problem every record of a batch shares,
+such as a new field whose name differs only in case from a column: the records carrying a value
+in it are dead letters with that reason, the rest are published, and nothing is lost or stuck.
+After a crash between the two commits the batch is read again; dead letters at or below the
+recorded offsets are not written twice. So good + dead = consumed, exactly. A batch that fails
+a blocking check is quarantined and its positions are published with no rows, so the stream
+goes on and the quarantine holds what was consumed.
 
 Three threads, one batch each, in order (pyarrow and delta-rs release the GIL): one consumes,
 one decodes and checks the previous batch, one stages and publishes the one before. After a
@@ -306,21 +312,22 @@ class KafkaIngester:
         return table_positions(self.lake, table, self.topic, partitions)
 
     def _table_schema(self, declared: pa.Schema | None) -> pa.Schema | None:
-        """The declared columns, then the ones the table gained since (schema evolution)."""
+        """The schema batches are conformed to: the table's (what it stores decides, as for
+        files and SQL), then declared columns it lacks; the declared one before the table
+        exists."""
         try:
-            existing = open_table(self.lake, self.dataset).schema().to_arrow()
+            existing = pa.schema(open_table(self.lake, self.dataset).schema().to_arrow())
         except DatasetNotFoundError:
             return declared
-        existing = pa.schema(existing)
         if declared is None:
             return existing
-        return pa.schema([*declared, *(f for f in existing if f.name not in declared.names)])
+        return pa.schema([*existing, *(f for f in declared if f.name not in existing.names)])
 
     # --- one micro-batch: decoded on one thread, published on another ---------------------
 
     def _decode(self, batch: _Batch) -> _Decoded:
-        """Decode and check one batch; the schema grows unless a blocking check failed (the
-        batch is then quarantined, and its new columns with it)."""
+        """Decode and check one batch; the schema grows (by :mod:`.evolution`'s rules) unless
+        a blocking check failed (the batch is then quarantined, and its new columns with it)."""
         before = self.schema
         if self.format == "avro":
             good, failures, schema = decode_avro(batch.payloads, before, self.registry)

@@ -6,10 +6,14 @@ pyarrow, in pieces on parallel threads, with no Python object per record. When a
 it is halved until the bad payloads stand alone, so a few poison records cost a few extra
 parses, not one per record.
 
-Schema evolution: the schema handed in (the dataset's declared columns plus the columns the
-table already gained) is explicit; fields it lacks are inferred and from then on explicit too,
-so a later record that gives such a field another type fails alone, with the column named in
-its reason, and goes to the dead letters.
+Schema evolution is :mod:`.evolution`'s, the same rules as for files and SQL: the schema
+handed in (the table's, or the declared one before the table exists) is the parser's explicit
+hint and fields it lacks are inferred; :func:`.evolution.evolve_records` then conforms the
+parsed records to it, grows it by their new fields, and rejects the records that break a rule,
+each with the error that names its column. A run of records that does not parse with the hint
+is parsed again with looser hints (:func:`.evolution.json_read_schemas`) and judged by the cast
+rules, so ``"7"`` for an integer column is 7 here as in a file; a record that still fails, or
+that does not fit, is a failure of its own (a dead letter), never its batch's.
 
 >>> schema = pa.schema([("id", pa.int64())])
 >>> table, failures, grown = decode_json([b'{"id": 1}', b'{"id": "x"}'], schema)
@@ -36,6 +40,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 
 from thermocline.catalog.errors import ConfigError, SourceReadError
+from thermocline.datasets.ingest.evolution import evolve_records, json_read_schemas
 
 __all__ = [
     "CONFLUENT_MAGIC",
@@ -58,8 +63,9 @@ class _Undecodable(ValueError):
 
 
 def decode_json(payloads: Sequence[bytes], schema: pa.Schema | None) -> Decoded:
-    """Parse JSON object payloads; return (rows, failures, the schema grown by new fields)."""
-    return _decode(list(payloads), _parse_json, schema)
+    """Parse JSON object payloads; return (rows conformed to ``schema``, failures, the schema
+    grown by new fields)."""
+    return _decode(list(payloads), _parse_json, json_read_schemas(schema), schema)
 
 
 def decode_avro(
@@ -85,7 +91,8 @@ def decode_avro(
             failures.append((index, f"avro: {error or type(error).__name__}"))
             records.append(None)
     keep = [i for i, record in enumerate(records) if record is not None]
-    table, more, grown = _decode([records[i] for i in keep], _parse_records, schema)
+    hints = [schema, None] if schema is not None else [None]
+    table, more, grown = _decode([records[i] for i in keep], _parse_records, hints, schema)
     failures += [(keep[i], reason) for i, reason in more]
     return table, sorted(failures), grown
 
@@ -139,34 +146,45 @@ class SchemaRegistry:
 # --- the bisecting decode --------------------------------------------------------------------
 
 
-def _decode(items: list[Any], parse: _Parse, schema: pa.Schema | None) -> Decoded:
-    tables: list[pa.Table] = []
+def _decode(
+    items: list[Any], parse: _Parse, hints: Sequence[pa.Schema | None], schema: pa.Schema | None
+) -> Decoded:
+    """Parse ``items`` in runs, halving a run that fails until the bad items stand alone, then
+    conform the runs with :func:`.evolution.evolve_records`.
+
+    The whole batch and a lone item try every hint (a producer that changed a type for every
+    record costs one more parse, not one per record); runs between try the first only.
+    """
+    pieces: list[tuple[int, pa.Table]] = []
     failures: list[tuple[int, str]] = []
 
     def visit(start: int, stop: int) -> None:
-        nonlocal schema
-        try:
-            table = parse(items[start:stop], schema)
-            if table.num_rows != stop - start:
-                raise pa.ArrowInvalid(f"expected {stop - start} records, found {table.num_rows}")
-        except (pa.ArrowInvalid, pa.ArrowTypeError, _Undecodable) as error:
-            if stop - start == 1:
-                failures.append((start, str(error).splitlines()[0]))
-                return
-            middle = (start + stop) // 2
-            visit(start, middle)
-            visit(middle, stop)
+        alone = stop - start == 1
+        first: Exception | None = None
+        for hint in hints if alone or (start, stop) == (0, len(items)) else hints[:1]:
+            try:
+                table = parse(items[start:stop], hint)
+                if table.num_rows != stop - start:
+                    found = table.num_rows
+                    raise pa.ArrowInvalid(f"expected {stop - start} records, found {found}")
+            except (pa.ArrowInvalid, pa.ArrowTypeError, _Undecodable) as error:
+                first = first or error
+                continue
+            pieces.append((start, table))
             return
-        schema = _grown(schema, table.schema)
-        tables.append(table)
+        if alone:
+            failures.append((start, str(first).splitlines()[0]))
+            return
+        middle = (start + stop) // 2
+        visit(start, middle)
+        visit(middle, stop)
 
     if items:
         visit(0, len(items))
-    if not tables:
-        empty = schema.empty_table() if schema is not None else pa.table({})
-        return empty, failures, schema
-    # Earlier chunks may lack fields a later one added: those fill with nulls.
-    return pa.concat_tables(tables, promote_options="default"), failures, schema
+    evolved = evolve_records(schema, pieces)
+    failures += [(at, str(error)) for at, error in evolved.rejected]
+    grown = evolved.schema if pieces or schema is not None else None
+    return evolved.data, sorted(failures), grown
 
 
 def _parse_json(payloads: Sequence[bytes], schema: pa.Schema | None) -> pa.Table:
@@ -216,13 +234,6 @@ def _parse_records(records: Sequence[Mapping[str, Any]], schema: pa.Schema | Non
     for name in extra:
         known = known.append_column(name, inferred[name])
     return known
-
-
-def _grown(schema: pa.Schema | None, seen: pa.Schema) -> pa.Schema:
-    if schema is None:
-        return seen
-    new = [f for f in seen if f.name not in schema.names and not pa.types.is_null(f.type)]
-    return pa.schema([*schema, *new]) if new else schema
 
 
 def _read_plain(payload: bytes, writer: Any) -> Any:

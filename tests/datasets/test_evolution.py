@@ -22,6 +22,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError, SchemaEvolutionError
 from thermocline.catalog.lake import Lake
@@ -75,7 +76,7 @@ class FilesPath:
             path = self.landing / f"{self.files:04d}.{self.format}"
             self.files += 1
             self._write(path, records)
-            outcome = ingest(self.project, self.lake, "events")
+            outcome = ingest(self.project, Catalog(self.lake), "events")
             if outcome.status == "quarantined":
                 rejected |= {r["id"]: outcome.description for r in records}
                 path.unlink()  # fixed or removed by an operator: it is read again until then
@@ -114,11 +115,13 @@ class KafkaPath:
             producer.produce(self.topic, key=str(record["id"]), value=json.dumps(record))
             ids.add(record["id"])
         assert producer.flush(30) == 0
-        KafkaIngester(self.project, self.lake, "events", group_id=self.group).run(
+        KafkaIngester(self.project, Catalog(self.lake), "events", group_id=self.group).run(
             until_caught_up=True
         )
         try:
-            dead = read_dataset(self.lake, dead_letter_table("events")).to_table().to_pylist()
+            dead = (
+                read_dataset(Catalog(self.lake), dead_letter_table("events")).to_table().to_pylist()
+            )
         except DatasetNotFoundError:
             return {}
         return {int(row["key"]): row["error"] for row in dead if int(row["key"]) in ids}
@@ -137,7 +140,7 @@ def table_schema(lake: Lake) -> pa.Schema:
 
 
 def table_rows(lake: Lake, *columns: str) -> list[Record]:
-    table = read_dataset(lake, "events").to_table(columns=list(columns) or None)
+    table = read_dataset(Catalog(lake), "events").to_table(columns=list(columns) or None)
     return table.sort_by("id").to_pylist()
 
 

@@ -75,7 +75,8 @@ from deltalake import DeltaTable
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest.kafka import CONSUMER_DEFAULTS, BatchReport, KafkaIngester
+from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
+from thermocline.datasets.ingest.kafka_topic import CONSUMER_DEFAULTS
 from thermocline.datasets.tables.versions import read_dataset
 
 CONSUMER_SETTINGS = CONSUMER_DEFAULTS  # raw reads with exactly the ingester's settings

@@ -24,7 +24,8 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec, Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester, pending_records
+from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
+from thermocline.datasets.ingest.kafka_topic import pending_records
 from thermocline.datasets.ingest.run import ingest
 from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
 from thermocline.datasets.tables.versions import open_table, read_dataset

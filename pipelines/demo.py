@@ -27,7 +27,8 @@ from thermocline.datasets.demo import (
     write_next_demo_batch,
 )
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
-from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester, kafka_source
+from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
+from thermocline.datasets.ingest.kafka_topic import kafka_source
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 from thermocline.pipelines.streaming import DagsterReporter
 from thermocline.pipelines.ui import dagster_instance

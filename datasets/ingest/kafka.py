@@ -42,25 +42,32 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from deltalake.exceptions import CommitFailedError
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import CHECKS_KEY, KIND_KEY, QUARANTINE_KEY
-from thermocline.catalog.config import KafkaSource, Project, expand_env
+from thermocline.catalog.config import Project, expand_env
 from thermocline.catalog.errors import (
     CommitConflictError,
     ConfigError,
     DatasetNotFoundError,
-    SourceReadError,
 )
-from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.dead_letters import (
     DEAD_LETTER_SCHEMA,
     dead_letter_rows,
     dead_letter_table,
 )
 from thermocline.datasets.ingest.kafka_pipeline import COLLECT_EVERY_S, Pipeline, gc_paused
+from thermocline.datasets.ingest.kafka_topic import (
+    consumer_settings,
+    kafka_app_id,
+    kafka_source,
+    offset_after,
+    offset_of,
+    partition_of,
+    table_positions,
+)
 from thermocline.datasets.ingest.payloads import SchemaRegistry, decode_avro, decode_json
 from thermocline.datasets.ingest.run import check_summary
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
@@ -71,34 +78,12 @@ from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import CheckContext, CheckResult, blocking
 
 __all__ = [
-    "CONSUMER_DEFAULTS",
     "BatchReport",
     "KafkaIngester",
-    "kafka_app_id",
-    "kafka_source",
-    "pending_records",
-    "table_positions",
 ]
 
 
 _POLL_SECONDS = 0.05
-
-
-# Settings measured with Tansu (DESIGN.md > Real components > Kafka); any Kafka accepts them.
-CONSUMER_DEFAULTS = {
-    "enable.auto.commit": False,
-    "auto.offset.reset": "earliest",
-    "enable.partition.eof": True,
-    "session.timeout.ms": 6000,
-    "heartbeat.interval.ms": 1000,
-    "fetch.wait.max.ms": 50,
-    "fetch.queue.backoff.ms": 10,
-}
-
-
-def kafka_app_id(topic: str, partition: int) -> str:
-    """The app transaction holding the last offset of ``topic``/``partition`` in a table."""
-    return f"kafka:{topic}:{partition}"
 
 
 @dataclass(frozen=True)
@@ -183,7 +168,7 @@ class KafkaIngester:
         self._compacted_at = time.monotonic()
         self.on_batch = on_batch
         self.consumer = Consumer(
-            _consumer_settings(project, group_id or f"thermocline-{dataset}", environ)
+            consumer_settings(project, group_id or f"thermocline-{dataset}", environ)
         )
         self._assigned: set[int] = set()
         self._at_end: set[int] = set()
@@ -259,10 +244,10 @@ class KafkaIngester:
         for message in got:
             error = message.error()
             if error is None:
-                self._at_end.discard(_partition(message))
+                self._at_end.discard(partition_of(message))
                 records.append(message)
             elif error.code() == KafkaError._PARTITION_EOF:
-                self._at_end.add(_partition(message))
+                self._at_end.add(partition_of(message))
             else:
                 raise RuntimeError(f"kafka: {error}")
         return records
@@ -272,9 +257,9 @@ class KafkaIngester:
         if batch.messages and self._publisher is not None:
             # The last record of each partition is its position: scan from the end.
             for message in reversed(batch.messages):
-                partition = _partition(message)
+                partition = partition_of(message)
                 if partition not in batch.positions:
-                    batch.positions[partition] = _offset(message)
+                    batch.positions[partition] = offset_of(message)
                     if len(batch.positions) == len(self._assigned):
                         break
             batch.lag = self._lag_after(batch)
@@ -288,7 +273,7 @@ class KafkaIngester:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         done = self._positions(self.dataset, [p.partition for p in partitions])
         for partition in partitions:
-            partition.offset = _offset_after(done[partition.partition])
+            partition.offset = offset_after(done[partition.partition])
         self._assigned |= {p.partition for p in partitions}
         consumer.assign(partitions)
 
@@ -305,7 +290,7 @@ class KafkaIngester:
         self.schema = self._table_schema(self.declared)
         done = self._positions(self.dataset, sorted(self._assigned))
         for partition, last in done.items():
-            self.consumer.seek(TopicPartition(self.topic, partition, _offset_after(last)))
+            self.consumer.seek(TopicPartition(self.topic, partition, offset_after(last)))
         publisher.conflicted.clear()
 
     def _positions(self, table: str, partitions: Iterable[int]) -> dict[int, int | None]:
@@ -445,102 +430,3 @@ class KafkaIngester:
                 reason=f"dead letters from kafka {self.topic}",
                 record_event=False,
             )
-
-
-def kafka_source(
-    project: Project, dataset: str, environ: Mapping[str, str] | None = None
-) -> tuple[KafkaSource, str]:
-    """``dataset``'s Kafka source and its topic name (``${ENV}`` references resolved)."""
-    source = project.dataset(dataset).source
-    if not isinstance(source, KafkaSource):
-        raise ConfigError(f"datasets.{dataset}.source: expected `kind: kafka`")
-    return source, expand_env(source.topic, environ, f"datasets.{dataset}.source.topic")
-
-
-def table_positions(
-    lake: Lake, table: str, topic: str, partitions: Iterable[int]
-) -> dict[int, int | None]:
-    """The last offset of each of ``topic``'s ``partitions`` that ``table`` holds (None: none
-    yet), from one read of the table's log."""
-    try:
-        snapshot = open_table(lake, table)
-    except DatasetNotFoundError:
-        return dict.fromkeys(partitions)
-    versions = {p: snapshot.transaction_version(kafka_app_id(topic, p)) for p in partitions}
-    return {p: None if v is None else int(v) for p, v in versions.items()}
-
-
-def pending_records(
-    project: Project,
-    lake: Lake,
-    dataset: str,
-    *,
-    at_most: int = 10_000,
-    environ: Mapping[str, str] | None = None,
-    timeout_s: float = 10.0,
-) -> int:
-    """Records in ``dataset``'s topic past the positions its table holds, counted up to
-    ``at_most`` (0: caught up). Cheap enough for a sensor tick.
-
-    A short-lived consumer, assigned without joining a group, reads from each partition's
-    position to its end and counts. Watermarks would be cheaper, but Tansu answers watermark
-    queries wrongly and its fetches carry partial ones.
-    """
-    _, topic = kafka_source(project, dataset, environ)
-    consumer = Consumer(_consumer_settings(project, f"thermocline-{dataset}-probe", environ))
-    try:
-        found = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        if found is None or found.error is not None or not found.partitions:
-            raise SourceReadError(f"kafka: topic {topic!r} of {dataset!r} is not there: {found}")
-        done = table_positions(lake, dataset, topic, found.partitions)
-        assignment = [TopicPartition(topic, p, _offset_after(last)) for p, last in done.items()]
-        consumer.assign(assignment)
-        at_end: set[int] = set()
-        count = 0
-        deadline = time.monotonic() + timeout_s
-        while len(at_end) < len(assignment) and count < at_most:
-            if time.monotonic() > deadline:
-                raise SourceReadError(f"kafka: {topic!r} did not answer in {timeout_s} s")
-            for message in consumer.consume(min(10_000, at_most - count), timeout=0.1):
-                error = message.error()
-                if error is None:
-                    count += 1
-                elif error.code() == KafkaError._PARTITION_EOF:
-                    at_end.add(_partition(message))
-                else:
-                    raise SourceReadError(f"kafka: {error}")
-        return min(count, at_most)
-    finally:
-        consumer.close()
-
-
-def _offset_after(last: int | None) -> int:
-    """Where to continue after the last offset a table holds (the start when it holds none)."""
-    return OFFSET_BEGINNING if last is None else last + 1
-
-
-def _consumer_settings(
-    project: Project, group_id: str, environ: Mapping[str, str] | None
-) -> dict[str, Any]:
-    if project.kafka is None:
-        raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
-    options = {
-        k: expand_env(v, environ, f"kafka.options.{k}") for k, v in project.kafka.options.items()
-    }
-    bootstrap = expand_env(project.kafka.bootstrap_servers, environ, "kafka.bootstrap_servers")
-    return {**CONSUMER_DEFAULTS, **options, "bootstrap.servers": bootstrap, "group.id": group_id}
-
-
-def _partition(message: Message) -> int:
-    """The partition of a record or partition event (librdkafka sets it on both)."""
-    partition = message.partition()
-    if partition is None:
-        raise RuntimeError(f"kafka: a message without a partition: {message!r}")
-    return partition
-
-
-def _offset(message: Message) -> int:
-    offset = message.offset()
-    if offset is None:
-        raise RuntimeError(f"kafka: a record without an offset: {message!r}")
-    return offset

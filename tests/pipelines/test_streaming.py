@@ -16,7 +16,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest.kafka import KafkaIngester, pending_records
+from thermocline.datasets.ingest.kafka import KafkaIngester
+from thermocline.datasets.ingest.kafka_topic import pending_records
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 from thermocline.pipelines.streaming import DagsterReporter
 

@@ -247,6 +247,7 @@ def test_a_partition_run_replaces_just_that_day(tmp_path: Path, local_lake: Lake
     assert {str(k): v for k, v in per_day.items()} == {"2026-11-02": 150, "2026-11-03": 100}
 
 
+@pytest.mark.ui  # Dagster's own command line, as `dagster dev` starts: ~10 s of imports
 def test_dagster_in_the_repository_root_finds_the_code_location(tmp_path: Path) -> None:
     """`dagster dev` / `dagster definitions validate` read [tool.dagster] from pyproject.toml."""
     dagster = Path(sys.executable).parent / "dagster"

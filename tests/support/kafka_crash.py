@@ -19,6 +19,7 @@ from typing import Any, Literal
 from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import kafka
+from thermocline.datasets.tables import writes
 from thermocline.datasets.tables.writes import StagedBatch
 
 __all__ = ["When", "fork_server", "ingest_to_the_end", "ingest_until_killed"]
@@ -54,7 +55,7 @@ def ingest_until_killed(
     publishes to ``table``. A stop holds the publishing thread only: the consuming and decoding
     threads go on until the pipeline is full, as during a slow commit.
     """
-    publish = kafka.publish
+    publish = writes.publish
     calls = 0
     never = threading.Event()
 
@@ -72,7 +73,8 @@ def ingest_until_killed(
             never.wait()
         return version
 
-    kafka.publish = publish_or_stop  # type: ignore[assignment]  # in this child process only
+    # The name the ingester calls, replaced in this child process only.
+    kafka.publish = publish_or_stop  # type: ignore[attr-defined]
     _ingester(project_path, group).run()
 
 

@@ -5,10 +5,15 @@ and a table URI, pyarrow readers get :meth:`Lake.table_filesystem`, a *native* p
 filesystem (delta-rs's own filesystem over-reads projected columns and can abort the process at
 exit, DESIGN.md > Decision 1).
 
->>> lake = Lake.open("/tmp/lake")                                   # doctest: +SKIP
->>> lake.table_uri("rides")                                         # doctest: +SKIP
+Opening a lake checks the URI and the options; it neither creates nor reaches anything.
+
+>>> from thermocline.catalog.lake import Lake
+>>> Lake.open("/tmp/lake").table_uri("rides")
 '/tmp/lake/rides'
->>> lake = Lake.open("s3://bucket/lake", {"AWS_ENDPOINT_URL": "http://127.0.0.1:7480", ...})
+>>> lake = Lake.open("s3://bucket/lake/", {"endpoint_url": "http://127.0.0.1:7480",
+...                                        "allow_http": "true"})
+>>> lake.table_uri("rides"), lake.delta_storage_options()
+('s3://bucket/lake/rides', {'AWS_ENDPOINT_URL': 'http://127.0.0.1:7480', 'AWS_ALLOW_HTTP': 'true'})
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ no Python loop over rows); a second small query runs only to quote examples for 
 >>> from datetime import UTC, datetime
 >>> import pyarrow as pa
 >>> from thermocline.catalog.config import NotNullCheck, RangeCheck
+>>> from thermocline.quality.builtin import run_checks
+>>> from thermocline.quality.results import CheckContext, blocking
 >>> batch = pa.table({"ride_id": [1, 2, None], "fare": [12.5, -3.0, 8.0]})
 >>> specs = [NotNullCheck(check="not_null", columns=["ride_id"]),
 ...          RangeCheck(check="range", column="fare", min=0, severity="warn")]

@@ -2,7 +2,10 @@
 
 The S3 server and the broker are real (Ceph RGW or the announced moto fallback, and Tansu),
 started by the project's own dev stack on 127.0.0.1 the first time a test needs them; what
-already runs is reused. Storage tests take the ``lake`` fixture and run on both lakes.
+already runs is reused. Only tests marked ``s3`` or ``kafka`` may use them (``dev_stack``
+checks). Storage tests take the ``lake`` fixture and run on both lakes. Helpers that tests
+import live in ``tests/support/`` (on ``sys.path``), tests of the dev stack itself in
+``tests/devstack/``.
 """
 
 from __future__ import annotations
@@ -21,10 +24,26 @@ from thermocline.pipelines import devstack
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+STACK_MARKERS = ("s3", "kafka")
+
+
 @pytest.fixture(scope="session")
-def dev_stack() -> devstack.StackInfo:
-    """The running dev stack (started here when it is not up yet)."""
+def _running_stack() -> devstack.StackInfo:
     return devstack.up(REPO_ROOT / ".thermocline" / "dev", log=print)
+
+
+@pytest.fixture
+def dev_stack(request: pytest.FixtureRequest) -> devstack.StackInfo:
+    """The running dev stack (started here when it is not up yet), for tests marked ``s3`` or
+    ``kafka`` only: so ``-m "not s3 and not kafka and not ui"`` never starts or touches it."""
+    if not any(request.node.get_closest_marker(name) for name in STACK_MARKERS):
+        pytest.fail(
+            f"{request.node.nodeid} uses the dev stack but is not marked "
+            "@pytest.mark.s3 or @pytest.mark.kafka",
+            pytrace=False,
+        )
+    stack: devstack.StackInfo = request.getfixturevalue("_running_stack")
+    return stack
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ quarantined with the failing checks as reasons and nothing is published; WARN fa
 and are reported. The check summary is part of the commit's metadata.
 
 >>> outcome = ingest(project, lake, "rides")      # doctest: +SKIP
->>> outcome.status, outcome.version
+>>> outcome.status, outcome.version               # doctest: +SKIP
 ('published', 4)
 """
 

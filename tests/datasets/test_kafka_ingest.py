@@ -16,20 +16,22 @@ import pyarrow.compute as pc
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka_crash import When, fork_server, ingest_to_the_end, ingest_until_killed
+from waits import wait_until
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
-from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
-from thermocline.datasets.ingest.kafka_topic import kafka_app_id
+from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester, kafka_app_id
 from thermocline.datasets.tables.versions import open_table, read_dataset
 
 pytestmark = pytest.mark.kafka
 
 EVENTS = 10_000
 PARTITIONS = 4
+DEAD = dead_letter_table("events")
 
 
 def make_project(tmp_path: Path, lake: Lake, bootstrap: str, topic: str) -> Project:
@@ -51,20 +53,20 @@ def create_topic(bootstrap: str, topic: str) -> None:
     admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS)])[topic].result(timeout=30)
 
 
-def table_rows(lake: Lake) -> int:
+def table_rows(lake: Lake, table: str = "events") -> int:
     """Rows published so far (0 before the first publish)."""
     try:
-        return read_dataset(Catalog(lake), "events").count_rows()
+        return read_dataset(Catalog(lake), table).count_rows()
     except DatasetNotFoundError:
         return 0
 
 
-def produce(bootstrap: str, topic: str) -> set[int]:
-    """EVENTS keyed events; every 100th is poison (malformed JSON or a wrong type)."""
+def produce(bootstrap: str, topic: str, events: int = EVENTS) -> set[int]:
+    """``events`` keyed events; every 100th is poison (malformed JSON or a wrong type)."""
     create_topic(bootstrap, topic)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     poison = set()
-    for number in range(EVENTS):
+    for number in range(events):
         if number % 100 == 0:
             poison.add(number)
             value = (
@@ -110,67 +112,69 @@ def test_every_event_lands_once_and_poison_goes_to_dead_letters(
     assert read_dataset(Catalog(lake), "events").count_rows() == table.num_rows
 
 
-CRASH_EVENTS = 200_000
-KILLS = 20
-INGESTER = """
-import json, sys
-from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import load_project
-from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest.kafka import KafkaIngester
-project = load_project(sys.argv[1], environ={})
-lake = Lake.from_project(project, environ={})
-KafkaIngester(project, Catalog(lake), "events", group_id=sys.argv[2], max_records=1_000,
-              max_latency_s=0.2).run(until_caught_up=True)
-"""
+CRASH_EVENTS = 40_000
+# Where each life of the ingester is killed, in order: (table, its nth publish in that life,
+# hang before that commit / after it / carry on and be killed a random moment later). Each
+# life resumes from what the lives before it left; the kills land mid-stream by construction.
+CRASH_POINTS: list[tuple[str, int, When]] = [
+    ("events", 1, "before"),  # dead letters committed, rows staged, rows not committed
+    ("_dead_letters/events", 1, "after"),  # dead letters committed, their rows not staged
+    ("_dead_letters/events", 2, "before"),  # dead letters staged, not committed
+    ("events", 2, "after"),  # a batch committed, nothing after it
+    ("events", 1, "on"),  # random moments while publishing (at most ON_SPAN more batches)
+    ("events", 3, "on"),
+]
+RANDOM_KILL_S = 0.2
 
 
-def test_sigkill_at_random_moments_loses_and_repeats_nothing(
+def test_sigkill_at_every_point_of_publishing_loses_and_repeats_nothing(
     tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
 ) -> None:
+    """Exactly once through SIGKILLs: every record lands once, in the table or (poison) in the
+    dead letters. Each life is killed at a chosen point of the publish path (it waits there to
+    be killed) or at a random moment while publishing, so the test asserts the same whatever
+    the machine's speed; the final life catches up."""
     topic = fresh_name("crash")
-    create_topic(kafka_bootstrap, topic)
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 20})
-    for number in range(CRASH_EVENTS):
-        producer.produce(topic, key=str(number).encode(), value=b'{"id": %d, "name": "e"}' % number)
-        if number % 10_000 == 0:
-            producer.poll(0)
-    assert producer.flush(60) == 0
+    poison = produce(kafka_bootstrap, topic, CRASH_EVENTS)
     project = make_project(tmp_path, local_lake, kafka_bootstrap, topic)
+    context = fork_server()
     random = Random(7)
-    killed = 0
-    progress: list[int] = []  # rows in the table at each kill
+    progress: list[tuple[int, int]] = []  # (rows, dead letters) after each kill
 
-    for attempt in range(KILLS * 3):
-        if killed == KILLS:
-            break
-        before = table_rows(local_lake)
-        process = subprocess.Popen(
-            [sys.executable, "-c", INGESTER, str(project.path), f"crash-{attempt}"]
+    for life, (table, nth, when) in enumerate(CRASH_POINTS):
+        reached = context.Event()
+        child = context.Process(
+            target=ingest_until_killed,
+            args=(str(project.path), fresh_name(f"crash-{life}"), table, nth, when, reached),
         )
-        deadline = time.monotonic() + 60
-        while (
-            table_rows(local_lake) == before
-            and process.poll() is None
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.05)  # wait until this ingester is publishing...
-        time.sleep(random.uniform(0, 0.3))  # ...then kill it at a random moment
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            killed += 1
-            progress.append(table_rows(local_lake))
-    assert killed == KILLS, "the ingester finished before it could be killed 20 times"
-    midway = sorted({n for n in progress if 0 < n < CRASH_EVENTS})
-    assert len(midway) >= KILLS // 2, f"too few kills landed mid-stream: {progress}"
-    final = subprocess.run(
-        [sys.executable, "-c", INGESTER, str(project.path), "crash-final"], timeout=600, check=False
-    )
-    assert final.returncode == 0
+        child.start()
+        try:
+            point = f"publish {nth} to {table} ({when})"
+            assert reached.wait(120), f"life {life} never reached {point}; exit {child.exitcode}"
+            if when == "on":
+                time.sleep(random.uniform(0, RANDOM_KILL_S))  # the kill's moment, not a wait
+            assert child.is_alive(), f"life {life} exited {child.exitcode} before its SIGKILL"
+        finally:
+            child.kill()
+            child.join(30)
+        assert child.exitcode == -signal.SIGKILL
+        progress.append((table_rows(local_lake), table_rows(local_lake, DEAD)))
+
+    good = CRASH_EVENTS - len(poison)
+    assert progress[1][1] > 0, f"life 1 was killed after a dead-letter commit: {progress}"
+    assert progress[3][0] > 0, f"life 3 was killed after a commit of rows: {progress}"
+    assert all(rows < good for rows, _ in progress), f"killed only mid-stream: {progress}"
+    final = context.Process(target=ingest_to_the_end, args=(str(project.path), fresh_name("final")))
+    final.start()
+    final.join(300)
+    assert final.exitcode == 0
+
     ids = read_dataset(Catalog(local_lake), "events").to_table(columns=["id"])["id"]
-    assert len(ids) == CRASH_EVENTS
-    assert pc.count_distinct(ids).as_py() == CRASH_EVENTS
+    assert len(ids) == good
+    assert set(ids.to_pylist()) == set(range(CRASH_EVENTS)) - poison
+    keys = read_dataset(Catalog(local_lake), DEAD).to_table(columns=["key"])["key"].to_pylist()
+    assert len(keys) == len(poison)
+    assert {int(k) for k in keys} == poison
 
 
 def thermocline(project: Project, *args: str) -> list[str]:
@@ -189,9 +193,7 @@ def test_the_cli_service_stops_gracefully_on_sigterm(
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while table_rows(local_lake) == 0 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: table_rows(local_lake), 60, "the service's first publish")
     service.send_signal(signal.SIGTERM)
     out, err = service.communicate(timeout=60)
     assert service.returncode == 0, err
@@ -230,14 +232,15 @@ def test_two_ingesters_in_a_group_one_killed_midway_still_exactly_once(
         for _ in range(2)
     )
 
-    deadline = time.monotonic() + 60
-    while table_rows(local_lake) == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: table_rows(local_lake), 60, "the group's first publish")
     first.send_signal(signal.SIGKILL)  # the survivor takes its partitions after the rebalance
     first.wait()
-    deadline = time.monotonic() + 180
-    while table_rows(local_lake) < total and time.monotonic() < deadline and second.poll() is None:
-        time.sleep(0.2)
+    wait_until(
+        lambda: table_rows(local_lake) >= total or second.poll() is not None,
+        180,
+        lambda: f"the survivor to publish all {total} records: {table_rows(local_lake)} so far",
+        every=0.2,
+    )
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=60) == 0
     ids = read_dataset(Catalog(local_lake), "events").to_table(columns=["id"])["id"]

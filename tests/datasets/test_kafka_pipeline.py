@@ -6,10 +6,10 @@ The stages here are plain functions; the real ones run against Tansu in test_kaf
 from __future__ import annotations
 
 import threading
-import time
 
 import pyarrow as pa
 import pytest
+from waits import wait_until
 
 from thermocline.catalog.errors import CommitConflictError
 from thermocline.datasets.ingest.kafka import _Batch, _Decoded
@@ -46,20 +46,26 @@ def test_batches_are_decoded_and_published_in_the_order_submitted() -> None:
 
 def test_after_a_conflict_nothing_behind_the_failed_batch_is_published() -> None:
     published: list[int] = []
+    conflicted: list[int] = []  # the first attempt at batch 3 conflicts, the retry does not
     release = threading.Event()
+
+    def decode(batch: _Batch) -> _Decoded:
+        # The decoding thread takes batch 5 only once batch 4 is queued for publishing.
+        if batch.positions[0] == 5:
+            release.set()
+        return _decoded(batch)
 
     def publish(decoded: _Decoded) -> None:
         number = _number(decoded)
-        if number == 3 and not release.is_set():
-            release.wait(10)  # batches 4 and 5 queue up behind this one meanwhile
+        if number == 3 and number not in conflicted:
+            conflicted.append(number)
+            assert release.wait(10), "batch 5 was never decoded"  # 4 and 5 queue up meanwhile
             raise CommitConflictError("another member published these offsets")
         published.append(number)
 
-    publisher = Pipeline(_decoded, publish)
-    for number in range(5):
+    publisher = Pipeline(decode, publish)
+    for number in range(6):
         publisher.submit(_batch(number))
-    threading.Timer(0.2, release.set).start()
-    publisher.submit(_batch(5))
     publisher.wait()
     assert publisher.conflicted.is_set()
     assert published == [0, 1, 2]
@@ -82,9 +88,7 @@ def test_a_decode_error_reaches_the_consuming_thread_and_what_came_before_is_pub
 
     def publish(decoded: _Decoded) -> None:
         if _number(decoded) == 0:  # hold on until batch 2 has failed, with batch 1 queued
-            deadline = time.monotonic() + 10
-            while publisher.error is None and time.monotonic() < deadline:
-                time.sleep(0.01)
+            wait_until(lambda: publisher.error, 10, "batch 2's decode to fail", every=0.01)
         published.append(_number(decoded))
 
     publisher = Pipeline(decode, publish)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
+from waits import wait_until
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.errors import (
@@ -68,7 +68,13 @@ def test_rollback_restores_and_is_itself_reversible(lake: Lake) -> None:
 def test_versions_resolve_from_numbers_tags_and_times(lake: Lake) -> None:
     append_batches(lake, "d", 2)
     between = datetime.now(tz=UTC)
-    time.sleep(0.05)
+    # Commit times have millisecond resolution: version 2 must land in a later millisecond.
+    wait_until(
+        lambda: datetime.now(tz=UTC) >= between + timedelta(milliseconds=1),
+        1,
+        "the clock to pass the time between versions 1 and 2",
+        every=0.001,
+    )
     append_batches(lake, "d", 1, start=2)
     Catalog(lake).set_tag("golden", "d", 1)
     assert resolve_version(Catalog(lake), "d", "golden") == 1

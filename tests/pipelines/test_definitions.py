@@ -99,8 +99,15 @@ def test_the_repository_project_loads_as_a_code_location() -> None:
         "unique_ride_id",
         "range_fare",
     }
-    assert defs.get_job_def("maintain_rides_job") is not None
-    assert defs.get_schedule_def("maintain_rides_job_nightly").cron_schedule == "0 3 * * *"
+    jobs = {job.name for job in defs.resolve_all_job_defs() if job.name.startswith("maintain_")}
+    assert jobs == {"maintain_rides_job", "maintain_ride_events_job"}, "one per dataset"
+    (maintain,) = defs.get_job_def("maintain_rides_job").graph.node_defs
+    assert maintain.name == "maintain_rides"
+    assert maintain.required_resource_keys == {"thermocline"}
+    # The writers' pool of the dataset's asset (limit 1): maintenance never races an ingest.
+    assert maintain.pool == rides.op.pool == "thermocline_writer_rides"
+    nightly = defs.get_schedule_def("maintain_rides_job_nightly")
+    assert (nightly.job_name, nightly.cron_schedule) == ("maintain_rides_job", "0 3 * * *")
 
 
 def test_materialize_publishes_then_a_rerun_publishes_nothing(
@@ -243,6 +250,7 @@ def test_a_partition_run_replaces_just_that_day(tmp_path: Path, local_lake: Lake
     assert {str(k): v for k, v in per_day.items()} == {"2026-11-02": 150, "2026-11-03": 100}
 
 
+@pytest.mark.ui  # Dagster's own command line, as `dagster dev` starts: ~10 s of imports
 def test_dagster_in_the_repository_root_finds_the_code_location(tmp_path: Path) -> None:
     """`dagster dev` / `dagster definitions validate` read [tool.dagster] from pyproject.toml."""
     dagster = Path(sys.executable).parent / "dagster"

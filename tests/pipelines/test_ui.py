@@ -16,7 +16,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from waits import wait_until
 
 from thermocline.catalog.config import Project, load_project
 from thermocline.datasets.demo import write_demo_rides_csv
@@ -41,6 +41,8 @@ LOAD_SECONDS = 60.0
 # the `rides` node is asserted on the DOM of the same load.
 MIN_SCREENSHOT_BYTES = 20_000
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = pytest.mark.ui
 
 
 def _free_port() -> int:
@@ -71,10 +73,12 @@ def _stop(project: Project, pid: int | None) -> None:
     assert stopped == pid, f"ui_down stopped {stopped}, expected dagster dev's PID {pid}"
     assert pid not in _session_members(pid), f"dagster dev (PID {pid}) still runs after ui_down"
     # Its code server notices the parent is gone and exits a moment later.
-    deadline = time.monotonic() + 30
-    while (left := _session_members(pid)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left, f"processes of dagster dev's session {pid} still run after 30 s: {left}"
+    wait_until(
+        lambda: not _session_members(pid),
+        30,
+        lambda: f"the processes of dagster dev's session {pid} to exit: {_session_members(pid)}",
+        every=0.2,
+    )
 
 
 @pytest.fixture
@@ -228,16 +232,18 @@ query Asset($path: [String!]!) {
 
 def _asset_job_selector(gql: GraphQL, asset: str) -> dict[str, Any]:
     """The location and repository that define ``asset``, once the code location has loaded."""
-    deadline = time.monotonic() + LOAD_SECONDS
-    while True:
+
+    seen: list[dict[str, Any]] = []
+
+    def loaded() -> list[dict[str, Any]]:
         workspace = gql(WORKSPACE)["workspaceOrError"]
         assert workspace["__typename"] == "Workspace", workspace
-        entries = workspace["locationEntries"]
-        if entries and all(entry["loadStatus"] == "LOADED" for entry in entries):
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"the code location did not load in {LOAD_SECONDS:.0f} s: {entries}")
-        time.sleep(0.5)
+        seen[:] = workspace["locationEntries"]
+        return list(seen) if all(entry["loadStatus"] == "LOADED" for entry in seen) else []
+
+    entries = wait_until(
+        loaded, LOAD_SECONDS, lambda: f"the code location to load: {seen}", every=0.5
+    )
     found = []
     for entry in entries:
         location = entry["locationOrLoadError"]
@@ -274,20 +280,26 @@ def _run_errors(gql: GraphQL, run_id: str) -> str:
 
 def _wait_for_run(gql: GraphQL, run_id: str) -> dict[str, Any]:
     """Poll until the run ends; the queued run coordinator leaves starting it to the daemon."""
-    deadline = time.monotonic() + RUN_SECONDS
-    while True:
+    last: dict[str, Any] = {}
+
+    def ended() -> dict[str, Any] | None:
         run: dict[str, Any] = gql(RUN, runId=run_id)["runOrError"]
         assert run["__typename"] == "Run", run
-        if run["status"] == "SUCCESS":
-            return run
-        if run["status"] in {"FAILURE", "CANCELED"}:
-            pytest.fail(f"run {run_id} ended {run['status']}:\n{_run_errors(gql, run_id)}")
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"run {run_id} still {run['status']} after {RUN_SECONDS:.0f} s "
-                f"(QUEUED means the daemon did not pick it up){gql.tail()}"
-            )
-        time.sleep(0.5)
+        last.update(run)
+        return run if run["status"] in {"SUCCESS", "FAILURE", "CANCELED"} else None
+
+    run = wait_until(
+        ended,
+        RUN_SECONDS,
+        lambda: (
+            f"run {run_id} to end; it is {last.get('status')} "
+            f"(QUEUED means the daemon did not pick it up){gql.tail()}"
+        ),
+        every=0.5,
+    )
+    if run["status"] != "SUCCESS":
+        pytest.fail(f"run {run_id} ended {run['status']}:\n{_run_errors(gql, run_id)}")
+    return run
 
 
 def _screenshot(url: str, png: Path, profile: Path) -> str:

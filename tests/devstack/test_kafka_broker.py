@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 pytestmark = pytest.mark.kafka
@@ -28,6 +28,8 @@ def consumer_config(bootstrap: str, group: str) -> dict[str, object]:
         "heartbeat.interval.ms": 1000,
         "fetch.wait.max.ms": 50,
         "fetch.queue.backoff.ms": 10,
+        # An event when a member has read to a partition's end: "everything read" is checkable.
+        "enable.partition.eof": True,
     }
 
 
@@ -60,38 +62,52 @@ def test_group_consumes_every_message_exactly_once(
     settled = [set(partitions) for partitions in assigned]
 
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "linger.ms": 5})
+    ends = dict.fromkeys(range(PARTITIONS), 0)  # each partition's end offset once all are in
+
+    def delivered(error: object, message: Message) -> None:
+        assert error is None, error
+        partition, offset = message.partition(), message.offset()
+        assert partition is not None
+        assert offset is not None
+        ends[partition] = max(ends[partition], offset + 1)
+
     for number in range(MESSAGES):
-        producer.produce(topic, key=str(number).encode(), value=f'{{"n": {number}}}'.encode())
+        producer.produce(
+            topic, key=str(number).encode(), value=f'{{"n": {number}}}'.encode(), callback=delivered
+        )
         if number % 1000 == 0:
             producer.poll(0)
     assert producer.flush(30) == 0
 
     received: list[list[tuple[int, int, int]]] = [[], []]
     errors: list[str] = []
-    stop = threading.Event()
+    deadline = time.monotonic() + 60
 
     def consume(index: int) -> None:
+        """Read until every partition of this member is at its end: a duplicate would have been
+        delivered before that end, in the partition's order."""
         consumer = consumers[index]
-        while not stop.is_set():
+        at_end: set[int] = set()
+        while at_end != settled[index] and time.monotonic() < deadline:
             fresh = 0
             for message in consumer.consume(num_messages=1000, timeout=0.2):
-                if message.error():
-                    if message.error().code() != KafkaError._PARTITION_EOF:
-                        errors.append(str(message.error()))
-                    continue
-                received[index].append((message.partition(), message.offset(), int(message.key())))
-                fresh += 1
+                partition, error = message.partition(), message.error()
+                if error is None:
+                    received[index].append((partition, message.offset(), int(message.key())))
+                    at_end.discard(partition)
+                    fresh += 1
+                elif error.code() != KafkaError._PARTITION_EOF:
+                    errors.append(str(error))
+                elif message.offset() == ends[partition]:
+                    at_end.add(partition)
             if fresh:
                 consumer.commit(asynchronous=False)
+        if at_end != settled[index]:
+            errors.append(f"member {index} did not reach the end of {settled[index] - at_end}")
 
     threads = [threading.Thread(target=consume, args=(i,)) for i in range(2)]
     for thread in threads:
         thread.start()
-    deadline = time.monotonic() + 60
-    while sum(map(len, received)) < MESSAGES and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)  # keep polling a moment: a duplicate would arrive now
-    stop.set()
     for thread in threads:
         thread.join()
     assert assigned == settled, "the group rebalanced while consuming"

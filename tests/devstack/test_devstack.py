@@ -67,6 +67,7 @@ def free_port() -> int:
         return port
 
 
+@pytest.mark.s3
 def test_moto_fallback_serves_delta_tables(tmp_path: Path) -> None:
     """The fallback S3 server, started on purpose beside the main stack, holds a Delta table."""
     state_dir = tmp_path / "dev"

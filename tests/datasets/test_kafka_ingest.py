@@ -315,5 +315,9 @@ def test_the_ingester_compacts_its_small_files_without_changing_rows_or_position
     ids = read_dataset(Catalog(local_lake), "events").to_table()["id"].to_pylist()
     assert sorted(ids) == list(range(310))
     after = {p: table.transaction_version(kafka_app_id(topic, p)) for p in range(PARTITIONS)}
-    assert all(after[p] >= (positions[p] or -1) for p in range(PARTITIONS))
+    # Keyless records may leave a partition empty: it has no position before or after.
+    for p in range(PARTITIONS):
+        if positions[p] is not None:
+            assert after[p] is not None, f"compaction dropped partition {p}'s position"
+            assert after[p] >= positions[p]
     assert sum(r.published for r in reports) == 10

@@ -8,7 +8,7 @@ FIND_LINKS := $(firstword $(PIP_FIND_LINKS) $(wildcard /opt/wheels))
 UV_FLAGS := $(if $(FIND_LINKS),--find-links $(FIND_LINKS)) --python $(BIN)/python
 PACKAGES := -p thermocline.catalog -p thermocline.datasets -p thermocline.quality -p thermocline.pipelines
 
-.PHONY: setup demo test check lint types up down status chromium lock clean
+.PHONY: setup demo test test-local check lint types up down status chromium lock clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -42,6 +42,10 @@ chromium:
 ## test: start the dev stack when it is not running, install chromium, then run every test
 test: up chromium
 	$(BIN)/pytest
+
+## test-local: the pure and local-lake tests only: no dev stack, no browser, no network
+test-local: setup
+	$(BIN)/pytest -m "not s3 and not kafka and not ui"
 
 ## lint / types: ruff and the import-linter layer contracts; mypy by package name over a strict
 ## editable install

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from click.testing import CliRunner, Result
+from cli_runner import thermocline
 
 from thermocline.catalog.config import (
     PROJECT_FILENAME,
@@ -16,7 +16,6 @@ from thermocline.catalog.config import (
 )
 from thermocline.catalog.errors import ConfigError
 from thermocline.catalog.lake import Lake
-from thermocline.pipelines.cli import cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -198,20 +197,9 @@ def test_expand_env_and_durations() -> None:
     assert parse_duration("1.5d") == 129600
 
 
-def run_cli(*args: str, cwd: Path) -> Result:
-    """The command line in-process, as a user runs it from ``cwd`` (the root command the
-    console script calls); an exception it did not turn into an exit fails the test."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(cwd)
-        result = CliRunner().invoke(cli, list(args), prog_name="thermocline")
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
-
-
 def test_cli_config_check_fails_with_one_line_and_non_zero_exit(tmp_path: Path) -> None:
     write_project(tmp_path, "datasets:\n  a:\n    partition_by: day\n")
-    result = run_cli("config", "check", cwd=tmp_path)
+    result = thermocline("config", "check", cwd=tmp_path)
     assert result.exit_code == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -221,10 +209,10 @@ def test_cli_config_check_fails_with_one_line_and_non_zero_exit(tmp_path: Path) 
 
 
 def test_cli_config_check_and_schema_on_the_repository_project() -> None:
-    check = run_cli("config", "check", "--json", cwd=REPO_ROOT)
+    check = thermocline("config", "check", "--json", cwd=REPO_ROOT)
     assert check.exit_code == 0, check.stderr
     assert "rides" in json.loads(check.stdout)["datasets"]
-    schema = run_cli("config", "schema", cwd=REPO_ROOT)
+    schema = thermocline("config", "schema", cwd=REPO_ROOT)
     assert schema.exit_code == 0, schema.stderr
     properties = json.loads(schema.stdout)["properties"]
     assert set(properties) == {"lake", "kafka", "datasets"}

@@ -16,25 +16,13 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from click.testing import CliRunner, Result
+from cli_runner import thermocline
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import read_dataset
-from thermocline.pipelines.cli import cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def thermocline(*args: str, cwd: Path) -> Result:
-    """``thermocline ARGS`` run from ``cwd``. An exception the command line did not turn into
-    an exit (a traceback for the user) fails the test with that exception."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(cwd)
-        result = CliRunner().invoke(cli, list(args), prog_name="thermocline")
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result
 
 
 @pytest.fixture

@@ -41,11 +41,11 @@ chromium:
 
 ## test: start the dev stack when it is not running, install chromium, then run every test
 test: up chromium
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 ## test-local: the pure and local-lake tests only: no dev stack, no browser, no network
 test-local: setup
-	$(BIN)/pytest -m "not s3 and not kafka and not ui"
+	$(BIN)/pytest -n auto -m "not s3 and not kafka and not ui"
 
 ## lint / types: ruff and the import-linter layer contracts; mypy by package name over a strict
 ## editable install

@@ -36,8 +36,6 @@ __all__ = [
 
 
 MetadataValue = int | float | str
-
-
 Severity = Literal["error", "warn"]
 
 

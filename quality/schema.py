@@ -72,17 +72,9 @@ def check_schema(
 
 
 _INT_BITS = {pa.int8(): 8, pa.int16(): 16, pa.int32(): 32, pa.int64(): 64}
-
-
 _UINT_BITS = {pa.uint8(): 8, pa.uint16(): 16, pa.uint32(): 32, pa.uint64(): 64}
-
-
 _FLOAT_MANTISSA = {pa.float16(): 11, pa.float32(): 24, pa.float64(): 53}
-
-
 _TIME_UNITS = ("s", "ms", "us", "ns")
-
-
 _SAME_DATA = [
     {pa.string(), pa.large_string(), pa.string_view()},
     {pa.binary(), pa.large_binary(), pa.binary_view()},

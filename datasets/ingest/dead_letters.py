@@ -19,8 +19,6 @@ __all__ = [
 
 
 DEAD_LETTERS_DIR = "_dead_letters"
-
-
 DEAD_LETTER_SCHEMA = pa.schema(
     [
         ("topic", pa.string()),

@@ -69,14 +69,8 @@ __all__ = [
 
 
 _log = logging.getLogger(__name__)
-
-
 FileFormat = Literal["csv", "jsonl", "parquet"]
-
-
 _GLOB_CHARS = frozenset("*?[")
-
-
 _DESCRIBE_FILES = 3
 
 

@@ -38,11 +38,7 @@ __all__ = [
 
 
 _WRITERS = os.cpu_count() or 2
-
-
 _SLICE_ROWS = 500_000  # a part this big is written as several files, one per writer thread
-
-
 _STRING_STATS_LIMIT = 64  # longer strings get no min/max: a truncated max would be wrong
 
 

@@ -35,7 +35,6 @@ __all__ = [
 MASK = "_mask"
 """Key of the bool tensor marking real rows (False: padding) when ``drop_last`` is False."""
 Batch = dict[str, Any]
-
 _TORCH_TYPES = {
     pa.int8(): torch.int8,
     pa.int16(): torch.int16,
@@ -226,8 +225,6 @@ class PinnedRing:
 
 
 _PACKED = "__thermocline_packed__"
-
-
 _ALIGN = 64
 
 

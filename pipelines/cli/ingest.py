@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import click
@@ -94,7 +93,7 @@ def ingest_kafka(
 
 def _print_outcome(outcome: IngestOutcome, as_json: bool) -> None:
     if as_json:
-        print_json(asdict(outcome))
+        print_json(outcome)
     else:
         for check in outcome.checks:
             mark = "ok  " if check.passed else ("FAIL" if check.severity == "error" else "warn")

@@ -9,10 +9,11 @@ shows a traceback, since the message already says what was wrong and what to do.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, TypeVar
 
@@ -62,8 +63,24 @@ def json_option(command: _F) -> _F:
 
 
 def print_json(value: Any) -> None:
-    """``value`` as indented JSON on stdout (dates and paths as strings)."""
-    click.echo(json.dumps(value, indent=2, default=str))
+    """``value`` as indented JSON on stdout (dataclasses as objects; dates and paths as
+    strings)."""
+    click.echo(json.dumps(jsonable(value), indent=2, default=str))
+
+
+def jsonable(value: Any) -> Any:
+    """Dataclasses, mappings and sequences as plain JSON values.
+
+    Not ``dataclasses.asdict``: it deep-copies what it does not know, and a check result's
+    read-only metadata (a ``MappingProxyType``) cannot be copied.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    return value
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:

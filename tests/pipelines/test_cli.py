@@ -19,7 +19,9 @@ import pytest
 from cli_runner import thermocline
 
 from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.demo import write_next_demo_batch
 from thermocline.datasets.tables.versions import read_dataset
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -77,6 +79,20 @@ def test_demo_events_go_through_kafka_exactly_once_with_dead_letters(
         events = read_dataset(Catalog(lake), "ride_events").to_table()
         assert events.num_rows == pc.count_distinct(events["event_id"]).as_py() == 1990 * run
         assert read_dataset(Catalog(lake), "_dead_letters/ride_events").count_rows() == 10 * run
+
+
+def test_ingest_batch_prints_the_outcome_and_its_checks_as_json(project: Path) -> None:
+    write_next_demo_batch(load_project(project / "thermocline.yaml"), rows=100)
+    outcome = as_json(project, "ingest", "batch", "rides")
+    assert (outcome["status"], outcome["rows"], outcome["version"]) == ("published", 100, 0)
+    assert [c["name"] for c in outcome["checks"]] == [
+        "not_null_ride_id_started_at",
+        "unique_ride_id",
+        "range_fare",
+    ]
+    assert all(c["passed"] for c in outcome["checks"])
+    assert outcome["checks"][0]["metadata"]["rows"] == 100
+    assert as_json(project, "ingest", "batch", "rides")["status"] == "nothing_new"
 
 
 def test_unknown_dataset_is_one_line_and_non_zero(project: Path) -> None:

@@ -8,7 +8,7 @@ fresh local Delta table two ways, in one run, on the same machine:
   one ``deltalake.write_deltalake`` per format;
 - **ours**: ``thermocline.datasets.ingest.sources.read_new`` (listing, consumed-file check,
   read with the declared schema, schema conformance) +
-  ``thermocline.datasets.tables.writes.stage`` +
+  ``thermocline.datasets.tables.staging.stage`` +
   ``publish`` (statistics, commit with the source metadata and app transaction, catalog event),
   one batch per format, into a fresh lake.
 

@@ -125,7 +125,7 @@ def side_ours(
     from torch.utils.data import DataLoader
 
     from thermocline.catalog.lake import Lake
-    from thermocline.datasets.training.dataset import MASK, TableDataset, TableLoader
+    from thermocline.datasets.training import MASK, TableDataset, TableLoader
 
     start = time.perf_counter()
     dataset = TableDataset(

@@ -1,4 +1,4 @@
-"""Parse Arrow type names as written in a dataset spec's ``schema:``.
+"""Arrow types: parse the names a dataset spec's ``schema:`` uses, and tell type families apart.
 
 Accepts what ``str(pyarrow_type)`` prints (so a schema can be copied from a notebook) and the
 short forms people type: ``int64``, ``string``, ``timestamp[us, tz=UTC]``, ``list<float32>``,
@@ -15,7 +15,7 @@ import re
 
 import pyarrow as pa
 
-__all__ = ["parse_arrow_type"]
+__all__ = ["is_binary_type", "is_list_type", "is_string_type", "parse_arrow_type"]
 
 # A time zone ("tz=Europe/Paris", "tz=+01:00") is one token: its characters mean nothing here.
 _TOKEN = re.compile(r"\s*(tz=[^\]]+|[A-Za-z_][A-Za-z0-9_]*|\d+|[<>\[\](),:])")
@@ -129,3 +129,30 @@ class _Parser:
             tz = self.take().removeprefix("tz=").strip()
         self.take("]")
         return pa.timestamp(unit, tz=tz)
+
+
+def is_string_type(kind: pa.DataType) -> bool:
+    """Text in any of Arrow's layouts (string, large_string, string_view)."""
+    return bool(
+        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+    )
+
+
+def is_binary_type(kind: pa.DataType) -> bool:
+    """Bytes in any of Arrow's layouts, fixed-size included."""
+    return bool(
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_binary_view(kind)
+        or pa.types.is_fixed_size_binary(kind)
+    )
+
+
+def is_list_type(kind: pa.DataType) -> bool:
+    """A list in any of Arrow's layouts (list, large_list, fixed_size_list, list_view)."""
+    return bool(
+        pa.types.is_list(kind)
+        or pa.types.is_large_list(kind)
+        or pa.types.is_fixed_size_list(kind)
+        or pa.types.is_list_view(kind)
+    )

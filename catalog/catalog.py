@@ -44,6 +44,7 @@ __all__ = [
     "Release",
     "Tag",
     "current_user",
+    "lake_of",
 ]
 
 NOT_PII = "none"  # the classification kind of a column that holds no personal data
@@ -115,6 +116,18 @@ _JOURNAL = pa.schema(
         ("at", _TIME),
     ]
 )
+
+
+def lake_of(catalog: object) -> Lake:
+    """The lake of ``catalog``, checked: functions that touch the catalog take the
+    :class:`Catalog` (which carries its lake), and a :class:`Lake` passed in its place gets
+    this error rather than an ``AttributeError`` deep inside."""
+    if isinstance(catalog, Catalog):
+        return catalog.lake
+    raise InputError(
+        f"expected a Catalog, got {type(catalog).__name__}; pass Catalog(lake) "
+        "(thermocline.catalog.catalog.Catalog), built once and handed to every call"
+    )
 
 
 def current_user() -> str:

@@ -60,9 +60,9 @@ def serve_kafka(
     with ``until_caught_up``, the end of every partition); ``on_batch`` sees each publish and
     the totals after it. The signal handlers are put back as they were on return.
     """
-    totals = StreamTotals()
     reporting = _dagster_reporter(project, dataset) if dagster else contextlib.nullcontext(None)
     with reporting as to_dagster:
+        totals = StreamTotals()  # the rate's clock starts once Dagster is imported and open
 
         def report(batch: BatchReport) -> None:
             if to_dagster is not None:

@@ -5,6 +5,7 @@ failed ``error`` result keeps a batch from being published), and the context a c
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ __all__ = [
     "check_name",
     "check_names",
     "check_result",
+    "check_summary",
 ]
 
 
@@ -143,3 +145,12 @@ def check_result(
 ) -> CheckResult:
     """The result of check ``spec`` (its kind and severity) under the name ``name``."""
     return CheckResult(name, spec.check, spec.severity, passed, message, metadata)
+
+
+def check_summary(results: list[CheckResult]) -> str:
+    """The check results as the JSON that publishing commits carry under
+    :data:`~thermocline.catalog.commits.CHECKS_KEY`."""
+    summary = {
+        r.name: {"passed": r.passed, "severity": r.severity, "message": r.message} for r in results
+    }
+    return json.dumps(summary, sort_keys=True)

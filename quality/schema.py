@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from thermocline.catalog.arrow_types import is_list_type
 from thermocline.catalog.config import (
     SchemaCheck,
 )
@@ -117,7 +118,7 @@ def casts_safely(have: pa.DataType, want: pa.DataType) -> bool:
         integer_digits: int = have.precision - have.scale
         fraction_digits: int = have.scale
         return bool(want.precision - want.scale >= integer_digits and want.scale >= fraction_digits)
-    if _is_list(have) and _is_list(want):
+    if is_list_type(have) and is_list_type(want):
         if pa.types.is_fixed_size_list(want) and (
             not pa.types.is_fixed_size_list(have) or have.list_size != want.list_size
         ):
@@ -134,9 +135,3 @@ def casts_safely(have: pa.DataType, want: pa.DataType) -> bool:
             have.item_type, want.item_type
         )
     return False
-
-
-def _is_list(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind)
-    )

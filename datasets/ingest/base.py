@@ -11,7 +11,6 @@ from typing import Any, Literal
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from thermocline.catalog.commits import KIND_KEY
 from thermocline.catalog.errors import (
     DatasetNotFoundError,
 )
@@ -22,12 +21,8 @@ __all__ = [
     "SourceBatch",
     "SourceFile",
     "arrow_schema",
-    "current_schema",
     "open_or_none",
 ]
-
-
-KIND_KEY = KIND_KEY
 
 
 @dataclass(frozen=True)
@@ -57,12 +52,6 @@ class SourceBatch:
     files: tuple[SourceFile, ...] = ()
     watermark: Any = None
     added_columns: tuple[str, ...] = ()
-
-
-def current_schema(lake: Lake, dataset: str) -> pa.Schema | None:
-    """The table's schema as Arrow (Delta's view of it), or None when there is no table yet."""
-    table = open_or_none(lake, dataset)
-    return None if table is None else arrow_schema(table)
 
 
 def open_or_none(lake: Lake, dataset: str) -> DeltaTable | None:

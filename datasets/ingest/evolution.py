@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import Schema as DeltaSchema
 
+from thermocline.catalog.arrow_types import is_binary_type, is_list_type, is_string_type
 from thermocline.catalog.errors import (
     SchemaEvolutionError,
 )
@@ -264,7 +265,7 @@ def json_read_schemas(schema: pa.Schema | None) -> list[pa.Schema | None]:
     if schema is None:
         return [None]
     typed = pa.schema([f.with_type(pa.string()) if _is_date_or_time(f.type) else f for f in schema])
-    text = pa.schema([f for f in typed if _is_string(f.type)])
+    text = pa.schema([f for f in typed if is_string_type(f.type)])
     tries: list[pa.Schema | None] = [typed]
     if text != typed:
         tries.append(text if len(text) else None)
@@ -348,13 +349,13 @@ def _family(kind: pa.DataType) -> str:
         ("floating", pa.types.is_floating),
         ("decimal", pa.types.is_decimal),
         ("boolean", pa.types.is_boolean),
-        ("string", _is_string),
-        ("binary", _is_binary),
+        ("string", is_string_type),
+        ("binary", is_binary_type),
         ("date", pa.types.is_date),
         ("timestamp", pa.types.is_timestamp),
         ("time", pa.types.is_time),
         ("duration", pa.types.is_duration),
-        ("list", _is_list),
+        ("list", is_list_type),
         ("struct", pa.types.is_struct),
         ("map", pa.types.is_map),
     )
@@ -366,37 +367,17 @@ def _family(kind: pa.DataType) -> str:
 
 def _same_storage(source: pa.DataType, target: pa.DataType) -> bool:
     """Types Delta stores alike (string vs large_string): no cast needed, the file reads back."""
-    if _is_string(source) and _is_string(target):
+    if is_string_type(source) and is_string_type(target):
         return True
-    return _is_binary(source) and _is_binary(target) and not pa.types.is_fixed_size_binary(target)
-
-
-def _is_string(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
-    )
-
-
-def _is_binary(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_binary(kind)
-        or pa.types.is_large_binary(kind)
-        or pa.types.is_binary_view(kind)
-        or pa.types.is_fixed_size_binary(kind)
+    return (
+        is_binary_type(source)
+        and is_binary_type(target)
+        and not pa.types.is_fixed_size_binary(target)
     )
 
 
 def _is_date_or_time(kind: pa.DataType) -> bool:
     return bool(pa.types.is_date(kind) or pa.types.is_time(kind))
-
-
-def _is_list(kind: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_list(kind)
-        or pa.types.is_large_list(kind)
-        or pa.types.is_fixed_size_list(kind)
-        or pa.types.is_list_view(kind)
-    )
 
 
 def _repeated(names: Sequence[str]) -> list[str]:

@@ -45,14 +45,14 @@ import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from deltalake.exceptions import CommitFailedError
 
-from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.catalog import Catalog, lake_of
 from thermocline.catalog.commits import CHECKS_KEY, KIND_KEY, QUARANTINE_KEY
 from thermocline.catalog.config import Project, expand_env
 from thermocline.catalog.errors import (
     CommitConflictError,
     ConfigError,
-    DatasetNotFoundError,
 )
+from thermocline.datasets.ingest.base import arrow_schema, open_or_none
 from thermocline.datasets.ingest.dead_letters import (
     DEAD_LETTER_SCHEMA,
     dead_letter_rows,
@@ -69,13 +69,11 @@ from thermocline.datasets.ingest.kafka_topic import (
     table_positions,
 )
 from thermocline.datasets.ingest.payloads import SchemaRegistry, decode_avro, decode_json
-from thermocline.datasets.ingest.run import check_summary
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
 from thermocline.datasets.tables.staging import discard, stage
-from thermocline.datasets.tables.versions import open_table
 from thermocline.datasets.tables.writes import publish, quarantine
 from thermocline.quality.builtin import run_checks
-from thermocline.quality.results import CheckContext, CheckResult, blocking
+from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
 __all__ = [
     "BatchReport",
@@ -147,7 +145,7 @@ class KafkaIngester:
         source, self.topic = kafka_source(project, dataset, environ)
         if project.kafka is None:
             raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
-        self.catalog, self.lake, self.dataset = catalog, catalog.lake, dataset
+        self.catalog, self.lake, self.dataset = catalog, lake_of(catalog), dataset
         self.format = source.format
         self.registry = (
             SchemaRegistry(
@@ -300,10 +298,10 @@ class KafkaIngester:
         """The schema batches are conformed to: the table's (what it stores decides, as for
         files and SQL), then declared columns it lacks; the declared one before the table
         exists."""
-        try:
-            existing = pa.schema(open_table(self.lake, self.dataset).schema().to_arrow())
-        except DatasetNotFoundError:
+        table = open_or_none(self.lake, self.dataset)
+        if table is None:
             return declared
+        existing = arrow_schema(table)
         if declared is None:
             return existing
         return pa.schema([*existing, *(f for f in declared if f.name not in existing.names)])

@@ -5,19 +5,18 @@ is either published with its position or not at all. A batch that fails an ERROR
 quarantined with the failing checks as reasons and nothing is published; WARN failures publish
 and are reported. The check summary is part of the commit's metadata.
 
->>> outcome = ingest(project, lake, "rides")      # doctest: +SKIP
+>>> outcome = ingest(project, catalog, "rides")   # doctest: +SKIP
 >>> outcome.status, outcome.version               # doctest: +SKIP
 ('published', 4)
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.catalog import Catalog, lake_of
 from thermocline.catalog.commits import CHECKS_KEY
 from thermocline.catalog.config import Project
 from thermocline.catalog.errors import DatasetNotFoundError, SchemaEvolutionError
@@ -28,9 +27,9 @@ from thermocline.datasets.tables.staging import stage
 from thermocline.datasets.tables.versions import history
 from thermocline.datasets.tables.writes import publish, quarantine
 from thermocline.quality.builtin import run_checks
-from thermocline.quality.results import CheckContext, CheckResult, blocking
+from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
-__all__ = ["IngestOutcome", "check_summary", "ingest"]
+__all__ = ["IngestOutcome", "ingest"]
 
 _RECENT_BATCHES = 10  # how many earlier publishes the row-count check compares against
 
@@ -59,7 +58,7 @@ def ingest(
     With ``partition`` (a value of the first partition column), the run recomputes that
     partition from the source and replaces it; otherwise it appends what is new.
     """
-    lake = catalog.lake
+    lake = lake_of(catalog)
     spec = project.dataset(dataset)
     try:
         if partition is None:
@@ -99,14 +98,6 @@ def ingest(
     return IngestOutcome(
         dataset, "published", staged.rows, version, results, None, batch.description
     )
-
-
-def check_summary(results: list[CheckResult]) -> str:
-    """The check results as the JSON that publishing commits carry under ``CHECKS_KEY``."""
-    summary = {
-        r.name: {"passed": r.passed, "severity": r.severity, "message": r.message} for r in results
-    }
-    return json.dumps(summary, sort_keys=True)
 
 
 def _recent_row_counts(lake: Lake, dataset: str) -> list[int]:

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from thermocline.catalog.catalog import Catalog, Tag
+from thermocline.catalog.catalog import Catalog, Tag, lake_of
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import (
@@ -77,7 +77,7 @@ def diff(
     Rows are counted per file from the log's statistics: a rewritten file counts as its rows
     removed and added again. ``sample_rows`` > 0 reads that many rows of each side's files.
     """
-    lake = catalog.lake
+    lake = lake_of(catalog)
     version_a = resolve_version(catalog, dataset, a)
     version_b = resolve_version(catalog, dataset, b)
     table_a, table_b = (open_table(lake, dataset, v) for v in (version_a, version_b))
@@ -162,7 +162,7 @@ class Description:
 
 def describe(catalog: Catalog, dataset: str) -> Description:
     """Schema, partitioning, size, file and row counts, current version and tags."""
-    lake = catalog.lake
+    lake = lake_of(catalog)
     table = open_table(lake, dataset)
     actions = live_files(table)
     metadata = table.metadata()
@@ -195,7 +195,7 @@ class DatasetSummary:
 
 def list_datasets(catalog: Catalog, names: Iterable[str]) -> list[DatasetSummary]:
     """A line per dataset of ``names`` and of the catalog's registry, in name order."""
-    lake = catalog.lake
+    lake = lake_of(catalog)
     summaries = []
     for name in sorted(set(names) | set(catalog.registered())):
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from deltalake import CommitProperties, WriterProperties
 
-from thermocline.catalog.catalog import Catalog, Event, current_user
+from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import open_table, stored_files
@@ -37,7 +37,7 @@ class CompactionResult:
 
 def compact(catalog: Catalog, dataset: str, *, target_file_mb: int = 128) -> CompactionResult:
     """Bin-pack small files into ~``target_file_mb`` zstd files, as one no-data-change commit."""
-    lake = catalog.lake
+    lake = lake_of(catalog)
     table = open_table(lake, dataset)
     before = table.version()
     metrics = table.optimize.compact(
@@ -95,7 +95,7 @@ def vacuum(
     Unreferenced files younger than the retention are kept: a writer may have staged them a
     moment ago and not published yet. Zero retention is for tests and emergencies.
     """
-    lake = catalog.lake
+    lake = lake_of(catalog)
     table = open_table(lake, dataset)
     kept = sorted(catalog.protected_versions(dataset))
     custom = {USER_KEY: current_user(), **({REASON_KEY: reason} if reason else {})}

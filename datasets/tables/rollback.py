@@ -18,7 +18,7 @@ from datetime import datetime
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError
 
-from thermocline.catalog.catalog import Catalog, Event, JournalStep, current_user
+from thermocline.catalog.catalog import Catalog, Event, JournalStep, current_user, lake_of
 from thermocline.catalog.commits import (
     JOURNAL_KEY,
     REASON_KEY,
@@ -72,7 +72,7 @@ def rollback(
     :class:`MissingFilesError` listing those that do not, and nothing changes. A rollback is
     itself a version, so rolling back a rollback works the same way.
     """
-    lake = catalog.lake
+    lake = lake_of(catalog)
     table = open_table(lake, dataset)
     current = table.version()
     target = resolve_version(catalog, dataset, to, table=table)
@@ -174,7 +174,7 @@ def release_rollback(
     commit carries the journal id) is not restored twice. ``on_restored`` is called after each
     dataset, e.g. to report progress.
     """
-    lake = catalog.lake
+    lake = lake_of(catalog)
     release = catalog.release(name)
     steps = catalog.journal(name)
     resumed = bool(steps) and not any(s.step == "finished" for s in steps)

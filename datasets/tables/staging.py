@@ -55,7 +55,8 @@ class StagedFile:
 
 @dataclass(frozen=True)
 class StagedBatch:
-    """A batch written but not published: what :func:`publish` needs to commit it."""
+    """A batch written but not published: what
+    :func:`~thermocline.datasets.tables.writes.publish` needs to commit it."""
 
     dataset: str
     batch_id: str

@@ -1,7 +1,10 @@
 """Delta table access on a lake: create, open, resolve a version, read, history.
 
-Every call takes a :class:`~thermocline.catalog.lake.Lake`, so the same code runs on a local
-folder and on S3. Writes go through :mod:`thermocline.datasets.tables.writes`.
+Storage-only calls (:func:`open_table`, :func:`create`, :func:`history`) take the
+:class:`~thermocline.catalog.lake.Lake`; those that may resolve a tag (:func:`resolve_version`,
+:func:`read_dataset`) take the :class:`~thermocline.catalog.catalog.Catalog`, which carries its
+lake. The same code runs on a local folder and on S3. Writes go through
+:mod:`thermocline.datasets.tables.staging` and :mod:`thermocline.datasets.tables.writes`.
 
 >>> read_dataset(catalog, "rides", at="golden").to_table(columns=["ride_id"])   # doctest: +SKIP
 >>> read_dataset(catalog, "rides", at="2026-11-21T10:00:00Z")                  # doctest: +SKIP
@@ -21,7 +24,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from thermocline.catalog.catalog import Catalog, current_user
+from thermocline.catalog.catalog import Catalog, current_user, lake_of
 from thermocline.catalog.commits import (
     FILE_COUNT_KEY,
     REASON_KEY,
@@ -108,7 +111,7 @@ def resolve_version(
     A time gives the newest version committed at or before it. Errors say what exists.
     ``table`` is the dataset's table when the caller has it open already.
     """
-    lake = catalog.lake
+    lake = lake_of(catalog)
     latest = (table if table is not None else open_table(lake, name)).version()
     if at is None:
         return latest
@@ -155,7 +158,7 @@ def read_dataset(
     """A pyarrow dataset of ``name`` at ``at`` (version, tag or time; default latest) over the
     lake's native filesystem: project and filter with ``to_table(columns=..., filter=...)``
     and only those bytes are read."""
-    lake = catalog.lake
+    lake = lake_of(catalog)
     version = None if at is None else resolve_version(catalog, name, at)
     table = open_table(lake, name, version)
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))

@@ -23,7 +23,7 @@ from deltalake import CommitProperties, DeltaTable, Field, Schema, Transaction
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
-from thermocline.catalog.catalog import Catalog, Event, current_user
+from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import (
     BATCH_KEY,
     FILE_COUNT_KEY,
@@ -40,6 +40,8 @@ __all__ = [
     "QUARANTINE_DIR",
     "publish",
     "quarantine",
+    "upsert",
+    "write",
 ]
 
 
@@ -64,7 +66,7 @@ def publish(
     ``record_event=False`` leaves the catalog's event log out: streaming micro-batches (one a
     second) would swamp it, and the table's own history holds each of them.
     """
-    lake = catalog.lake
+    lake = lake_of(catalog)
     uri = lake.table_uri(staged.dataset)
     options = lake.delta_storage_options()
     now = int(time.time() * 1000)
@@ -154,7 +156,7 @@ def quarantine(
     """Move the staged files to ``_quarantine/<dataset>/<batch>/`` with ``reasons.json``;
     return that folder's path under the lake root. Nothing is published. ``source`` says where
     the rows came from (e.g. Kafka offsets), for a later replay."""
-    lake = catalog.lake
+    lake = lake_of(catalog)
     folder = f"{QUARANTINE_DIR}/{staged.dataset}/{staged.batch_id}"
     lake_fs = lake.filesystem
     lake_fs.create_dir(folder, recursive=True)
@@ -196,7 +198,7 @@ def write(
     reason: str | None = None,
 ) -> int:
     """Stage and publish at once, for data that needs no audit; return the new version."""
-    lake = catalog.lake
+    lake = lake_of(catalog)
     staged = stage(lake, dataset, data, partition_by=partition_by)
     return publish(catalog, staged, mode=mode, reason=reason)
 
@@ -210,7 +212,7 @@ def upsert(
     reason: str | None = None,
 ) -> int:
     """Merge ``data`` by ``primary_key``: matching rows are updated, new ones inserted."""
-    lake = catalog.lake
+    lake = lake_of(catalog)
     if not primary_key:
         raise InputError(f"upsert into {dataset!r} needs a primary key; set `primary_key:`")
     missing = [c for c in primary_key if c not in data.column_names]

@@ -73,7 +73,6 @@ from thermocline.datasets.training.tensors import (
 )
 
 __all__ = [
-    "MASK",
     "TableDataset",
     "TableLoader",
     "iter_batches",

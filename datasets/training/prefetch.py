@@ -162,7 +162,13 @@ def produce(
                     offset = 0
                     for index, count in enumerate(block.batch_rows):
                         if block.first_batch + index >= skip:
-                            batch = to_tensors(rows.slice(offset, count), dataset)
+                            batch = to_tensors(
+                                rows.slice(offset, count),
+                                batch_size=dataset.batch_size,
+                                drop_last=dataset.drop_last,
+                                list_sizes=dataset.list_sizes,
+                                ragged=dataset.ragged,
+                            )
                             if pinned is not None:
                                 batch = pinned.copy(batch)
                             if not put(batch):

@@ -5,7 +5,8 @@ processes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -15,9 +16,6 @@ import torch
 from thermocline.catalog.errors import (
     InputError,
 )
-
-if TYPE_CHECKING:
-    from thermocline.datasets.training.dataset import TableDataset
 
 __all__ = [
     "MASK",
@@ -50,10 +48,18 @@ _TORCH_TYPES = {
 }
 
 
-def to_tensors(table: pa.Table, dataset: TableDataset) -> Batch:
-    """One batch as tensors, padded to ``batch_size`` rows unless ``drop_last``."""
-    size, rows = dataset.batch_size, table.num_rows
-    pad = 0 if dataset.drop_last else size - rows
+def to_tensors(
+    table: pa.Table,
+    *,
+    batch_size: int,
+    drop_last: bool,
+    list_sizes: Mapping[str, int],
+    ragged: str,
+) -> Batch:
+    """One batch as tensors, padded to ``batch_size`` rows unless ``drop_last``: lists named
+    in ``list_sizes`` as 2-D tensors, other lists as ``ragged`` ("offsets" or "padded")."""
+    size, rows = batch_size, table.num_rows
+    pad = 0 if drop_last else size - rows
     batch: Batch = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
@@ -63,13 +69,13 @@ def to_tensors(table: pa.Table, dataset: TableDataset) -> Batch:
         if is_text(kind):
             filler = b"" if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) else ""
             batch[name] = array.to_pylist() + [filler] * pad
-        elif name in dataset.list_sizes:
-            batch[name] = _padded(_fixed(name, array, dataset.list_sizes[name]), pad)
+        elif name in list_sizes:
+            batch[name] = _padded(_fixed(name, array, list_sizes[name]), pad)
         elif is_list(kind):
-            _ragged(batch, name, array, pad, dataset.ragged)
+            _ragged(batch, name, array, pad, ragged)
         else:
             batch[name] = _padded(_dense(name, array), pad)
-    if not dataset.drop_last:
+    if not drop_last:
         mask = torch.zeros(size, dtype=torch.bool)
         mask[:rows] = True
         batch[MASK] = mask

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -28,6 +29,9 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
 lake = Lake.open(sys.argv[1], json.loads(sys.argv[2]))
 catalog, who = Catalog(lake), sys.argv[3]
+catalog.tags()  # opens the catalog tables, so both start moving at the go
+print("ready", flush=True)
+sys.stdin.readline()  # the go: both processes are ready, so their moves overlap
 for move in range(int(sys.argv[4])):
     catalog.set_tag("shared", "d", move, reason=f"{who}-{move}")
 """
@@ -38,11 +42,20 @@ def test_two_processes_moving_one_tag_lose_and_duplicate_nothing(lake: Lake) -> 
     movers = [
         subprocess.Popen(
             [sys.executable, "-c", MOVER, lake.uri, options, who, str(MOVES)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for who in ("a", "b")
     ]
+    for mover in movers:  # both have imported and opened the catalog...
+        assert mover.stdout is not None
+        assert mover.stdout.readline() == "ready\n"
+    for mover in movers:  # ...then both go at once
+        assert mover.stdin is not None
+        mover.stdin.write("go\n")
+        mover.stdin.flush()
     for mover in movers:
         _, errors = mover.communicate(timeout=600)
         assert mover.returncode == 0, errors
@@ -57,6 +70,9 @@ def test_two_processes_moving_one_tag_lose_and_duplicate_nothing(lake: Lake) -> 
     for who in ("a", "b"):  # each process's moves landed in its own order
         mine = [int(m.reason.split("-")[1]) for m in moves if m.reason.startswith(who)]
         assert mine == list(range(MOVES))
+    movers_in_order = [m.reason.split("-")[0] for m in moves]
+    alternations = sum(x != y for x, y in itertools.pairwise(movers_in_order))
+    assert alternations >= 2, f"the two processes never raced: {movers_in_order}"
 
     logged = [e for e in catalog.events("d", kinds=["tag"]) if e.details["tag"] == "shared"]
     assert sorted(e.details["seq"] for e in logged) == list(range(1, 2 * MOVES + 1))

@@ -24,7 +24,8 @@ from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
-from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester, kafka_app_id
+from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
+from thermocline.datasets.ingest.kafka_topic import kafka_app_id
 from thermocline.datasets.tables.versions import open_table, read_dataset
 
 pytestmark = pytest.mark.kafka

@@ -5,7 +5,7 @@ import pyarrow.compute as pc
 import pytest
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.errors import DatasetNotFoundError
+from thermocline.catalog.errors import DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import history, open_table, read_dataset
 from thermocline.datasets.tables.writes import write
@@ -59,3 +59,12 @@ def test_history_records_who_and_why(lake: Lake) -> None:
 def test_missing_dataset_is_a_clear_error(lake: Lake) -> None:
     with pytest.raises(DatasetNotFoundError, match="dataset 'nope' has no table"):
         open_table(lake, "nope")
+
+
+def test_a_lake_where_a_catalog_belongs_is_a_clear_input_error(local_lake: Lake) -> None:
+    write(Catalog(local_lake), "events", sample(0, 10))
+    with pytest.raises(InputError, match=r"expected a Catalog, got Lake; pass Catalog\(lake\)"):
+        read_dataset(local_lake, "events")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="expected a Catalog, got Lake"):
+        write(local_lake, "events", sample(10, 10))  # type: ignore[arg-type]
+    assert read_dataset(Catalog(local_lake), "events").count_rows() == 10, "nothing written"

@@ -32,7 +32,7 @@ from thermocline.catalog.errors import InputError, LoaderStateError, PiiRefusedE
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.staging import StagedBatch, StagedFile
 from thermocline.datasets.tables.writes import publish, write
-from thermocline.datasets.training.dataset import MASK, TableDataset, TableLoader, iter_batches
+from thermocline.datasets.training import MASK, TableDataset, TableLoader, iter_batches
 from thermocline.datasets.training.tensors import _dense
 
 # The harness uses 3 workers on this 2-core machine on purpose.

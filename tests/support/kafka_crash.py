@@ -21,7 +21,7 @@ from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import kafka
 from thermocline.datasets.tables import writes
-from thermocline.datasets.tables.writes import StagedBatch
+from thermocline.datasets.tables.staging import StagedBatch
 
 __all__ = ["When", "fork_server", "ingest_to_the_end", "ingest_until_killed"]
 

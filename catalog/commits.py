@@ -11,12 +11,21 @@ one that reads it (a test greps for stray literals).
 ['s3://landing/a.csv']
 >>> json_list(None)
 []
+>>> import datetime, decimal
+>>> encode_watermark(datetime.date(2026, 11, 2))
+'{"type": "date", "value": "2026-11-02"}'
+>>> decode_watermark(encode_watermark(decimal.Decimal("12.50")))
+Decimal('12.50')
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import json
 from typing import Any
+
+from thermocline.catalog.errors import ConfigError
 
 __all__ = [
     "ADDED_COLUMNS_KEY",
@@ -38,6 +47,8 @@ __all__ = [
     "SIZES_KEY",
     "USER_KEY",
     "WATERMARK_KEY",
+    "decode_watermark",
+    "encode_watermark",
     "json_list",
 ]
 
@@ -76,3 +87,33 @@ def json_list(value: Any) -> list[Any]:
         return []
     parsed = json.loads(value) if isinstance(value, str) else value
     return list(parsed) if isinstance(parsed, list) else []
+
+
+def encode_watermark(value: Any) -> str:
+    """A SQL source's watermark as the :data:`WATERMARK_KEY` value: JSON with its type, so
+    that a date reads back as a date and a decimal as a decimal."""
+    if isinstance(value, dt.datetime):
+        return json.dumps({"type": "datetime", "value": value.isoformat()})
+    if isinstance(value, dt.date):
+        return json.dumps({"type": "date", "value": value.isoformat()})
+    if isinstance(value, decimal.Decimal):
+        return json.dumps({"type": "decimal", "value": str(value)})
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ConfigError(
+            f"watermark value {value!r} ({type(value).__name__}) cannot be a watermark; use an "
+            "integer, number, string, date or timestamp column"
+        )
+    return json.dumps({"type": type(value).__name__, "value": value})
+
+
+def decode_watermark(text: str) -> Any:
+    """The watermark a :data:`WATERMARK_KEY` value holds, in its own type."""
+    record = json.loads(text)
+    kind, value = record["type"], record["value"]
+    if kind == "datetime":
+        return dt.datetime.fromisoformat(value)
+    if kind == "date":
+        return dt.date.fromisoformat(value)
+    if kind == "decimal":
+        return decimal.Decimal(value)
+    return {"int": int, "float": float, "str": str}[kind](value)

@@ -19,7 +19,13 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from deltalake import DeltaTable
 
-from thermocline.catalog.commits import ADDED_COLUMNS_KEY, KIND_KEY, WATERMARK_KEY
+from thermocline.catalog.commits import (
+    ADDED_COLUMNS_KEY,
+    KIND_KEY,
+    WATERMARK_KEY,
+    decode_watermark,
+    encode_watermark,
+)
 from thermocline.catalog.config import (
     DatasetSpec,
     Project,
@@ -130,7 +136,7 @@ def read_new(
                 f"columns the source returns ({', '.join(data.column_names)})"
             )
         watermark = pc.max(data[column]).as_py()
-        metadata[WATERMARK_KEY] = _encode_watermark(watermark)
+        metadata[WATERMARK_KEY] = encode_watermark(watermark)
     previous = table.transaction_version(sql_app_id(dataset)) if table is not None else None
     table_schema = arrow_schema(table) if table is not None else None
     if column is None:
@@ -218,7 +224,7 @@ def _last_watermark(table: DeltaTable | None, dataset: str) -> Any:
         entries = table.history(limit)
         for entry in entries:
             if WATERMARK_KEY in entry:
-                return _decode_watermark(entry[WATERMARK_KEY])
+                return decode_watermark(entry[WATERMARK_KEY])
         if len(entries) < limit:
             raise SourceHistoryError(
                 f"{dataset}: its source counter ({sql_app_id(dataset)}) says batches were "
@@ -227,33 +233,6 @@ def _last_watermark(table: DeltaTable | None, dataset: str) -> Any:
                 f"batch with metadata {WATERMARK_KEY} set to the last loaded value"
             )
         limit *= 4
-
-
-def _encode_watermark(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return json.dumps({"type": "datetime", "value": value.isoformat()})
-    if isinstance(value, dt.date):
-        return json.dumps({"type": "date", "value": value.isoformat()})
-    if isinstance(value, decimal.Decimal):
-        return json.dumps({"type": "decimal", "value": str(value)})
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(
-            f"watermark value {value!r} ({type(value).__name__}) cannot be a watermark; use an "
-            "integer, number, string, date or timestamp column"
-        )
-    return json.dumps({"type": type(value).__name__, "value": value})
-
-
-def _decode_watermark(text: str) -> Any:
-    record = json.loads(text)
-    kind, value = record["type"], record["value"]
-    if kind == "datetime":
-        return dt.datetime.fromisoformat(value)
-    if kind == "date":
-        return dt.date.fromisoformat(value)
-    if kind == "decimal":
-        return decimal.Decimal(value)
-    return {"int": int, "float": float, "str": str}[kind](value)
 
 
 def _sa_type(value: Any) -> sa.types.TypeEngine[Any]:

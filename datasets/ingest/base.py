@@ -5,7 +5,7 @@ plans against.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -39,8 +39,12 @@ class SourceBatch:
     """What one source read produced, and what its publishing commit must carry.
 
     Pass ``commit_metadata`` as ``publish(metadata=...)``, ``app_transactions`` as
-    ``publish(app_transactions=...)``, ``mode`` as ``publish(mode=...)`` and ``description``
-    as the commit reason. ``data`` already has the table's schema plus ``added_columns``.
+    ``publish(app_transactions=...)``, ``expected_positions`` as
+    ``publish(expected_positions=...)``, ``mode`` as ``publish(mode=...)`` and ``description``
+    as the commit reason. ``expected_positions`` are the positions the read planned against
+    (None: none yet): a publish from a table that has moved since is refused, because another
+    run may have consumed some of the same input. ``data`` already has the table's schema plus
+    ``added_columns``.
     """
 
     dataset: str
@@ -52,6 +56,7 @@ class SourceBatch:
     files: tuple[SourceFile, ...] = ()
     watermark: Any = None
     added_columns: tuple[str, ...] = ()
+    expected_positions: dict[str, int | None] = field(default_factory=dict)
 
 
 def open_or_none(lake: Lake, dataset: str) -> DeltaTable | None:

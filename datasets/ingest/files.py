@@ -285,6 +285,7 @@ def read_new(
         data=pa.table({}),
         commit_metadata=metadata,
         app_transactions={files_app_id(dataset): (previous or 0) + len(new)},
+        expected_positions={files_app_id(dataset): previous},
         description=f"{len(new)} new file(s) from {source.url}: {names}{more} ({megabytes:.1f} MB)",
         files=tuple(new),
     )

@@ -19,11 +19,15 @@ from typing import Literal
 from thermocline.catalog.catalog import Catalog, lake_of
 from thermocline.catalog.commits import CHECKS_KEY
 from thermocline.catalog.config import Project
-from thermocline.catalog.errors import DatasetNotFoundError, SchemaEvolutionError
+from thermocline.catalog.errors import (
+    CommitConflictError,
+    DatasetNotFoundError,
+    SchemaEvolutionError,
+)
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.files import read_partition
 from thermocline.datasets.ingest.sources import read_new
-from thermocline.datasets.tables.staging import stage
+from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.versions import history
 from thermocline.datasets.tables.writes import publish, quarantine
 from thermocline.quality.builtin import run_checks
@@ -86,14 +90,21 @@ def ingest(
         return IngestOutcome(
             dataset, "quarantined", staged.rows, None, results, path, batch.description
         )
-    version = publish(
-        catalog,
-        staged,
-        mode=batch.mode,
-        reason=batch.description,
-        app_transactions=batch.app_transactions,
-        metadata={**batch.commit_metadata, CHECKS_KEY: check_summary(results)},
-    )
+    try:
+        version = publish(
+            catalog,
+            staged,
+            mode=batch.mode,
+            reason=batch.description,
+            app_transactions=batch.app_transactions,
+            expected_positions=batch.expected_positions,
+            metadata={**batch.commit_metadata, CHECKS_KEY: check_summary(results)},
+        )
+    except CommitConflictError:
+        # Another run published some of this input first: publish nothing, leave nothing
+        # staged, and let the caller run again to load what is left.
+        discard(lake, staged)
+        raise
     catalog.register(dataset, spec.model_dump(mode="json", by_alias=True))
     return IngestOutcome(
         dataset, "published", staged.rows, version, results, None, batch.description

@@ -151,6 +151,7 @@ def read_new(
         data=data,
         commit_metadata=metadata,
         app_transactions={sql_app_id(dataset): (previous or 0) + 1},
+        expected_positions={sql_app_id(dataset): previous},
         description=description,
         mode="append" if column else "overwrite",
         watermark=watermark,

@@ -55,14 +55,19 @@ def publish(
     mode: Literal["append", "overwrite"] = "append",
     reason: str | None = None,
     app_transactions: Mapping[str, int] | None = None,
+    expected_positions: Mapping[str, int | None] | None = None,
     metadata: Mapping[str, Any] | None = None,
     record_event: bool = True,
 ) -> int:
     """Commit ``staged`` as one new version (creating the table on first publish); return it.
 
     ``app_transactions`` (app id -> version, e.g. ``kafka:topic:0`` -> last offset) ride in
-    the same commit, so data and source positions can never disagree. ``mode="overwrite"``
-    replaces the partitions the batch touches (the whole table when unpartitioned).
+    the same commit, so data and source positions can never disagree. ``expected_positions``
+    (app id -> the version the batch's read saw, None for none) makes the publish a
+    compare-and-swap: if any of them moved, another run consumed input this batch may also
+    hold, and :class:`CommitConflictError` refuses it (discard the batch and read again).
+    ``mode="overwrite"`` replaces the partitions the batch touches (the whole table when
+    unpartitioned).
     ``record_event=False`` leaves the catalog's event log out: streaming micro-batches (one a
     second) would swamp it, and the table's own history holds each of them.
     """
@@ -90,6 +95,11 @@ def publish(
     try:
         table = DeltaTable(uri, storage_options=options)
     except TableNotFoundError:
+        if any(v is not None for v in (expected_positions or {}).values()):
+            raise CommitConflictError(
+                f"{staged.dataset}: the table this batch was read against is gone; discard "
+                "this batch and read the source again"
+            ) from None
         try:
             create_table_with_add_actions(
                 uri,
@@ -107,7 +117,7 @@ def publish(
         version = 0
     else:
         _check_partitioning(table, staged)
-        _check_positions(table, staged.dataset, app_transactions or {})
+        _check_positions(table, staged.dataset, app_transactions or {}, expected_positions or {})
         _add_new_columns(table, staged.schema)
         if mode == "overwrite":
             custom[ROWS_REMOVED_KEY] = _rows_replaced(table, staged)
@@ -274,10 +284,24 @@ def _check_partitioning(table: DeltaTable, staged: StagedBatch) -> None:
         )
 
 
-def _check_positions(table: DeltaTable, dataset: str, positions: Mapping[str, int]) -> None:
-    """Refuse source positions the table has reached already: a second run that read the same
-    input publishes nothing. The commit is made from this same snapshot, so a rival that
-    commits after this check makes delta-rs reject ours."""
+def _check_positions(
+    table: DeltaTable,
+    dataset: str,
+    positions: Mapping[str, int],
+    expected: Mapping[str, int | None],
+) -> None:
+    """Refuse source positions the table has reached already, and a batch read against
+    positions that have moved since: either way another run published input this batch may
+    also hold (a listing that overlaps one already published). The commit is made from this same
+    snapshot, so a rival that commits after this check makes delta-rs reject ours."""
+    for app, saw in expected.items():
+        have = table.transaction_version(app)
+        if have != saw:
+            raise CommitConflictError(
+                f"{dataset}: source position {app} moved from {saw} to {have} since this batch "
+                "was read: another run published this input first. Discard this batch and "
+                "read the source again"
+            )
     for app, wanted in positions.items():
         have = table.transaction_version(app)
         if have is not None and have >= wanted:

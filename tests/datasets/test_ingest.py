@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pyarrow.fs as pafs
 import pytest
@@ -12,9 +13,11 @@ import pytest
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import CHECKS_KEY
 from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.errors import CommitConflictError
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.ingest import run as run_module
 from thermocline.datasets.ingest.run import ingest
-from thermocline.datasets.tables.versions import open_table, read_dataset
+from thermocline.datasets.tables.versions import live_files, open_table, read_dataset, stored_files
 
 PROJECT = """
 datasets:
@@ -89,3 +92,36 @@ def test_an_incompatible_type_quarantines_with_the_column_named(tmp_path: Path, 
     assert "id" in reason
     assert "int64" in reason
     assert "string" in reason
+
+
+def test_a_run_that_loses_the_race_discards_its_staging_and_the_retry_loads_the_rest(
+    project: Project, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #13: a rival run publishes between this run's read and its publish. This run's
+    listing overlaps the rival's, so it must publish nothing, leave no staged file behind, and
+    say so; the next run loads what is left, and every row is in the table once."""
+    catalog = Catalog(lake)
+    add(project, "a.csv", "id,city\n1,oslo\n2,rome\n")
+    read_new = run_module.read_new
+
+    def read_then_lose(*args: Any, **options: Any) -> Any:
+        batch = read_new(*args, **options)  # this run sees a.csv and b.csv...
+        monkeypatch.setattr(run_module, "read_new", read_new)
+        rival = ingest(project, catalog, "events")  # ...and a rival publishes them first
+        assert (rival.status, rival.rows) == ("published", 4)
+        add(project, "c.csv", "id,city\n5,lima\n")
+        return batch
+
+    add(project, "b.csv", "id,city\n3,kyiv\n4,oslo\n")
+    monkeypatch.setattr(run_module, "read_new", read_then_lose)
+    with pytest.raises(CommitConflictError, match="another run published this input first"):
+        ingest(project, catalog, "events")
+    table = open_table(lake, "events")
+    data_files = {p for p in stored_files(lake, "events") if not p.startswith("_delta_log/")}
+    assert data_files == {a["path"] for a in live_files(table)}, "the loser's staging is gone"
+
+    assert table.version() == 0
+    again = ingest(project, catalog, "events")
+    assert (again.status, again.rows) == ("published", 1)
+    ids = read_dataset(catalog, "events").to_table()["id"].to_pylist()
+    assert sorted(ids) == [1, 2, 3, 4, 5]

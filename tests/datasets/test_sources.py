@@ -89,6 +89,7 @@ def load(lake: Lake, dataset: str, batch: SourceBatch) -> int:
         mode=batch.mode,
         reason=batch.description,
         app_transactions=batch.app_transactions,
+        expected_positions=batch.expected_positions,
         metadata=batch.commit_metadata,
     )
 
@@ -646,6 +647,30 @@ def test_two_runs_that_read_the_same_files_publish_them_once(
     with pytest.raises(CommitConflictError, match="another run published this input first"):
         load(local_lake, "rides", two)
     assert table_ids(local_lake, "rides") == [0, 1, 2, 3]
+
+
+def test_a_run_whose_listing_overlaps_a_published_one_loses_the_race(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """Issue #13: run A lists {a}; b lands; run B lists {a, b}; A publishes. B's position (2
+    files) is past A's (1), but B consumed a.csv, which A's commit holds: B must lose the race,
+    and the retry loads b.csv alone, so every row is in the table once."""
+    write_source(str(tmp_path / "a.csv"), "csv", rows(0, 2))
+    spec = files_spec(str(tmp_path / "*.csv"), schema=SCHEMA)
+    run_a = read_new(lake, "rides", spec)
+    write_source(str(tmp_path / "b.csv"), "csv", rows(2, 2))
+    run_b = read_new(lake, "rides", spec)
+    assert run_a is not None
+    assert run_b is not None
+    assert names(run_b) == ["a.csv", "b.csv"]
+    load(lake, "rides", run_a)
+    with pytest.raises(CommitConflictError, match="another run published this input first"):
+        load(lake, "rides", run_b)
+    retry = read_new(lake, "rides", spec)
+    assert retry is not None
+    assert names(retry) == ["b.csv"]
+    load(lake, "rides", retry)
+    assert table_ids(lake, "rides") == [0, 1, 2, 3]
 
 
 def test_delta_table_is_plain_delta(local_lake: Lake, tmp_path: Path) -> None:

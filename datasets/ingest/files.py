@@ -49,6 +49,7 @@ from thermocline.catalog.config import (
 )
 from thermocline.catalog.errors import (
     ConfigError,
+    InputError,
     SchemaEvolutionError,
     SourceHistoryError,
     SourceReadError,
@@ -119,7 +120,14 @@ def read_partition(
     column = spec.partition_by[0]
     if column not in data.column_names:
         raise ConfigError(f"datasets.{dataset}: partition column {column!r} is not in the source")
-    wanted = pa.scalar(key).cast(data.schema.field(column).type)
+    kind = data.schema.field(column).type
+    try:
+        wanted = pa.scalar(key).cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise InputError(
+            f"datasets.{dataset}: partition {key!r} is not a {column} value ({column} is {kind}); "
+            "write it as the partition column's values are written, e.g. 2026-11-02 for a date"
+        ) from error
     rows = data.filter(pc.equal(data[column], wanted))
     if rows.num_rows == 0:
         return None

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from thermocline.catalog.catalog import Catalog, Tag, lake_of
-from thermocline.catalog.errors import DatasetNotFoundError
+from thermocline.catalog.errors import DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import (
     history,
@@ -77,6 +77,8 @@ def diff(
     Rows are counted per file from the log's statistics: a rewritten file counts as its rows
     removed and added again. ``sample_rows`` > 0 reads that many rows of each side's files.
     """
+    if sample_rows < 0:
+        raise InputError(f"rows must be 0 or more, not {sample_rows}")
     lake = lake_of(catalog)
     version_a = resolve_version(catalog, dataset, a)
     version_b = resolve_version(catalog, dataset, b)

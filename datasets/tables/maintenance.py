@@ -8,12 +8,14 @@ reads fast.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from deltalake import CommitProperties, WriterProperties
 
 from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, USER_KEY
+from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import open_table, stored_files
 
@@ -95,6 +97,11 @@ def vacuum(
     Unreferenced files younger than the retention are kept: a writer may have staged them a
     moment ago and not published yet. Zero retention is for tests and emergencies.
     """
+    if not math.isfinite(retention_hours) or retention_hours < 0:
+        raise InputError(
+            f"retention must be 0 hours or more, not {retention_hours}; the default, 168 (a "
+            "week), keeps what a reader that started recently may still need"
+        )
     lake = lake_of(catalog)
     table = open_table(lake, dataset)
     kept = sorted(catalog.protected_versions(dataset))

@@ -34,6 +34,7 @@ from thermocline.catalog.commits import (
 )
 from thermocline.catalog.errors import (
     DatasetNotFoundError,
+    InputError,
     InvalidTimestampError,
     TagNotFoundError,
     VersionNotFoundError,
@@ -165,7 +166,9 @@ def read_dataset(
 
 
 def history(lake: Lake, name: str, limit: int | None = None) -> list[Commit]:
-    """Versions of ``name``, newest first."""
+    """Versions of ``name``, newest first (the ``limit`` newest, when given)."""
+    if limit is not None and limit < 1:
+        raise InputError(f"limit must be at least 1, not {limit}")
     return [_commit(entry) for entry in open_table(lake, name).history(limit)]
 
 

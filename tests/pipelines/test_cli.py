@@ -197,6 +197,15 @@ def test_versions_through_the_command_line(project: Path) -> None:
         (["rollback", "rides", "--to", "silver", "--yes"], "unknown tag 'silver'"),
         (["diff", "rides", "0", "5"], "rides has no version 5"),
         (["tag", "rides", "golden"], "write DATASET@VERSION"),
+        (["history", "rides", "--limit", "-1"], "limit must be at least 1, not -1"),
+        (["history", "rides", "--limit", "0"], "limit must be at least 1, not 0"),
+        (["vacuum", "rides", "--retention-hours", "-5"], "retention must be 0 hours or more"),
+        (["vacuum", "rides", "--retention-hours", "nan"], "retention must be 0 hours or more"),
+        (["diff", "rides", "0", "1", "--rows", "-5"], "rows must be 0 or more, not -5"),
+        (
+            ["ingest", "batch", "rides", "--partition", "2026-11-99"],
+            "partition '2026-11-99' is not a day value (day is date32[day])",
+        ),
     ],
 )
 def test_bad_input_is_one_line_non_zero_and_changes_nothing(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import click
 
 from thermocline.pipelines.cli.context import Context
 from thermocline.pipelines.cli.output import (
     json_option,
+    jsonable,
     out,
     print_history,
     print_json,
@@ -33,7 +32,7 @@ def datasets_list(ctx: Context, as_json: bool) -> None:
 
     summaries = list_datasets(ctx.catalog, ctx.project.datasets)
     if as_json:
-        print_json([asdict(s) for s in summaries])
+        print_json(summaries)
         return
     rows = [
         (
@@ -68,7 +67,7 @@ def describe(ctx: Context, dataset: str, as_json: bool) -> None:
     owners = spec.owners if spec else []
     if as_json:
         print_json(
-            {**asdict(info), "owners": owners, "description": spec.description if spec else ""}
+            {**jsonable(info), "owners": owners, "description": spec.description if spec else ""}
         )
         return
     out.print(f"[bold]{dataset}[/bold]  {spec.description if spec else ''}")
@@ -110,7 +109,11 @@ def diff(ctx: Context, dataset: str, a: str, b: str, sample_rows: int, as_json: 
     change = diff_versions(ctx.catalog, ctx.dataset(dataset), a, b, sample_rows=sample_rows)
     if as_json:
         print_json(
-            {**asdict(change), "rows_added": change.rows_added, "rows_removed": change.rows_removed}
+            {
+                **jsonable(change),
+                "rows_added": change.rows_added,
+                "rows_removed": change.rows_removed,
+            }
         )
         return
     out.print(

@@ -14,7 +14,6 @@ import json
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict
 from typing import Any, TypeVar
 
 import click
@@ -114,7 +113,7 @@ def print_history(
         print_json(
             [
                 {
-                    **asdict(c),
+                    **jsonable(c),
                     **({"vacuumed_files": ledgers[c.version]} if c.version in ledgers else {}),
                 }
                 for c in commits

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import click
 
 from thermocline.pipelines.cli.context import Context
-from thermocline.pipelines.cli.output import err, json_option, out, print_json
+from thermocline.pipelines.cli.output import err, json_option, jsonable, out, print_json
 
 __all__ = ["register", "ui"]
 
@@ -51,7 +49,7 @@ def ui_status(ctx: Context, as_json: bool) -> None:
 
     info = status(ctx.project)
     if as_json:
-        print_json({**asdict(info), "running": info.running})
+        print_json({**jsonable(info), "running": info.running})
     else:
         out.print(f"running at {info.url} (pid {info.pid})" if info.running else "not running")
 

@@ -3,7 +3,6 @@ cleaning up dataset versions."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import click
@@ -44,7 +43,7 @@ def tag(ctx: Context, ref: str, name: str, reason: str | None, as_json: bool) ->
     version = resolve_version(ctx.catalog, ctx.dataset(dataset), at)
     moved = ctx.catalog.set_tag(name, dataset, version, reason=reason)
     if as_json:
-        print_json(asdict(moved))
+        print_json(moved)
     else:
         out.print(f"tag {name} -> {dataset}@{version} (move {moved.seq})")
 
@@ -57,7 +56,7 @@ def tags(ctx: Context, dataset: str | None, as_json: bool) -> None:
     """Current tags, of DATASET or of every dataset."""
     found = ctx.catalog.tags(dataset)
     if as_json:
-        print_json([asdict(t) for t in found])
+        print_json(found)
         return
     table(
         "tags",
@@ -100,7 +99,7 @@ def release_create(
         versions[dataset] = resolve_version(ctx.catalog, ctx.dataset(dataset), at)
     created = ctx.catalog.create_release(name, versions, reason)
     if as_json:
-        print_json(asdict(created))
+        print_json(created)
     else:
         out.print(f"release {name}: " + ", ".join(f"{d}@{v}" for d, v in versions.items()))
 
@@ -112,7 +111,7 @@ def release_list(ctx: Context, as_json: bool) -> None:
     """Every release and its dataset versions."""
     found = ctx.catalog.releases()
     if as_json:
-        print_json([asdict(r) for r in found])
+        print_json(found)
         return
     table(
         "releases",
@@ -153,7 +152,7 @@ def release_rollback(ctx: Context, name: str, reason: str | None, yes: bool, as_
             ctx.catalog, name, reason=reason, on_restored=lambda _r: progress.advance(task)
         )
     if as_json:
-        print_json(asdict(result))
+        print_json(result)
         return
     verb = "resumed and rolled back" if result.resumed else "rolled back"
     out.print(
@@ -199,14 +198,14 @@ def rollback(
         plan = rollback_dataset(ctx.catalog, dataset, to, dry_run=True)
         if dry_run or plan.target_version == plan.from_version:
             if as_json:
-                print_json(asdict(plan))
+                print_json(plan)
             else:
                 out.print(("dry run: " if dry_run else "already there: ") + summary(plan))
             return
         click.confirm(f"roll back {summary(plan)}?", abort=True)
     result = rollback_dataset(ctx.catalog, dataset, to, reason=reason)
     if as_json:
-        print_json(asdict(result))
+        print_json(result)
     elif result.new_version is None:
         out.print("already there: " + summary(result))
     else:
@@ -246,7 +245,7 @@ def vacuum(
             reason=reason,
         )
     if as_json:
-        print_json(asdict(result))
+        print_json(result)
         return
     verb = "would remove" if dry_run else "removed"
     kept = ", ".join(map(str, result.kept_versions)) or "none"

@@ -15,6 +15,7 @@ __all__ = [
     "DatasetNotFoundError",
     "DevStackError",
     "InputError",
+    "InvalidTagNameError",
     "InvalidTimestampError",
     "LakeError",
     "LoaderStateError",
@@ -72,6 +73,10 @@ class InvalidTimestampError(InputError):
 
 class TagNotFoundError(InputError):
     """No tag has that name."""
+
+
+class InvalidTagNameError(InputError):
+    """A tag name reads as a version or a time (``7``, ``2026-11-01``), or holds ``@``."""
 
 
 class StaleTagError(ThermoclineError):

@@ -12,7 +12,6 @@ lake. The same code runs on a local folder and on S3. Writes go through
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from thermocline.catalog.catalog import Catalog, current_user, lake_of
+from thermocline.catalog.catalog import Catalog, current_user, lake_of, looks_like_time
 from thermocline.catalog.commits import (
     FILE_COUNT_KEY,
     REASON_KEY,
@@ -36,7 +35,6 @@ from thermocline.catalog.errors import (
     DatasetNotFoundError,
     InputError,
     InvalidTimestampError,
-    TagNotFoundError,
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
@@ -51,8 +49,6 @@ __all__ = [
     "resolve_version",
     "stored_files",
 ]
-
-_LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
 @dataclass(frozen=True)
@@ -124,13 +120,8 @@ def resolve_version(
                 f"(see `thermocline history {name}`)"
             )
         return version
-    if isinstance(at, str) and not _LOOKS_LIKE_TIME.match(at):
-        tag = catalog.tag(at)
-        if tag.dataset != name:
-            raise TagNotFoundError(
-                f"tag {at!r} points at {tag.dataset}@{tag.version}, not at {name}"
-            )
-        return tag.version
+    if isinstance(at, str) and not looks_like_time(at):
+        return catalog.tag(name, at).version
     moment = parse_timestamp(at) if isinstance(at, str) else at
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     for commit in history(lake, name):

@@ -36,16 +36,19 @@ def split_ref(text: str) -> tuple[str, str]:
 @json_option
 @click.pass_obj
 def tag(ctx: Context, ref: str, name: str, reason: str | None, as_json: bool) -> None:
-    """Point tag NAME at DATASET@VERSION (moving it if it exists)."""
+    """Point DATASET's tag NAME at VERSION (moving it if it exists; tags of other datasets
+    named NAME stay where they are)."""
+    from thermocline.catalog.catalog import check_tag_name
     from thermocline.datasets.tables.versions import resolve_version
 
     dataset, at = split_ref(ref)
+    check_tag_name(name)
     version = resolve_version(ctx.catalog, ctx.dataset(dataset), at)
     moved = ctx.catalog.set_tag(name, dataset, version, reason=reason)
     if as_json:
         print_json(moved)
     else:
-        out.print(f"tag {name} -> {dataset}@{version} (move {moved.seq})")
+        out.print(f"tag {dataset}@{name} -> version {version} (move {moved.seq})")
 
 
 @click.command()

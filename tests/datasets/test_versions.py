@@ -89,10 +89,13 @@ def test_versions_resolve_from_numbers_tags_and_times(lake: Lake) -> None:
         resolve_version(Catalog(lake), "d", "2026-13-45")
     with pytest.raises(VersionNotFoundError, match="did not exist yet"):
         resolve_version(Catalog(lake), "d", "2001-01-01")
-    with pytest.raises(TagNotFoundError, match="unknown tag 'silver'; tags: golden"):
+    with pytest.raises(TagNotFoundError, match="unknown tag 'silver' of d; tags of d: golden"):
         resolve_version(Catalog(lake), "d", "silver")
     append_batches(lake, "other", 1)
-    with pytest.raises(TagNotFoundError, match=r"points at d@1, not at other"):
+    with pytest.raises(
+        TagNotFoundError,
+        match=r"unknown tag 'golden' of other; tags of other: none yet \(golden is a tag of d\)",
+    ):
         resolve_version(Catalog(lake), "other", "golden")
 
 

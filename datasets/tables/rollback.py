@@ -11,7 +11,7 @@ RollbackResult(dataset='rides', from_version=9, target_version=3, new_version=10
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,7 +29,9 @@ from thermocline.catalog.commits import (
 from thermocline.catalog.errors import MissingFilesError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import (
+    list_missing,
     live_files,
+    missing_files,
     open_table,
     resolve_version,
     stored_files,
@@ -42,9 +44,6 @@ __all__ = [
     "release_rollback",
     "rollback",
 ]
-
-
-_MISSING_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -125,16 +124,10 @@ def _plan(lake: Lake, dataset: str, table: DeltaTable, target: int) -> RollbackR
     current_files = {a["path"] for a in live_files(table)}
     missing = missing_files(lake, dataset, target_files)
     if missing:
-        shown = "\n  ".join(missing[:_MISSING_SHOWN])
-        more = (
-            f"\n  ... and {len(missing) - _MISSING_SHOWN} more"
-            if len(missing) > _MISSING_SHOWN
-            else ""
-        )
         raise MissingFilesError(
             f"cannot roll {dataset} back to version {target}: {len(missing)} of its files are "
             f"gone (vacuumed or deleted); nothing was changed. Pick a newer version or restore "
-            f"these files:\n  {shown}{more}"
+            f"these files: {list_missing(missing)}"
         )
     return RollbackResult(
         dataset,
@@ -144,12 +137,6 @@ def _plan(lake: Lake, dataset: str, table: DeltaTable, target: int) -> RollbackR
         files_added=len(target_files - current_files),
         files_removed=len(current_files - target_files),
     )
-
-
-def missing_files(lake: Lake, dataset: str, files: Iterable[str]) -> list[str]:
-    """Which of ``files`` (paths under the table root) are not in storage."""
-    present = stored_files(lake, dataset)
-    return sorted(path for path in files if path not in present)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ lake. The same code runs on a local folder and on S3. Writes go through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,6 +35,7 @@ from thermocline.catalog.errors import (
     DatasetNotFoundError,
     InputError,
     InvalidTimestampError,
+    MissingFilesError,
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
@@ -43,7 +44,9 @@ __all__ = [
     "Commit",
     "create",
     "history",
+    "list_missing",
     "live_files",
+    "missing_files",
     "open_table",
     "read_dataset",
     "resolve_version",
@@ -124,6 +127,11 @@ def resolve_version(
         return catalog.tag(name, at).version
     moment = parse_timestamp(at) if isinstance(at, str) else at
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment > datetime.now(tz=UTC):
+        raise VersionNotFoundError(
+            f"{moment.isoformat()} is in the future, so it names no version of {name} yet; name "
+            f"a past time, a version number or a tag (the latest is version {latest})"
+        )
     for commit in history(lake, name):
         if commit.timestamp <= moment:
             return commit.version
@@ -149,10 +157,24 @@ def read_dataset(
 ) -> pads.Dataset:
     """A pyarrow dataset of ``name`` at ``at`` (version, tag or time; default latest) over the
     lake's native filesystem: project and filter with ``to_table(columns=..., filter=...)``
-    and only those bytes are read."""
+    and only those bytes are read.
+
+    An older version whose files vacuum removed raises :class:`MissingFilesError` naming them
+    (one listing of the table root), rather than failing later inside the read.
+    """
     lake = lake_of(catalog)
-    version = None if at is None else resolve_version(catalog, name, at)
-    table = open_table(lake, name, version)
+    table = open_table(lake, name)
+    version = None if at is None else resolve_version(catalog, name, at, table=table)
+    if version is not None and version != table.version():
+        table = open_table(lake, name, version)
+        gone = missing_files(lake, name, (a["path"] for a in live_files(table)))
+        if gone:
+            total = len(table.file_uris())
+            raise MissingFilesError(
+                f"cannot read {name} version {version}: {len(gone)} of its {total} file(s) are "
+                f"gone (vacuumed or deleted): {list_missing(gone)}. Read a newer version; tag or "
+                "release a version to keep vacuum off its files"
+            )
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))
 
 
@@ -202,3 +224,15 @@ def stored_files(lake: Lake, dataset: str) -> set[str]:
         pafs.FileSelector("", recursive=True, allow_not_found=True)
     )
     return {info.path for info in listing if info.type == pafs.FileType.File}
+
+
+def missing_files(lake: Lake, dataset: str, files: Iterable[str]) -> list[str]:
+    """Which of ``files`` (paths under the table root) are not in storage."""
+    present = stored_files(lake, dataset)
+    return sorted(path for path in files if path not in present)
+
+
+def list_missing(paths: Sequence[str], shown: int = 20) -> str:
+    """Missing file paths for a one-line message: the first ``shown``, then how many more."""
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(paths[:shown]) + more

@@ -197,6 +197,7 @@ def test_versions_through_the_command_line(project: Path) -> None:
         ),
         (["rollback", "rides", "--to", "2026-13-45", "--yes"], "malformed timestamp '2026-13-45'"),
         (["rollback", "rides", "--to", "silver", "--yes"], "unknown tag 'silver'"),
+        (["rollback", "rides", "--to", "2099-01-01", "--yes"], "is in the future"),
         (["diff", "rides", "0", "5"], "rides has no version 5"),
         (["tag", "rides", "golden"], "write DATASET@VERSION"),
         (["tag", "rides@1", "7"], "tag name '7' reads as a version number or a time"),

@@ -1,5 +1,5 @@
-"""The in-lake catalog: tags, releases, the dataset registry, the event log, rollback journals,
-column classifications (PII) and training-run lineage.
+"""The in-lake catalog: tags, releases, the dataset registry, the event log, release-rollback
+journals (:mod:`.journal`), column classifications (PII) and training-run lineage.
 
 It lives in ``<lake>/_catalog/`` as Delta tables, so any process that can read the lake can
 resolve names and versions with no database server (DESIGN.md > Decision 4).
@@ -37,6 +37,7 @@ from thermocline.catalog.errors import (
     StaleTagError,
     TagNotFoundError,
 )
+from thermocline.catalog.journal import RollbackJournal
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.store import CatalogTable
 
@@ -46,7 +47,6 @@ __all__ = [
     "Catalog",
     "Classification",
     "Event",
-    "JournalStep",
     "Release",
     "Tag",
     "check_tag_name",
@@ -114,17 +114,6 @@ _CLASSIFICATIONS = pa.schema(
     ]
 )
 _REVIEWS = ("suggested", "confirmed", "rejected")
-_JOURNAL = pa.schema(
-    [
-        ("journal_id", pa.string()),
-        ("release", pa.string()),
-        ("dataset", pa.string()),
-        ("target_version", pa.int64()),
-        ("step", pa.string()),
-        ("restored_version", pa.int64()),
-        ("at", _TIME),
-    ]
-)
 
 
 def lake_of(catalog: object) -> Lake:
@@ -230,16 +219,6 @@ class Classification:
         return self.kind != NOT_PII and self.review != "rejected"
 
 
-@dataclass(frozen=True)
-class JournalStep:
-    journal_id: str
-    release: str
-    dataset: str
-    target_version: int
-    step: str  # planned | restored | finished
-    restored_version: int | None
-
-
 class Catalog:
     """The catalog of one lake. Cheap to build; every call reads the lake afresh."""
 
@@ -250,7 +229,7 @@ class Catalog:
         self._global_tags = CatalogTable(lake, "tags", _TAGS)  # before tags were per dataset
         self._releases = CatalogTable(lake, "releases", _RELEASES)
         self._registry = CatalogTable(lake, "registry", _REGISTRY)
-        self._journal = CatalogTable(lake, "journal", _JOURNAL)
+        self.journal = RollbackJournal(lake)  # release rollbacks: plan and steps taken
         self._classifications = CatalogTable(lake, "classifications", _CLASSIFICATIONS)
 
     # --- events ---------------------------------------------------------------------------
@@ -495,45 +474,6 @@ class Catalog:
     def pii_columns(self, dataset: str) -> set[str]:
         """Columns of ``dataset`` that hold personal data by their newest classification."""
         return {c for c, found in self.classifications(dataset).items() if found.is_pii}
-
-    # --- rollback journals ----------------------------------------------------------------
-
-    def journal(self, release: str) -> list[JournalStep]:
-        """Steps of the newest journal of ``release`` (empty when none was opened)."""
-        rows = [
-            r for r in self._journal.read().sort_by("at").to_pylist() if r["release"] == release
-        ]
-        if not rows:
-            return []
-        newest = rows[-1]["journal_id"]
-        return [
-            JournalStep(
-                r["journal_id"],
-                r["release"],
-                r["dataset"],
-                r["target_version"],
-                r["step"],
-                r["restored_version"],
-            )
-            for r in rows
-            if r["journal_id"] == newest
-        ]
-
-    def write_journal(self, steps: Iterable[JournalStep]) -> None:
-        """Append journal steps in one commit."""
-        rows = [
-            {
-                "journal_id": s.journal_id,
-                "release": s.release,
-                "dataset": s.dataset,
-                "target_version": s.target_version,
-                "step": s.step,
-                "restored_version": s.restored_version,
-                "at": _now(),
-            }
-            for s in steps
-        ]
-        self._journal.append(rows)
 
 
 def _sequence(snapshot: DeltaTable, app_id: str) -> int:

@@ -20,9 +20,12 @@ __all__ = [
     "LakeError",
     "LoaderStateError",
     "MissingFilesError",
+    "NoRollbackInProgressError",
     "PiiRefusedError",
     "ReleaseExistsError",
     "ReleaseNotFoundError",
+    "ReleasePreflightError",
+    "RollbackInProgressError",
     "SchemaEvolutionError",
     "SourceHistoryError",
     "SourceReadError",
@@ -91,6 +94,26 @@ class ReleaseNotFoundError(InputError):
 
 class ReleaseExistsError(InputError):
     """Releases never change; a second release with the same name is refused."""
+
+
+class ReleasePreflightError(ThermoclineError):
+    """A release's versions cannot all be restored (a dataset deleted, files vacuumed, a log
+    unreadable); the message names every dataset and what is wrong, and nothing changed.
+
+    ``missing`` maps each dataset to the files of its version that are gone.
+    """
+
+    def __init__(self, message: str, missing: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing or {}
+
+
+class RollbackInProgressError(InputError):
+    """A release rollback is unfinished: resume or abort it before starting another."""
+
+
+class NoRollbackInProgressError(InputError):
+    """``--resume`` or ``--abort`` was asked for a release with no unfinished rollback."""
 
 
 class CatalogConflictError(ThermoclineError):

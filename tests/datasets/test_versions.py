@@ -1,10 +1,7 @@
-"""Rollback, release rollback, vacuum, diff and describe, on both lakes."""
+"""Rollback, vacuum, diff and describe, on both lakes (release rollback: test_releases.py)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -21,7 +18,7 @@ from thermocline.catalog.errors import (
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.inspection import describe, diff
 from thermocline.datasets.tables.maintenance import vacuum
-from thermocline.datasets.tables.rollback import release_rollback, rollback
+from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.staging import stage
 from thermocline.datasets.tables.versions import history, open_table, read_dataset, resolve_version
 from thermocline.datasets.tables.writes import write
@@ -178,43 +175,3 @@ def test_diff_and_describe(lake: Lake) -> None:
     assert info.schema == [("id", "int64"), ("part", "int64")]
     assert [t.name for t in info.tags] == ["t"]
     assert info.size_bytes > 0
-
-
-RELEASE_CRASH = """
-import json, os, sys
-from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables.rollback import release_rollback
-lake = Lake.open(sys.argv[1], json.loads(sys.argv[2]))
-release_rollback(Catalog(lake), "r1", on_restored=lambda result: os._exit(137))
-"""
-
-
-def test_release_rollback_resumes_after_a_crash_between_datasets(lake: Lake) -> None:
-    for dataset in ("a", "b", "c"):
-        append_batches(lake, dataset, 2)
-    Catalog(lake).create_release("r1", {"a": 0, "b": 1, "c": 0})
-    for dataset in ("a", "b", "c"):
-        append_batches(lake, dataset, 2, start=2)
-
-    crashed = subprocess.run(
-        [sys.executable, "-c", RELEASE_CRASH, lake.uri, json.dumps(dict(lake.storage_options))],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert crashed.returncode == 137, crashed.stderr
-    assert ids(lake, "a") == list(range(10)), "the first dataset was restored"
-    assert ids(lake, "b") == list(range(40)), "the crash came before the second"
-
-    result = release_rollback(Catalog(lake), "r1")
-    assert result.resumed
-    assert [r.dataset for r in result.rolled_back] == ["b", "c"]
-    assert ids(lake, "a") == list(range(10))
-    assert ids(lake, "b") == list(range(20))
-    assert ids(lake, "c") == list(range(10))
-    restores = [c for c in history(lake, "a") if c.operation == "RESTORE"]
-    assert len(restores) == 1, "a was not restored twice"
-
-    again = release_rollback(Catalog(lake), "r1")
-    assert not again.resumed, "a finished journal is not resumed; a new one starts"

@@ -24,7 +24,16 @@ from thermocline.catalog.errors import RollbackInProgressError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.store import CatalogTable
 
-__all__ = ["ABORTED", "FINISHED", "PLANNED", "RESTORED", "UNDONE", "JournalStep", "RollbackJournal"]
+__all__ = [
+    "ABORTED",
+    "FINISHED",
+    "PLANNED",
+    "RESTORED",
+    "UNDONE",
+    "JournalStep",
+    "RollbackJournal",
+    "in_progress",
+]
 
 PLANNED = "planned"  # one per dataset: from_version -> target_version
 RESTORED = "restored"  # a dataset is at its release version (new_version: the restore commit)

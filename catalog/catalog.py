@@ -1,13 +1,17 @@
-"""The in-lake catalog: tags, releases, the dataset registry, the event log, rollback journals,
-column classifications (PII) and training-run lineage.
+"""The in-lake catalog: tags, releases, the dataset registry, the event log, release-rollback
+journals (:mod:`.journal`), column classifications (PII) and training-run lineage.
 
 It lives in ``<lake>/_catalog/`` as Delta tables, so any process that can read the lake can
 resolve names and versions with no database server (DESIGN.md > Decision 4).
 
 >>> catalog = Catalog(lake)                                     # doctest: +SKIP
 >>> catalog.set_tag("golden", "rides", 3, reason="eval set")    # doctest: +SKIP
->>> catalog.tag("golden").version                               # doctest: +SKIP
+>>> catalog.tag("rides", "golden").version                      # doctest: +SKIP
 3
+
+Names are per dataset: a tag is ``dataset@tag``, so ``rides@prod`` and ``events@prod`` are two
+tags. Tags written while tags were global (``_catalog/tags``) still read, each as a tag of the
+dataset it pointed at last; new moves go to ``_catalog/dataset_tags``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -26,11 +31,13 @@ from deltalake import DeltaTable
 
 from thermocline.catalog.errors import (
     InputError,
+    InvalidTagNameError,
     ReleaseExistsError,
     ReleaseNotFoundError,
     StaleTagError,
     TagNotFoundError,
 )
+from thermocline.catalog.journal import RollbackJournal
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.store import CatalogTable
 
@@ -40,17 +47,19 @@ __all__ = [
     "Catalog",
     "Classification",
     "Event",
-    "JournalStep",
     "Release",
     "Tag",
+    "check_tag_name",
     "current_user",
     "lake_of",
+    "looks_like_time",
 ]
 
 NOT_PII = "none"  # the classification kind of a column that holds no personal data
 TRAINING_RUN = "training_run"  # the event kind that links a training run to dataset@version
 
 _TIME = pa.timestamp("us", tz="UTC")
+_LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 _EVENTS = pa.schema(
     [
         ("event_id", pa.string()),
@@ -105,17 +114,6 @@ _CLASSIFICATIONS = pa.schema(
     ]
 )
 _REVIEWS = ("suggested", "confirmed", "rejected")
-_JOURNAL = pa.schema(
-    [
-        ("journal_id", pa.string()),
-        ("release", pa.string()),
-        ("dataset", pa.string()),
-        ("target_version", pa.int64()),
-        ("step", pa.string()),
-        ("restored_version", pa.int64()),
-        ("at", _TIME),
-    ]
-)
 
 
 def lake_of(catalog: object) -> Lake:
@@ -128,6 +126,30 @@ def lake_of(catalog: object) -> Lake:
         f"expected a Catalog, got {type(catalog).__name__}; pass Catalog(lake) "
         "(thermocline.catalog.catalog.Catalog), built once and handed to every call"
     )
+
+
+def looks_like_time(text: str) -> bool:
+    """Whether ``text`` starts like an ISO 8601 date (``2026-11-01...``): a reference to a
+    version that reads so is a time, never a tag."""
+    return bool(_LOOKS_LIKE_TIME.match(text))
+
+
+def check_tag_name(name: str) -> str:
+    """``name`` if it can name a tag, else :class:`InvalidTagNameError`.
+
+    ``dataset@7`` and ``dataset@2026-11-01`` name a version and a time, so a tag named ``7`` or
+    ``2026-11-01`` could never be read back; ``@`` and blanks would split ``dataset@tag`` wrong.
+    """
+    if not name or name.isdigit() or looks_like_time(name):
+        raise InvalidTagNameError(
+            f"tag name {name!r} reads as a version number or a time (DATASET@{name} would "
+            f"mean that); pick a name that starts with a letter, e.g. prod or v{name or 1}"
+        )
+    if "@" in name or any(c.isspace() for c in name):
+        raise InvalidTagNameError(
+            f"tag name {name!r} may not contain '@' or blanks; pick a name such as prod"
+        )
+    return name
 
 
 def current_user() -> str:
@@ -197,26 +219,17 @@ class Classification:
         return self.kind != NOT_PII and self.review != "rejected"
 
 
-@dataclass(frozen=True)
-class JournalStep:
-    journal_id: str
-    release: str
-    dataset: str
-    target_version: int
-    step: str  # planned | restored | finished
-    restored_version: int | None
-
-
 class Catalog:
     """The catalog of one lake. Cheap to build; every call reads the lake afresh."""
 
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
         self._events = CatalogTable(lake, "events", _EVENTS)
-        self._tags = CatalogTable(lake, "tags", _TAGS)
+        self._tags = CatalogTable(lake, "dataset_tags", _TAGS)
+        self._global_tags = CatalogTable(lake, "tags", _TAGS)  # before tags were per dataset
         self._releases = CatalogTable(lake, "releases", _RELEASES)
         self._registry = CatalogTable(lake, "registry", _REGISTRY)
-        self._journal = CatalogTable(lake, "journal", _JOURNAL)
+        self.journal = RollbackJournal(lake)  # release rollbacks: plan and steps taken
         self._classifications = CatalogTable(lake, "classifications", _CLASSIFICATIONS)
 
     # --- events ---------------------------------------------------------------------------
@@ -256,18 +269,24 @@ class Catalog:
         expected_seq: int | None = None,
         reason: str | None = None,
     ) -> Tag:
-        """Point tag ``name`` at ``dataset@version`` (compare-and-swap) and log the move.
+        """Point ``dataset``'s tag ``name`` at ``version`` (compare-and-swap) and log the move.
 
-        With ``expected_seq`` the move happens only if the tag is still at that sequence
-        number (0 for a tag that does not exist yet), else :class:`StaleTagError`.
+        Tags of other datasets with the same name do not move. With ``expected_seq`` the move
+        happens only if the tag is still at that sequence number (0 for a tag that does not
+        exist yet), else :class:`StaleTagError`. Names that read as versions or times are
+        refused (:func:`check_tag_name`).
         """
+        check_tag_name(name)
+        legacy = self._legacy_tags().get((dataset, name))
+        base = legacy["seq"] if legacy is not None else 0
+        key = f"tag:{dataset}@{name}"
 
         def attempt(snapshot: DeltaTable) -> Tag:
-            seq = _sequence(snapshot, f"tag:{name}")
+            seq = _sequence(snapshot, key) or base
             if expected_seq is not None and seq != expected_seq:
                 raise StaleTagError(
-                    f"tag {name!r} moved since you read it (now at move {seq}, you expected "
-                    f"{expected_seq}); read it again and retry"
+                    f"tag {dataset}@{name} moved since you read it (now at move {seq}, you "
+                    f"expected {expected_seq}); read it again and retry"
                 )
             tag = Tag(name, dataset, version, seq + 1, _now(), current_user(), reason)
             row = {
@@ -279,7 +298,7 @@ class Catalog:
                 "user": tag.user,
                 "reason": reason,
             }
-            self._tags.append([row], snapshot, (f"tag:{name}", tag.seq))
+            self._tags.append([row], snapshot, (key, tag.seq))
             return tag
 
         tag = self._tags.compare_and_swap(attempt)
@@ -287,29 +306,48 @@ class Catalog:
         return tag
 
     def tags(self, dataset: str | None = None) -> list[Tag]:
-        """Current tags (the latest move of each), optionally of one dataset, by name."""
-        latest: dict[str, dict[str, Any]] = {}
+        """Current tags (the latest move of each ``dataset@tag``), optionally of one dataset,
+        by dataset and name."""
+        latest = self._legacy_tags()
         for row in self._tags.read().to_pylist():
-            if row["tag"] not in latest or row["seq"] > latest[row["tag"]]["seq"]:
-                latest[row["tag"]] = row
-        found = [_tag(row) for row in latest.values()]
-        return sorted((t for t in found if dataset in (None, t.dataset)), key=lambda t: t.name)
+            key = (row["dataset"], row["tag"])
+            if key not in latest or row["seq"] > latest[key]["seq"]:
+                latest[key] = row
+        found = [_tag(row) for key, row in sorted(latest.items())]
+        return [t for t in found if dataset in (None, t.dataset)]
 
-    def tag(self, name: str) -> Tag:
-        """The tag ``name``, or :class:`TagNotFoundError` listing the tags there are."""
-        for tag in self.tags():
+    def tag(self, dataset: str, name: str) -> Tag:
+        """``dataset``'s tag ``name``, or :class:`TagNotFoundError` listing its tags."""
+        tags = self.tags(dataset)
+        for tag in tags:
             if tag.name == name:
                 return tag
-        known = ", ".join(t.name for t in self.tags()) or "none yet"
+        known = ", ".join(t.name for t in tags) or "none yet"
+        elsewhere = sorted({t.dataset for t in self.tags() if t.name == name})
+        hint = f" ({name} is a tag of {', '.join(elsewhere)})" if elsewhere else ""
         raise TagNotFoundError(
-            f"unknown tag {name!r}; tags: {known}. Create one with "
-            "`thermocline tag DATASET@VERSION NAME`"
+            f"unknown tag {name!r} of {dataset}; tags of {dataset}: {known}{hint}. Create one "
+            f"with `thermocline tag {dataset}@VERSION {name}`"
         )
 
-    def tag_history(self, name: str) -> list[Tag]:
-        """Every move of tag ``name``, in order."""
-        rows = [r for r in self._tags.read().to_pylist() if r["tag"] == name]
+    def tag_history(self, dataset: str, name: str) -> list[Tag]:
+        """Every move of ``dataset``'s tag ``name``, in order."""
+        rows = [
+            r
+            for table in (self._global_tags, self._tags)
+            for r in table.read().to_pylist()
+            if (r["dataset"], r["tag"]) == (dataset, name)
+        ]
         return [_tag(row) for row in sorted(rows, key=lambda r: r["seq"])]
+
+    def _legacy_tags(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Tags from when names were global, by (dataset, name): the latest move of each name,
+        as a tag of the dataset it pointed at (the table is never written any more)."""
+        latest: dict[str, dict[str, Any]] = {}
+        for row in self._global_tags.read().to_pylist():
+            if row["tag"] not in latest or row["seq"] > latest[row["tag"]]["seq"]:
+                latest[row["tag"]] = row
+        return {(row["dataset"], name): row for name, row in latest.items()}
 
     # --- releases -------------------------------------------------------------------------
 
@@ -436,45 +474,6 @@ class Catalog:
     def pii_columns(self, dataset: str) -> set[str]:
         """Columns of ``dataset`` that hold personal data by their newest classification."""
         return {c for c, found in self.classifications(dataset).items() if found.is_pii}
-
-    # --- rollback journals ----------------------------------------------------------------
-
-    def journal(self, release: str) -> list[JournalStep]:
-        """Steps of the newest journal of ``release`` (empty when none was opened)."""
-        rows = [
-            r for r in self._journal.read().sort_by("at").to_pylist() if r["release"] == release
-        ]
-        if not rows:
-            return []
-        newest = rows[-1]["journal_id"]
-        return [
-            JournalStep(
-                r["journal_id"],
-                r["release"],
-                r["dataset"],
-                r["target_version"],
-                r["step"],
-                r["restored_version"],
-            )
-            for r in rows
-            if r["journal_id"] == newest
-        ]
-
-    def write_journal(self, steps: Iterable[JournalStep]) -> None:
-        """Append journal steps in one commit."""
-        rows = [
-            {
-                "journal_id": s.journal_id,
-                "release": s.release,
-                "dataset": s.dataset,
-                "target_version": s.target_version,
-                "step": s.step,
-                "restored_version": s.restored_version,
-                "at": _now(),
-            }
-            for s in steps
-        ]
-        self._journal.append(rows)
 
 
 def _sequence(snapshot: DeltaTable, app_id: str) -> int:

@@ -35,6 +35,7 @@ __all__ = [
     "FILES_KEY",
     "FILE_COUNT_KEY",
     "JOURNAL_KEY",
+    "JOURNAL_STEP_KEY",
     "KIND_KEY",
     "PARTITION_KEY",
     "QUARANTINE_KEY",
@@ -78,6 +79,7 @@ PARTITION_KEY = "thermocline.source.partition"  # the partition a partition run 
 # Rollbacks.
 ROLLBACK_TO_KEY = "thermocline.rollback_to"  # the version a restore went back to
 JOURNAL_KEY = "thermocline.journal"  # the release-rollback journal a restore belongs to
+JOURNAL_STEP_KEY = "thermocline.journal_step"  # restore (to the release) | undo (an abort)
 RELEASE_KEY = "thermocline.release"  # the release a restore rolled back
 
 

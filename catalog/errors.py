@@ -15,13 +15,17 @@ __all__ = [
     "DatasetNotFoundError",
     "DevStackError",
     "InputError",
+    "InvalidTagNameError",
     "InvalidTimestampError",
     "LakeError",
     "LoaderStateError",
     "MissingFilesError",
+    "NoRollbackInProgressError",
     "PiiRefusedError",
     "ReleaseExistsError",
     "ReleaseNotFoundError",
+    "ReleasePreflightError",
+    "RollbackInProgressError",
     "SchemaEvolutionError",
     "SourceHistoryError",
     "SourceReadError",
@@ -74,6 +78,10 @@ class TagNotFoundError(InputError):
     """No tag has that name."""
 
 
+class InvalidTagNameError(InputError):
+    """A tag name reads as a version or a time (``7``, ``2026-11-01``), or holds ``@``."""
+
+
 class StaleTagError(ThermoclineError):
     """A tag moved between reading it and moving it (compare-and-swap lost)."""
 
@@ -86,6 +94,26 @@ class ReleaseNotFoundError(InputError):
 
 class ReleaseExistsError(InputError):
     """Releases never change; a second release with the same name is refused."""
+
+
+class ReleasePreflightError(ThermoclineError):
+    """A release's versions cannot all be restored (a dataset deleted, files vacuumed, a log
+    unreadable); the message names every dataset and what is wrong, and nothing changed.
+
+    ``missing`` maps each dataset to the files of its version that are gone.
+    """
+
+    def __init__(self, message: str, missing: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing or {}
+
+
+class RollbackInProgressError(InputError):
+    """A release rollback is unfinished: resume or abort it before starting another."""
+
+
+class NoRollbackInProgressError(InputError):
+    """``--resume`` or ``--abort`` was asked for a release with no unfinished rollback."""
 
 
 class CatalogConflictError(ThermoclineError):

@@ -2,13 +2,15 @@
 
 :mod:`.staging` writes Parquet invisibly and :mod:`.writes` publishes it in one commit
 (write-audit-publish); :mod:`.versions` opens tables and resolves versions by number, tag or
-time; :mod:`.rollback` restores versions and releases; :mod:`.maintenance` compacts,
-checkpoints and vacuums; :mod:`.inspection` describes, lists and diffs.
+time; :mod:`.rollback` restores versions and :mod:`.releases` whole releases;
+:mod:`.maintenance` compacts, checkpoints and vacuums; :mod:`.inspection` describes, lists
+and diffs.
 """
 
 from thermocline.datasets.tables.inspection import describe, diff, list_datasets
 from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
-from thermocline.datasets.tables.rollback import release_rollback, rollback
+from thermocline.datasets.tables.releases import create_release, release_rollback
+from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.versions import history, open_table, read_dataset, resolve_version
 from thermocline.datasets.tables.writes import publish, quarantine, upsert, write
@@ -16,6 +18,7 @@ from thermocline.datasets.tables.writes import publish, quarantine, upsert, writ
 __all__ = [
     "checkpoint",
     "compact",
+    "create_release",
     "describe",
     "diff",
     "discard",

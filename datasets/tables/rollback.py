@@ -2,7 +2,7 @@
 
 Rollback is a Delta restore preceded by a preflight that every file of the target still
 exists, so a rollback that cannot complete changes nothing (DESIGN.md > Decision 5). Release
-rollbacks run under a journal in the catalog and resume after a crash.
+rollbacks (many datasets as one plan, under a journal) are in :mod:`.releases`.
 
 >>> rollback(catalog, "rides", to="golden", reason="bad load")            # doctest: +SKIP
 RollbackResult(dataset='rides', from_version=9, target_version=3, new_version=10, ...)
@@ -10,41 +10,35 @@ RollbackResult(dataset='rides', from_version=9, target_version=3, new_version=10
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError
 
-from thermocline.catalog.catalog import Catalog, Event, JournalStep, current_user, lake_of
+from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import (
-    JOURNAL_KEY,
     REASON_KEY,
-    RELEASE_KEY,
     ROLLBACK_TO_KEY,
     USER_KEY,
 )
 from thermocline.catalog.errors import MissingFilesError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import (
+    list_missing,
     live_files,
+    missing_files,
     open_table,
     resolve_version,
     stored_files,
 )
 
 __all__ = [
-    "ReleaseRollbackResult",
     "RollbackResult",
     "missing_files",
-    "release_rollback",
     "rollback",
 ]
-
-
-_MISSING_SHOWN = 20
 
 
 @dataclass(frozen=True)
@@ -125,16 +119,10 @@ def _plan(lake: Lake, dataset: str, table: DeltaTable, target: int) -> RollbackR
     current_files = {a["path"] for a in live_files(table)}
     missing = missing_files(lake, dataset, target_files)
     if missing:
-        shown = "\n  ".join(missing[:_MISSING_SHOWN])
-        more = (
-            f"\n  ... and {len(missing) - _MISSING_SHOWN} more"
-            if len(missing) > _MISSING_SHOWN
-            else ""
-        )
         raise MissingFilesError(
             f"cannot roll {dataset} back to version {target}: {len(missing)} of its files are "
             f"gone (vacuumed or deleted); nothing was changed. Pick a newer version or restore "
-            f"these files:\n  {shown}{more}"
+            f"these files: {list_missing(missing)}"
         )
     return RollbackResult(
         dataset,
@@ -144,92 +132,3 @@ def _plan(lake: Lake, dataset: str, table: DeltaTable, target: int) -> RollbackR
         files_added=len(target_files - current_files),
         files_removed=len(current_files - target_files),
     )
-
-
-def missing_files(lake: Lake, dataset: str, files: Iterable[str]) -> list[str]:
-    """Which of ``files`` (paths under the table root) are not in storage."""
-    present = stored_files(lake, dataset)
-    return sorted(path for path in files if path not in present)
-
-
-@dataclass(frozen=True)
-class ReleaseRollbackResult:
-    release: str
-    journal_id: str
-    rolled_back: list[RollbackResult]
-    resumed: bool
-
-
-def release_rollback(
-    catalog: Catalog,
-    name: str,
-    *,
-    reason: str | None = None,
-    on_restored: Callable[[RollbackResult], None] | None = None,
-) -> ReleaseRollbackResult:
-    """Restore every dataset of release ``name`` to its version, under a journal.
-
-    The journal (in the catalog) lists the planned datasets and each one restored. Run again
-    after a crash, it resumes the open journal: a dataset whose restore committed (its last
-    commit carries the journal id) is not restored twice. ``on_restored`` is called after each
-    dataset, e.g. to report progress.
-    """
-    lake = lake_of(catalog)
-    release = catalog.release(name)
-    steps = catalog.journal(name)
-    resumed = bool(steps) and not any(s.step == "finished" for s in steps)
-    if resumed:
-        journal_id = steps[0].journal_id
-    else:
-        journal_id = uuid.uuid4().hex
-        steps = [
-            JournalStep(journal_id, name, d, v, "planned", None)
-            for d, v in sorted(release.versions.items())
-        ]
-        catalog.write_journal(steps)
-    done = {s.dataset for s in steps if s.step == "restored"}
-    results = []
-    for step in (s for s in steps if s.step == "planned" and s.dataset not in done):
-        result = _restored_by_journal(lake, step) or rollback(
-            catalog,
-            step.dataset,
-            step.target_version,
-            reason=reason or f"release rollback {name}",
-            metadata={JOURNAL_KEY: journal_id, RELEASE_KEY: name},
-        )
-        catalog.write_journal(
-            [
-                JournalStep(
-                    journal_id,
-                    name,
-                    step.dataset,
-                    step.target_version,
-                    "restored",
-                    result.new_version,
-                )
-            ]
-        )
-        results.append(result)
-        if on_restored is not None:
-            on_restored(result)
-    catalog.write_journal([JournalStep(journal_id, name, "", 0, "finished", None)])
-    catalog.record(
-        Event(
-            "release_rollback",
-            None,
-            None,
-            reason,
-            {"release": name, "journal": journal_id, "resumed": resumed},
-        )
-    )
-    return ReleaseRollbackResult(name, journal_id, results, resumed)
-
-
-def _restored_by_journal(lake: Lake, step: JournalStep) -> RollbackResult | None:
-    """The restore this journal already committed for ``step`` (crash before the journal
-    write), found by the journal id in the table's newest commit."""
-    newest = open_table(lake, step.dataset).history(1)[0]
-    if newest.get(JOURNAL_KEY) != step.journal_id:
-        return None
-    version = int(newest["version"])
-    return RollbackResult(step.dataset, version - 1, step.target_version, version)

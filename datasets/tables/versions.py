@@ -12,8 +12,7 @@ lake. The same code runs on a local folder and on S3. Writes go through
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +23,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from thermocline.catalog.catalog import Catalog, current_user, lake_of
+from thermocline.catalog.catalog import Catalog, current_user, lake_of, looks_like_time
 from thermocline.catalog.commits import (
     FILE_COUNT_KEY,
     REASON_KEY,
@@ -36,7 +35,7 @@ from thermocline.catalog.errors import (
     DatasetNotFoundError,
     InputError,
     InvalidTimestampError,
-    TagNotFoundError,
+    MissingFilesError,
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
@@ -45,14 +44,14 @@ __all__ = [
     "Commit",
     "create",
     "history",
+    "list_missing",
     "live_files",
+    "missing_files",
     "open_table",
     "read_dataset",
     "resolve_version",
     "stored_files",
 ]
-
-_LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")
 
 
 @dataclass(frozen=True)
@@ -124,15 +123,15 @@ def resolve_version(
                 f"(see `thermocline history {name}`)"
             )
         return version
-    if isinstance(at, str) and not _LOOKS_LIKE_TIME.match(at):
-        tag = catalog.tag(at)
-        if tag.dataset != name:
-            raise TagNotFoundError(
-                f"tag {at!r} points at {tag.dataset}@{tag.version}, not at {name}"
-            )
-        return tag.version
+    if isinstance(at, str) and not looks_like_time(at):
+        return catalog.tag(name, at).version
     moment = parse_timestamp(at) if isinstance(at, str) else at
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment > datetime.now(tz=UTC):
+        raise VersionNotFoundError(
+            f"{moment.isoformat()} is in the future, so it names no version of {name} yet; name "
+            f"a past time, a version number or a tag (the latest is version {latest})"
+        )
     for commit in history(lake, name):
         if commit.timestamp <= moment:
             return commit.version
@@ -158,10 +157,24 @@ def read_dataset(
 ) -> pads.Dataset:
     """A pyarrow dataset of ``name`` at ``at`` (version, tag or time; default latest) over the
     lake's native filesystem: project and filter with ``to_table(columns=..., filter=...)``
-    and only those bytes are read."""
+    and only those bytes are read.
+
+    An older version whose files vacuum removed raises :class:`MissingFilesError` naming them
+    (one listing of the table root), rather than failing later inside the read.
+    """
     lake = lake_of(catalog)
-    version = None if at is None else resolve_version(catalog, name, at)
-    table = open_table(lake, name, version)
+    table = open_table(lake, name)
+    version = None if at is None else resolve_version(catalog, name, at, table=table)
+    if version is not None and version != table.version():
+        table = open_table(lake, name, version)
+        gone = missing_files(lake, name, (a["path"] for a in live_files(table)))
+        if gone:
+            total = len(table.file_uris())
+            raise MissingFilesError(
+                f"cannot read {name} version {version}: {len(gone)} of its {total} file(s) are "
+                f"gone (vacuumed or deleted): {list_missing(gone)}. Read a newer version; tag or "
+                "release a version to keep vacuum off its files"
+            )
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))
 
 
@@ -211,3 +224,15 @@ def stored_files(lake: Lake, dataset: str) -> set[str]:
         pafs.FileSelector("", recursive=True, allow_not_found=True)
     )
     return {info.path for info in listing if info.type == pafs.FileType.File}
+
+
+def missing_files(lake: Lake, dataset: str, files: Iterable[str]) -> list[str]:
+    """Which of ``files`` (paths under the table root) are not in storage."""
+    present = stored_files(lake, dataset)
+    return sorted(path for path in files if path not in present)
+
+
+def list_missing(paths: Sequence[str], shown: int = 20) -> str:
+    """Missing file paths for a one-line message: the first ``shown``, then how many more."""
+    more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+    return ", ".join(paths[:shown]) + more

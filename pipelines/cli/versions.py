@@ -12,6 +12,7 @@ from thermocline.pipelines.cli.context import Context
 from thermocline.pipelines.cli.output import err, json_option, out, print_json, table
 
 if TYPE_CHECKING:
+    from thermocline.datasets.tables.releases import ReleaseRollbackResult
     from thermocline.datasets.tables.rollback import RollbackResult
 
 __all__ = ["register", "release", "rollback", "split_ref", "tag", "tags", "vacuum"]
@@ -36,16 +37,19 @@ def split_ref(text: str) -> tuple[str, str]:
 @json_option
 @click.pass_obj
 def tag(ctx: Context, ref: str, name: str, reason: str | None, as_json: bool) -> None:
-    """Point tag NAME at DATASET@VERSION (moving it if it exists)."""
+    """Point DATASET's tag NAME at VERSION (moving it if it exists; tags of other datasets
+    named NAME stay where they are)."""
+    from thermocline.catalog.catalog import check_tag_name
     from thermocline.datasets.tables.versions import resolve_version
 
     dataset, at = split_ref(ref)
+    check_tag_name(name)
     version = resolve_version(ctx.catalog, ctx.dataset(dataset), at)
     moved = ctx.catalog.set_tag(name, dataset, version, reason=reason)
     if as_json:
         print_json(moved)
     else:
-        out.print(f"tag {name} -> {dataset}@{version} (move {moved.seq})")
+        out.print(f"tag {dataset}@{name} -> version {version} (move {moved.seq})")
 
 
 @click.command()
@@ -90,14 +94,17 @@ def release() -> None:
 def release_create(
     ctx: Context, name: str, refs: tuple[str, ...], reason: str | None, as_json: bool
 ) -> None:
-    """Record release NAME = the given dataset versions."""
+    """Record release NAME = the given dataset versions (DATASET@VERSION, @TAG or @TIME).
+
+    Refused, listing the missing files, when a version's files were vacuumed."""
+    from thermocline.datasets.tables.releases import create_release
     from thermocline.datasets.tables.versions import resolve_version
 
     versions = {}
     for ref in refs:
         dataset, at = split_ref(ref)
         versions[dataset] = resolve_version(ctx.catalog, ctx.dataset(dataset), at)
-    created = ctx.catalog.create_release(name, versions, reason)
+    created = create_release(ctx.catalog, name, versions, reason)
     if as_json:
         print_json(created)
     else:
@@ -131,40 +138,95 @@ def release_list(ctx: Context, as_json: bool) -> None:
 
 @release.command("rollback")
 @click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Preflight and print the plan; change nothing.")
+@click.option("--resume", is_flag=True, help="Finish an unfinished rollback of NAME.")
+@click.option("--abort", is_flag=True, help="Undo an unfinished rollback of NAME.")
 @click.option("--reason", default=None, help="Why, for the event log.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 @click.pass_obj
-def release_rollback(ctx: Context, name: str, reason: str | None, yes: bool, as_json: bool) -> None:
-    """Restore every dataset of release NAME to its version (resumes after a crash)."""
+def release_rollback(
+    ctx: Context,
+    name: str,
+    dry_run: bool,
+    resume: bool,
+    abort: bool,
+    reason: str | None,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Restore every dataset of release NAME to its version, as one plan.
+
+    Every dataset is checked first (table, version, files); if one fails nothing changes. A
+    rollback that failed or crashed part-way is finished with --resume or undone with --abort
+    (each dataset back at the version it had before); until then no other one starts.
+    """
     from rich.progress import Progress
 
-    from thermocline.datasets.tables.rollback import release_rollback as rollback_release
+    from thermocline.datasets.tables.releases import release_rollback as rollback_release
 
-    target = ctx.catalog.release(name)
-    if not yes:
-        click.confirm(
-            f"roll back {', '.join(f'{d}@{v}' for d, v in target.versions.items())}?", abort=True
+    def run(dry: bool) -> ReleaseRollbackResult:
+        return rollback_release(
+            ctx.catalog, name, resume=resume, abort=abort, dry_run=dry, reason=reason
         )
+
+    if dry_run or not yes:
+        plan = run(dry=True)
+        if dry_run:
+            if as_json:
+                print_json(plan)
+            else:
+                out.print(f"dry run: {_doing(plan)}:", markup=False)
+                for line in _plan_lines(plan):
+                    out.print(f"  {line}", markup=False)
+            return
+        click.confirm(f"{_doing(plan)}: " + "; ".join(_plan_lines(plan)) + "?", abort=True)
     with Progress(console=err, transient=True, disable=as_json) as progress:
-        task = progress.add_task(f"release {name}", total=len(target.versions))
+        task = progress.add_task(f"release {name}", total=None)
         result = rollback_release(
-            ctx.catalog, name, reason=reason, on_restored=lambda _r: progress.advance(task)
+            ctx.catalog,
+            name,
+            resume=resume,
+            abort=abort,
+            reason=reason,
+            on_restored=lambda _r: progress.advance(task),
         )
     if as_json:
         print_json(result)
         return
-    verb = "resumed and rolled back" if result.resumed else "rolled back"
+    verb = (
+        "aborted the rollback of"
+        if abort
+        else "resumed and rolled back"
+        if resume
+        else "rolled back"
+    )
     out.print(
         f"{verb} release {name}: "
         + (
             ", ".join(
                 f"{r.dataset}@{r.target_version} (now version {r.new_version})"
                 for r in result.rolled_back
+                if r.new_version is not None
             )
-            or "every dataset was done already"
+            or "every dataset was there already"
         )
     )
+
+
+def _doing(plan: ReleaseRollbackResult) -> str:
+    what = "abort the rollback of" if plan.aborted else "resume" if plan.resumed else "roll back"
+    return f"{what} release {plan.release}"
+
+
+def _plan_lines(plan: ReleaseRollbackResult) -> list[str]:
+    """One line per dataset of a plan: ``rides: version 9 -> 3 (4 files checked)``."""
+    return [
+        f"{a.dataset}: version {a.from_version} -> {a.target_version} "
+        f"({a.files_checked} files checked)"
+        + (" (already there)" if a.from_version == a.target_version else "")
+        for a in plan.actions
+    ] or ["nothing left to change"]
 
 
 @click.command()

@@ -7,17 +7,21 @@ import json
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 
+import pyarrow as pa
 import pytest
 
 from thermocline.catalog.catalog import Catalog, Event
 from thermocline.catalog.errors import (
+    InvalidTagNameError,
     ReleaseExistsError,
     ReleaseNotFoundError,
     StaleTagError,
     TagNotFoundError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.store import CatalogTable
 
 # Each process's moves interleave with the other's all along (measured: 25 moves each alternate
 # about 30 times, 50 about 75), so every alternation is a compare-and-swap race; more moves
@@ -61,7 +65,7 @@ def test_two_processes_moving_one_tag_lose_and_duplicate_nothing(lake: Lake) -> 
         assert mover.returncode == 0, errors
 
     catalog = Catalog(lake)
-    moves = catalog.tag_history("shared")
+    moves = catalog.tag_history("d", "shared")
     assert [m.seq for m in moves] == list(range(1, 2 * MOVES + 1)), "one move per sequence number"
     reasons = Counter(m.reason for m in moves)
     expected = {f"{who}-{n}" for who in ("a", "b") for n in range(MOVES)}
@@ -77,7 +81,7 @@ def test_two_processes_moving_one_tag_lose_and_duplicate_nothing(lake: Lake) -> 
     logged = [e for e in catalog.events("d", kinds=["tag"]) if e.details["tag"] == "shared"]
     assert sorted(e.details["seq"] for e in logged) == list(range(1, 2 * MOVES + 1))
     assert {e.reason for e in logged} == expected
-    assert catalog.tag("shared").seq == 2 * MOVES
+    assert catalog.tag("d", "shared").seq == 2 * MOVES
 
 
 def test_tags_move_with_an_expected_sequence(lake: Lake) -> None:
@@ -90,8 +94,8 @@ def test_tags_move_with_an_expected_sequence(lake: Lake) -> None:
     catalog.set_tag("other", "e", 1)
     assert [(t.name, t.version) for t in catalog.tags()] == [("golden", 5), ("other", 1)]
     assert [t.name for t in catalog.tags("e")] == ["other"]
-    with pytest.raises(TagNotFoundError, match="unknown tag 'silver'; tags: golden, other"):
-        catalog.tag("silver")
+    with pytest.raises(TagNotFoundError, match="unknown tag 'silver' of d; tags of d: golden"):
+        catalog.tag("d", "silver")
 
 
 def test_releases_are_created_once_and_protect_their_versions(lake: Lake) -> None:
@@ -127,3 +131,67 @@ def test_events_filter_by_dataset_and_kind(lake: Lake) -> None:
     (vacuumed,) = catalog.events(kinds=["vacuum"])
     assert vacuumed.details == {"files": ["x"]}
     assert vacuumed.user
+
+
+def test_tags_are_per_dataset(lake: Lake) -> None:
+    """Tagging two datasets ``prod`` keeps both: a tag is ``dataset@tag`` (Decision 4)."""
+    catalog = Catalog(lake)
+    catalog.set_tag("prod", "rides", 3)
+    catalog.set_tag("prod", "events", 7)
+    assert catalog.tag("rides", "prod").version == 3
+    assert catalog.tag("events", "prod").version == 7
+    assert [(t.dataset, t.name, t.version) for t in catalog.tags()] == [
+        ("events", "prod", 7),
+        ("rides", "prod", 3),
+    ]
+    moved = catalog.set_tag("prod", "rides", 4, expected_seq=1)
+    assert (moved.version, moved.seq) == (4, 2), "each dataset's tag counts its own moves"
+    assert [m.version for m in catalog.tag_history("rides", "prod")] == [3, 4]
+    assert [m.version for m in catalog.tag_history("events", "prod")] == [7]
+    assert catalog.protected_versions("events") == {7}
+    with pytest.raises(TagNotFoundError, match=r"unknown tag 'prod' of trips; tags of trips: none"):
+        catalog.tag("trips", "prod")
+
+
+@pytest.mark.parametrize("name", ["7", "007", "2026-11-01", "2026-11-01T10:00:00Z", "a@b", ""])
+def test_tag_names_that_read_as_versions_or_times_are_refused(lake: Lake, name: str) -> None:
+    with pytest.raises(InvalidTagNameError, match=f"tag name {name!r}"):
+        Catalog(lake).set_tag(name, "rides", 1)
+    assert Catalog(lake).tags() == []
+
+
+LEGACY_TAGS = pa.schema(
+    [
+        ("tag", pa.string()),
+        ("dataset", pa.string()),
+        ("version", pa.int64()),
+        ("seq", pa.int64()),
+        ("at", pa.timestamp("us", tz="UTC")),
+        ("user", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+def test_tags_written_while_tags_were_global_still_read(local_lake: Lake) -> None:
+    """A lake tagged before tags were per dataset: each old tag reads as a tag of the dataset
+    it pointed at last (a move to another dataset moved it, as it did then)."""
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    rows = [
+        {"tag": "prod", "dataset": "a", "version": 1, "seq": 1, "at": at, "user": "u"},
+        {"tag": "prod", "dataset": "b", "version": 2, "seq": 2, "at": at, "user": "u"},
+        {"tag": "gold", "dataset": "a", "version": 5, "seq": 1, "at": at, "user": "u"},
+    ]
+    old = CatalogTable(local_lake, "tags", LEGACY_TAGS)
+    old.append([{**r, "reason": None} for r in rows], None, None)
+    catalog = Catalog(local_lake)
+    assert [(t.dataset, t.name, t.version) for t in catalog.tags()] == [
+        ("a", "gold", 5),
+        ("b", "prod", 2),
+    ]
+    moved = catalog.set_tag("prod", "b", 3, expected_seq=2)
+    assert moved.seq == 3
+    catalog.set_tag("prod", "a", 4)
+    assert catalog.tag("b", "prod").version == 3
+    assert catalog.tag("a", "prod").version == 4
+    assert [m.version for m in catalog.tag_history("b", "prod")] == [2, 3]

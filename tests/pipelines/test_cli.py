@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from cli_runner import thermocline
@@ -23,6 +24,7 @@ from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.demo import write_next_demo_batch
 from thermocline.datasets.tables.versions import read_dataset
+from thermocline.datasets.tables.writes import write
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -195,8 +197,11 @@ def test_versions_through_the_command_line(project: Path) -> None:
         ),
         (["rollback", "rides", "--to", "2026-13-45", "--yes"], "malformed timestamp '2026-13-45'"),
         (["rollback", "rides", "--to", "silver", "--yes"], "unknown tag 'silver'"),
+        (["rollback", "rides", "--to", "2099-01-01", "--yes"], "is in the future"),
         (["diff", "rides", "0", "5"], "rides has no version 5"),
         (["tag", "rides", "golden"], "write DATASET@VERSION"),
+        (["tag", "rides@1", "7"], "tag name '7' reads as a version number or a time"),
+        (["tag", "rides@1", "2026-11-01"], "tag name '2026-11-01' reads as a version"),
         (["history", "rides", "--limit", "-1"], "limit must be at least 1, not -1"),
         (["history", "rides", "--limit", "0"], "limit must be at least 1, not 0"),
         (["vacuum", "rides", "--retention-hours", "-5"], "retention must be 0 hours or more"),
@@ -234,3 +239,16 @@ def test_history_shows_the_files_a_vacuum_removed(two_versions: Path) -> None:
     shown = thermocline("history", "rides", cwd=project)
     assert shown.exit_code == 0, shown.stderr
     assert f"ledger: {len(vacuumed['removed'])} file(s) removed" in shown.stdout
+
+
+def test_tags_are_per_dataset_through_the_command_line(project: Path) -> None:
+    """``tag rides@1 prod`` and ``tag ride_events@0 prod`` are two tags; releases name them."""
+    ingest_demo(project, 2)
+    lake = Lake.from_project(load_project(project / "thermocline.yaml"))
+    write(Catalog(lake), "ride_events", pa.table({"event_id": pa.array([1], pa.int64())}))
+    assert thermocline("tag", "rides@1", "prod", cwd=project).exit_code == 0
+    assert thermocline("tag", "ride_events@0", "prod", cwd=project).exit_code == 0
+    tags = {(t["dataset"], t["name"]): t["version"] for t in as_json(project, "tags")}
+    assert tags == {("rides", "prod"): 1, ("ride_events", "prod"): 0}
+    created = as_json(project, "release", "create", "r1", "rides@prod", "ride_events@prod")
+    assert created["versions"] == {"rides": 1, "ride_events": 0}

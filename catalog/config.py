@@ -435,7 +435,9 @@ def load_project(
         raise ConfigError(f"{file}: the top level must be a mapping with lake, kafka, datasets")
     problems = _model_problems(raw) + _missing_env(raw, environ)
     if problems:
-        raise ConfigError(_summarize(file, problems))
+        field, first = problems[0]
+        fix = first.split("fix: ", 1)[1] if "fix: " in first else None
+        raise ConfigError(_summarize(file, [p for _, p in problems]), field=field, fix=fix)
     project = Project.model_validate(raw)
     project._path = file
     return project
@@ -453,7 +455,8 @@ def expand_env(value: str, environ: Mapping[str, str] | None = None, field: str 
             return default
         raise ConfigError(
             f"{field}: environment variable {name} is not set; fix: export {name}=... "
-            f"or write ${{{name}:-default}}"
+            f"or write ${{{name}:-default}}",
+            field=field,
         )
 
     return _ENV_REFERENCE.sub(replace, value)
@@ -467,21 +470,22 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
 
 
-def _model_problems(raw: dict[str, Any]) -> list[str]:
+def _model_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, one line) per problem pydantic finds."""
     try:
         Project.model_validate(raw)
     except ValidationError as error:
-        return [_describe(e, raw) for e in error.errors()]
+        return [(_field_path(e["loc"], raw), _describe(e, raw)) for e in error.errors()]
     return []
 
 
-def _missing_env(raw: Any, environ: Mapping[str, str]) -> list[str]:
+def _missing_env(raw: Any, environ: Mapping[str, str]) -> list[tuple[str, str]]:
     problems = []
     for field, value in _strings(raw):
         try:
             expand_env(value, environ, field)
         except ConfigError as error:
-            problems.append(str(error))
+            problems.append((field, str(error)))
     return problems
 
 

@@ -34,6 +34,7 @@ from pydantic import (
 
 from thermocline.catalog.arrow_types import parse_arrow_type
 from thermocline.catalog.errors import ConfigError
+from thermocline.catalog.yaml_files import DuplicateKeyError, load_unique_yaml
 
 __all__ = [
     "PROJECT_ENV",
@@ -327,14 +328,24 @@ class DatasetSpec(_Model):
             raise ValueError("partition_start needs partition_by: the column holding the day")
         if not isinstance(self.schema_, dict):
             return self
-        for key in ("partition_by", "primary_key"):
-            unknown = [c for c in getattr(self, key) if c not in self.schema_]
+        for key, columns in self._column_references():
+            unknown = [c for c in columns if c not in self.schema_]
             if unknown:
                 raise ValueError(
                     f"{key} names {unknown} which are not in `schema` "
-                    f"(columns: {', '.join(self.schema_)})"
+                    f"(columns: {', '.join(self.schema_)}); fix: add the column to `schema` "
+                    "or correct the name"
                 )
         return self
+
+    def _column_references(self) -> Iterator[tuple[str, list[str]]]:
+        """(key as written, the columns it names) for every key that names columns."""
+        yield "partition_by", self.partition_by
+        yield "primary_key", self.primary_key
+        for index, check in enumerate(self.quality.checks):
+            named = getattr(check, "columns", None) or [getattr(check, "column", None)]
+            yield f"quality.checks[{index}] ({check.check})", [c for c in named if c]
+        yield "pii.columns", list(self.pii.columns)
 
 
 class Project(_Model):
@@ -423,7 +434,14 @@ def load_project(
     environ = os.environ if environ is None else environ
     file = find_project_file(path, environ)
     try:
-        raw = yaml.safe_load(file.read_text()) or {}
+        raw = load_unique_yaml(file.read_text()) or {}
+    except DuplicateKeyError as error:
+        mark = error.problem_mark
+        raise ConfigError(
+            f"{file}:{mark.line + 1}:{mark.column + 1}: {error.problem}; fix: keep one of them "
+            "(YAML would silently keep only the last)",
+            field=str(error.key),
+        ) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)

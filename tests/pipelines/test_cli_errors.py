@@ -8,9 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from cli_runner import thermocline
 from click.testing import Result
+
+from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.writes import write
 
 PROJECT = "lake: {uri: ./lake}\ndatasets:\n  rides:\n    schema: {ride_id: int64, fare: float64}\n"
 
@@ -95,3 +100,34 @@ def test_without_json_stdout_stays_empty_on_error(project: Path) -> None:
     result = thermocline("history", "nope", cwd=project)
     assert result.exit_code == 2
     assert result.stdout == ""
+
+
+@pytest.fixture
+def two_versions(project: Path) -> Path:
+    """``rides`` with versions 0 (2 rows) and 1 (3 rows), tagged ``golden`` at 1."""
+    catalog = Catalog(Lake.open(project / "lake"))
+    for ids in ([1, 2], [3]):
+        write(catalog, "rides", pa.table({"ride_id": ids, "fare": [1.0] * len(ids)}))
+    catalog.set_tag("golden", "rides", 1)
+    return project
+
+
+@pytest.mark.parametrize(("a", "b"), [("1", "1"), ("golden", "1"), ("0", "0")])
+def test_diff_of_a_version_with_itself_is_refused(two_versions: Path, a: str, b: str) -> None:
+    result = thermocline("diff", "rides", a, b, "--json", cwd=two_versions)
+    error = json_error(result)
+    assert error["exit_code"] == 2
+    assert f"{a!r} and {b!r} are both version {b} of rides" in error["error"]
+    assert error["fix"] == "name two different versions"
+
+
+def test_diff_backwards_says_so(two_versions: Path) -> None:
+    shown = thermocline("diff", "rides", "golden", "0", cwd=two_versions)
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.startswith(
+        "rides: version 1 -> 0 (backwards: what going back from 1 to 0 changes): +0 / -1 rows"
+    )
+    change = json.loads(thermocline("diff", "rides", "1", "0", "--json", cwd=two_versions).stdout)
+    assert (change["backwards"], change["rows_removed"]) == (True, 1)
+    forward = json.loads(thermocline("diff", "rides", "0", "1", "--json", cwd=two_versions).stdout)
+    assert (forward["backwards"], forward["rows_added"]) == (False, 1)

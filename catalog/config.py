@@ -434,20 +434,32 @@ def load_project(
     environ = os.environ if environ is None else environ
     file = find_project_file(path, environ)
     try:
-        raw = load_unique_yaml(file.read_text()) or {}
-    except DuplicateKeyError as error:
-        mark = error.problem_mark
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
         raise ConfigError(
-            f"{file}:{mark.line + 1}:{mark.column + 1}: {error.problem}; fix: keep one of them "
+            f"{file}: not UTF-8 text (byte {error.start}); fix: save the file as UTF-8"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot be read ({error.strerror}); fix: check it") from None
+    try:
+        raw = load_unique_yaml(text) or {}
+    except DuplicateKeyError as error:
+        where = _where(file, error.problem_mark)
+        raise ConfigError(
+            f"{where}: {error.problem}; fix: keep one of them "
             "(YAML would silently keep only the last)",
             field=str(error.key),
         ) from None
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        where = _where(file, error.problem_mark)
         raise ConfigError(
             f"{where}: not valid YAML: {error.problem}; fix: check quoting and indentation there "
             "(quote values with [ ] { } : #)"
+        ) from None
+    except yaml.YAMLError as error:  # a character YAML does not allow, such as NUL
+        problem = str(error).split("\n", 1)[0]
+        raise ConfigError(
+            f"{file}: not valid YAML: {problem}; fix: remove that character"
         ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: the top level must be a mapping with lake, kafka, datasets")
@@ -459,6 +471,11 @@ def load_project(
     project = Project.model_validate(raw)
     project._path = file
     return project
+
+
+def _where(file: Path, mark: yaml.Mark | None) -> str:
+    """``file:line:column`` of a YAML mark, or the file alone."""
+    return f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
 
 
 def expand_env(value: str, environ: Mapping[str, str] | None = None, field: str = "value") -> str:

@@ -54,13 +54,14 @@ class ThermoclineError(Exception):
     def field(self) -> str | None:
         """The input that was wrong (a project-file key such as ``datasets.rides.schema``, an
         option such as ``--rows``), when there is one."""
-        return getattr(self, "_field", None)
+        field: str | None = getattr(self, "_field", None)
+        return field
 
     @property
     def fix(self) -> str | None:
         """What to do about it: given by the raiser, else the message's ``fix: ...`` part, else
         its part after the first ``; `` (messages say what was wrong, then what to do)."""
-        given = getattr(self, "_fix", None)
+        given: str | None = getattr(self, "_fix", None)
         if given is not None:
             return given
         text = str(self).split("\n", 1)[0]

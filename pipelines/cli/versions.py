@@ -144,7 +144,9 @@ def release_rollback(ctx: Context, name: str, reason: str | None, yes: bool, as_
     target = ctx.catalog.release(name)
     if not yes:
         click.confirm(
-            f"roll back {', '.join(f'{d}@{v}' for d, v in target.versions.items())}?", abort=True
+            f"roll back {', '.join(f'{d}@{v}' for d, v in target.versions.items())}?",
+            abort=True,
+            err=True,  # stdout is for the result (--json)
         )
     with Progress(console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task(f"release {name}", total=len(target.versions))
@@ -202,7 +204,7 @@ def rollback(
             else:
                 out.print(("dry run: " if dry_run else "already there: ") + summary(plan))
             return
-        click.confirm(f"roll back {summary(plan)}?", abort=True)
+        click.confirm(f"roll back {summary(plan)}?", abort=True, err=True)
     result = rollback_dataset(ctx.catalog, dataset, to, reason=reason)
     if as_json:
         print_json(result)

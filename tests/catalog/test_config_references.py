@@ -107,3 +107,22 @@ def test_columns_are_not_checked_against_an_inferred_schema(tmp_path: Path) -> N
         "    quality: {checks: [{check: range, column: fare, min: 0}]}\n"
     )
     assert load_project(_write(tmp_path, text), environ={}).datasets["rides"].schema_ == "infer"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"lake: {uri: ./lake}\x00\n", "not valid YAML: unacceptable character #x0000"),
+        (b"lake: {uri: '\xff\xfe'}\n", "not UTF-8 text"),
+    ],
+)
+def test_a_file_yaml_cannot_read_is_one_config_error(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    """Found by the fuzz test: a NUL character, or bytes that are not UTF-8."""
+    path = tmp_path / PROJECT_FILENAME
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=expected) as caught:
+        load_project(path, environ={})
+    assert str(caught.value).startswith(str(path))
+    assert "\n" not in str(caught.value)

@@ -11,11 +11,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from cli_runner import thermocline
-from click.testing import Result
+from click.testing import CliRunner, Result
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.writes import write
+from thermocline.pipelines.cli import cli
 
 PROJECT = "lake: {uri: ./lake}\ndatasets:\n  rides:\n    schema: {ride_id: int64, fare: float64}\n"
 
@@ -131,3 +132,29 @@ def test_diff_backwards_says_so(two_versions: Path) -> None:
     assert (change["backwards"], change["rows_removed"]) == (True, 1)
     forward = json.loads(thermocline("diff", "rides", "0", "1", "--json", cwd=two_versions).stdout)
     assert (forward["backwards"], forward["rows_added"]) == (False, 1)
+
+
+@pytest.mark.parametrize(
+    "args", [["rollback", "rides", "--to", "0"], ["release", "rollback", "r1"]]
+)
+def test_a_confirmation_prompt_keeps_json_stdout_clean(two_versions: Path, args: list[str]) -> None:
+    Catalog(Lake.open(two_versions / "lake")).create_release("r1", {"rides": 0})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(two_versions)
+        declined = CliRunner().invoke(cli, [*args, "--json"], input="n\n")
+        accepted = CliRunner().invoke(cli, [*args, "--json"], input="y\n")
+    assert declined.exit_code == 130
+    assert json.loads(declined.stdout)["error"] == "aborted"
+    assert "roll back" in declined.stderr, "the question is asked on stderr"
+    assert accepted.exit_code == 0, accepted.stderr
+    assert json.loads(accepted.stdout)
+
+
+def test_a_limit_or_retention_past_any_history_means_all_of_it(two_versions: Path) -> None:
+    huge = "99999999999999999999"  # past a 64-bit integer: found by the fuzz test
+    listed = thermocline("history", "rides", "--limit", huge, "--json", cwd=two_versions)
+    assert listed.exit_code == 0, listed.stderr
+    assert [c["version"] for c in json.loads(listed.stdout)] == [1, 0]
+    kept = thermocline("vacuum", "rides", "--retention-hours", huge, "--json", cwd=two_versions)
+    assert kept.exit_code == 0, kept.stderr
+    assert json.loads(kept.stdout)["removed"] == []

@@ -34,6 +34,7 @@ from pydantic import (
 
 from thermocline.catalog.arrow_types import parse_arrow_type
 from thermocline.catalog.errors import ConfigError
+from thermocline.catalog.yaml_files import DuplicateKeyError, load_unique_yaml
 
 __all__ = [
     "PROJECT_ENV",
@@ -327,14 +328,24 @@ class DatasetSpec(_Model):
             raise ValueError("partition_start needs partition_by: the column holding the day")
         if not isinstance(self.schema_, dict):
             return self
-        for key in ("partition_by", "primary_key"):
-            unknown = [c for c in getattr(self, key) if c not in self.schema_]
+        for key, columns in self._column_references():
+            unknown = [c for c in columns if c not in self.schema_]
             if unknown:
                 raise ValueError(
                     f"{key} names {unknown} which are not in `schema` "
-                    f"(columns: {', '.join(self.schema_)})"
+                    f"(columns: {', '.join(self.schema_)}); fix: add the column to `schema` "
+                    "or correct the name"
                 )
         return self
+
+    def _column_references(self) -> Iterator[tuple[str, list[str]]]:
+        """(key as written, the columns it names) for every key that names columns."""
+        yield "partition_by", self.partition_by
+        yield "primary_key", self.primary_key
+        for index, check in enumerate(self.quality.checks):
+            named = getattr(check, "columns", None) or [getattr(check, "column", None)]
+            yield f"quality.checks[{index}] ({check.check})", [c for c in named if c]
+        yield "pii.columns", list(self.pii.columns)
 
 
 class Project(_Model):
@@ -423,22 +434,48 @@ def load_project(
     environ = os.environ if environ is None else environ
     file = find_project_file(path, environ)
     try:
-        raw = yaml.safe_load(file.read_text()) or {}
+        text = file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{file}: not UTF-8 text (byte {error.start}); fix: save the file as UTF-8"
+        ) from None
+    except OSError as error:
+        raise ConfigError(f"{file}: cannot be read ({error.strerror}); fix: check it") from None
+    try:
+        raw = load_unique_yaml(text) or {}
+    except DuplicateKeyError as error:
+        where = _where(file, error.problem_mark)
+        raise ConfigError(
+            f"{where}: {error.problem}; fix: keep one of them "
+            "(YAML would silently keep only the last)",
+            field=str(error.key),
+        ) from None
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark
-        where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+        where = _where(file, error.problem_mark)
         raise ConfigError(
             f"{where}: not valid YAML: {error.problem}; fix: check quoting and indentation there "
             "(quote values with [ ] { } : #)"
+        ) from None
+    except yaml.YAMLError as error:  # a character YAML does not allow, such as NUL
+        problem = str(error).split("\n", 1)[0]
+        raise ConfigError(
+            f"{file}: not valid YAML: {problem}; fix: remove that character"
         ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: the top level must be a mapping with lake, kafka, datasets")
     problems = _model_problems(raw) + _missing_env(raw, environ)
     if problems:
-        raise ConfigError(_summarize(file, problems))
+        field, first = problems[0]
+        fix = first.split("fix: ", 1)[1] if "fix: " in first else None
+        raise ConfigError(_summarize(file, [p for _, p in problems]), field=field, fix=fix)
     project = Project.model_validate(raw)
     project._path = file
     return project
+
+
+def _where(file: Path, mark: yaml.Mark | None) -> str:
+    """``file:line:column`` of a YAML mark, or the file alone."""
+    return f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
 
 
 def expand_env(value: str, environ: Mapping[str, str] | None = None, field: str = "value") -> str:
@@ -453,7 +490,8 @@ def expand_env(value: str, environ: Mapping[str, str] | None = None, field: str 
             return default
         raise ConfigError(
             f"{field}: environment variable {name} is not set; fix: export {name}=... "
-            f"or write ${{{name}:-default}}"
+            f"or write ${{{name}:-default}}",
+            field=field,
         )
 
     return _ENV_REFERENCE.sub(replace, value)
@@ -467,21 +505,22 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
 
 
-def _model_problems(raw: dict[str, Any]) -> list[str]:
+def _model_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """(field, one line) per problem pydantic finds."""
     try:
         Project.model_validate(raw)
     except ValidationError as error:
-        return [_describe(e, raw) for e in error.errors()]
+        return [(_field_path(e["loc"], raw), _describe(e, raw)) for e in error.errors()]
     return []
 
 
-def _missing_env(raw: Any, environ: Mapping[str, str]) -> list[str]:
+def _missing_env(raw: Any, environ: Mapping[str, str]) -> list[tuple[str, str]]:
     problems = []
     for field, value in _strings(raw):
         try:
             expand_env(value, environ, field)
         except ConfigError as error:
-            problems.append(str(error))
+            problems.append((field, str(error)))
     return problems
 
 

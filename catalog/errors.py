@@ -2,6 +2,8 @@
 
 Every message says what was wrong and what to do about it, so the CLI can print
 ``str(error)`` as one line and exit non-zero (2 for an :class:`InputError`, 1 otherwise).
+An error may also name its ``field`` (the key or option that was wrong) and its ``fix``; the
+CLI's ``--json`` error object carries both.
 """
 
 from __future__ import annotations
@@ -44,6 +46,34 @@ class ThermoclineError(Exception):
     """
 
     retryable: bool = False
+
+    def __init__(
+        self, message: str = "", *, field: str | None = None, fix: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self._field = field
+        self._fix = fix
+
+    @property
+    def field(self) -> str | None:
+        """The input that was wrong (a project-file key such as ``datasets.rides.schema``, an
+        option such as ``--rows``), when there is one."""
+        field: str | None = getattr(self, "_field", None)
+        return field
+
+    @property
+    def fix(self) -> str | None:
+        """What to do about it: given by the raiser, else the message's ``fix: ...`` part, else
+        its part after the first ``; `` (messages say what was wrong, then what to do)."""
+        given: str | None = getattr(self, "_fix", None)
+        if given is not None:
+            return given
+        text = str(self).split("\n", 1)[0]
+        if "fix: " in text:
+            return text.split("fix: ", 1)[1].strip()
+        if "; " in text:
+            return text.split("; ", 1)[1].strip()
+        return None
 
 
 class InputError(ThermoclineError):
@@ -142,7 +172,7 @@ class SchemaEvolutionError(ThermoclineError):
     def __init__(
         self, message: str, *, column: str, table_type: Any = None, batch_type: Any = None
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, field=column)
         self.column = column
         self.table_type = table_type
         self.batch_type = batch_type

@@ -56,6 +56,12 @@ class Diff:
     rows_removed_sample: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def backwards(self) -> bool:
+        """B is older than A (like ``git diff NEW OLD``): the rows and files going back from A
+        to B adds and removes, which is what a rollback from A to B would change."""
+        return self.to_version < self.from_version
+
+    @property
     def rows_added(self) -> int:
         return sum(p.rows_added for p in self.partitions)
 
@@ -76,12 +82,20 @@ def diff(
 
     Rows are counted per file from the log's statistics: a rewritten file counts as its rows
     removed and added again. ``sample_rows`` > 0 reads that many rows of each side's files.
+    ``b`` may be older than ``a`` (:attr:`Diff.backwards`): the change going back, as
+    ``git diff`` shows it; ``a`` and ``b`` naming the same version is an :class:`InputError`.
     """
     if sample_rows < 0:
         raise InputError(f"rows must be 0 or more, not {sample_rows}")
     lake = lake_of(catalog)
     version_a = resolve_version(catalog, dataset, a)
     version_b = resolve_version(catalog, dataset, b)
+    if version_a == version_b:
+        raise InputError(
+            f"{a!r} and {b!r} are both version {version_a} of {dataset}: there is nothing to "
+            "compare; fix: name two different versions",
+            fix="name two different versions",
+        )
     table_a, table_b = (open_table(lake, dataset, v) for v in (version_a, version_b))
     schema_a, schema_b = (t.schema().to_arrow() for t in (table_a, table_b))
     fields_a = {f.name: str(f.type) for f in pa.schema(schema_a)}

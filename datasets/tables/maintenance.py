@@ -28,6 +28,8 @@ __all__ = [
     "vacuum_ledgers",
 ]
 
+_LONGEST_RETENTION_HOURS = 24 * 365 * 10_000  # ten thousand years: keeps every file
+
 
 @dataclass(frozen=True)
 class CompactionResult:
@@ -108,7 +110,8 @@ def vacuum(
     custom = {USER_KEY: current_user(), **({REASON_KEY: reason} if reason else {})}
     stored = stored_files(lake, dataset)
     listed = table.vacuum(
-        retention_hours=int(retention_hours),
+        # Past any table's age the retention keeps everything; delta-rs takes 64-bit hours.
+        retention_hours=min(int(retention_hours), _LONGEST_RETENTION_HOURS),
         dry_run=dry_run,
         enforce_retention_duration=False,
         full=True,  # also unreferenced files, such as those a crash left staged

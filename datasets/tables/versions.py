@@ -182,7 +182,10 @@ def history(lake: Lake, name: str, limit: int | None = None) -> list[Commit]:
     """Versions of ``name``, newest first (the ``limit`` newest, when given)."""
     if limit is not None and limit < 1:
         raise InputError(f"limit must be at least 1, not {limit}")
-    return [_commit(entry) for entry in open_table(lake, name).history(limit)]
+    table = open_table(lake, name)
+    if limit is not None and limit > table.version() + 1:
+        limit = None  # more than there are: all of them (delta-rs takes no 64-bit overflow)
+    return [_commit(entry) for entry in table.history(limit)]
 
 
 def _commit(entry: dict[str, Any]) -> Commit:

@@ -26,6 +26,7 @@ about 2 x 6.5 MB + 3 x 100 MB + 2 batches.
 from __future__ import annotations
 
 import math
+import operator
 import os
 import uuid
 import warnings
@@ -35,6 +36,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
+import pyarrow as pa
 import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
@@ -64,7 +66,9 @@ from thermocline.datasets.training.shards import (
 from thermocline.datasets.training.tensors import (
     MASK,
     Batch,
+    fill_value,
     is_list,
+    is_scalar,
     is_text,
     pack,
     tensor_type,
@@ -111,6 +115,11 @@ class TableDataset(IterableDataset[Batch]):
     DataLoader workers from ``get_worker_info``. Iterating again continues where the last
     iteration stopped; a finished pass moves to the next epoch (or call :meth:`set_epoch`).
     Columns the catalog classifies as personal data are refused unless ``allow_pii`` names them.
+
+    A null in a number, bool or time column is refused when its batch is read (a tensor has no
+    null; a NaN would train silently) unless ``fill`` gives that column's value for nulls
+    (``fill={"fare": 0.0}``) or ``null_masks`` names it (``True``: every such column): then its
+    nulls are 0 and ``batch["<column>_mask"]`` is True where the value is real, in every batch.
     """
 
     def __init__(
@@ -139,6 +148,8 @@ class TableDataset(IterableDataset[Batch]):
         cache_dir: str | os.PathLike[str] | None = None,
         cache_bytes: int = 64 * 2**30,
         allow_pii: Sequence[str] = (),
+        fill: Mapping[str, Any] | None = None,
+        null_masks: bool | Sequence[str] = False,
         run_id: str | None = None,
         record_run: bool = True,
     ) -> None:
@@ -147,6 +158,7 @@ class TableDataset(IterableDataset[Batch]):
             raise InputError("batch_size, shuffle_buffer and prefetch must each be at least 1")
         if ragged not in ("offsets", "padded"):
             raise InputError(f"ragged must be 'offsets' or 'padded', not {ragged!r}")
+        seed = _seed(seed)
         self.catalog, self.dataset = _resolve_source(source, catalog, lake, storage_options)
         self.lake = self.catalog.lake
         self.rank, self.world_size = _topology(rank, world_size)
@@ -175,6 +187,7 @@ class TableDataset(IterableDataset[Batch]):
             return made
 
         self.plan = _shared_plan(plan)
+        self.fill, self.null_masks = _null_handling(self.plan, fill or {}, null_masks)
         self.epoch = 0
         self._legs: list[_Leg] = []
         self._pack = False  # set by TableLoader: ship batches from workers as one buffer
@@ -428,6 +441,47 @@ def _check_types(plan: Plan, ragged: str, drop_last: bool, list_sizes: Mapping[s
             f"column name(s) {', '.join(clashes)} collide with keys the loader adds ({MASK!r}, "
             "'<column>_offsets', '<column>_mask'); rename them or leave them out of columns"
         )
+
+
+def _seed(seed: Any) -> int:
+    """``seed`` as a whole number >= 0 (what numpy's generators take), refused here rather
+    than on the first batch."""
+    try:
+        whole = operator.index(seed)
+    except TypeError:
+        whole = -1
+    if whole < 0 or isinstance(seed, bool):
+        raise InputError(f"seed must be a whole number 0 or more, not {seed!r}", field="seed")
+    return whole
+
+
+def _null_handling(
+    plan: Plan, fill: Mapping[str, Any], null_masks: bool | Sequence[str]
+) -> tuple[dict[str, pa.Scalar], frozenset[str]]:
+    """The fill scalars and null-masked columns, checked against the columns the plan reads."""
+    types = {f.name: value_type(f.type) for f in plan.schema}
+    scalars = [name for name, kind in types.items() if is_scalar(kind)]
+    masked = scalars if null_masks is True else list(null_masks or ())
+    for option, names in (("fill", list(fill)), ("null_masks", masked)):
+        for name in names:
+            if name not in types or not is_scalar(types[name]):
+                raise InputError(
+                    f"{option} names {name!r}, which is not a column read here that holds "
+                    f"numbers, bools or times (those are: {', '.join(scalars) or 'none'})",
+                    field=option,
+                )
+    both = sorted(set(fill) & set(masked))
+    if both:
+        raise InputError(f"{both[0]!r} is in both fill and null_masks; choose one", field="fill")
+    clashes = sorted(f"{name}_mask" for name in masked if f"{name}_mask" in types)
+    if clashes:
+        raise InputError(
+            f"column(s) {', '.join(clashes)} collide with the null masks; rename them or leave "
+            "them out of columns",
+            field="null_masks",
+        )
+    filled = {name: fill_value(name, types[name], value) for name, value in fill.items()}
+    return filled, frozenset(masked)
 
 
 def _pinning_possible() -> bool:

@@ -168,6 +168,8 @@ def produce(
                                 drop_last=dataset.drop_last,
                                 list_sizes=dataset.list_sizes,
                                 ragged=dataset.ragged,
+                                fill=dataset.fill,
+                                null_masks=dataset.null_masks,
                             )
                             if pinned is not None:
                                 batch = pinned.copy(batch)

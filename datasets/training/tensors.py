@@ -5,7 +5,7 @@ processes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,9 @@ __all__ = [
     "MASK",
     "Batch",
     "PinnedRing",
+    "fill_value",
     "is_list",
+    "is_scalar",
     "is_text",
     "pack",
     "tensor_type",
@@ -55,9 +57,17 @@ def to_tensors(
     drop_last: bool,
     list_sizes: Mapping[str, int],
     ragged: str,
+    fill: Mapping[str, pa.Scalar] | None = None,
+    null_masks: Collection[str] = (),
 ) -> Batch:
     """One batch as tensors, padded to ``batch_size`` rows unless ``drop_last``: lists named
-    in ``list_sizes`` as 2-D tensors, other lists as ``ragged`` ("offsets" or "padded")."""
+    in ``list_sizes`` as 2-D tensors, other lists as ``ragged`` ("offsets" or "padded").
+
+    A null in a number column is refused (a tensor has no null, and NaN would pass silently)
+    unless ``fill`` gives the column's value for nulls, or the column is in ``null_masks``:
+    then nulls are 0 and ``<column>_mask`` is True where the value is real. A batch without
+    nulls costs one ``null_count`` per column.
+    """
     size, rows = batch_size, table.num_rows
     pad = 0 if drop_last else size - rows
     batch: Batch = {}
@@ -65,6 +75,14 @@ def to_tensors(
         array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
         if isinstance(array.type, pa.DictionaryType):
             array = array.dictionary_decode()
+        if name in null_masks:
+            valid = torch.ones(rows, dtype=torch.bool)
+            if array.null_count:
+                valid = torch.from_numpy(array.is_valid().to_numpy(zero_copy_only=False))
+                array = pc.fill_null(array, fill_value(name, array.type, 0))
+            batch[f"{name}_mask"] = _padded(valid, pad)
+        elif fill and name in fill and array.null_count:
+            array = pc.fill_null(array, fill[name])
         kind = array.type
         if is_text(kind):
             filler = b"" if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) else ""
@@ -94,8 +112,6 @@ def _dense(name: str, array: pa.Array) -> torch.Tensor:
     if pa.types.is_boolean(kind):
         _no_nulls(name, array)
         return torch.from_numpy(array.to_numpy(zero_copy_only=False))
-    if pa.types.is_floating(kind) and array.null_count:
-        return torch.from_numpy(array.to_numpy(zero_copy_only=False))  # nulls become NaN
     storage = tensor_type(kind)
     if storage is None:
         raise InputError(f"column {name!r} of type {kind} has no tensor form")
@@ -159,10 +175,39 @@ def _padded(tensor: torch.Tensor, pad: int) -> torch.Tensor:
 
 def _no_nulls(name: str, array: pa.Array) -> None:
     if array.null_count:
+        choices = (
+            f"pass fill={{{name!r}: {0.0 if pa.types.is_floating(array.type) else 0}}} or "
+            f"null_masks=[{name!r}], or filter them out"
+            if is_scalar(array.type)
+            else "filter them out"
+        )
         raise InputError(
             f"column {name!r} has {array.null_count} null(s) in a batch, which a tensor of "
-            f"{array.type} cannot hold; filter them out, e.g. filter=pc.field({name!r}).is_valid()"
+            f"{array.type} cannot hold; {choices}, e.g. filter=pc.field({name!r}).is_valid()",
+            field=name,
         )
+
+
+def is_scalar(kind: pa.DataType) -> bool:
+    """A number, bool or time: one value per row, which a fill value or a null mask can cover."""
+    return tensor_type(kind) is not None and not pa.types.is_fixed_size_list(kind)
+
+
+def fill_value(name: str, kind: pa.DataType, value: Any) -> pa.Scalar:
+    """``value`` as a scalar of column ``name``'s type ``kind``, or an :class:`InputError`."""
+    try:
+        if pa.types.is_boolean(kind):
+            return pa.scalar(value, kind) if isinstance(value, bool) else pa.scalar(bool(value))
+        storage = tensor_type(kind)
+        if isinstance(value, bool | str | bytes) or storage is None:
+            raise TypeError(value)
+        return pa.scalar(value).cast(storage, safe=True).cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError) as error:
+        raise InputError(
+            f"fill value {value!r} does not fit column {name!r} ({kind}); give a value of its "
+            "type, e.g. 0 for whole numbers and times, 0.0 for floats",
+            field=name,
+        ) from error
 
 
 def value_type(kind: pa.DataType) -> pa.DataType:

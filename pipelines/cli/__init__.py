@@ -3,8 +3,9 @@
 One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
 ``ingest``, ``demo``), each with a ``register(group)`` that adds its commands to :data:`cli`;
 :mod:`.output` holds how every command prints (tables for people, ``--json`` for scripts) and
-how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` prints one line on
-stderr and exits 1, or 2 when the input was wrong (project file, arguments, unknown names).
+how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` or a usage error
+prints one line on stderr and exits 1, or 2 when the input was wrong (project file, arguments,
+unknown names); with ``--json`` the error is also one JSON object on stdout.
 
 Startup stays fast: dagster, Great Expectations and torch are imported only inside the commands
 that need them (a test checks ``thermocline --help`` imports none of them).
@@ -12,6 +13,7 @@ that need them (a test checks ``thermocline --help`` imports none of them).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +21,7 @@ import click
 
 from thermocline.pipelines.cli import config, datasets, demo, dev, ingest, ui, versions
 from thermocline.pipelines.cli.context import Context
-from thermocline.pipelines.cli.output import fit_to_stdout, one_line_errors
+from thermocline.pipelines.cli.output import fit_to_stdout, one_line_errors, wants_json
 
 __all__ = ["cli", "main"]
 
@@ -38,8 +40,9 @@ class _Thermocline(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        with one_line_errors():
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        given = list(sys.argv[1:] if args is None else args)
+        with one_line_errors(as_json=wants_json(given)):
+            code = super().main(given, prog_name, complete_var, standalone_mode=False, **extra)
         # Without standalone mode click returns the exit code of `--help` and `ctx.exit(n)`,
         # and a command's return value otherwise (ours return None: success).
         raise SystemExit(code if isinstance(code, int) else 0)

@@ -103,7 +103,10 @@ def history(ctx: Context, dataset: str, limit: int | None, as_json: bool) -> Non
 @json_option
 @click.pass_obj
 def diff(ctx: Context, dataset: str, a: str, b: str, sample_rows: int, as_json: bool) -> None:
-    """What changed in DATASET from version A to B (versions, tags or times)."""
+    """What changed in DATASET from version A to B (versions, tags or times).
+
+    B older than A shows the change going back (what a rollback from A to B would do).
+    """
     from thermocline.datasets.tables.inspection import diff as diff_versions
 
     change = diff_versions(ctx.catalog, ctx.dataset(dataset), a, b, sample_rows=sample_rows)
@@ -113,11 +116,17 @@ def diff(ctx: Context, dataset: str, a: str, b: str, sample_rows: int, as_json: 
                 **jsonable(change),
                 "rows_added": change.rows_added,
                 "rows_removed": change.rows_removed,
+                "backwards": change.backwards,
             }
         )
         return
+    back = (
+        f" (backwards: what going back from {change.from_version} to {change.to_version} changes)"
+        if change.backwards
+        else ""
+    )
     out.print(
-        f"{dataset}: version {change.from_version} -> {change.to_version}: "
+        f"{dataset}: version {change.from_version} -> {change.to_version}{back}: "
         f"+{change.rows_added} / -{change.rows_removed} rows, "
         f"files {change.files_from} -> {change.files_to}"
     )

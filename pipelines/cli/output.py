@@ -34,6 +34,7 @@ __all__ = [
     "print_json",
     "size",
     "table",
+    "wants_json",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -161,21 +162,63 @@ def exit_code(error: ThermoclineError) -> int:
     return _INPUT_ERROR if isinstance(error, InputError) else _FAILURE
 
 
+def wants_json(args: Sequence[str]) -> bool:
+    """Whether an argument list asks for ``--json`` (before a ``--`` that ends the options).
+
+    Read from the arguments themselves, not the parsed options, so that an argument list click
+    cannot parse (a usage error) still gets its error as JSON.
+    """
+    options = list(args)
+    if "--" in options:
+        options = options[: options.index("--")]
+    return "--json" in options
+
+
 @contextlib.contextmanager
-def one_line_errors() -> Iterator[None]:
+def one_line_errors(as_json: bool = False) -> Iterator[None]:
     """Turn what a command raises into its exit: one line on stderr and a non-zero code.
 
-    click's own errors (a bad option) keep click's usage message; a confirmation answered
-    "no" (or Ctrl-C at the prompt) exits 130 like an interrupted shell command.
+    A :class:`ThermoclineError` exits 2 (bad input) or 1; a usage error (a bad option value, a
+    missing argument, an unknown command) exits 2 with one line naming the command's ``--help``;
+    a confirmation answered "no" (or Ctrl-C at the prompt) exits 130 like an interrupted shell
+    command. With ``as_json`` the same error is also printed on stdout, where a script reads
+    the command's output, as one JSON object: ``error`` (the line), ``field`` (the key or
+    option that was wrong, or null), ``fix`` (what to do, or null) and ``exit_code``.
     """
     try:
         yield
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(_ABORTED)
-    except click.ClickException as error:
-        error.show()
+    except click.exceptions.NoArgsIsHelpError as error:
+        error.show()  # a group run without a command shows its help, as click does
         sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", None, None, _ABORTED, as_json)
+    except click.UsageError as error:
+        command = error.ctx.command_path if error.ctx is not None else "thermocline"
+        fix = f"see '{command} --help'"
+        message = f"{error.format_message().rstrip('.')}; fix: {fix}"
+        _fail(message, _usage_field(error), fix, error.exit_code, as_json)
+    except click.ClickException as error:
+        _fail(error.format_message(), None, None, error.exit_code, as_json)
     except ThermoclineError as error:
-        err.print(f"error: {error}", markup=False, soft_wrap=True)
-        sys.exit(exit_code(error))
+        _fail(str(error), error.field, error.fix, exit_code(error), as_json)
+
+
+def _fail(message: str, field: str | None, fix: str | None, code: int, as_json: bool) -> None:
+    if as_json:
+        record = {"error": message, "field": field, "fix": fix, "exit_code": code}
+        click.echo(json.dumps(record, default=str))
+    err.print(f"error: {message}", markup=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def _usage_field(error: click.UsageError) -> str | None:
+    """The option (``--rows``) or argument (``DATASET``) a usage error is about."""
+    name = getattr(error, "option_name", None)  # NoSuchOption, BadOptionUsage
+    if name:
+        return str(name)
+    param = getattr(error, "param", None)  # BadParameter, MissingParameter
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    if isinstance(param, click.Parameter):
+        return param.human_readable_name
+    return None

@@ -180,7 +180,11 @@ def release_rollback(
                 for line in _plan_lines(plan):
                     out.print(f"  {line}", markup=False)
             return
-        click.confirm(f"{_doing(plan)}: " + "; ".join(_plan_lines(plan)) + "?", abort=True)
+        click.confirm(
+            f"{_doing(plan)}: " + "; ".join(_plan_lines(plan)) + "?",
+            abort=True,
+            err=True,  # stdout is for the result (--json)
+        )
     with Progress(console=err, transient=True, disable=as_json) as progress:
         task = progress.add_task(f"release {name}", total=None)
         result = rollback_release(
@@ -264,7 +268,7 @@ def rollback(
             else:
                 out.print(("dry run: " if dry_run else "already there: ") + summary(plan))
             return
-        click.confirm(f"roll back {summary(plan)}?", abort=True)
+        click.confirm(f"roll back {summary(plan)}?", abort=True, err=True)
     result = rollback_dataset(ctx.catalog, dataset, to, reason=reason)
     if as_json:
         print_json(result)

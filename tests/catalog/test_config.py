@@ -33,7 +33,7 @@ datasets:
     description: clicks
     owners: [ml@example.com]
     source: {kind: kafka, topic: clicks}
-    schema: {id: int64, day: date32, embedding: 'fixed_size_list<float32>[4]'}
+    schema: {id: int64, day: date32, embedding: 'fixed_size_list<float32>[4]', email: string}
     partition_by: [day]
     primary_key: [id]
     tiering: {warm_after_days: 7, cold_after_days: 90}
@@ -67,7 +67,12 @@ def test_loads_a_full_project(tmp_path: Path) -> None:
     events = project.dataset("events")
     assert events.partition_by == ["day"]
     assert events.arrow_schema() == pa.schema(
-        [("id", pa.int64()), ("day", pa.date32()), ("embedding", pa.list_(pa.float32(), 4))]
+        [
+            ("id", pa.int64()),
+            ("day", pa.date32()),
+            ("embedding", pa.list_(pa.float32(), 4)),
+            ("email", pa.string()),
+        ]
     )
     assert [c.check for c in events.quality.checks] == ["not_null", "completeness", "freshness"]
     assert events.quality.checks[1].severity == "warn"

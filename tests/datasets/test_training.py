@@ -193,7 +193,8 @@ def test_zero_copy_from_arrow() -> None:
     with_null = pa.array([1, None, 3], pa.int32())
     with pytest.raises(InputError, match="1 null"):
         _dense("n", with_null)
-    assert _dense("f", pa.array([1.0, None])).isnan().tolist() == [False, True]
+    with pytest.raises(InputError, match=r"column 'f' has 1 null.*fill=\{'f': 0.0\}"):
+        _dense("f", pa.array([1.0, None]))  # never a silent NaN
 
 
 @pytest.mark.parametrize(
@@ -500,3 +501,82 @@ def test_s3_lake_with_worker_processes(s3_lake: Lake) -> None:
     assert len(per_rank[0]) == len(per_rank[1])
     ids = [i for batches in per_rank for b in batches for i in real_ids(b)]
     assert sorted(ids) == list(range(ROWS))
+
+
+def test_a_negative_or_fractional_seed_is_refused_when_built(harness: Lake) -> None:
+    for seed in (-1, 1.5, "7"):
+        with pytest.raises(
+            InputError, match=f"seed must be a whole number 0 or more, not {seed!r}"
+        ):
+            TableDataset("harness", lake=harness, seed=seed, record_run=False)  # type: ignore[arg-type]
+    assert TableDataset("harness", lake=harness, seed=np.int64(3), record_run=False).seed == 3
+
+
+@pytest.fixture
+def with_nulls(local_lake: Lake) -> Lake:
+    """ids 0..9; ``x`` (float32) and ``n`` (int64) are null where id % 3 == 0."""
+    ids = np.arange(10)
+    present = ids % 3 != 0
+    table = pa.table(
+        {
+            "id": ids,
+            "x": pa.array(ids * 0.5, pa.float32(), mask=~present),
+            "n": pa.array(ids * 10, pa.int64(), mask=~present),
+        }
+    )
+    write(Catalog(local_lake), "nulls", table)
+    return local_lake
+
+
+def test_nulls_in_a_float_column_are_refused_naming_it(with_nulls: Lake) -> None:
+    dataset = TableDataset("nulls", lake=with_nulls, columns=["id", "x"], record_run=False)
+    with pytest.raises(InputError, match=r"column 'x' has \d+ null.*fill=.*null_masks="):
+        list(dataset)
+
+
+def test_nulls_filled_as_the_caller_says(with_nulls: Lake) -> None:
+    dataset = TableDataset(
+        "nulls", lake=with_nulls, batch_size=4, fill={"x": -1.0, "n": 0}, record_run=False
+    )
+    batches = list(dataset)
+    ids = torch.cat([b["id"][b[MASK]] for b in batches])
+    x = torch.cat([b["x"][b[MASK]] for b in batches])
+    n = torch.cat([b["n"][b[MASK]] for b in batches])
+    nulls = ids % 3 == 0
+    assert torch.equal(x[nulls], torch.full((int(nulls.sum()),), -1.0))
+    assert torch.equal(x[~nulls], ids[~nulls].float() * 0.5)
+    assert torch.equal(n, torch.where(nulls, 0, ids * 10))
+    assert x.dtype == torch.float32
+    assert sorted(ids.tolist()) == list(range(10))
+
+
+def test_null_masks_mark_real_values_in_every_batch(with_nulls: Lake) -> None:
+    dataset = TableDataset(
+        "nulls", lake=with_nulls, batch_size=4, null_masks=True, record_run=False
+    )
+    batches = list(dataset)
+    assert all({"x_mask", "n_mask", "id_mask"} <= set(b) for b in batches), "same keys each batch"
+    for batch in batches:
+        real, ids = batch[MASK], batch["id"]
+        assert torch.equal(batch["x_mask"], real & (ids % 3 != 0))
+        assert torch.equal(batch["id_mask"], real)
+        assert not batch["x"][~batch["x_mask"]].any(), "no NaN: nulls and padding are 0"
+        assert torch.equal(batch["n"][batch["n_mask"]], ids[batch["n_mask"]] * 10)
+    only_x = TableDataset(
+        "nulls", lake=with_nulls, null_masks=["x"], fill={"n": 0}, record_run=False
+    )
+    assert {k for b in only_x for k in b if k.endswith("_mask")} - {MASK} == {"x_mask"}
+
+
+def test_fill_and_null_masks_are_checked_when_built(with_nulls: Lake) -> None:
+    def build(**options: Any) -> TableDataset:
+        return TableDataset("nulls", lake=with_nulls, record_run=False, **options)
+
+    with pytest.raises(InputError, match="fill names 'y', which is not a column read here"):
+        build(fill={"y": 0.0})
+    with pytest.raises(InputError, match="null_masks names 'y', which is not a column read here"):
+        build(null_masks=["y"])
+    with pytest.raises(InputError, match=r"fill value 0.5 does not fit column 'n' \(int64\)"):
+        build(fill={"n": 0.5})
+    with pytest.raises(InputError, match="'x' is in both fill and null_masks"):
+        build(fill={"x": 0.0}, null_masks=["x"])

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest import kafka
+from thermocline.datasets.ingest import dead_letters, kafka
 from thermocline.datasets.tables import writes
 from thermocline.datasets.tables.staging import StagedBatch
 
@@ -74,8 +74,9 @@ def ingest_until_killed(
             never.wait()
         return version
 
-    # The name the ingester calls, replaced in this child process only.
+    # The names the ingester calls (rows, dead letters), replaced in this child process only.
     kafka.publish = publish_or_stop  # type: ignore[attr-defined]
+    dead_letters.publish = publish_or_stop
     _ingester(project_path, group).run()
 
 

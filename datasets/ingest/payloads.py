@@ -40,6 +40,7 @@ from functools import lru_cache, partial
 from typing import Any
 
 import fastavro
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -78,15 +79,16 @@ def decode_json(
 ) -> Decoded:
     """Parse JSON object payloads; return (rows conformed to ``schema``, failures, the schema
     grown by new fields). Poison (see the module's docstring) is a failure with its reason."""
-    binary = pa.array(payloads, pa.large_binary())
-    failures = screen_json(binary, max_record_bytes)
+    payloads = list(payloads)
+    lines = _as_lines(payloads)
+    failures = screen_json(payloads, lines, max_record_bytes)
     keep = None
     if failures:
         bad = {index for index, _ in failures}
-        keep = [i for i in range(len(binary)) if i not in bad]
-        binary = binary.take(pa.array(keep, pa.int64()))
+        keep = [i for i in range(len(payloads)) if i not in bad]
+        lines = _as_lines([payloads[i] for i in keep])
     table, more, grown = _decode(
-        binary, _parse_json, json_read_schemas(schema), schema, reject=non_finite
+        lines, _parse_json, json_read_schemas(schema), schema, reject=non_finite
     )
     if keep is not None:
         more = [(keep[i], reason) for i, reason in more]
@@ -256,31 +258,47 @@ def _parse_json(payloads: pa.LargeBinaryArray, schema: pa.Schema | None) -> pa.T
     return _parse_lines(payloads, schema)
 
 
-def _parse_lines(payloads: pa.LargeBinaryArray, schema: pa.Schema | None) -> pa.Table:
+def _parse_lines(lines: pa.LargeBinaryArray, schema: pa.Schema | None) -> pa.Table:
     options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
     # One block must hold the largest record (a line): pyarrow fails a line over its block.
-    largest = pc.max(pc.binary_length(payloads)).as_py() or 0
+    largest = pc.max(pc.binary_length(lines)).as_py() or 0
     read = pajson.ReadOptions(
         use_threads=False,  # the caller runs pieces in parallel
         block_size=max(_BLOCK_BYTES, 2 * largest + 1),
     )
     try:
-        return pajson.read_json(_lines(payloads), read_options=read, parse_options=options)
+        return pajson.read_json(_joined(lines), read_options=read, parse_options=options)
     except pa.ArrowInvalid:
         # The reader cuts its input into blocks at newlines, so a pretty-printed payload can
         # fail where it spans a cut. Put each on one line and try again (outside strings a
         # newline is whitespace). Checking up front would scan every batch for them.
-        if not pc.any(pc.match_substring(payloads, b"\n")).as_py():
+        if pc.max(pc.count_substring(lines, "\n")).as_py() < 2:
             raise
-        one_line = pc.replace_substring(payloads, pattern=b"\n", replacement=b" ")
-        return pajson.read_json(_lines(one_line), read_options=read, parse_options=options)
+        one_line = [p.rstrip(b"\n").replace(b"\n", b" ") for p in lines.to_pylist()]
+        return pajson.read_json(
+            _joined(_as_lines(one_line)), read_options=read, parse_options=options
+        )
 
 
-def _lines(payloads: pa.LargeBinaryArray) -> pa.BufferReader:
-    """The payloads joined by newlines (JSON lines), as a stream the JSON reader takes."""
-    whole = pa.LargeListArray.from_arrays(pa.array([0, len(payloads)], pa.int64()), payloads)
-    joined = pc.binary_join(whole, pa.scalar(b"\n", pa.large_binary()))
-    return pa.BufferReader(joined[0].as_buffer())
+def _as_lines(payloads: Sequence[bytes]) -> pa.LargeBinaryArray:
+    """The payloads as JSON lines, one Arrow value each (the payload and the newline after it,
+    none after the last) over a single join of them: any run of values is a run of lines in
+    one buffer, which the JSON reader reads without a copy."""
+    joined = b"\n".join(payloads)
+    ends = np.cumsum(np.fromiter(map(len, payloads), np.int64, len(payloads)) + 1)
+    offsets = np.concatenate([[0], np.minimum(ends, len(joined))]).astype(np.int64)
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(payloads), [None, pa.py_buffer(offsets), pa.py_buffer(joined)]
+    )
+
+
+def _joined(lines: pa.LargeBinaryArray) -> pa.BufferReader:
+    """The buffer holding a run of :func:`_as_lines` values, as a stream (no copy)."""
+    if len(lines) == 0:
+        return pa.BufferReader(b"")
+    offsets = np.frombuffer(lines.buffers()[1], np.int64)
+    start, stop = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+    return pa.BufferReader(lines.buffers()[2].slice(start, stop - start))
 
 
 def _parse_records(records: Sequence[Mapping[str, Any]], schema: pa.Schema | None) -> pa.Table:

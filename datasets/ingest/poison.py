@@ -18,6 +18,8 @@ otherwise make the count add up.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -26,22 +28,28 @@ __all__ = ["MAX_RECORD_BYTES", "non_finite", "screen_json", "too_big"]
 MAX_RECORD_BYTES = 8 * 1024 * 1024  # the default limit of one record (payload), in bytes
 
 
-def screen_json(payloads: pa.LargeBinaryArray, max_record_bytes: int) -> list[tuple[int, str]]:
+def screen_json(
+    payloads: Sequence[bytes], lines: pa.LargeBinaryArray, max_record_bytes: int
+) -> list[tuple[int, str]]:
     """The payloads that cannot be one JSON object, with the reason: over the size limit, not
-    UTF-8, or not starting with ``{``. Vectorized; Python looks at the failures only."""
+    UTF-8, or not starting with ``{``. ``lines`` holds each payload and a newline after it
+    (none after the last), one Arrow value each. Vectorized; Python looks at the failures."""
     failures: list[tuple[int, str]] = []
-    sizes = pc.binary_length(payloads)
-    if len(payloads) and pc.max(sizes).as_py() > max_record_bytes:
+    sizes = pc.binary_length(lines)  # a payload's size, plus one for its newline
+    if len(lines) and pc.max(sizes).as_py() > max_record_bytes:
         over = pc.indices_nonzero(pc.greater(sizes, max_record_bytes)).to_pylist()
-        failures += [(i, too_big(sizes[i].as_py(), max_record_bytes)) for i in over]
-    for index in _not_utf8(payloads, 0):
+        failures += [
+            (i, too_big(len(payloads[i]), max_record_bytes))
+            for i in over
+            if len(payloads[i]) > max_record_bytes
+        ]
+    for index in _not_utf8(lines, 0):
         try:
-            payloads[index].as_py().decode()
+            payloads[index].decode()
         except UnicodeDecodeError as error:
             failures.append((index, f"not valid UTF-8: {error}"))
-    for index in pc.indices_nonzero(pc.invert(pc.starts_with(payloads, "{"))).to_pylist():
-        payload = payloads[index].as_py()
-        stripped = payload.strip()
+    for index in pc.indices_nonzero(pc.invert(pc.starts_with(lines, "{"))).to_pylist():
+        stripped = payloads[index].strip()
         if stripped.startswith(b"{"):
             continue  # whitespace before the object
         what = "empty" if not stripped else "null" if stripped == b"null" else None
@@ -80,10 +88,13 @@ def non_finite(table: pa.Table) -> list[tuple[int, str]]:
     """Rows with NaN or Infinity in a float column (or a list of floats): JSON has neither."""
     found: dict[int, str] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
+        listed = pa.types.is_list(column.type) or pa.types.is_large_list(column.type)
+        if not pa.types.is_floating(column.type.value_type if listed else column.type):
+            continue
         values, rows = column.combine_chunks(), None  # indices over the whole column
-        if pa.types.is_list(values.type) or pa.types.is_large_list(values.type):
+        if listed:
             values, rows = pc.list_flatten(values), pc.list_parent_indices(values)
-        if not pa.types.is_floating(values.type) or len(values) == 0:
+        if len(values) == 0:
             continue
         bad = pc.invert(pc.fill_null(pc.is_finite(values), True))
         if not pc.any(bad).as_py():

@@ -133,6 +133,9 @@ class KafkaSource(_Model):
     kind: Literal["kafka"]
     topic: str
     format: Literal["json", "avro"] = "json"
+    max_record_bytes: int = Field(
+        8 * 1024 * 1024, ge=1, description="a larger record is a dead letter, with the reason"
+    )
 
 
 class SqlSource(_Model):

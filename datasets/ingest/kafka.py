@@ -6,9 +6,22 @@ rows. On assignment every partition is sought to that version + 1, so the Delta 
 Kafka's committed offsets, decides where reading resumes; a crash or a rebalance at any moment
 neither loses nor repeats a record.
 
+Positions are contiguous (:mod:`.kafka_topic`): a batch publishes only if each of its partitions
+starts right after the table's position, checked against the snapshot the commit is made from.
+A batch that overlaps a commit it has not seen loses the race cleanly: its staged files are
+discarded, the batches behind it are dropped, and every partition is sought to the table's
+position + 1. So several ingesters of one dataset are safe whatever their groups: members of one
+group share the partitions; an ingester with *another* group id is not refused but races the
+first for every partition, and each offset is published by exactly one of them (the other reads
+again from the table). That is the same rule that makes a zombie after a rebalance harmless, and
+a refusal would need a lease that a SIGKILLed holder leaves behind; the cost of a second group
+is the duplicated reading, not the data.
+
 Records that do not decode or do not fit the schema go to the dead-letter table
 ``_dead_letters/<dataset>`` (raw bytes, error, topic, partition, offset, timestamp), published
-just before the good rows with its own per-partition app transactions. Whether a record fits is
+just before the good rows with its own per-partition app transactions
+(:func:`.dead_letters.publish_dead_letters`: the same contiguity; a lost race re-reads what
+the other writer published, and no record is dropped unless seen there). Whether a record fits is
 decided by the schema evolution that files and SQL use (:mod:`.evolution`): new fields become
 columns after the table's, all-null ones wait for a type, safe widenings are cast; what a batch
 source would quarantine a whole batch for is a dead letter here, for the records at fault only,
@@ -33,7 +46,6 @@ Micro-batches are not catalog events; the table's history holds each of them.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -53,14 +65,11 @@ from thermocline.catalog.errors import (
     ConfigError,
 )
 from thermocline.datasets.ingest.base import arrow_schema, open_or_none
-from thermocline.datasets.ingest.dead_letters import (
-    DEAD_LETTER_SCHEMA,
-    dead_letter_rows,
-    dead_letter_table,
-)
+from thermocline.datasets.ingest.dead_letters import dead_letter_rows, publish_dead_letters
 from thermocline.datasets.ingest.kafka_pipeline import COLLECT_EVERY_S, Pipeline, gc_paused
 from thermocline.datasets.ingest.kafka_topic import (
     consumer_settings,
+    continues_from,
     kafka_app_id,
     kafka_source,
     offset_after,
@@ -115,11 +124,13 @@ class _Decoded:
 
 @dataclass
 class _Batch:
-    """Consumed records in order, their payloads, and the last offset of each partition."""
+    """Consumed records in order, their payloads, the last offset of each partition, and the
+    table position each partition continues from (the batch publishes only onto that)."""
 
     messages: list[Message] = field(default_factory=list)
     payloads: list[bytes] = field(default_factory=list)
     positions: dict[int, int] = field(default_factory=dict)
+    after: dict[int, int | None] = field(default_factory=dict)
     size: int = 0
     lag: int | None = None
 
@@ -147,6 +158,7 @@ class KafkaIngester:
             raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
         self.catalog, self.lake, self.dataset = catalog, lake_of(catalog), dataset
         self.format = source.format
+        self.max_record_bytes = source.max_record_bytes
         self.registry = (
             SchemaRegistry(
                 expand_env(project.kafka.schema_registry_url, environ, "kafka.schema_registry_url")
@@ -169,6 +181,7 @@ class KafkaIngester:
             consumer_settings(project, group_id or f"thermocline-{dataset}", environ)
         )
         self._assigned: set[int] = set()
+        self._after: dict[int, int | None] = {}  # per partition: what the next batch continues
         self._at_end: set[int] = set()
         self._batch = _Batch()
         self._publisher: Pipeline[_Batch, _Decoded] | None = None
@@ -260,6 +273,7 @@ class KafkaIngester:
                     batch.positions[partition] = offset_of(message)
                     if len(batch.positions) == len(self._assigned):
                         break
+            batch.after, self._after = continues_from(self._after, batch.positions)
             batch.lag = self._lag_after(batch)
             self._publisher.submit(batch)
 
@@ -272,6 +286,7 @@ class KafkaIngester:
         done = self._positions(self.dataset, [p.partition for p in partitions])
         for partition in partitions:
             partition.offset = offset_after(done[partition.partition])
+        self._after.update(done)
         self._assigned |= {p.partition for p in partitions}
         consumer.assign(partitions)
 
@@ -279,16 +294,22 @@ class KafkaIngester:
         self.flush()  # publish what we hold before another member takes these partitions
         self._assigned -= {p.partition for p in partitions}
         self._at_end -= {p.partition for p in partitions}
+        for partition in partitions:
+            self._after.pop(partition.partition, None)
 
     def _resync(self, publisher: Pipeline[_Batch, _Decoded]) -> None:
-        """Another member published offsets we held (we were a zombie after a rebalance): drop
-        what we hold and continue every partition, and the schema, from the table."""
+        """Another writer published offsets we held (a zombie after a rebalance, or an
+        ingester of another group): drop what we hold and continue every partition, and the
+        schema, from the table. No partition is known to be at its end until it is reached
+        again."""
         self._batch = _Batch()
         publisher.wait()
         self.schema = self._table_schema(self.declared)
         done = self._positions(self.dataset, sorted(self._assigned))
         for partition, last in done.items():
             self.consumer.seek(TopicPartition(self.topic, partition, offset_after(last)))
+        self._after.update(done)
+        self._at_end.clear()
         publisher.conflicted.clear()
 
     def _positions(self, table: str, partitions: Iterable[int]) -> dict[int, int | None]:
@@ -313,9 +334,13 @@ class KafkaIngester:
         a blocking check failed (the batch is then quarantined, and its new columns with it)."""
         before = self.schema
         if self.format == "avro":
-            good, failures, schema = decode_avro(batch.payloads, before, self.registry)
+            good, failures, schema = decode_avro(
+                batch.payloads, before, self.registry, max_record_bytes=self.max_record_bytes
+            )
         else:
-            good, failures, schema = decode_json(batch.payloads, before)
+            good, failures, schema = decode_json(
+                batch.payloads, before, max_record_bytes=self.max_record_bytes
+            )
         results = self._run_checks(good)
         if not blocking(results):
             self.schema = schema
@@ -324,7 +349,7 @@ class KafkaIngester:
     def _publish(self, decoded: _Decoded) -> None:
         """Stage and publish one decoded batch (dead letters first), or quarantine it."""
         batch, good, dead, results = decoded.batch, decoded.good, decoded.dead, decoded.results
-        self._publish_dead(dead)
+        publish_dead_letters(self.catalog, self.dataset, self.topic, dead, batch.after)
         failed = blocking(results)
         staged = stage(self.lake, self.dataset, good, partition_by=self.partition_by)
         metadata: dict[str, Any] = {KIND_KEY: "kafka"}
@@ -341,6 +366,7 @@ class KafkaIngester:
             empty = (decoded.schema_before or good.schema).empty_table()  # no new columns
             staged = stage(self.lake, self.dataset, empty, partition_by=self.partition_by)
         apps = {kafka_app_id(self.topic, p): o for p, o in batch.positions.items()}
+        expected = {kafka_app_id(self.topic, p): a for p, a in batch.after.items()}
         reason = f"kafka {self.topic}: {staged.rows} records"
         if failed:
             reason = f"kafka {self.topic}: {good.num_rows} records quarantined, positions only"
@@ -349,6 +375,7 @@ class KafkaIngester:
                 self.catalog,
                 staged,
                 app_transactions=apps,
+                expected_positions=expected,
                 reason=reason,
                 metadata=metadata,
                 record_event=False,
@@ -404,27 +431,3 @@ class KafkaIngester:
             )
             behind += max(high - offset - 1, 0) if high >= 0 else 0
         return behind
-
-    def _publish_dead(self, dead: pa.Table) -> None:
-        """Write dead letters not written before (a retry after a crash re-reads them)."""
-        if dead.num_rows == 0:
-            return
-        table = dead_letter_table(self.dataset)
-        rows = dead.to_pylist()
-        done = self._positions(table, {row["partition"] for row in rows})
-        keep = [row for row in rows if row["offset"] > (done[row["partition"]] or -1)]
-        if not keep:
-            return
-        fresh = pa.Table.from_pylist(keep, schema=DEAD_LETTER_SCHEMA)
-        last: dict[int, int] = {}
-        for row in keep:
-            last[row["partition"]] = max(last.get(row["partition"], -1), row["offset"])
-        apps = {kafka_app_id(self.topic, p): o for p, o in last.items()}
-        with contextlib.suppress(CommitConflictError):  # another member wrote them first
-            publish(
-                self.catalog,
-                stage(self.lake, table, fresh),
-                app_transactions=apps,
-                reason=f"dead letters from kafka {self.topic}",
-                record_event=False,
-            )

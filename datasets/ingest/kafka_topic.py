@@ -4,6 +4,15 @@ table stands on it.
 The table, not Kafka's committed offsets, holds the position: one app transaction
 ``kafka:<topic>:<partition>`` per partition whose version is the last offset published
 (DESIGN.md > Decision 3). :func:`pending_records` counts what is past it, for sensors and lag.
+
+Positions are contiguous: a micro-batch holding a partition's records after offset ``a`` up to
+``b`` publishes only if the table's position on that partition is still ``a`` (None: none yet),
+and moves it to ``b``. :func:`continues_from` keeps that bookkeeping; ``publish`` enforces it as
+a compare-and-swap (``expected_positions``) against the snapshot it commits from. A batch that
+overlaps one already published (two ingesters that both read the partition), or that leaves a
+gap, is refused as a whole, so no offset is published twice and none is skipped. The start is
+the position the consumer continued from, not ``first offset - 1``: Kafka offsets may have gaps
+(transaction markers, compaction).
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from thermocline.datasets.tables.versions import open_table
 __all__ = [
     "CONSUMER_DEFAULTS",
     "consumer_settings",
+    "continues_from",
     "kafka_app_id",
     "kafka_source",
     "offset_after",
@@ -61,6 +71,23 @@ def kafka_source(
     if not isinstance(source, KafkaSource):
         raise ConfigError(f"datasets.{dataset}.source: expected `kind: kafka`")
     return source, expand_env(source.topic, environ, f"datasets.{dataset}.source.topic")
+
+
+def continues_from(
+    after: Mapping[int, int | None], positions: Mapping[int, int]
+) -> tuple[dict[int, int | None], dict[int, int | None]]:
+    """The contiguity rule's bookkeeping, pure: given where each partition's consumption
+    continues from (``after``: the last offset before the records being read; None: nothing
+    before them) and a batch's last offset per partition (``positions``), return (the positions
+    the table must hold for the batch to publish, the ``after`` for the next batch).
+
+    >>> continues_from({0: None, 1: 41}, {1: 57})
+    ({1: 41}, {0: None, 1: 57})
+    """
+    missing = set(positions) - set(after)
+    if missing:
+        raise RuntimeError(f"kafka: a batch holds partitions {sorted(missing)} never assigned")
+    return {p: after[p] for p in positions}, {**after, **positions}
 
 
 def table_positions(

@@ -15,6 +15,10 @@ is parsed again with looser hints (:func:`.evolution.json_read_schemas`) and jud
 rules, so ``"7"`` for an integer column is 7 here as in a file; a record that still fails, or
 that does not fit, is a failure of its own (a dead letter), never its batch's.
 
+A JSON record is one object: poison of every kind is a failure with its reason, found by the
+vectorized checks of :mod:`.poison`; the parser's block holds the largest record, so a large
+field is read.
+
 >>> schema = pa.schema([("id", pa.int64())])
 >>> table, failures, grown = decode_json([b'{"id": 1}', b'{"id": "x"}'], schema)
 >>> table.num_rows, failures[0][0]
@@ -36,14 +40,18 @@ from functools import lru_cache, partial
 from typing import Any
 
 import fastavro
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from thermocline.catalog.errors import ConfigError, SourceReadError
 from thermocline.datasets.ingest.evolution import evolve_records, json_read_schemas
+from thermocline.datasets.ingest.poison import MAX_RECORD_BYTES, non_finite, screen_json, too_big
 
 __all__ = [
     "CONFLUENT_MAGIC",
+    "MAX_RECORD_BYTES",
     "Decoded",
     "SchemaRegistry",
     "avro_schema",
@@ -54,6 +62,7 @@ __all__ = [
 CONFLUENT_MAGIC = 0  # first byte of the Confluent wire format, then a 4-byte schema id
 _PIECE_RECORDS = 25_000  # JSON payloads parsed per thread at a time
 _PARSERS = os.cpu_count() or 2
+_BLOCK_BYTES = 1 << 20  # pyarrow's JSON block, unless a record needs more
 Decoded = tuple[pa.Table, list[tuple[int, str]], pa.Schema | None]
 _Parse = Callable[[Sequence[Any], pa.Schema | None], pa.Table]
 
@@ -62,17 +71,40 @@ class _Undecodable(ValueError):
     """One payload cannot be decoded (its reason goes to the dead letters)."""
 
 
-def decode_json(payloads: Sequence[bytes], schema: pa.Schema | None) -> Decoded:
+def decode_json(
+    payloads: Sequence[bytes],
+    schema: pa.Schema | None,
+    *,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+) -> Decoded:
     """Parse JSON object payloads; return (rows conformed to ``schema``, failures, the schema
-    grown by new fields)."""
-    return _decode(list(payloads), _parse_json, json_read_schemas(schema), schema)
+    grown by new fields). Poison (see the module's docstring) is a failure with its reason."""
+    payloads = list(payloads)
+    lines = _as_lines(payloads)
+    failures = screen_json(payloads, lines, max_record_bytes)
+    keep = None
+    if failures:
+        bad = {index for index, _ in failures}
+        keep = [i for i in range(len(payloads)) if i not in bad]
+        lines = _as_lines([payloads[i] for i in keep])
+    table, more, grown = _decode(
+        lines, _parse_json, json_read_schemas(schema), schema, reject=non_finite
+    )
+    if keep is not None:
+        more = [(keep[i], reason) for i, reason in more]
+    return table, sorted(failures + more), grown
 
 
 def decode_avro(
-    payloads: Sequence[bytes], schema: pa.Schema | None, registry: SchemaRegistry | None
+    payloads: Sequence[bytes],
+    schema: pa.Schema | None,
+    registry: SchemaRegistry | None,
+    *,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Decoded:
     """Decode Avro payloads: Confluent wire format with ``registry``, else plain Avro datums
-    written with :func:`avro_schema` of ``schema`` (the dataset's declared columns)."""
+    written with :func:`avro_schema` of ``schema`` (the dataset's declared columns). A payload
+    over ``max_record_bytes`` is a failure."""
     read: Callable[[bytes], Any]
     if registry is not None:
         read = partial(_read_confluent, registry=registry)
@@ -83,6 +115,10 @@ def decode_avro(
     records: list[Any] = []
     failures: list[tuple[int, str]] = []
     for index, payload in enumerate(payloads):
+        if len(payload) > max_record_bytes:
+            failures.append((index, too_big(len(payload), max_record_bytes)))
+            records.append(None)
+            continue
         try:
             records.append(read(payload))
         except SourceReadError:
@@ -147,13 +183,19 @@ class SchemaRegistry:
 
 
 def _decode(
-    items: list[Any], parse: _Parse, hints: Sequence[pa.Schema | None], schema: pa.Schema | None
+    items: Sequence[Any],
+    parse: _Parse,
+    hints: Sequence[pa.Schema | None],
+    schema: pa.Schema | None,
+    reject: Callable[[pa.Table], list[tuple[int, str]]] | None = None,
 ) -> Decoded:
     """Parse ``items`` in runs, halving a run that fails until the bad items stand alone, then
     conform the runs with :func:`.evolution.evolve_records`.
 
     The whole batch and a lone item try every hint (a producer that changed a type for every
-    record costs one more parse, not one per record); runs between try the first only.
+    record costs one more parse, not one per record); runs between try the first only. A run
+    parses to one row per item, or it fails. ``reject`` names rows of a parsed run that are
+    failures all the same (row in the run, reason); the rows between them go on.
     """
     pieces: list[tuple[int, pa.Table]] = []
     failures: list[tuple[int, str]] = []
@@ -166,11 +208,21 @@ def _decode(
                 table = parse(items[start:stop], hint)
                 if table.num_rows != stop - start:
                     found = table.num_rows
-                    raise pa.ArrowInvalid(f"expected {stop - start} records, found {found}")
+                    raise pa.ArrowInvalid(
+                        f"{found} values in one record; a record holds one object"
+                        if alone
+                        else f"expected {stop - start} records, found {found}"
+                    )
             except (pa.ArrowInvalid, pa.ArrowTypeError, _Undecodable) as error:
                 first = first or error
                 continue
-            pieces.append((start, table))
+            rejected = reject(table) if reject is not None else []
+            failures.extend((start + row, reason) for row, reason in rejected)
+            run = 0  # the first row of the run of good rows being cut
+            for row in [*sorted({row for row, _ in rejected}), table.num_rows]:
+                if row > run:
+                    pieces.append((start + run, table.slice(run, row - run)))
+                run = row + 1
             return
         if alone:
             failures.append((start, str(first).splitlines()[0]))
@@ -187,7 +239,7 @@ def _decode(
     return evolved.data, sorted(failures), grown
 
 
-def _parse_json(payloads: Sequence[bytes], schema: pa.Schema | None) -> pa.Table:
+def _parse_json(payloads: pa.LargeBinaryArray, schema: pa.Schema | None) -> pa.Table:
     """Parse JSON payloads as one table, in pieces on parallel threads.
 
     Pieces of ``_PIECE_RECORDS`` parsed single-threaded side by side took about 30% less CPU
@@ -206,21 +258,47 @@ def _parse_json(payloads: Sequence[bytes], schema: pa.Schema | None) -> pa.Table
     return _parse_lines(payloads, schema)
 
 
-def _parse_lines(payloads: Sequence[bytes], schema: pa.Schema | None) -> pa.Table:
+def _parse_lines(lines: pa.LargeBinaryArray, schema: pa.Schema | None) -> pa.Table:
     options = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
-    threads = pajson.ReadOptions(use_threads=False)  # the caller runs pieces in parallel
+    # One block must hold the largest record (a line): pyarrow fails a line over its block.
+    largest = pc.max(pc.binary_length(lines)).as_py() or 0
+    read = pajson.ReadOptions(
+        use_threads=False,  # the caller runs pieces in parallel
+        block_size=max(_BLOCK_BYTES, 2 * largest + 1),
+    )
     try:
-        return pajson.read_json(
-            io.BytesIO(b"\n".join(payloads)), read_options=threads, parse_options=options
-        )
+        return pajson.read_json(_joined(lines), read_options=read, parse_options=options)
     except pa.ArrowInvalid:
         # The reader cuts its input into blocks at newlines, so a pretty-printed payload can
         # fail where it spans a cut. Put each on one line and try again (outside strings a
         # newline is whitespace). Checking up front would scan every batch for them.
-        if not any(b"\n" in p for p in payloads):
+        if pc.max(pc.count_substring(lines, "\n")).as_py() < 2:
             raise
-        joined = b"\n".join(p.replace(b"\n", b" ") for p in payloads)
-        return pajson.read_json(io.BytesIO(joined), read_options=threads, parse_options=options)
+        one_line = [p.rstrip(b"\n").replace(b"\n", b" ") for p in lines.to_pylist()]
+        return pajson.read_json(
+            _joined(_as_lines(one_line)), read_options=read, parse_options=options
+        )
+
+
+def _as_lines(payloads: Sequence[bytes]) -> pa.LargeBinaryArray:
+    """The payloads as JSON lines, one Arrow value each (the payload and the newline after it,
+    none after the last) over a single join of them: any run of values is a run of lines in
+    one buffer, which the JSON reader reads without a copy."""
+    joined = b"\n".join(payloads)
+    ends = np.cumsum(np.fromiter(map(len, payloads), np.int64, len(payloads)) + 1)
+    offsets = np.concatenate([[0], np.minimum(ends, len(joined))]).astype(np.int64)
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(payloads), [None, pa.py_buffer(offsets), pa.py_buffer(joined)]
+    )
+
+
+def _joined(lines: pa.LargeBinaryArray) -> pa.BufferReader:
+    """The buffer holding a run of :func:`_as_lines` values, as a stream (no copy)."""
+    if len(lines) == 0:
+        return pa.BufferReader(b"")
+    offsets = np.frombuffer(lines.buffers()[1], np.int64)
+    start, stop = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
+    return pa.BufferReader(lines.buffers()[2].slice(start, stop - start))
 
 
 def _parse_records(records: Sequence[Mapping[str, Any]], schema: pa.Schema | None) -> pa.Table:

@@ -88,6 +88,51 @@ def test_a_new_json_field_becomes_a_column_and_a_later_other_type_is_a_dead_lett
     assert [index for index, _ in again] == [0]
 
 
+# Each kind of poison, with the words its reason must carry.
+POISON = {
+    "bad UTF-8": (b'{"id": 2, "name": "\xff\xfe"}', "not valid UTF-8"),
+    "null": (b"null", "null payload"),
+    "empty": (b"", "empty payload"),
+    "blank": (b"  \n ", "empty payload"),
+    "NaN": (b'{"id": 3, "name": "x", "score": NaN}', "'score': NaN or Infinity"),
+    "Infinity": (b'{"id": 3, "name": "x", "score": -Infinity}', "'score': NaN or Infinity"),
+    "NaN in a list": (b'{"id": 3, "name": "x", "scores": [1.5, NaN]}', "'scores': NaN"),
+    "two objects": (b'{"id": 4, "name": "a"}{"id": 5, "name": "b"}', "2 values in one record"),
+    "two lines": (b'{"id": 4, "name": "a"}\n{"id": 5, "name": "b"}', "2 values in one record"),
+    "too big": (b'{"id": 6, "name": "' + b"x" * 2000 + b'"}', "over the limit of 1000 bytes"),
+}
+
+
+@pytest.mark.parametrize("count", [100, 60_000], ids=["one-piece", "parallel-pieces"])
+@pytest.mark.parametrize("kind", sorted(POISON))
+def test_each_kind_of_poison_fails_alone_with_its_reason(kind: str, count: int) -> None:
+    payloads = [json.dumps({"id": i, "name": f"n{i}", "score": 0.5}).encode() for i in range(count)]
+    poison, reason = POISON[kind]
+    at = count // 3
+    payloads[at] = poison
+    table, failures, _ = decode_json(payloads, DECLARED, max_record_bytes=1000)
+    assert [index for index, _ in failures] == [at]
+    assert reason in failures[0][1]
+    assert table["id"].to_pylist() == [i for i in range(count) if i != at]
+
+
+def test_two_objects_in_one_record_are_caught_next_to_an_empty_record() -> None:
+    """The two rows of one record and the no row of an empty one would add up."""
+    payloads = [b'{"id": 1}', b'{"id": 2}{"id": 3}', b"", b'{"id": 4}']
+    table, failures, _ = decode_json(payloads, DECLARED)
+    assert [index for index, _ in failures] == [1, 2]
+    assert table["id"].to_pylist() == [1, 4]
+
+
+def test_a_field_over_the_json_block_size_is_read() -> None:
+    big = "x" * 3_000_000  # pyarrow's JSON block is 1 MiB
+    payloads = [b'{"id": 1}', json.dumps({"id": 2, "name": big}).encode(), b'{"id": 3}']
+    table, failures, _ = decode_json(payloads, DECLARED)
+    assert failures == []
+    assert table["id"].to_pylist() == [1, 2, 3]
+    assert table["name"][1].as_py() == big
+
+
 def test_plain_avro_datums_decode_with_the_declared_schema() -> None:
     writer = fastavro.parse_schema(avro_schema(DECLARED))
     payloads = [_datum(writer, {"id": i, "name": f"n{i}"}) for i in range(5)]

@@ -19,11 +19,11 @@ from typing import Any, Literal
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest import kafka
+from thermocline.datasets.ingest import dead_letters, kafka
 from thermocline.datasets.tables import writes
 from thermocline.datasets.tables.staging import StagedBatch
 
-__all__ = ["When", "fork_server", "ingest_to_the_end", "ingest_until_killed"]
+__all__ = ["When", "fork_server", "ingest_forever", "ingest_to_the_end", "ingest_until_killed"]
 
 When = Literal["before", "after", "on"]
 MAX_RECORDS = 1_000
@@ -74,17 +74,23 @@ def ingest_until_killed(
             never.wait()
         return version
 
-    # The name the ingester calls, replaced in this child process only.
+    # The names the ingester calls (rows, dead letters), replaced in this child process only.
     kafka.publish = publish_or_stop  # type: ignore[attr-defined]
+    dead_letters.publish = publish_or_stop
     _ingester(project_path, group).run()
 
 
-def ingest_to_the_end(project_path: str, group: str) -> None:
+def ingest_forever(project_path: str, group: str, max_records: int = MAX_RECORDS) -> None:
+    """Ingest until killed, in micro-batches of at most ``max_records``."""
+    _ingester(project_path, group, max_records).run()
+
+
+def ingest_to_the_end(project_path: str, group: str, max_records: int = MAX_RECORDS) -> None:
     """Ingest until every partition is at its end, then return (exit code 0)."""
-    _ingester(project_path, group).run(until_caught_up=True)
+    _ingester(project_path, group, max_records).run(until_caught_up=True)
 
 
-def _ingester(project_path: str, group: str) -> kafka.KafkaIngester:
+def _ingester(project_path: str, group: str, max_records: int = MAX_RECORDS) -> kafka.KafkaIngester:
     project = load_project(project_path, environ={})
     lake = Lake.from_project(project, environ={})
     return kafka.KafkaIngester(
@@ -92,6 +98,6 @@ def _ingester(project_path: str, group: str) -> kafka.KafkaIngester:
         Catalog(lake),
         "events",
         group_id=group,
-        max_records=MAX_RECORDS,
+        max_records=max_records,
         max_latency_s=MAX_LATENCY_S,
     )

@@ -11,12 +11,15 @@ import datetime as dt
 import random
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.errors import CommitConflictError
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.ingest import run as run_module
 from thermocline.datasets.ingest.run import ingest
 from thermocline.datasets.tables.versions import read_dataset
 
@@ -93,3 +96,29 @@ def test_any_mix_of_plain_and_partition_runs_loads_each_row_once(
             assert len(ids) == len(set(ids)), f"a row loaded twice after {steps}"
     ingest(project, catalog, "trips")
     assert table_ids(catalog) == sorted(landed), f"seed {seed}: {steps}"
+
+
+def test_a_plain_run_overtaken_by_a_partition_run_loses_the_race(
+    project: Project, local_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plain run read b.csv whole; a partition run loads b's 2026-11-02 rows before the
+    plain run publishes: the plain run must be refused (it would append row 3 a second time),
+    and its retry loads only b's other day."""
+    catalog = Catalog(local_lake)
+    land(project, "a.csv", [(1, DAYS[0]), (2, DAYS[1])])
+    assert ingest(project, catalog, "trips").status == "published"
+    land(project, "b.csv", [(3, DAYS[1]), (4, DAYS[2])])
+    read_new = run_module.read_new
+
+    def read_then_lose(*args: Any, **options: Any) -> Any:
+        batch = read_new(*args, **options)
+        rival = ingest(project, catalog, "trips", partition=DAYS[1].isoformat())
+        assert (rival.status, rival.rows) == ("published", 2)
+        return batch
+
+    monkeypatch.setattr(run_module, "read_new", read_then_lose)
+    with pytest.raises(CommitConflictError, match="another run published this input first"):
+        ingest(project, catalog, "trips")
+    monkeypatch.setattr(run_module, "read_new", read_new)
+    assert ingest(project, catalog, "trips").rows == 1
+    assert table_ids(catalog) == [1, 2, 3, 4]

@@ -282,25 +282,29 @@ def read_new(
     table_schema = arrow_schema(table) if table is not None else None
     column = spec.partition_by[0] if spec.partition_by else None
     raw = [(f, _read_one(f, source.format, declared, options)) for f in new]
-    readable = [
-        (f, _without(t, column, taken.get(f.url, frozenset()))) for f, t in raw if t is not None
-    ]
+    parsed = [(f, t) for f, t in raw if t is not None]
+    read = [(f, _without(t, column, taken.get(f.url, frozenset()))) for f, t in parsed]
+    readable = [(f, t) for f, t in read if t.num_rows]
+    counts = {f.url: t.num_rows for f, t in readable}
+    empty = [f for f in new if f.url not in counts]
+    new = [f for f in new if f.url in counts]  # a file without rows is not consumed
+    if not new:
+        return _no_rows(dataset, empty)
     base = table_schema if table_schema is not None else declared
-    if not readable and base is None:
-        return None  # only empty files and nothing to type them by: look again next time
     previous = table.transaction_version(files_app_id(dataset)) if table is not None else None
     names = ", ".join(f.url.rsplit("/", 1)[-1] for f in new[:_DESCRIBE_FILES])
     more = f" and {len(new) - _DESCRIBE_FILES} more" if len(new) > _DESCRIBE_FILES else ""
     megabytes = sum(f.size or 0 for f in new) / 1e6
     metadata = _files_metadata(new)
-    counts = {f.url: t.num_rows for f, t in readable}
+    later = f"; {len(empty)} file(s) without rows left for later" if empty else ""
+    what = f"{len(new)} new file(s) from {source.url}: {names}{more} ({megabytes:.1f} MB)"
     batch = SourceBatch(
         dataset=dataset,
         data=pa.table({}),
         commit_metadata=metadata,
         app_transactions={files_app_id(dataset): (previous or 0) + len(new)},
         expected_positions={files_app_id(dataset): previous},
-        description=f"{len(new)} new file(s) from {source.url}: {names}{more} ({megabytes:.1f} MB)",
+        description=what + later,
         files=tuple(new),
         file_rows=tuple(counts.get(f.url, 0) for f in new),
     )
@@ -312,6 +316,23 @@ def read_new(
     if added:
         metadata[ADDED_COLUMNS_KEY] = json.dumps(list(added))
     return replace(batch, data=data, added_columns=added)
+
+
+def _no_rows(dataset: str, files: Sequence[SourceFile]) -> SourceBatch:
+    """The batch of a run whose new files hold no rows (zero bytes, a CSV header alone): no
+    data and no position, so nothing is published and the files are read again next time."""
+    names = ", ".join(f.url.rsplit("/", 1)[-1] for f in files[:_DESCRIBE_FILES])
+    more = f" and {len(files) - _DESCRIBE_FILES} more" if len(files) > _DESCRIBE_FILES else ""
+    return SourceBatch(
+        dataset=dataset,
+        data=pa.table({}),
+        commit_metadata={},
+        app_transactions={},
+        description=(
+            f"{len(files)} new file(s) hold no rows ({names}{more}: empty or a header alone): "
+            "nothing published; they are read again once they have rows"
+        ),
+    )
 
 
 def _files_metadata(files: Sequence[SourceFile]) -> dict[str, str]:

@@ -77,6 +77,8 @@ def ingest(
         return IngestOutcome(dataset, "quarantined", staged.rows, None, [], path, str(conflict))
     if batch is None:
         return IngestOutcome(dataset, "nothing_new", description="no new data in the source")
+    if batch.data.num_rows == 0:  # new files without rows: no empty version
+        return IngestOutcome(dataset, "nothing_new", description=batch.description)
     staged = stage(lake, dataset, batch.data, partition_by=spec.partition_by or None)
     context = CheckContext(
         now=now or datetime.now(tz=UTC),

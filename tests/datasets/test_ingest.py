@@ -13,7 +13,7 @@ import pytest
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import CHECKS_KEY
 from thermocline.catalog.config import Project, load_project
-from thermocline.catalog.errors import CommitConflictError
+from thermocline.catalog.errors import CommitConflictError, DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import run as run_module
 from thermocline.datasets.ingest.run import ingest
@@ -125,3 +125,31 @@ def test_a_run_that_loses_the_race_discards_its_staging_and_the_retry_loads_the_
     assert (again.status, again.rows) == ("published", 1)
     ids = read_dataset(catalog, "events").to_table()["id"].to_pylist()
     assert sorted(ids) == [1, 2, 3, 4, 5]
+
+
+def test_files_without_rows_publish_nothing_and_are_read_once_they_have_rows(
+    project: Project, lake: Lake
+) -> None:
+    """Issue #13: an empty CSV committed an empty version. A header-only or zero-byte file
+    publishes nothing (the outcome says so) and stays unconsumed, so rows written into it later
+    (a file still being written when listed) are loaded."""
+    catalog = Catalog(lake)
+    add(project, "header.csv", "id,city\n")
+    (project.root / "incoming" / "zero.csv").write_bytes(b"")
+    first = ingest(project, catalog, "events")
+    assert first.status == "nothing_new"
+    assert "no rows" in first.description
+    assert "nothing published" in first.description
+    with pytest.raises(DatasetNotFoundError):
+        open_table(lake, "events")
+
+    add(project, "a.csv", "id,city\n1,oslo\n")
+    assert ingest(project, catalog, "events").version == 0
+    add(project, "more.csv", "id,city\n")
+    assert ingest(project, catalog, "events").status == "nothing_new"
+    assert open_table(lake, "events").version() == 0
+
+    add(project, "zero.csv", "id,city\n2,rome\n")
+    loaded = ingest(project, catalog, "events")
+    assert (loaded.status, loaded.rows, loaded.version) == ("published", 1, 1)
+    assert sorted(read_dataset(catalog, "events").to_table()["id"].to_pylist()) == [1, 2]

@@ -11,7 +11,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.commits import CHECKS_KEY
+from thermocline.catalog.commits import CHECKS_KEY, QUARANTINE_KEY
 from thermocline.catalog.config import Project, load_project
 from thermocline.catalog.errors import CommitConflictError, DatasetNotFoundError
 from thermocline.catalog.lake import Lake
@@ -52,6 +52,17 @@ def quarantined_reasons(lake: Lake) -> list[str]:
     return reasons
 
 
+def assert_positions_only(lake: Lake, dataset: str, quarantine_path: str | None) -> None:
+    """The version after the first holds no rows: it publishes the quarantined batch's source
+    positions (so the next run does not read it again) and names the quarantine."""
+    table = open_table(lake, dataset)
+    assert table.version() == 1
+    assert table.history(1)[0][QUARANTINE_KEY] == quarantine_path
+    assert read_dataset(Catalog(lake), dataset).count_rows() == (
+        read_dataset(Catalog(lake), dataset, at=0).count_rows()
+    )
+
+
 def test_a_warn_failure_publishes_with_the_check_summary(project: Project, lake: Lake) -> None:
     add(project, "a.csv", "id,city\n1,oslo\n2,\n3,\n")
     outcome = ingest(project, Catalog(lake), "events")
@@ -70,9 +81,10 @@ def test_an_error_failure_quarantines_and_publishes_nothing(project: Project, la
     add(project, "b.csv", "id,city\n2,oslo\n,bergen\n")
     outcome = ingest(project, Catalog(lake), "events")
     assert outcome.status == "quarantined"
-    assert open_table(lake, "events").version() == 0
+    assert_positions_only(lake, "events", outcome.quarantine_path)
     assert read_dataset(Catalog(lake), "events").count_rows() == 1
     assert quarantined_reasons(lake) == ["id: 1 of 2 rows are null"]
+    assert ingest(project, Catalog(lake), "events").status == "nothing_new", "b.csv consumed"
 
 
 def test_an_incompatible_type_quarantines_with_the_column_named(tmp_path: Path, lake: Lake) -> None:
@@ -87,7 +99,7 @@ def test_an_incompatible_type_quarantines_with_the_column_named(tmp_path: Path, 
     add(project, "b.csv", "id,city\nabc,oslo\n")
     outcome = ingest(project, Catalog(lake), "inferred")
     assert outcome.status == "quarantined"
-    assert open_table(lake, "inferred").version() == 0
+    assert_positions_only(lake, "inferred", outcome.quarantine_path)
     (reason,) = quarantined_reasons(lake)
     assert "id" in reason
     assert "int64" in reason

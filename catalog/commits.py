@@ -41,6 +41,7 @@ __all__ = [
     "QUARANTINE_KEY",
     "REASON_KEY",
     "RELEASE_KEY",
+    "REPLAYED_KEY",
     "REPLAY_KEY",
     "ROLLBACK_TO_KEY",
     "ROWS_KEY",
@@ -64,7 +65,8 @@ FILE_COUNT_KEY = "thermocline.files"
 ROWS_REMOVED_KEY = "thermocline.rows_removed"
 BATCH_KEY = "thermocline.batch"  # the staged batch id
 CHECKS_KEY = "thermocline.checks"  # the check summary of the published batch
-QUARANTINE_KEY = "thermocline.quarantine"  # where a Kafka batch that failed a check went
+QUARANTINE_KEY = "thermocline.quarantine"  # where a batch that failed a check went
+REPLAYED_KEY = "thermocline.quarantine.replayed"  # the quarantine id a replay published
 
 # Where the data came from: the source position travels in the same commit as the rows.
 KIND_KEY = "thermocline.source.kind"  # files | sql | kafka

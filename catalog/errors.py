@@ -24,6 +24,7 @@ __all__ = [
     "MissingFilesError",
     "NoRollbackInProgressError",
     "PiiRefusedError",
+    "QuarantineError",
     "ReleaseExistsError",
     "ReleaseNotFoundError",
     "ReleasePreflightError",
@@ -160,6 +161,11 @@ class CommitConflictError(ThermoclineError):
     """Another writer published the same source positions first; re-read and try again."""
 
     retryable = True
+
+
+class QuarantineError(ThermoclineError):
+    """A quarantined batch cannot be replayed as it is: its checks still fail, or its source
+    positions were never published (replaying it would load its input twice)."""
 
 
 class SchemaEvolutionError(ThermoclineError):

@@ -44,7 +44,8 @@ class SourceBatch:
     as the commit reason. ``expected_positions`` are the positions the read planned against
     (None: none yet): a publish from a table that has moved since is refused, because another
     run may have consumed some of the same input. ``data`` already has the table's schema plus
-    ``added_columns``.
+    ``added_columns``. ``file_rows`` are the rows of ``data`` each of ``files`` gave, in order
+    (``data`` is their concatenation), so a quarantine can keep each file's rows apart.
     """
 
     dataset: str
@@ -57,6 +58,7 @@ class SourceBatch:
     watermark: Any = None
     added_columns: tuple[str, ...] = ()
     expected_positions: dict[str, int | None] = field(default_factory=dict)
+    file_rows: tuple[int, ...] = ()
 
 
 def open_or_none(lake: Lake, dataset: str) -> DeltaTable | None:

@@ -1,12 +1,14 @@
 """File sources (CSV, JSON lines, Parquet by fsspec URL or glob), read incrementally, exactly once.
 
 The URLs consumed by a batch go into the commit's metadata (:data:`FILES_KEY`, with sizes and
-ETags beside it) and an app transaction ``files:<dataset>`` counts every file ever consumed. A
-later read lists the source, drops the URLs found in the table's history and reads the rest.
-Nothing published means nothing consumed: a crash between staging and publishing makes the next
-run read the same files. The counter is the cheap check (no history read while it is unset) and
-the integrity check (history that lists fewer files than it counts was cleaned up, and
-re-reading would load files twice, so that is an error, never a silent re-read).
+ETags beside it) and the app transaction ``files:<dataset>`` counts them (:mod:`.consumed` reads
+that record back). A plain run (:func:`read_new`) reads the files the table has not consumed,
+and of a file that partition runs took some days of, the other days. A partition run
+(:func:`read_partition`) recomputes one partition from every file and consumes just that
+partition of each. Nothing published means nothing consumed: a crash between staging and
+publishing makes the next run read the same files. A file that holds no rows (zero bytes, or a
+CSV header alone) is not consumed: the run publishes nothing and says so, and the file is read
+again once it has rows (it may still be being written).
 
 ``restore()`` keeps app transactions and the commits it undoes stay in the history, so a
 rollback never makes ingestion read again what it removed; a commit whose :data:`REPLAY_KEY`
@@ -37,9 +39,7 @@ from thermocline.catalog.commits import (
     FILES_KEY,
     KIND_KEY,
     PARTITION_KEY,
-    REPLAY_KEY,
     SIZES_KEY,
-    json_list,
 )
 from thermocline.catalog.config import (
     DatasetSpec,
@@ -51,11 +51,11 @@ from thermocline.catalog.errors import (
     ConfigError,
     InputError,
     SchemaEvolutionError,
-    SourceHistoryError,
     SourceReadError,
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.base import SourceBatch, SourceFile, arrow_schema, open_or_none
+from thermocline.datasets.ingest.consumed import changed, consumed_record, files_app_id
 from thermocline.datasets.ingest.evolution import evolve_schema, json_read_schemas
 
 __all__ = [
@@ -73,11 +73,6 @@ _log = logging.getLogger(__name__)
 FileFormat = Literal["csv", "jsonl", "parquet"]
 _GLOB_CHARS = frozenset("*?[")
 _DESCRIBE_FILES = 3
-
-
-def files_app_id(dataset: str) -> str:
-    """App-transaction id counting the files consumed into ``dataset``."""
-    return f"files:{dataset}"
 
 
 def read_partition(
@@ -128,25 +123,32 @@ def read_partition(
             f"datasets.{dataset}: partition {key!r} is not a {column} value ({column} is {kind}); "
             "write it as the partition column's values are written, e.g. 2026-11-02 for a date"
         ) from error
-    rows = data.filter(pc.equal(data[column], wanted))
+    mask = pc.fill_null(pc.equal(data[column], wanted), False)
+    rows = data.filter(mask)
     if rows.num_rows == 0:
         return None
-    metadata = {
-        KIND_KEY: "files",
-        PARTITION_KEY: key,
-        FILES_KEY: json.dumps([f.url for f, _ in readable]),
-    }
+    file_rows, start = [], 0
+    for _, part in readable:
+        file_rows.append(int(pc.sum(mask.slice(start, part.num_rows)).as_py() or 0))
+        start += part.num_rows
+    consumed = [f for f, _ in readable]
+    previous = table.transaction_version(files_app_id(dataset)) if table is not None else None
+    metadata = {**_files_metadata(consumed), PARTITION_KEY: key}
     if added:
         metadata[ADDED_COLUMNS_KEY] = json.dumps(list(added))
     return SourceBatch(
         dataset=dataset,
         data=rows,
         commit_metadata=metadata,
-        app_transactions={},
+        # (file, partition) for every file read: a plain run loads the other partitions later.
+        # The counter makes this publish a compare-and-swap with every other consuming run.
+        app_transactions={files_app_id(dataset): (previous or 0) + len(consumed)},
+        expected_positions={files_app_id(dataset): previous},
         description=f"partition {column}={key} from {len(readable)} file(s) of {source.url}",
         mode="overwrite",
-        files=tuple(f for f, _ in readable),
+        files=tuple(consumed),
         added_columns=added,
+        file_rows=tuple(file_rows),
     )
 
 
@@ -222,8 +224,9 @@ def list_files(url: str, storage_options: Mapping[str, Any] | None = None) -> li
 
 
 def consumed_files(lake: Lake, dataset: str) -> dict[str, SourceFile]:
-    """URL -> file for every file the table's commits consumed (and no replay undid)."""
-    return _consumed(open_or_none(lake, dataset), dataset)
+    """URL -> file for every file the table's commits consumed, wholly or some partitions of
+    it (and no replay undid)."""
+    return {url: c.file for url, c in consumed_record(open_or_none(lake, dataset), dataset).items()}
 
 
 def read_new(
@@ -252,20 +255,24 @@ def read_new(
         for given in urls:
             text = expand_env(given, environ, "urls")
             listed += list_files(project.resolve_url(text) if project else text, options)
-    consumed = _consumed(table, dataset)
+    consumed = consumed_record(table, dataset)
     new: list[SourceFile] = []
+    taken: dict[str, frozenset[str]] = {}  # URL -> partitions that partition runs loaded
     for candidate in dict.fromkeys(listed):  # keeps order, drops repeats
         seen = consumed.get(candidate.url)
         if seen is None:
             new.append(candidate)
-        elif _changed(seen, candidate):
+        elif changed(seen.file, candidate):
             _log.warning(
                 "%s changed since it was consumed (size %s -> %s); it is not read again. "
                 "Publish it under a new name to load it.",
                 candidate.url,
-                seen.size,
+                seen.file.size,
                 candidate.size,
             )
+        elif seen.partitions is not None:
+            new.append(candidate)
+            taken[candidate.url] = seen.partitions
     if max_files is not None:
         new = new[:max_files]
     if not new:
@@ -273,29 +280,33 @@ def read_new(
 
     declared = spec.arrow_schema()
     table_schema = arrow_schema(table) if table is not None else None
+    column = spec.partition_by[0] if spec.partition_by else None
     raw = [(f, _read_one(f, source.format, declared, options)) for f in new]
-    readable = [(f, t) for f, t in raw if t is not None]
+    parsed = [(f, t) for f, t in raw if t is not None]
+    read = [(f, _without(t, column, taken.get(f.url, frozenset()))) for f, t in parsed]
+    readable = [(f, t) for f, t in read if t.num_rows]
+    counts = {f.url: t.num_rows for f, t in readable}
+    empty = [f for f in new if f.url not in counts]
+    new = [f for f in new if f.url in counts]  # a file without rows is not consumed
+    if not new:
+        return _no_rows(dataset, empty)
     base = table_schema if table_schema is not None else declared
-    if not readable and base is None:
-        return None  # only empty files and nothing to type them by: look again next time
     previous = table.transaction_version(files_app_id(dataset)) if table is not None else None
     names = ", ".join(f.url.rsplit("/", 1)[-1] for f in new[:_DESCRIBE_FILES])
     more = f" and {len(new) - _DESCRIBE_FILES} more" if len(new) > _DESCRIBE_FILES else ""
     megabytes = sum(f.size or 0 for f in new) / 1e6
-    metadata = {
-        KIND_KEY: "files",
-        FILES_KEY: json.dumps([f.url for f in new]),
-        SIZES_KEY: json.dumps([f.size for f in new]),
-        ETAGS_KEY: json.dumps([f.etag for f in new]),
-    }
+    metadata = _files_metadata(new)
+    later = f"; {len(empty)} file(s) without rows left for later" if empty else ""
+    what = f"{len(new)} new file(s) from {source.url}: {names}{more} ({megabytes:.1f} MB)"
     batch = SourceBatch(
         dataset=dataset,
         data=pa.table({}),
         commit_metadata=metadata,
         app_transactions={files_app_id(dataset): (previous or 0) + len(new)},
         expected_positions={files_app_id(dataset): previous},
-        description=f"{len(new)} new file(s) from {source.url}: {names}{more} ({megabytes:.1f} MB)",
+        description=what + later,
         files=tuple(new),
+        file_rows=tuple(counts.get(f.url, 0) for f in new),
     )
     try:
         data, added = _conform_files(readable, base, table_schema)
@@ -305,6 +316,44 @@ def read_new(
     if added:
         metadata[ADDED_COLUMNS_KEY] = json.dumps(list(added))
     return replace(batch, data=data, added_columns=added)
+
+
+def _no_rows(dataset: str, files: Sequence[SourceFile]) -> SourceBatch:
+    """The batch of a run whose new files hold no rows (zero bytes, a CSV header alone): no
+    data and no position, so nothing is published and the files are read again next time."""
+    names = ", ".join(f.url.rsplit("/", 1)[-1] for f in files[:_DESCRIBE_FILES])
+    more = f" and {len(files) - _DESCRIBE_FILES} more" if len(files) > _DESCRIBE_FILES else ""
+    return SourceBatch(
+        dataset=dataset,
+        data=pa.table({}),
+        commit_metadata={},
+        app_transactions={},
+        description=(
+            f"{len(files)} new file(s) hold no rows ({names}{more}: empty or a header alone): "
+            "nothing published; they are read again once they have rows"
+        ),
+    )
+
+
+def _files_metadata(files: Sequence[SourceFile]) -> dict[str, str]:
+    """The commit metadata that records ``files`` as consumed (see :mod:`.consumed`)."""
+    return {
+        KIND_KEY: "files",
+        FILES_KEY: json.dumps([f.url for f in files]),
+        SIZES_KEY: json.dumps([f.size for f in files]),
+        ETAGS_KEY: json.dumps([f.etag for f in files]),
+    }
+
+
+def _without(data: pa.Table, column: str | None, partitions: frozenset[str]) -> pa.Table:
+    """``data`` less its rows in ``partitions`` (values of ``column``), which partition runs
+    loaded already."""
+    if not partitions or column is None or column not in data.column_names:
+        return data
+    kind = data.schema.field(column).type
+    values = pa.array(sorted(partitions)).cast(kind)
+    loaded = pc.fill_null(pc.is_in(data[column], value_set=values), False)
+    return data.filter(pc.invert(loaded))
 
 
 def _read_one(
@@ -413,44 +462,6 @@ def _raw_concat(tables: list[pa.Table]) -> pa.Table:
         return pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return tables[0]
-
-
-def _consumed(table: DeltaTable | None, dataset: str) -> dict[str, SourceFile]:
-    """Files consumed into ``table``, from the metadata of its commits (oldest first)."""
-    if table is None:
-        return {}
-    counted = table.transaction_version(files_app_id(dataset))
-    if counted is None:
-        return {}  # no commit ever consumed a file: skip reading the history
-    # history() reads every commit file (commitInfo is not in checkpoints): at 1,000 versions
-    # about 50 ms on a local disk and 400 ms on the dev S3 server (2026-11), once per read.
-    consumed: dict[str, SourceFile] = {}
-    listed = 0
-    for entry in reversed(table.history()):
-        for url in json_list(entry.get(REPLAY_KEY)):
-            consumed.pop(url, None)
-        urls = json_list(entry.get(FILES_KEY))
-        sizes = json_list(entry.get(SIZES_KEY)) or [None] * len(urls)
-        etags = json_list(entry.get(ETAGS_KEY)) or [None] * len(urls)
-        for url, size, etag in zip(urls, sizes, etags, strict=False):
-            consumed[url] = SourceFile(url, size, etag)
-        listed += len(urls)
-    if listed < counted:
-        raise SourceHistoryError(
-            f"{dataset}: its commits list {listed} consumed file(s) but its source counter "
-            f"({files_app_id(dataset)}) says {counted}: old commit files were cleaned from the "
-            "Delta log (cleanup_metadata / delta.logRetentionDuration), so reading on could load "
-            "files twice. Fix: move the files already loaded out of the source location, or "
-            "narrow source.url to new files; and keep the log of file-sourced tables "
-            "(delta.logRetentionDuration) longer than they keep source files."
-        )
-    return consumed
-
-
-def _changed(seen: SourceFile, now: SourceFile) -> bool:
-    if seen.size is not None and now.size is not None and seen.size != now.size:
-        return True
-    return seen.etag is not None and now.etag is not None and seen.etag != now.etag
 
 
 def _etag(entry: Mapping[str, Any]) -> str | None:

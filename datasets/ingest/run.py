@@ -2,8 +2,9 @@
 
 The source's position (files consumed, a watermark) rides in the publishing commit, so a batch
 is either published with its position or not at all. A batch that fails an ERROR check is
-quarantined with the failing checks as reasons and nothing is published; WARN failures publish
-and are reported. The check summary is part of the commit's metadata.
+quarantined per source file with the failing checks as reasons, and only its positions are
+published (so the next run reads on; ``thermocline quarantine replay`` publishes the rows);
+WARN failures publish and are reported. The check summary is part of the commit's metadata.
 
 >>> outcome = ingest(project, catalog, "rides")   # doctest: +SKIP
 >>> outcome.status, outcome.version               # doctest: +SKIP
@@ -26,10 +27,11 @@ from thermocline.catalog.errors import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.files import read_partition
+from thermocline.datasets.ingest.quarantine import quarantine_batch
 from thermocline.datasets.ingest.sources import read_new
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.versions import history
-from thermocline.datasets.tables.writes import publish, quarantine
+from thermocline.datasets.tables.writes import publish
 from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
@@ -72,12 +74,13 @@ def ingest(
     except SchemaEvolutionError as conflict:
         if conflict.batch is None:
             raise
-        staged = stage(lake, dataset, conflict.batch.data, partition_by=spec.partition_by or None)
-        path = quarantine(catalog, staged, [str(conflict)])
-        return IngestOutcome(dataset, "quarantined", staged.rows, None, [], path, str(conflict))
+        path = quarantine_batch(catalog, spec, conflict.batch, [str(conflict)], None)
+        rows = conflict.batch.data.num_rows
+        return IngestOutcome(dataset, "quarantined", rows, None, [], path, str(conflict))
     if batch is None:
         return IngestOutcome(dataset, "nothing_new", description="no new data in the source")
-    staged = stage(lake, dataset, batch.data, partition_by=spec.partition_by or None)
+    if batch.data.num_rows == 0:  # new files without rows: no empty version
+        return IngestOutcome(dataset, "nothing_new", description=batch.description)
     context = CheckContext(
         now=now or datetime.now(tz=UTC),
         previous_row_counts=_recent_row_counts(lake, dataset),
@@ -86,10 +89,11 @@ def ingest(
     results = run_checks(batch.data, spec.quality.checks, context)
     failed = blocking(results)
     if failed:
-        path = quarantine(catalog, staged, [r.message for r in failed])
-        return IngestOutcome(
-            dataset, "quarantined", staged.rows, None, results, path, batch.description
-        )
+        # Kept per source file; its positions are published, so the next run reads on.
+        path = quarantine_batch(catalog, spec, batch, [r.message for r in failed], context)
+        rows = batch.data.num_rows
+        return IngestOutcome(dataset, "quarantined", rows, None, results, path, batch.description)
+    staged = stage(lake, dataset, batch.data, partition_by=spec.partition_by or None)
     try:
         version = publish(
             catalog,

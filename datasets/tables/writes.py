@@ -13,7 +13,6 @@ rejected batch to ``<lake>/_quarantine/<dataset>/`` with its reasons. :func:`wri
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -33,6 +32,7 @@ from thermocline.catalog.commits import (
     USER_KEY,
 )
 from thermocline.catalog.errors import CommitConflictError, InputError
+from thermocline.datasets.tables.quarantine import QUARANTINE_DIR, QuarantinePart, quarantine_parts
 from thermocline.datasets.tables.staging import StagedBatch, partition_value, stage
 from thermocline.datasets.tables.versions import open_table
 
@@ -43,9 +43,6 @@ __all__ = [
     "upsert",
     "write",
 ]
-
-
-QUARANTINE_DIR = "_quarantine"
 
 
 def publish(
@@ -165,37 +162,19 @@ def quarantine(
 ) -> str:
     """Move the staged files to ``_quarantine/<dataset>/<batch>/`` with ``reasons.json``;
     return that folder's path under the lake root. Nothing is published. ``source`` says where
-    the rows came from (e.g. Kafka offsets), for a later replay."""
-    lake = lake_of(catalog)
-    folder = f"{QUARANTINE_DIR}/{staged.dataset}/{staged.batch_id}"
-    lake_fs = lake.filesystem
-    lake_fs.create_dir(folder, recursive=True)
-    for staged_file in staged.files:
-        target = f"{folder}/{staged_file.path}"
-        lake_fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-        lake_fs.move(f"{staged.dataset}/{staged_file.path}", target)
-    record = {
-        "dataset": staged.dataset,
-        "batch": staged.batch_id,
-        "rows": staged.rows,
-        "reasons": reasons,
-        "user": current_user(),
-        "at": time.time(),
-        "files": [f.path for f in staged.files],
-        "source": dict(source or {}),
-    }
-    with lake_fs.open_output_stream(f"{folder}/reasons.json") as out:
-        out.write(json.dumps(record, indent=2).encode())
-    catalog.record(
-        Event(
-            "quarantine",
-            staged.dataset,
-            None,
-            "; ".join(reasons),
-            {"batch": staged.batch_id, "rows": staged.rows, "path": folder},
-        )
+    the rows came from (e.g. Kafka offsets), for a later replay. A batch of several sources
+    keeps each apart with :func:`~thermocline.datasets.tables.quarantine.quarantine_parts`."""
+    name = ", ".join(f"{k}={v}" for k, v in (source or {}).items()) or "unknown source"
+    part = QuarantinePart(name, staged, pa.table({}), (), dict(source or {}))
+    return quarantine_parts(
+        catalog,
+        staged.dataset,
+        [part],
+        reasons,
+        kind=str((source or {}).get("kind", "kafka" if source else "unknown")),
+        batch_id=staged.batch_id,
+        source=source,
     )
-    return folder
 
 
 def write(

@@ -1,7 +1,8 @@
 """The ``thermocline`` command line: parses arguments, calls the Python API, prints the result.
 
 One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
-``ingest``, ``demo``), each with a ``register(group)`` that adds its commands to :data:`cli`;
+``ingest``, ``quarantine``, ``demo``), each with a ``register(group)`` that adds its commands to
+:data:`cli`;
 :mod:`.output` holds how every command prints (tables for people, ``--json`` for scripts) and
 how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` or a usage error
 prints one line on stderr and exits 1, or 2 when the input was wrong (project file, arguments,
@@ -19,7 +20,16 @@ from typing import Any
 
 import click
 
-from thermocline.pipelines.cli import config, datasets, demo, dev, ingest, ui, versions
+from thermocline.pipelines.cli import (
+    config,
+    datasets,
+    demo,
+    dev,
+    ingest,
+    quarantine,
+    ui,
+    versions,
+)
 from thermocline.pipelines.cli.context import Context
 from thermocline.pipelines.cli.output import fit_to_stdout, one_line_errors, wants_json
 
@@ -62,7 +72,7 @@ def cli(ctx: click.Context, project: str | None) -> None:
     ctx.obj = Context(project)
 
 
-for _group in (config, dev, ui, datasets, versions, ingest, demo):
+for _group in (config, dev, ui, datasets, versions, ingest, quarantine, demo):
     _group.register(cli)
 
 

@@ -11,9 +11,9 @@ import pyarrow.fs as pafs
 import pytest
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.commits import CHECKS_KEY
+from thermocline.catalog.commits import CHECKS_KEY, QUARANTINE_KEY
 from thermocline.catalog.config import Project, load_project
-from thermocline.catalog.errors import CommitConflictError
+from thermocline.catalog.errors import CommitConflictError, DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import run as run_module
 from thermocline.datasets.ingest.run import ingest
@@ -52,6 +52,17 @@ def quarantined_reasons(lake: Lake) -> list[str]:
     return reasons
 
 
+def assert_positions_only(lake: Lake, dataset: str, quarantine_path: str | None) -> None:
+    """The version after the first holds no rows: it publishes the quarantined batch's source
+    positions (so the next run does not read it again) and names the quarantine."""
+    table = open_table(lake, dataset)
+    assert table.version() == 1
+    assert table.history(1)[0][QUARANTINE_KEY] == quarantine_path
+    assert read_dataset(Catalog(lake), dataset).count_rows() == (
+        read_dataset(Catalog(lake), dataset, at=0).count_rows()
+    )
+
+
 def test_a_warn_failure_publishes_with_the_check_summary(project: Project, lake: Lake) -> None:
     add(project, "a.csv", "id,city\n1,oslo\n2,\n3,\n")
     outcome = ingest(project, Catalog(lake), "events")
@@ -70,9 +81,10 @@ def test_an_error_failure_quarantines_and_publishes_nothing(project: Project, la
     add(project, "b.csv", "id,city\n2,oslo\n,bergen\n")
     outcome = ingest(project, Catalog(lake), "events")
     assert outcome.status == "quarantined"
-    assert open_table(lake, "events").version() == 0
+    assert_positions_only(lake, "events", outcome.quarantine_path)
     assert read_dataset(Catalog(lake), "events").count_rows() == 1
     assert quarantined_reasons(lake) == ["id: 1 of 2 rows are null"]
+    assert ingest(project, Catalog(lake), "events").status == "nothing_new", "b.csv consumed"
 
 
 def test_an_incompatible_type_quarantines_with_the_column_named(tmp_path: Path, lake: Lake) -> None:
@@ -87,7 +99,7 @@ def test_an_incompatible_type_quarantines_with_the_column_named(tmp_path: Path, 
     add(project, "b.csv", "id,city\nabc,oslo\n")
     outcome = ingest(project, Catalog(lake), "inferred")
     assert outcome.status == "quarantined"
-    assert open_table(lake, "inferred").version() == 0
+    assert_positions_only(lake, "inferred", outcome.quarantine_path)
     (reason,) = quarantined_reasons(lake)
     assert "id" in reason
     assert "int64" in reason
@@ -125,3 +137,31 @@ def test_a_run_that_loses_the_race_discards_its_staging_and_the_retry_loads_the_
     assert (again.status, again.rows) == ("published", 1)
     ids = read_dataset(catalog, "events").to_table()["id"].to_pylist()
     assert sorted(ids) == [1, 2, 3, 4, 5]
+
+
+def test_files_without_rows_publish_nothing_and_are_read_once_they_have_rows(
+    project: Project, lake: Lake
+) -> None:
+    """Issue #13: an empty CSV committed an empty version. A header-only or zero-byte file
+    publishes nothing (the outcome says so) and stays unconsumed, so rows written into it later
+    (a file still being written when listed) are loaded."""
+    catalog = Catalog(lake)
+    add(project, "header.csv", "id,city\n")
+    (project.root / "incoming" / "zero.csv").write_bytes(b"")
+    first = ingest(project, catalog, "events")
+    assert first.status == "nothing_new"
+    assert "no rows" in first.description
+    assert "nothing published" in first.description
+    with pytest.raises(DatasetNotFoundError):
+        open_table(lake, "events")
+
+    add(project, "a.csv", "id,city\n1,oslo\n")
+    assert ingest(project, catalog, "events").version == 0
+    add(project, "more.csv", "id,city\n")
+    assert ingest(project, catalog, "events").status == "nothing_new"
+    assert open_table(lake, "events").version() == 0
+
+    add(project, "zero.csv", "id,city\n2,rome\n")
+    loaded = ingest(project, catalog, "events")
+    assert (loaded.status, loaded.rows, loaded.version) == ("published", 1, 1)
+    assert sorted(read_dataset(catalog, "events").to_table()["id"].to_pylist()) == [1, 2]

@@ -1,0 +1,214 @@
+"""Quarantine at ingest: keep a failed batch per source, count its input consumed, replay it.
+
+A batch that fails an ERROR check (or cannot take the table's schema) is kept per source file
+(:func:`quarantine_batch`), each with the checks that failed on its own rows and a sample, and
+its source positions are published without its rows, in one commit that names the quarantine.
+So every source record is in the table or in quarantine, once, and the next run reads on.
+:func:`replay` re-runs the checks and publishes the rows, once: the commit carries the app
+transaction ``quarantine:<id>``, so a second (or concurrent) replay publishes nothing more.
+
+>>> replay(project, catalog, "7f3c0a").status                      # doctest: +SKIP
+'published'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from thermocline.catalog.catalog import Catalog, Event, lake_of
+from thermocline.catalog.commits import (
+    CHECKS_KEY,
+    ETAGS_KEY,
+    FILES_KEY,
+    KIND_KEY,
+    PARTITION_KEY,
+    QUARANTINE_KEY,
+    REPLAYED_KEY,
+    SIZES_KEY,
+)
+from thermocline.catalog.config import DatasetSpec, Project
+from thermocline.catalog.errors import CommitConflictError, QuarantineError
+from thermocline.datasets.ingest.base import SourceBatch, arrow_schema, open_or_none
+from thermocline.datasets.ingest.evolution import evolve_schema
+from thermocline.datasets.tables.quarantine import (
+    QuarantinedBatch,
+    QuarantinePart,
+    find_quarantined,
+    mark_replayed,
+    quarantine_parts,
+    read_quarantined,
+    remove_quarantine,
+)
+from thermocline.datasets.tables.staging import discard, stage
+from thermocline.datasets.tables.writes import publish
+from thermocline.quality.builtin import run_checks
+from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
+
+__all__ = ["ReplayOutcome", "quarantine_batch", "replay", "replay_app_id"]
+
+_CARRIED = (KIND_KEY, FILES_KEY, SIZES_KEY, ETAGS_KEY, PARTITION_KEY)  # what a replay re-states
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    """What a replay did: ``published`` as ``version``, or ``already_replayed`` (as
+    ``version``) and nothing more published."""
+
+    id: str
+    dataset: str
+    status: Literal["published", "already_replayed"]
+    rows: int = 0
+    version: int | None = None
+    checks: list[CheckResult] = field(default_factory=list)
+
+
+def replay_app_id(quarantine_id: str) -> str:
+    """The app transaction a replay of quarantine ``quarantine_id`` commits (once)."""
+    return f"quarantine:{quarantine_id}"
+
+
+def quarantine_batch(
+    catalog: Catalog,
+    spec: DatasetSpec,
+    batch: SourceBatch,
+    reasons: list[str],
+    context: CheckContext | None,
+) -> str:
+    """Quarantine ``batch`` per source file and publish its source positions without its rows;
+    return the quarantine folder. ``context`` None: no checks to split (a schema conflict).
+
+    The quarantine is written first and the positions commit names it: a run that loses the
+    race for those positions takes its quarantine back and raises :class:`CommitConflictError`.
+    """
+    lake = lake_of(catalog)
+    dataset = batch.dataset
+    partition_by = spec.partition_by or None
+    parts = []
+    for name, position, rows in _per_source(batch):
+        failed = blocking(run_checks(rows, spec.quality.checks, context)) if context else []
+        staged = stage(lake, dataset, rows, partition_by=partition_by)
+        parts.append(QuarantinePart(name, staged, rows, failed, position))
+    carried = {k: v for k, v in batch.commit_metadata.items() if k in _CARRIED}
+    folder = quarantine_parts(
+        catalog,
+        dataset,
+        parts,
+        reasons,
+        kind=batch.commit_metadata.get(KIND_KEY, "files"),
+        description=batch.description,
+        publish={"mode": batch.mode, "metadata": carried},
+    )
+    table = open_or_none(lake, dataset)
+    schema = arrow_schema(table) if table is not None else spec.arrow_schema()
+    nothing = (schema or batch.data.schema).empty_table()  # no new columns from rejected rows
+    empty = stage(lake, dataset, nothing, partition_by=partition_by)
+    try:
+        publish(
+            catalog,
+            empty,
+            reason=f"quarantined {batch.data.num_rows} rows, positions only: {batch.description}",
+            app_transactions=batch.app_transactions,
+            expected_positions=batch.expected_positions,
+            metadata={**batch.commit_metadata, QUARANTINE_KEY: folder},
+            record_event=False,
+        )
+    except CommitConflictError:
+        discard(lake, empty)
+        remove_quarantine(catalog, folder)
+        raise
+    return folder
+
+
+def replay(
+    project: Project, catalog: Catalog, quarantine_id: str, *, now: datetime | None = None
+) -> ReplayOutcome:
+    """Re-run the checks on a quarantined batch and publish it, exactly once.
+
+    Its positions were published when it was quarantined, so the replay commit carries only its
+    own app transaction (``quarantine:<id>``) and re-states the source files for lineage.
+    Raises :class:`QuarantineError` when checks still fail (nothing published; fix the data or
+    the checks, or discard it) and :class:`CommitConflictError` when a concurrent replay won.
+    """
+    lake = lake_of(catalog)
+    record = find_quarantined(catalog, quarantine_id)
+    app = replay_app_id(record.id)
+    table = open_or_none(lake, record.dataset)
+    if table is not None and table.transaction_version(app) is not None:
+        version = _replayed_version(table, record.id)
+        if record.state != "replayed" and version is not None:
+            mark_replayed(catalog, record, version)  # a crash after the publish: finish it
+        return ReplayOutcome(record.id, record.dataset, "already_replayed", 0, version)
+    if table is None or not _positions_published(table, record):
+        raise QuarantineError(
+            f"quarantine {record.id} of {record.dataset}: its source positions were never "
+            "published (the run stopped between quarantining and publishing them), so the next "
+            "run reads its input again; replaying it would load it twice. Discard it: "
+            f"thermocline quarantine discard {record.id[:12]}"
+        )
+    spec = project.dataset(record.dataset)
+    data = evolve_schema(arrow_schema(table), read_quarantined(catalog, record)).data
+    context = CheckContext(now=now or datetime.now(tz=UTC), schema=spec.arrow_schema())
+    results = run_checks(data, spec.quality.checks, context)
+    failed = blocking(results)
+    if failed:
+        raise QuarantineError(
+            f"quarantine {record.id[:12]} of {record.dataset} still fails "
+            f"{'; '.join(r.message for r in failed)}: nothing published. Fix the checks in the "
+            f"project file and replay, or drop it: thermocline quarantine discard {record.id[:12]}"
+        )
+    staged = stage(lake, record.dataset, data, partition_by=record.publish.get("partition_by"))
+    try:
+        version = publish(
+            catalog,
+            staged,
+            mode="overwrite" if record.publish.get("mode") == "overwrite" else "append",
+            reason=f"replay of quarantine {record.id[:12]}: {record.description}",
+            app_transactions={app: 1},
+            expected_positions={app: None},
+            metadata={
+                **record.publish.get("metadata", {}),
+                REPLAYED_KEY: record.id,
+                CHECKS_KEY: check_summary(results),
+            },
+        )
+    except CommitConflictError:
+        discard(lake, staged)
+        raise
+    mark_replayed(catalog, record, version)
+    catalog.record(Event("quarantine_replay", record.dataset, version, None, {"batch": record.id}))
+    return ReplayOutcome(record.id, record.dataset, "published", data.num_rows, version, results)
+
+
+def _per_source(batch: SourceBatch) -> list[tuple[str, dict[str, object], pa.Table]]:
+    """The batch's rows per source file (one part for all when they cannot be told apart)."""
+    data = batch.data
+    if not batch.files:
+        return [("", {}, data)]
+    partition = batch.commit_metadata.get(PARTITION_KEY)
+    if len(batch.file_rows) != len(batch.files) or sum(batch.file_rows) != data.num_rows:
+        return [(", ".join(f.url for f in batch.files), {"partition": partition}, data)]
+    parts, start = [], 0
+    for file, rows in zip(batch.files, batch.file_rows, strict=True):
+        position: dict[str, object] = {"size": file.size, "etag": file.etag}
+        if partition is not None:
+            position["partition"] = partition
+        parts.append((file.url, position, data.slice(start, rows)))
+        start += rows
+    return parts
+
+
+def _positions_published(table: DeltaTable, record: QuarantinedBatch) -> bool:
+    return any(entry.get(QUARANTINE_KEY) == record.path for entry in table.history())
+
+
+def _replayed_version(table: DeltaTable, quarantine_id: str) -> int | None:
+    for entry in table.history():
+        if entry.get(REPLAYED_KEY) == quarantine_id:
+            version: int = entry["version"]
+            return version
+    return None

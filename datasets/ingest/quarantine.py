@@ -35,6 +35,7 @@ from thermocline.catalog.config import DatasetSpec, Project
 from thermocline.catalog.errors import CommitConflictError, QuarantineError
 from thermocline.datasets.ingest.base import SourceBatch, arrow_schema, open_or_none
 from thermocline.datasets.ingest.evolution import evolve_schema
+from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.quarantine import (
     QuarantinedBatch,
     QuarantinePart,
@@ -101,7 +102,8 @@ def quarantine_batch(
         reasons,
         kind=batch.commit_metadata.get(KIND_KEY, "files"),
         description=batch.description,
-        publish={"mode": batch.mode, "metadata": carried},
+        # The positions its commit sets: a partition replay is a compare-and-swap on them.
+        publish={"mode": batch.mode, "metadata": carried, "positions": batch.app_transactions},
     )
     table = open_or_none(lake, dataset)
     schema = arrow_schema(table) if table is not None else spec.arrow_schema()
@@ -151,25 +153,52 @@ def replay(
             f"thermocline quarantine discard {record.id[:12]}"
         )
     spec = project.dataset(record.dataset)
+    overwrite = record.publish.get("mode") == "overwrite"
+    # A partition run replaces its partition with a recompute of the whole source: replayed
+    # after anything else consumed that source, it would drop what was loaded since.
+    positions: dict[str, int] = dict(record.publish.get("positions") or {})
+    if overwrite and (
+        not positions or any(table.transaction_version(a) != v for a, v in positions.items())
+    ):
+        partition = record.publish.get("metadata", {}).get(PARTITION_KEY, "PARTITION")
+        raise QuarantineError(
+            f"quarantine {record.id[:12]} of {record.dataset} replaces partition {partition}, "
+            "and the source was consumed again since: replaying it would drop rows loaded "
+            f"since. Run the partition again (thermocline ingest batch {record.dataset} "
+            f"--partition {partition}), then thermocline quarantine discard {record.id[:12]}"
+        )
     data = evolve_schema(arrow_schema(table), read_quarantined(catalog, record)).data
     context = CheckContext(now=now or datetime.now(tz=UTC), schema=spec.arrow_schema())
     results = run_checks(data, spec.quality.checks, context)
-    failed = blocking(results)
-    if failed:
+    reasons = [r.message for r in blocking(results)]
+    keys = None
+    if spec.primary_key and not overwrite:  # the same key rule as the run that quarantined it
+        keys = plan_keys(lake, record.dataset, data, spec.primary_key, spec.on_duplicate)
+        reasons += keys.reasons
+    if reasons:
         raise QuarantineError(
             f"quarantine {record.id[:12]} of {record.dataset} still fails "
-            f"{'; '.join(r.message for r in failed)}: nothing published. Fix the checks in the "
+            f"{'; '.join(reasons)}: nothing published. Fix the checks in the "
             f"project file and replay, or drop it: thermocline quarantine discard {record.id[:12]}"
         )
-    staged = stage(lake, record.dataset, data, partition_by=record.publish.get("partition_by"))
+    staged = stage(
+        lake,
+        record.dataset,
+        keys.rows if keys is not None else data,
+        partition_by=record.publish.get("partition_by"),
+    )
+    # Overwrite: move the positions on by one, so a run that read the source before this replay
+    # loses its race (and a rival commit of them makes delta-rs reject this one).
+    moved = {a: v + 1 for a, v in positions.items()} if overwrite else {}
     try:
-        version = publish(
+        version = publish_keyed(
             catalog,
             staged,
-            mode="overwrite" if record.publish.get("mode") == "overwrite" else "append",
+            keys,
+            mode="overwrite" if overwrite else "append",
             reason=f"replay of quarantine {record.id[:12]}: {record.description}",
-            app_transactions={app: 1},
-            expected_positions={app: None},
+            app_transactions={app: 1, **moved},
+            expected_positions={app: None, **(positions if overwrite else {})},
             metadata={
                 **record.publish.get("metadata", {}),
                 REPLAYED_KEY: record.id,

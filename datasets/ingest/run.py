@@ -29,9 +29,9 @@ from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.files import read_partition
 from thermocline.datasets.ingest.quarantine import quarantine_batch
 from thermocline.datasets.ingest.sources import read_new
+from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.versions import history
-from thermocline.datasets.tables.writes import publish
 from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
@@ -81,6 +81,10 @@ def ingest(
         return IngestOutcome(dataset, "nothing_new", description="no new data in the source")
     if batch.data.num_rows == 0:  # new files without rows: no empty version
         return IngestOutcome(dataset, "nothing_new", description=batch.description)
+    # Keys across batches (a partition run replaces its partition: its keys are not looked up).
+    keys = None
+    if spec.primary_key and batch.mode == "append":
+        keys = plan_keys(lake, dataset, batch.data, spec.primary_key, spec.on_duplicate)
     context = CheckContext(
         now=now or datetime.now(tz=UTC),
         previous_row_counts=_recent_row_counts(lake, dataset),
@@ -88,16 +92,21 @@ def ingest(
     )
     results = run_checks(batch.data, spec.quality.checks, context)
     failed = blocking(results)
-    if failed:
+    reasons = [r.message for r in failed] + list(keys.reasons if keys is not None else ())
+    if reasons:
         # Kept per source file; its positions are published, so the next run reads on.
-        path = quarantine_batch(catalog, spec, batch, [r.message for r in failed], context)
+        path = quarantine_batch(catalog, spec, batch, reasons, context)
         rows = batch.data.num_rows
         return IngestOutcome(dataset, "quarantined", rows, None, results, path, batch.description)
-    staged = stage(lake, dataset, batch.data, partition_by=spec.partition_by or None)
+    data = keys.rows if keys is not None else batch.data
+    staged = stage(lake, dataset, data, partition_by=spec.partition_by or None)
+    summary = keys.summary() if keys is not None else ""
+    description = f"{batch.description}; {summary}" if summary else batch.description
     try:
-        version = publish(
+        version = publish_keyed(
             catalog,
             staged,
+            keys,
             mode=batch.mode,
             reason=batch.description,
             app_transactions=batch.app_transactions,
@@ -110,9 +119,7 @@ def ingest(
         discard(lake, staged)
         raise
     catalog.register(dataset, spec.model_dump(mode="json", by_alias=True))
-    return IngestOutcome(
-        dataset, "published", staged.rows, version, results, None, batch.description
-    )
+    return IngestOutcome(dataset, "published", staged.rows, version, results, None, description)
 
 
 def _recent_row_counts(lake: Lake, dataset: str) -> list[int]:

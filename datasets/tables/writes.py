@@ -199,8 +199,17 @@ def upsert(
     primary_key: list[str],
     *,
     reason: str | None = None,
+    app_transactions: Mapping[str, int] | None = None,
+    expected_positions: Mapping[str, int | None] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    record_event: bool = True,
 ) -> int:
-    """Merge ``data`` by ``primary_key``: matching rows are updated, new ones inserted."""
+    """Merge ``data`` by ``primary_key``: matching rows are updated, new ones inserted.
+
+    One commit, like :func:`publish`: it carries ``app_transactions`` and ``metadata`` and is
+    a compare-and-swap on ``expected_positions``; a rival commit that moved them, or added data
+    the merge should have seen, raises :class:`CommitConflictError` (nothing is written).
+    """
     lake = lake_of(catalog)
     if not primary_key:
         raise InputError(f"upsert into {dataset!r} needs a primary key; set `primary_key:`")
@@ -214,31 +223,49 @@ def upsert(
             f"{primary_key}; deduplicate it before the upsert"
         )
     table = open_table(lake, dataset)
+    _check_positions(table, dataset, app_transactions or {}, expected_positions or {})
+    _add_new_columns(table, data.schema)
     predicate = " AND ".join(f'target."{c}" = source."{c}"' for c in primary_key)
-    custom = {USER_KEY: current_user(), **({REASON_KEY: reason} if reason else {})}
-    metrics = (
-        table.merge(
-            data,
-            predicate,
-            source_alias="source",
-            target_alias="target",
-            commit_properties=CommitProperties(custom_metadata=custom),
-        )
-        .when_matched_update_all()
-        .when_not_matched_insert_all()
-        .execute()
+    custom = {
+        USER_KEY: current_user(),
+        ROWS_KEY: data.num_rows,
+        **({REASON_KEY: reason} if reason else {}),
+        **dict(metadata or {}),
+    }
+    properties = CommitProperties(
+        custom_metadata=custom,
+        app_transactions=[Transaction(app, v) for app, v in (app_transactions or {}).items()],
     )
+    try:
+        metrics = (
+            table.merge(
+                data,
+                predicate,
+                source_alias="source",
+                target_alias="target",
+                commit_properties=properties,
+            )
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute()
+        )
+    except CommitFailedError as error:  # a rival moved our app transactions or added data
+        raise CommitConflictError(
+            f"{dataset}: another writer committed while this batch was merged ({error}); "
+            "discard this batch and read the source again"
+        ) from error
     table.update_incremental()
     version = table.version()
-    catalog.record(
-        Event(
-            "publish",
-            dataset,
-            version,
-            reason,
-            {"rows": data.num_rows, "mode": "upsert", "metrics": metrics},
+    if record_event:
+        catalog.record(
+            Event(
+                "publish",
+                dataset,
+                version,
+                reason,
+                {"rows": data.num_rows, "mode": "upsert", "metrics": metrics},
+            )
         )
-    )
     return version
 
 

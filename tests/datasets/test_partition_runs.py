@@ -17,10 +17,12 @@ import pytest
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project, load_project
-from thermocline.catalog.errors import CommitConflictError
+from thermocline.catalog.errors import CommitConflictError, QuarantineError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import run as run_module
+from thermocline.datasets.ingest.quarantine import replay
 from thermocline.datasets.ingest.run import ingest
+from thermocline.datasets.tables.quarantine import list_quarantined
 from thermocline.datasets.tables.versions import read_dataset
 
 PROJECT = """
@@ -122,3 +124,36 @@ def test_a_plain_run_overtaken_by_a_partition_run_loses_the_race(
     monkeypatch.setattr(run_module, "read_new", read_new)
     assert ingest(project, catalog, "trips").rows == 1
     assert table_ids(catalog) == [1, 2, 3, 4]
+
+
+def test_replaying_a_quarantined_partition_run_never_drops_rows_loaded_since(
+    project: Project, local_lake: Lake
+) -> None:
+    """A partition run replaces its day. Its quarantine, replayed after a plain run loaded more
+    rows of that day, would replace the day with the stale recompute and lose them: the replay
+    is refused (re-run the partition instead), and allowed while nothing moved."""
+    catalog = Catalog(local_lake)
+    checked = project.root / "thermocline.yaml"
+    checked.write_text(
+        textwrap.dedent(PROJECT) + "    quality: {checks: [{check: range, column: fare, max: 1}]}\n"
+    )
+    strict = load_project(checked, environ={})
+    land(project, "a.csv", [(1, DAYS[0]), (9, DAYS[0])])  # fare 9/4 is out of range
+    assert ingest(strict, catalog, "trips", partition=DAYS[0].isoformat()).status == "quarantined"
+    (record,) = list_quarantined(catalog, "trips")
+    land(project, "b.csv", [(2, DAYS[0])])
+    assert ingest(strict, catalog, "trips").status == "published"
+    assert table_ids(catalog) == [2]
+    with pytest.raises(QuarantineError, match="--partition 2026-11-01"):
+        replay(project, catalog, record.id)  # the project without the check
+    assert table_ids(catalog) == [2]
+    rerun = ingest(project, catalog, "trips", partition=DAYS[0].isoformat())
+    assert rerun.status == "published"
+    assert table_ids(catalog) == [1, 2, 9]
+
+    land(project, "c.csv", [(7, DAYS[1]), (8, DAYS[1])])
+    assert ingest(strict, catalog, "trips", partition=DAYS[1].isoformat()).status == "quarantined"
+    later = [q for q in list_quarantined(catalog, "trips") if q.id != record.id]
+    assert replay(project, catalog, later[0].id).status == "published"  # nothing moved since
+    assert table_ids(catalog) == [1, 2, 7, 8, 9]
+    assert ingest(project, catalog, "trips").status == "nothing_new"

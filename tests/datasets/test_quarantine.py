@@ -125,14 +125,14 @@ def test_a_concurrent_replay_loses_cleanly(
     catalog = Catalog(lake)
     relaxed = project_file(tmp_path, lake, WARN_ONLY)
     (record,) = list_quarantined(catalog, "events")
-    real_publish = quarantine_module.publish
+    real_publish = quarantine_module.publish_keyed
 
     def rival_first(*args: Any, **options: Any) -> int:
-        monkeypatch.setattr(quarantine_module, "publish", real_publish)
+        monkeypatch.setattr(quarantine_module, "publish_keyed", real_publish)
         assert replay(relaxed, catalog, record.id).status == "published"  # the rival
         return real_publish(*args, **options)
 
-    monkeypatch.setattr(quarantine_module, "publish", rival_first)
+    monkeypatch.setattr(quarantine_module, "publish_keyed", rival_first)
     with pytest.raises(CommitConflictError):
         replay(relaxed, catalog, record.id)
     assert read_dataset(catalog, "events").count_rows() == 7

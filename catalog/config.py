@@ -133,6 +133,11 @@ class KafkaSource(_Model):
     kind: Literal["kafka"]
     topic: str
     format: Literal["json", "avro"] = "json"
+    group: str | None = Field(
+        None,
+        min_length=1,
+        description="the consumer group (default thermocline-<dataset>); `--group` overrides it",
+    )
     max_record_bytes: int = Field(
         8 * 1024 * 1024, ge=1, description="a larger record is a dead letter, with the reason"
     )

@@ -179,9 +179,9 @@ class KafkaIngester:
         self.target_file_mb = spec.tiering.target_file_mb
         self._compacted_at = time.monotonic()
         self.on_batch = on_batch
-        self.consumer = Consumer(
-            consumer_settings(project, group_id or f"thermocline-{dataset}", environ)
-        )
+        # --group, else the source's group, else one per dataset
+        self.group_id = group_id or source.group or f"thermocline-{dataset}"
+        self.consumer = Consumer(consumer_settings(project, self.group_id, environ))
         self._assigned: set[int] = set()
         self._after: dict[int, int | None] = {}  # per partition: what the next batch continues
         self._at_end: set[int] = set()

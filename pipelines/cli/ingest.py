@@ -39,7 +39,11 @@ def ingest_batch(ctx: Context, dataset: str, partition: str | None, as_json: boo
 @ingest.command("kafka")
 @click.argument("dataset")
 @click.option("--until-caught-up", is_flag=True, help="Stop at the end of every partition.")
-@click.option("--group", default=None, help="Consumer group (default thermocline-DATASET).")
+@click.option(
+    "--group",
+    default=None,
+    help="Consumer group (default: the source's `group`, else thermocline-DATASET).",
+)
 @click.option(
     "--max-latency",
     type=float,

@@ -63,7 +63,11 @@ def send(bootstrap: str, topic: str, values: list[bytes]) -> None:
 
 def ingest(project: Project, lake: Lake) -> list[BatchReport]:
     reports: list[BatchReport] = []
-    KafkaIngester(project, Catalog(lake), "events", on_batch=reports.append).run(
+    # A group of its own: a group whose members left together may never get partitions again
+    # on Tansu (DESIGN.md), and every test would otherwise share `thermocline-events`.
+    source = project.dataset("events").source
+    group = f"g-{getattr(source, 'topic', 'events')}"
+    KafkaIngester(project, Catalog(lake), "events", group_id=group, on_batch=reports.append).run(
         until_caught_up=True
     )
     return reports

@@ -42,7 +42,7 @@ def make_project(tmp_path: Path, lake: Lake, bootstrap: str, topic: str) -> Proj
         kafka: {{bootstrap_servers: "{bootstrap}"}}
         datasets:
           events:
-            source: {{kind: kafka, topic: {topic}}}
+            source: {{kind: kafka, topic: {topic}, group: g-{topic}}}
             schema: {{id: int64, name: string}}
     """)
     )
@@ -106,7 +106,7 @@ def test_every_event_lands_once_and_poison_goes_to_dead_letters(
     assert all(v is not None for v in positions.values())
 
     version = open_table(lake, "events").version()
-    KafkaIngester(project, Catalog(lake), "events", group_id="another-group").run(
+    KafkaIngester(project, Catalog(lake), "events", group_id=f"another-{topic}").run(
         until_caught_up=True
     )
     assert open_table(lake, "events").version() == version, "a restart resumes from the table"
@@ -306,7 +306,11 @@ def test_the_ingester_compacts_its_small_files_without_changing_rows_or_position
     assert producer.flush(30) == 0
     reports: list[BatchReport] = []
     KafkaIngester(
-        project, Catalog(local_lake), "events", compact_every_s=0, on_batch=reports.append
+        project,
+        Catalog(local_lake),
+        "events",
+        compact_every_s=0,
+        on_batch=reports.append,
     ).run(until_caught_up=True)
     compaction = reports[-1].compaction
     assert compaction is not None
@@ -323,3 +327,17 @@ def test_the_ingester_compacts_its_small_files_without_changing_rows_or_position
             assert after[p] is not None, f"compaction dropped partition {p}'s position"
             assert after[p] >= positions[p]
     assert sum(r.published for r in reports) == 10
+
+
+def test_the_consumer_group_comes_from_the_option_the_source_or_the_dataset(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str
+) -> None:
+    project = make_project(tmp_path, local_lake, kafka_bootstrap, "groups")
+    catalog = Catalog(local_lake)
+    assert KafkaIngester(project, catalog, "events").group_id == "g-groups"  # the source's
+    assert KafkaIngester(project, catalog, "events", group_id="cli").group_id == "cli"
+    (tmp_path / "thermocline.yaml").write_text(
+        (tmp_path / "thermocline.yaml").read_text().replace(", group: g-groups", "")
+    )
+    plain = load_project(tmp_path / "thermocline.yaml", environ={})
+    assert KafkaIngester(plain, catalog, "events").group_id == "thermocline-events"

@@ -64,9 +64,9 @@ def test_the_service_reports_each_publish_and_its_checks_to_dagster(
     send(kafka_bootstrap, topic, 0, 300)
     with dg.DagsterInstance.ephemeral() as instance:
         reporter = DagsterReporter(instance, "clicks")
-        KafkaIngester(project, Catalog(local_lake), "clicks", on_batch=reporter).run(
-            until_caught_up=True
-        )
+        KafkaIngester(
+            project, Catalog(local_lake), "clicks", group_id=topic, on_batch=reporter
+        ).run(until_caught_up=True)
         records = instance.fetch_materializations(dg.AssetKey("clicks"), limit=100).records
         assert records
         metadata = [r.asset_materialization.metadata for r in records if r.asset_materialization]
@@ -134,7 +134,7 @@ def test_the_sensor_requests_a_run_only_when_the_topic_is_ahead_of_the_table(
     assert isinstance(request, dg.RunRequest)
     assert request.tags["thermocline/pending_records"] == "40"
 
-    KafkaIngester(project, Catalog(local_lake), "clicks").run(until_caught_up=True)
+    KafkaIngester(project, Catalog(local_lake), "clicks", group_id=topic).run(until_caught_up=True)
     assert pending_records(project, local_lake, "clicks") == 0
     assert isinstance(tick(), dg.SkipReason)
     send(kafka_bootstrap, topic, 40, 5)

@@ -20,7 +20,7 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import dead_letters, kafka
-from thermocline.datasets.tables import writes
+from thermocline.datasets.tables import keyed, writes
 from thermocline.datasets.tables.staging import StagedBatch
 
 __all__ = ["When", "fork_server", "ingest_forever", "ingest_to_the_end", "ingest_until_killed"]
@@ -75,7 +75,8 @@ def ingest_until_killed(
         return version
 
     # The names the ingester calls (rows, dead letters), replaced in this child process only.
-    kafka.publish = publish_or_stop  # type: ignore[attr-defined]
+    # (Rows go through publish_keyed, which calls keyed.publish with or without a primary key.)
+    keyed.publish = publish_or_stop
     dead_letters.publish = publish_or_stop
     _ingester(project_path, group).run()
 

@@ -85,8 +85,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from deltalake import DeltaTable
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 from thermocline.datasets.ingest.kafka_topic import CONSUMER_DEFAULTS
 from thermocline.datasets.tables.versions import read_dataset

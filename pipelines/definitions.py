@@ -21,9 +21,10 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, OpExecutionContext
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import DatasetSpec, Project, load_project
+from thermocline.catalog.config import DatasetSpec, Project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 from thermocline.datasets.ingest.kafka_topic import pending_records
 from thermocline.datasets.ingest.run import ingest

@@ -42,7 +42,6 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from thermocline.catalog.catalog import TRAINING_RUN, Catalog, Event
-from thermocline.catalog.config import load_project
 from thermocline.catalog.errors import (
     InputError,
     LoaderStateError,
@@ -51,6 +50,7 @@ from thermocline.catalog.errors import (
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.tables.versions import resolve_version
 from thermocline.datasets.training.filecache import FileCache
 from thermocline.datasets.training.plans import FilterSpec, Plan, filter_columns, make_plan

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 
 if TYPE_CHECKING:
     from thermocline.catalog.catalog import Catalog

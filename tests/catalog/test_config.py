@@ -6,16 +6,10 @@ import pyarrow as pa
 import pytest
 from cli_runner import thermocline
 
-from thermocline.catalog.config import (
-    PROJECT_FILENAME,
-    FileSource,
-    expand_env,
-    find_project_file,
-    load_project,
-    parse_duration,
-)
+from thermocline.catalog.config import FileSource, expand_env, parse_duration
 from thermocline.catalog.errors import ConfigError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import PROJECT_FILENAME, find_project_file, load_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from cli_runner import thermocline
 
-from thermocline.catalog.config import PROJECT_FILENAME, load_project
 from thermocline.catalog.errors import ConfigError
+from thermocline.catalog.project_file import PROJECT_FILENAME, load_project
 
 DATASET = """\
 datasets:

@@ -23,9 +23,10 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.errors import DatasetNotFoundError, SchemaEvolutionError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.evolution import evolve_records, evolve_schema, json_read_schemas
 from thermocline.datasets.ingest.kafka import KafkaIngester

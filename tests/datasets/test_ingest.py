@@ -12,9 +12,10 @@ import pytest
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import CHECKS_KEY, QUARANTINE_KEY
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.errors import CommitConflictError, DatasetNotFoundError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest import run as run_module
 from thermocline.datasets.ingest.run import ingest
 from thermocline.datasets.tables.versions import live_files, open_table, read_dataset, stored_files

@@ -28,9 +28,10 @@ from kafka_crash import fork_server, ingest_forever, ingest_to_the_end
 from waits import wait_until
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.tables.versions import read_dataset
 

@@ -19,8 +19,9 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import QUARANTINE_KEY
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 from thermocline.datasets.ingest.kafka_topic import kafka_app_id

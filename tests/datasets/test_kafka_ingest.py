@@ -20,9 +20,10 @@ from kafka_crash import When, fork_server, ingest_to_the_end, ingest_until_kille
 from waits import wait_until
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 from thermocline.datasets.ingest.kafka_topic import kafka_app_id

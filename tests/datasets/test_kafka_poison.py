@@ -15,9 +15,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from waits import wait_until
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import load_project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.kafka import KafkaIngester
 from thermocline.datasets.tables.versions import read_dataset

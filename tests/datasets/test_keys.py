@@ -24,9 +24,10 @@ from thermocline.catalog.commits import (
     ON_DUPLICATE_KEY,
     QUARANTINE_KEY,
 )
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.errors import CommitConflictError, ConfigError, QuarantineError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest import run as run_module
 from thermocline.datasets.ingest.files import files_app_id
 from thermocline.datasets.ingest.kafka import KafkaIngester

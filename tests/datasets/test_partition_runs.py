@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.errors import CommitConflictError, QuarantineError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest import run as run_module
 from thermocline.datasets.ingest.quarantine import replay
 from thermocline.datasets.ingest.run import ingest

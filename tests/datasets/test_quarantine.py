@@ -18,9 +18,10 @@ import pytest
 from cli_runner import thermocline
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
 from thermocline.catalog.errors import CommitConflictError, QuarantineError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest import quarantine as quarantine_module
 from thermocline.datasets.ingest.quarantine import replay
 from thermocline.datasets.ingest.run import ingest

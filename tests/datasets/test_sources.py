@@ -26,13 +26,14 @@ from deltalake import DeltaTable
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import FILES_KEY, REPLAY_KEY, WATERMARK_KEY
-from thermocline.catalog.config import DatasetSpec, load_project
+from thermocline.catalog.config import DatasetSpec
 from thermocline.catalog.errors import (
     CommitConflictError,
     SchemaEvolutionError,
     SourceHistoryError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.base import SourceBatch
 from thermocline.datasets.ingest.evolution import evolve_schema
 from thermocline.datasets.ingest.files import consumed_files, files_app_id, fsspec_options

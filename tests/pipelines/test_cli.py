@@ -20,8 +20,8 @@ import pytest
 from cli_runner import thermocline
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.demo import write_next_demo_batch
 from thermocline.datasets.tables.versions import read_dataset
 from thermocline.datasets.tables.writes import write

@@ -17,8 +17,8 @@ import pyarrow.fs as pafs
 import pytest
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.demo import demo_rides
 from thermocline.datasets.tables.versions import open_table, read_dataset
 from thermocline.datasets.tables.writes import write

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 from waits import wait_until
 
-from thermocline.catalog.config import Project, load_project
+from thermocline.catalog.config import Project
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.demo import write_demo_rides_csv
 from thermocline.pipelines.devstack.processes import log_tail
 from thermocline.pipelines.ui import UiInfo, ui_down, ui_up

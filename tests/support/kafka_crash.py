@@ -17,8 +17,8 @@ from multiprocessing.synchronize import Event
 from typing import Any, Literal
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import load_project
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest import dead_letters, kafka
 from thermocline.datasets.tables import keyed, writes
 from thermocline.datasets.tables.staging import StagedBatch

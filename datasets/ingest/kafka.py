@@ -78,10 +78,11 @@ from thermocline.datasets.ingest.kafka_topic import (
     table_positions,
 )
 from thermocline.datasets.ingest.payloads import SchemaRegistry, decode_avro, decode_json
+from thermocline.datasets.ingest.quarantine import quarantine_kafka
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
+from thermocline.datasets.tables.quarantine import remove_quarantine
 from thermocline.datasets.tables.staging import discard, stage
-from thermocline.datasets.tables.writes import quarantine
 from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
@@ -154,6 +155,7 @@ class KafkaIngester:
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         spec = project.dataset(dataset)
+        self.spec = spec
         source, self.topic = kafka_source(project, dataset, environ)
         if project.kafka is None:
             raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
@@ -361,20 +363,24 @@ class KafkaIngester:
             failed = [
                 CheckResult("primary_key", "primary_key", "error", False, r) for r in keys.reasons
             ]
-        staged = stage(self.lake, self.dataset, good, partition_by=self.partition_by)
         metadata: dict[str, Any] = {KIND_KEY: "kafka"}
         if results:
             metadata[CHECKS_KEY] = check_summary(results)
         quarantine_path = None
-        if failed:
-            offsets = {f"{self.topic}:{p}": o for p, o in batch.positions.items()}
-            reasons = [r.message for r in failed]
-            quarantine_path = quarantine(
-                self.catalog, staged, reasons, {"kafka_last_offsets": offsets}
+        rows = good
+        if failed:  # kept per partition; the positions are published without the rows
+            quarantine_path = quarantine_kafka(
+                self.catalog,
+                self.spec,
+                self.dataset,
+                self.topic,
+                good,
+                _row_positions(batch, dead),
+                [r.message for r in failed],
             )
             metadata[QUARANTINE_KEY] = quarantine_path
-            empty = (decoded.schema_before or good.schema).empty_table()  # no new columns
-            staged = stage(self.lake, self.dataset, empty, partition_by=self.partition_by)
+            rows = (decoded.schema_before or good.schema).empty_table()  # no new columns
+        staged = stage(self.lake, self.dataset, rows, partition_by=self.partition_by)
         apps = {kafka_app_id(self.topic, p): o for p, o in batch.positions.items()}
         expected = {kafka_app_id(self.topic, p): a for p, a in batch.after.items()}
         reason = f"kafka {self.topic}: {staged.rows} records"
@@ -393,6 +399,8 @@ class KafkaIngester:
             )
         except CommitConflictError:
             discard(self.lake, staged)
+            if quarantine_path is not None:  # the winner has these records: not quarantined
+                remove_quarantine(self.catalog, quarantine_path)
             raise
         compaction = self._compact_when_due()
         if self.on_batch is not None:
@@ -442,3 +450,10 @@ class KafkaIngester:
             )
             behind += max(high - offset - 1, 0) if high >= 0 else 0
         return behind
+
+
+def _row_positions(batch: _Batch, dead: pa.Table) -> list[tuple[int, int]]:
+    """(partition, offset) of each decoded row: the batch's records less its dead letters."""
+    gone = set(zip(dead["partition"].to_pylist(), dead["offset"].to_pylist(), strict=True))
+    every = ((partition_of(m), offset_of(m)) for m in batch.messages)
+    return [position for position in every if position not in gone]

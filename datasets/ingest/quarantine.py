@@ -13,6 +13,7 @@ transaction ``quarantine:<id>``, so a second (or concurrent) replay publishes no
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -50,7 +51,14 @@ from thermocline.datasets.tables.writes import publish
 from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
-__all__ = ["ReplayOutcome", "quarantine_batch", "replay", "replay_app_id"]
+__all__ = [
+    "ReplayOutcome",
+    "kafka_parts",
+    "quarantine_batch",
+    "quarantine_kafka",
+    "replay",
+    "replay_app_id",
+]
 
 _CARRIED = (KIND_KEY, FILES_KEY, SIZES_KEY, ETAGS_KEY, PARTITION_KEY)  # what a replay re-states
 
@@ -124,6 +132,61 @@ def quarantine_batch(
         remove_quarantine(catalog, folder)
         raise
     return folder
+
+
+def quarantine_kafka(
+    catalog: Catalog,
+    spec: DatasetSpec,
+    dataset: str,
+    topic: str,
+    rows: pa.Table,
+    positions: Sequence[tuple[int, int]],
+    reasons: list[str],
+) -> str:
+    """Quarantine a Kafka micro-batch per partition and return the folder: each part keeps its
+    rows, first and last offsets, the checks that failed on its own rows and a sample.
+    ``positions`` are each row's (partition, offset). The caller publishes the batch's
+    positions naming the folder (and takes the folder back if that publish loses its race)."""
+    lake = lake_of(catalog)
+    context = CheckContext(now=datetime.now(tz=UTC), schema=spec.arrow_schema())
+    parts = []
+    for partition, indices, first, last in kafka_parts(positions, rows.num_rows):
+        part = rows.take(indices) if partition is not None else rows
+        failed = blocking(run_checks(part, spec.quality.checks, context))
+        staged = stage(lake, dataset, part, partition_by=spec.partition_by or None)
+        name = f"{topic}:{partition}" if partition is not None else topic
+        position = {"partition": partition, "first_offset": first, "last_offset": last}
+        parts.append(QuarantinePart(name, staged, part, failed, position))
+    last_offsets = {p.source: p.position["last_offset"] for p in parts}
+    return quarantine_parts(
+        catalog,
+        dataset,
+        parts,
+        reasons,
+        kind="kafka",
+        description=f"kafka {topic}: {rows.num_rows} records",
+        source={"kafka_last_offsets": last_offsets},
+    )
+
+
+def kafka_parts(
+    positions: Sequence[tuple[int, int]], rows: int
+) -> list[tuple[int | None, list[int], int | None, int | None]]:
+    """Split a micro-batch's rows by partition: (partition, row indices, first offset, last
+    offset) in partition order. Rows that cannot be matched to positions stay one part.
+
+    >>> kafka_parts([(1, 7), (0, 3), (1, 8)], 3)
+    [(0, [1], 3, 3), (1, [0, 2], 7, 8)]
+    """
+    if len(positions) != rows or rows == 0:
+        return [(None, list(range(rows)), None, None)]
+    by_partition: dict[int, list[int]] = {}
+    for index, (partition, _) in enumerate(positions):
+        by_partition.setdefault(partition, []).append(index)
+    return [
+        (p, indices, positions[indices[0]][1], positions[indices[-1]][1])
+        for p, indices in sorted(by_partition.items())
+    ]
 
 
 def replay(

@@ -25,6 +25,8 @@ from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 from thermocline.datasets.ingest.kafka_topic import kafka_app_id
+from thermocline.datasets.ingest.quarantine import replay
+from thermocline.datasets.tables.quarantine import list_quarantined
 from thermocline.datasets.tables.versions import history, open_table, read_dataset
 from thermocline.pipelines.devstack import StackInfo
 
@@ -174,3 +176,41 @@ def test_a_batch_failing_a_blocking_check_is_quarantined_and_the_stream_goes_on(
     send(kafka_bootstrap, topic, [json.dumps({"id": 99, "name": "later"}).encode()])
     assert [r.published for r in ingest(project, local_lake)] == [1]
     assert read_dataset(Catalog(local_lake), "events").count_rows() == 11
+
+
+def test_a_quarantined_micro_batch_keeps_each_partitions_rows_and_offsets(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    """Issue #13, item 4: per Kafka partition its rows, offsets, failed checks and a sample;
+    replayed once (a second replay adds nothing)."""
+    topic = fresh_name("parts")
+    create_topic(kafka_bootstrap, topic, partitions=2)
+    project = make_project(
+        tmp_path, local_lake, kafka_bootstrap, f"{{kind: kafka, topic: {topic}}}"
+    )
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for i in range(6):  # partition 0: ids 0, 2, 4 (4 has no name); partition 1: ids 1, 3, 5
+        value = {"id": i, "name": None if i == 4 else f"n{i}"}
+        producer.produce(topic, value=json.dumps(value).encode(), partition=i % 2)
+    assert producer.flush(30) == 0
+    [report] = ingest(project, local_lake)
+    assert (report.published, report.quarantined) == (0, 6)
+    catalog = Catalog(local_lake)
+    (record,) = list_quarantined(catalog, "events")
+    assert [s.source for s in record.sources] == [f"{topic}:0", f"{topic}:1"]
+    zero, one = record.sources
+    assert [r["id"] for r in zero.sample] == [0, 2, 4]
+    assert [r["id"] for r in one.sample] == [1, 3, 5]
+    assert (zero.position["first_offset"], zero.position["last_offset"]) == (0, 2)
+    assert (one.position["first_offset"], one.position["last_offset"]) == (0, 2)
+    assert [(c["check"], c["failing_rows"]) for c in zero.checks] == [("not_null_name", 1)]
+    assert one.checks == [], "partition 1 passed: quarantined only as part of its batch"
+
+    relaxed = make_project(
+        tmp_path, local_lake, kafka_bootstrap, f"{{kind: kafka, topic: {topic}}}"
+    ).model_copy(deep=True)
+    relaxed.datasets["events"].quality.checks.clear()
+    assert replay(relaxed, catalog, record.id).rows == 6
+    assert replay(relaxed, catalog, record.id).status == "already_replayed"
+    ids = read_dataset(catalog, "events").to_table(columns=["id"])["id"].to_pylist()
+    assert sorted(ids) == [0, 1, 2, 3, 4, 5]

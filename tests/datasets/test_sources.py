@@ -674,6 +674,30 @@ def test_a_run_whose_listing_overlaps_a_published_one_loses_the_race(
     assert table_ids(lake, "rides") == [0, 1, 2, 3]
 
 
+def test_a_sql_read_whose_watermark_range_overlaps_a_published_one_loses_the_race(
+    lake: Lake, rides_db: sa.Engine
+) -> None:
+    """Issue #13 for SQL watermarks: run A reads ids 1-3; 4-5 are inserted; run B reads 1-5;
+    A publishes. B's range overlaps A's commit: B must lose, and the retry loads 4-5 alone."""
+    insert_rides(rides_db, range(1, 4))
+    source = {"kind": "sql", "url": str(rides_db.url), "table": "rides", "watermark_column": "id"}
+    spec = DatasetSpec.model_validate({"source": source})
+    run_a = read_new(lake, "rides", spec)
+    insert_rides(rides_db, range(4, 6))
+    run_b = read_new(lake, "rides", spec)
+    assert run_a is not None
+    assert run_b is not None
+    assert run_b.data["id"].to_pylist() == [1, 2, 3, 4, 5]
+    load(lake, "rides", run_a)
+    with pytest.raises(CommitConflictError, match="another run published this input first"):
+        load(lake, "rides", run_b)
+    retry = read_new(lake, "rides", spec)
+    assert retry is not None
+    assert retry.data["id"].to_pylist() == [4, 5]
+    load(lake, "rides", retry)
+    assert table_ids(lake, "rides") == [1, 2, 3, 4, 5]
+
+
 def test_delta_table_is_plain_delta(local_lake: Lake, tmp_path: Path) -> None:
     """The source metadata is ordinary commitInfo: any Delta reader sees it in history."""
     write_source(str(tmp_path / "a.csv"), "csv", rows(0, 1))

@@ -49,6 +49,7 @@ __all__ = [
     "missing_files",
     "open_table",
     "read_dataset",
+    "require_files",
     "resolve_version",
     "stored_files",
 ]
@@ -167,15 +168,23 @@ def read_dataset(
     version = None if at is None else resolve_version(catalog, name, at, table=table)
     if version is not None and version != table.version():
         table = open_table(lake, name, version)
-        gone = missing_files(lake, name, (a["path"] for a in live_files(table)))
-        if gone:
-            total = len(table.file_uris())
-            raise MissingFilesError(
-                f"cannot read {name} version {version}: {len(gone)} of its {total} file(s) are "
-                f"gone (vacuumed or deleted): {list_missing(gone)}. Read a newer version; tag or "
-                "release a version to keep vacuum off its files"
-            )
+        require_files(lake, name, table)
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))
+
+
+def require_files(lake: Lake, name: str, table: DeltaTable) -> None:
+    """Raise :class:`MissingFilesError` naming the files of ``table``'s version that are gone
+    from storage (vacuumed or deleted); one listing of the table root. Readers call it before
+    reading an older version, or after a read failed on a missing file, so the error names
+    every missing file and what to do instead of a raw ``FileNotFoundError`` for the first."""
+    gone = missing_files(lake, name, (a["path"] for a in live_files(table)))
+    if gone:
+        total = len(table.file_uris())
+        raise MissingFilesError(
+            f"cannot read {name} version {table.version()}: {len(gone)} of its {total} file(s) "
+            f"are gone (vacuumed or deleted): {list_missing(gone)}. Read a newer version; tag "
+            "or release a version to keep vacuum off its files"
+        )
 
 
 def history(lake: Lake, name: str, limit: int | None = None) -> list[Commit]:

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables.versions import open_table
+from thermocline.datasets.tables.versions import open_table, require_files
 
 __all__ = ["FilterSpec", "Plan", "Unit", "filter_columns", "make_plan", "parse_filter"]
 
@@ -146,8 +146,12 @@ def make_plan(
                 found.append(Unit(fragment.path, group.id, rows))
         return found
 
-    with ThreadPoolExecutor(_FOOTER_THREADS) as pool:
-        units = [unit for found in pool.map(units_of, fragments) for unit in found]
+    try:
+        with ThreadPoolExecutor(_FOOTER_THREADS) as pool:
+            units = [unit for found in pool.map(units_of, fragments) for unit in found]
+    except OSError:  # a file of this version is gone: name them all (costs nothing otherwise)
+        require_files(lake, dataset, table)
+        raise
     return Plan(
         dataset=dataset,
         version=version,

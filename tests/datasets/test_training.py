@@ -28,8 +28,14 @@ import torch
 from deltalake import WriterProperties, write_deltalake
 
 from thermocline.catalog.catalog import TRAINING_RUN, Catalog
-from thermocline.catalog.errors import InputError, LoaderStateError, PiiRefusedError
+from thermocline.catalog.errors import (
+    InputError,
+    LoaderStateError,
+    MissingFilesError,
+    PiiRefusedError,
+)
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.maintenance import vacuum
 from thermocline.datasets.tables.staging import StagedBatch, StagedFile
 from thermocline.datasets.tables.writes import publish, write
 from thermocline.datasets.training import MASK, TableDataset, TableLoader, iter_batches
@@ -299,6 +305,18 @@ def test_pinned_versions(harness: Lake) -> None:
     assert TableDataset(uri, version="0", record_run=False).plan.rows == 100
     with pytest.raises(InputError, match="one of version, tag or release"):
         TableDataset("harness", lake=harness, tag="first", version=1)
+
+
+def test_a_version_whose_files_were_vacuumed_is_refused_naming_them(local_lake: Lake) -> None:
+    """Issue #13 (item 9): the loader over a vacuumed version raised a raw FileNotFoundError
+    from a Parquet footer; it names the version and its missing files, like read_dataset."""
+    catalog = Catalog(local_lake)
+    write(catalog, "gone", rows(np.arange(10)))
+    write(catalog, "gone", rows(np.arange(10, 20)), mode="overwrite")
+    vacuum(catalog, "gone", retention_hours=0)
+    with pytest.raises(MissingFilesError, match=r"gone version 0: 1 of its 1 file\(s\) are gone"):
+        TableDataset("gone", lake=local_lake, version=0, record_run=False)
+    assert TableDataset("gone", lake=local_lake, record_run=False).plan.rows == 10
 
 
 def test_pii_is_refused_unless_allowed_and_runs_are_recorded(harness: Lake) -> None:

@@ -252,7 +252,7 @@ _ALL = (
             r"(?:$|[^A-Za-z0-9])"
         ),
         validator=_validate_iban,
-        name_hints=("iban", "account", "bank"),
+        name_hints=("iban", "bankaccount", "accountnumber"),
         description="an international bank account number (country length and mod-97)",
     ),
     Detector(
@@ -263,7 +263,7 @@ _ALL = (
             r"(?:$|[^0-9-])"
         ),
         validator=_validate_ssn,
-        name_hints=("ssn", "social", "socialsecurity", "sin"),
+        name_hints=("ssn", "socialsecurity", "socialsecuritynumber"),
         description="a US social security number with separators (SSA area, group, serial rules)",
     ),
     Detector(
@@ -273,7 +273,7 @@ _ALL = (
             rf"(?P<value>{_OCTET}(?:\.{_OCTET}){{3}})"
             r"(?:$|[^0-9.]|\.(?:$|[^0-9]))"
         ),
-        name_hints=("ip", "ipv4", "ipaddr", "ipaddress", "client", "remote", "host"),
+        name_hints=("ip", "ipv4", "ipaddr", "ipaddress", "remoteaddr", "clientip"),
         description="an IPv4 address in dotted-quad form",
     ),
     Detector(
@@ -284,7 +284,7 @@ _ALL = (
             r"(?:%[0-9A-Za-z]+)?(?:$|[^0-9A-Za-z:.])"
         ),
         validator=_validate_ipv6,
-        name_hints=("ip", "ipv6", "ipaddr", "ipaddress", "client", "remote", "host"),
+        name_hints=("ip", "ipv6", "ipaddr", "ipaddress", "remoteaddr", "clientip"),
         description="an IPv6 address (any RFC 4291 text form)",
     ),
     Detector(
@@ -295,7 +295,7 @@ _ALL = (
             r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})"
             r"(?:$|[^0-9A-Fa-f:.-])"
         ),
-        name_hints=("mac", "macaddr", "macaddress", "hwaddr", "bssid", "device"),
+        name_hints=("mac", "macaddr", "macaddress", "hwaddr", "bssid"),
         description="a MAC (EUI-48) address: colon, dash or Cisco dotted form",
     ),
 )

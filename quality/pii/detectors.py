@@ -233,12 +233,13 @@ _ALL = (
     Detector(
         name="payment_card",
         pattern=(
-            r"(?:^|[^0-9])"
+            # Not inside a longer token: a UUID's digit groups (8-4-4-4-12) can spell a card.
+            r"(?:^|[^0-9A-Za-z-])"
             r"(?P<value>[0-9]{13,19}"
-            r"|[0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{1,7}"
-            r"|[0-9]{4} [0-9]{4} [0-9]{4} [0-9]{1,7}"
+            r"|[0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{4}(?:-[0-9]{3})?"
+            r"|[0-9]{4} [0-9]{4} [0-9]{4} [0-9]{4}(?: [0-9]{3})?"
             r"|[0-9]{4}[ -][0-9]{6}[ -][0-9]{4,5})"
-            r"(?:$|[^0-9])"
+            r"(?:$|[^0-9A-Za-z-])"
         ),
         validator=_validate_card,
         name_hints=("card", "cc", "pan", "creditcard", "ccnum", "cardnumber"),

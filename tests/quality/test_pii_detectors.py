@@ -3,6 +3,7 @@ class and are not), plus the shared entry points: nulls, chunked and integer inp
 
 from __future__ import annotations
 
+import random
 import uuid
 
 import pyarrow as pa
@@ -54,6 +55,9 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             "ORD-20231104-000123",  # order id
             "1700000000000",  # epoch milliseconds
             "4111-1111-11111111",  # odd grouping
+            "4111-1111-1111-111",  # last group short
+            "ORD-4111111111111111",  # inside an id
+            "4111111111111111abc",
             "12345678901234567890123",
         ],
     ),
@@ -166,6 +170,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
 HARD_NEGATIVES = [
     str(uuid.UUID(int=0x1234567890ABCDEF1234567890ABCDEF)),
     "550e8400-e29b-41d4-a716-446655440000",
+    "0a1b2c3d-4111-1111-1111-1111abcdef12",  # digit groups that spell a Luhn-valid card
     "ORD-2023-000123",
     "order_9f8e7d6c",
     "19.99",
@@ -201,6 +206,13 @@ def test_detector_rejects_invalid_values_and_near_misses(name: str) -> None:
 def test_no_detector_claims_hard_negatives(name: str) -> None:
     hits = detect(DETECTORS[name], pa.array(HARD_NEGATIVES)).to_pylist()
     assert [v for v, hit in zip(HARD_NEGATIVES, hits, strict=True) if hit] == []
+
+
+def test_no_detector_claims_random_uuids() -> None:
+    rng = random.Random(14)
+    uuids = pa.array([str(uuid.UUID(int=rng.getrandbits(128))) for _ in range(20_000)])
+    for det in DETECTORS.values():
+        assert match_share(det, uuids) == (0, 20_000), det.name
 
 
 def test_version_strings_pass_as_ipv4_values_only_when_they_are_addresses() -> None:

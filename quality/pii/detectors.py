@@ -8,7 +8,7 @@ where no vectorized check exists (IPv6). Nothing here reads storage: Arrow in, c
 
 Every pattern has one named group ``value``: the candidate a validator judges. The text around it
 is a boundary (start, end or a character that cannot continue the token), because RE2 has no
-lookaround. Only the first candidate in a value is judged.
+lookaround. Up to four candidates in a value are judged, in order.
 
 Example::
 
@@ -307,6 +307,9 @@ DETECTORS: Mapping[str, Detector] = MappingProxyType({d.name: d for d in _ALL})
 
 # --- entry points ------------------------------------------------------------------------------
 
+_ROUNDS = 4
+"""How many candidates per value a validator judges before the value counts as no match."""
+
 
 def detect(detector: Detector, values: pa.Array | pa.ChunkedArray) -> pa.BooleanArray:
     """One boolean per value: does it hold a confirmed ``detector`` match? Null stays null.
@@ -320,15 +323,28 @@ def detect(detector: Detector, values: pa.Array | pa.ChunkedArray) -> pa.Boolean
     found = pc.match_substring_regex(strings, pattern=detector.pattern)
     if detector.validator is None:
         return found
-    idx = np.flatnonzero(pc.fill_null(found, False).to_numpy(zero_copy_only=False))
-    if idx.size == 0:
-        return found
-    candidates = pc.extract_regex(strings.take(pa.array(idx)), pattern=detector.pattern).field(
-        "value"
-    )
-    confirmed = np.asarray(detector.validator(candidates), dtype=bool)
     out = pc.fill_null(found, False).to_numpy(zero_copy_only=False).copy()
-    out[idx] = confirmed
+    idx = np.flatnonzero(out)
+    pending = strings.take(pa.array(idx))
+    # A value may hold several candidates (an order number before the card): judge the first,
+    # and where it fails, blank it out and judge the next, for a few rounds.
+    for _ in range(_ROUNDS):
+        if idx.size == 0:
+            break
+        candidates = pc.extract_regex(pending, pattern=detector.pattern).field("value")
+        confirmed = np.asarray(detector.validator(candidates), dtype=bool)
+        out[idx] = confirmed
+        retry = np.flatnonzero(~confirmed)
+        rest = pc.replace_substring_regex(
+            pending.take(pa.array(retry)),
+            pattern=detector.pattern,
+            replacement=" ",
+            max_replacements=1,
+        )
+        more = pc.match_substring_regex(rest, pattern=detector.pattern).to_numpy(
+            zero_copy_only=False
+        )
+        idx, pending = idx[retry[more]], rest.filter(pa.array(more))
     return pa.array(out, mask=strings.is_null().to_numpy(zero_copy_only=False))
 
 

@@ -224,6 +224,20 @@ def test_version_strings_pass_as_ipv4_values_only_when_they_are_addresses() -> N
     ]
 
 
+def test_a_later_candidate_in_the_same_value_counts() -> None:
+    values = pa.array(
+        [
+            "order 1234567812345678 paid with 4111111111111111",
+            "build 1.2.3.999 from 10.0.0.1",
+            "ids 000-12-3456, 666-12-3456 and 123-45-6788",
+            "1234567812345678 1234567812345679 1234567812345670",
+        ]
+    )
+    assert detect(DETECTORS["payment_card"], values).to_pylist() == [True, False, False, False]
+    assert detect(DETECTORS["ipv4"], values).to_pylist() == [False, True, False, False]
+    assert detect(DETECTORS["us_ssn"], values).to_pylist() == [False, False, True, False]
+
+
 def test_match_share_counts_confirmed_among_non_null() -> None:
     values = pa.array(["a@example.com", None, "nope", "b@example.org", None, "c@@example.com"])
     assert match_share(DETECTORS["email"], values) == (2, 4)

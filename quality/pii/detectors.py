@@ -122,13 +122,19 @@ def _strip(values: pa.StringArray, chars: str) -> pa.StringArray:
 # --- validators --------------------------------------------------------------------------------
 
 
+_LUHN_DOUBLED = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], dtype=np.uint8)
+
+
 def _luhn(digits: np.ndarray) -> np.ndarray:
-    d = digits.astype(np.int64) - 48
-    # Double every second digit from the right; a doubled digit over 9 loses 9.
-    doubled = d[:, ::-1].copy()
-    doubled[:, 1::2] *= 2
-    doubled[doubled > 9] -= 9
-    return np.asarray((doubled.sum(axis=1) % 10 == 0) & (d.min(axis=1) != d.max(axis=1)), bool)
+    d = digits - np.uint8(48)
+    width = d.shape[1]
+    # Every second digit from the right is doubled, a doubled digit over 9 losing 9 (a table).
+    doubled = (width - 1 - np.arange(width)) % 2 == 1
+    weighted = np.where(doubled, _LUHN_DOUBLED[np.minimum(d, 9)], d)
+    total = weighted.sum(axis=1, dtype=np.int32)
+    # One digit repeated (0000..., 4444...) is no card even when the checksum holds.
+    varied = (d != d[:, :1]).any(axis=1)
+    return np.asarray((total % 10 == 0) & varied, bool)
 
 
 def _validate_card(candidates: pa.StringArray) -> pa.BooleanArray:

@@ -20,6 +20,7 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             "Contact: Jane <jane_doe@sub.example.org> today",
             "UPPER@EXAMPLE.COM",
             "x%y@example.io.",
+            "a" * 64 + "@" + "b" * 63 + ".com",
         ],
         [
             "not an email",
@@ -30,6 +31,9 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             "@example.com",
             "user@example.c",  # one-letter TLD
             "user@-example.com",
+            "a" * 65 + "@example.com",  # local part over 64
+            "user@" + "b" * 64 + ".com",  # label over 63
+            "user@" + ".".join(["c" * 60] * 5) + ".com",  # address over 254
             "price 3@4.5",
         ],
     ),

@@ -1,5 +1,6 @@
 """The in-lake catalog: tags, releases, the dataset registry, the event log, release-rollback
-journals (:mod:`.journal`), column classifications (PII) and training-run lineage.
+journals (:mod:`.journal`), column classifications (PII, :mod:`.classifications`) and
+training-run lineage.
 
 It lives in ``<lake>/_catalog/`` as Delta tables, so any process that can read the lake can
 resolve names and versions with no database server (DESIGN.md > Decision 4).
@@ -22,13 +23,14 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from thermocline.catalog.classifications import Classifications
 from thermocline.catalog.errors import (
     InputError,
     InvalidTagNameError,
@@ -42,10 +44,8 @@ from thermocline.catalog.lake import Lake
 from thermocline.catalog.store import CatalogTable
 
 __all__ = [
-    "NOT_PII",
     "TRAINING_RUN",
     "Catalog",
-    "Classification",
     "Event",
     "Release",
     "Tag",
@@ -55,7 +55,6 @@ __all__ = [
     "looks_like_time",
 ]
 
-NOT_PII = "none"  # the classification kind of a column that holds no personal data
 TRAINING_RUN = "training_run"  # the event kind that links a training run to dataset@version
 
 _TIME = pa.timestamp("us", tz="UTC")
@@ -102,18 +101,6 @@ _REGISTRY = pa.schema(
         ("user", pa.string()),
     ]
 )
-_CLASSIFICATIONS = pa.schema(
-    [
-        ("dataset", pa.string()),
-        ("column", pa.string()),
-        ("kind", pa.string()),
-        ("confidence", pa.float64()),
-        ("review", pa.string()),
-        ("at", _TIME),
-        ("user", pa.string()),
-    ]
-)
-_REVIEWS = ("suggested", "confirmed", "rejected")
 
 
 def lake_of(catalog: object) -> Lake:
@@ -198,27 +185,6 @@ class Release:
     reason: str | None
 
 
-@dataclass(frozen=True)
-class Classification:
-    """What a column holds: ``kind`` is a PII kind (``email``, ``name``...) or ``none``.
-
-    ``review`` is ``suggested`` (a detector's guess), ``confirmed`` or ``rejected`` by a person.
-    """
-
-    dataset: str
-    column: str
-    kind: str
-    confidence: float
-    review: str
-    at: datetime
-    user: str
-
-    @property
-    def is_pii(self) -> bool:
-        """Personal data unless nothing was found or a person rejected the finding."""
-        return self.kind != NOT_PII and self.review != "rejected"
-
-
 class Catalog:
     """The catalog of one lake. Cheap to build; every call reads the lake afresh."""
 
@@ -230,7 +196,7 @@ class Catalog:
         self._releases = CatalogTable(lake, "releases", _RELEASES)
         self._registry = CatalogTable(lake, "registry", _REGISTRY)
         self.journal = RollbackJournal(lake)  # release rollbacks: plan and steps taken
-        self._classifications = CatalogTable(lake, "classifications", _CLASSIFICATIONS)
+        self.pii = Classifications(lake)  # PII classes of columns, with reviews
 
     # --- events ---------------------------------------------------------------------------
 
@@ -445,35 +411,6 @@ class Catalog:
         for row in self._registry.read().sort_by("at").to_pylist():
             latest[row["dataset"]] = json.loads(row["spec"])
         return latest
-
-    # --- column classifications -----------------------------------------------------------
-
-    def classify(
-        self,
-        dataset: str,
-        column: str,
-        kind: str,
-        *,
-        confidence: float = 1.0,
-        review: str = "confirmed",
-    ) -> Classification:
-        """Record what ``column`` of ``dataset`` holds (a blind append; the newest row wins)."""
-        if review not in _REVIEWS:
-            raise InputError(f"review {review!r} is not one of {', '.join(_REVIEWS)}")
-        if not 0.0 <= confidence <= 1.0:
-            raise InputError(f"confidence {confidence} is not between 0 and 1")
-        found = Classification(dataset, column, kind, confidence, review, _now(), current_user())
-        self._classifications.append([asdict(found)])
-        return found
-
-    def classifications(self, dataset: str) -> dict[str, Classification]:
-        """The newest classification of each classified column of ``dataset``, by column."""
-        rows = self._classifications.read().sort_by("at").to_pylist()
-        return {r["column"]: Classification(**r) for r in rows if r["dataset"] == dataset}
-
-    def pii_columns(self, dataset: str) -> set[str]:
-        """Columns of ``dataset`` that hold personal data by their newest classification."""
-        return {c for c, found in self.classifications(dataset).items() if found.is_pii}
 
 
 def _sequence(snapshot: DeltaTable, app_id: str) -> int:

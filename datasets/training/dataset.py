@@ -397,7 +397,7 @@ def _refuse_pii(catalog: Catalog, plan: Plan, allow_pii: Sequence[str]) -> None:
     read = set(plan.columns)
     if plan.filter is not None:
         read.update(filter_columns(plan.filter, plan.table_schema))
-    refused = sorted((catalog.pii_columns(plan.dataset) & read) - set(allow_pii))
+    refused = sorted((catalog.pii.in_clear(plan.dataset) & read) - set(allow_pii))
     if refused:
         allowed = ", ".join(repr(c) for c in refused)
         raise PiiRefusedError(

@@ -28,6 +28,7 @@ import torch
 from deltalake import WriterProperties, write_deltalake
 
 from thermocline.catalog.catalog import TRAINING_RUN, Catalog
+from thermocline.catalog.classifications import NOT_PII, Classification
 from thermocline.catalog.errors import (
     InputError,
     LoaderStateError,
@@ -321,15 +322,18 @@ def test_a_version_whose_files_were_vacuumed_is_refused_naming_them(local_lake: 
 
 def test_pii_is_refused_unless_allowed_and_runs_are_recorded(harness: Lake) -> None:
     catalog = Catalog(harness)
-    catalog.classify("harness", "name", "person_name", confidence=0.9, review="suggested")
-    catalog.classify("harness", "x", "none")
+    found = [
+        Classification("harness", "name", "person_name", 0.9, "person_name", 10, 9),
+        Classification("harness", "x", NOT_PII, 1.0, "", 10, 0),
+    ]
+    catalog.pii.record(found, user="scanner")
     with pytest.raises(PiiRefusedError, match=r"name .*allow_pii=\['name'\]"):
         TableDataset("harness", lake=harness)
     with pytest.raises(PiiRefusedError, match="name"):  # reading it through a filter leaks too
         TableDataset("harness", lake=harness, columns=["id"], filter=[("name", "=", "n1")])
     ok = TableDataset("harness", lake=harness, columns=["id", "x"], run_id="run-1")
     allowed = TableDataset("harness", lake=harness, allow_pii=["name"], run_id="run-2")
-    catalog.classify("harness", "name", "person_name", review="rejected")
+    catalog.pii.review("harness", "name", user="reviewer", reject=True)
     TableDataset("harness", lake=harness, run_id="run-3")  # a person said it is not PII
     runs = catalog.events("harness", kinds=[TRAINING_RUN])
     assert [r.details["run_id"] for r in runs] == ["run-1", "run-2", "run-3"]

@@ -8,6 +8,7 @@ Used by ``thermocline demo`` and tests: the generators are pure numpy and Arrow;
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,8 @@ __all__ = [
     "DEMO_CITIES",
     "DEMO_DATASET",
     "DEMO_EVENTS_DATASET",
+    "DEMO_PII_KEY",
+    "demo_pii_key",
     "demo_ride_events",
     "demo_rides",
     "write_demo_rides_csv",
@@ -31,6 +34,10 @@ __all__ = [
 DEMO_DATASET = "rides"
 DEMO_EVENTS_DATASET = "ride_events"
 _EVENT_KINDS = ("requested", "accepted", "started", "location", "finished")
+
+DEMO_PII_KEY = "thermocline-demo-only-key: synthetic data, never for real personal data"
+"""The HMAC key the demo hashes with when the project's key variable is not set. It is in the
+source, so it protects nothing: real data needs a key of its own in the environment."""
 
 DEMO_CITIES = ("amsterdam", "berlin", "lisbon", "oslo", "paris")
 _EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
@@ -102,3 +109,17 @@ def demo_ride_events(batch: int, count: int, poison_every: int = 200) -> list[by
         }
         payloads.append(json.dumps(event).encode())
     return payloads
+
+
+def demo_pii_key(project: Project) -> bool:
+    """Set the project's PII key variable to :data:`DEMO_PII_KEY` when it is unset, so the
+    demo and the dev UI hash ``rider_email`` on a fresh machine; True when it did.
+
+    Only the dev commands (``thermocline demo``, ``thermocline ui up``) call this; ingestion
+    anywhere else fails with one line naming the variable instead of falling back.
+    """
+    name = project.pii.hash_key_env
+    if os.environ.get(name):
+        return False
+    os.environ[name] = DEMO_PII_KEY
+    return True

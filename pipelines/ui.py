@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from thermocline.catalog.config import Project
+from thermocline.datasets.demo import DEMO_PII_KEY
 from thermocline.pipelines.devstack.processes import (
     port_answers,
     running_pid,
@@ -105,6 +106,9 @@ def ui_up(project: Project, port: int = DEFAULT_UI_PORT) -> UiInfo:
         "DAGSTER_HOME": str(info.dagster_home),
         "THERMOCLINE_PROJECT": str(project.path or project.root),
     }
+    # The dev UI hashes like the demo does when no key is set (see demo_pii_key).
+    if not env.get(project.pii.hash_key_env):
+        env[project.pii.hash_key_env] = DEMO_PII_KEY
     dagster = str(Path(sys.executable).parent / "dagster")
     pid = spawn(
         [

@@ -25,10 +25,16 @@ __all__ = ["demo", "register"]
 def demo(ctx: Context, rows: int, events: int) -> None:
     """Run the demo: a new batch file of rides, ingested by a Dagster run; then the history.
     With --events, ride events also go through the dev Kafka broker into `ride_events`."""
-    from thermocline.datasets.demo import DEMO_DATASET
+    from thermocline.datasets.demo import DEMO_DATASET, demo_pii_key
     from thermocline.datasets.tables.versions import history as table_history
     from thermocline.pipelines.demo import run_demo
 
+    if demo_pii_key(ctx.project):
+        err.print(
+            f"note: {ctx.project.pii.hash_key_env} is not set, so the demo hashes rider_email "
+            "with a fixed demo key; set your own key for real data",
+            markup=False,
+        )
     with err.status("materializing the rides asset with Dagster..."):
         run = run_demo(ctx.project, rows)
     out.print(f"wrote {rows} rides to {run.path}")

@@ -102,22 +102,22 @@ def scan_dataset(
     }
     sample = sample_table(data, rows, size, seed=seed)
     prior = _recorded_actions(catalog, dataset, version)
-    at, user = datetime.now(tz=UTC), user or current_user()
+    now, user = datetime.now(tz=UTC), user or current_user()
     recorded = []
     for name in data.schema.names:
         values = sample.column(name) if name in sample.column_names else pa.array([], pa.null())
         found = classify_column(name, values, sample_rows=size, seed=seed)
         judged = _judge(dataset, version, found, values, policy.rule(name), prior.get(name))
-        recorded.append(replace(judged, at=at, user=user))
+        recorded.append(replace(judged, at=now, user=user))
     catalog.pii.record(recorded, user=user)
-    now = catalog.pii.current(dataset)
+    after = catalog.pii.current(dataset)
     return PiiScan(
         dataset,
         version,
         sample.num_rows,
         sum(rows.values()),
         recorded,
-        {c.column: now.get(c.column, c) for c in recorded},
+        {c.column: after.get(c.column, c) for c in recorded},
     )
 
 
@@ -171,7 +171,7 @@ def _head_of_row_groups(
 ) -> pa.Table:
     """The first rows of one file's row groups, taken in random order until ``quota``."""
     parts: list[pa.Table] = []
-    groups = fragment.split_by_row_group()  # type: ignore[attr-defined]
+    groups = fragment.split_by_row_group()
     for index in rng.permutation(len(groups)):
         part = groups[index].scanner(schema=schema, columns=list(columns)).head(quota)
         parts.append(part)

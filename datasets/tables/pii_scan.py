@@ -49,7 +49,7 @@ from thermocline.datasets.tables.versions import (
 from thermocline.quality.pii.classify import ColumnFinding, classify_column
 from thermocline.quality.pii.detectors import DETECTORS, hint_matches
 
-__all__ = ["PiiScan", "is_mixed", "sample_table", "scan_dataset"]
+__all__ = ["PiiScan", "is_mixed", "not_allowed", "sample_table", "scan_dataset"]
 
 _MAX_FILES = 32  # files a sample reads from (a row group or more each)
 _LOOKS = 0.9  # share of values that must look hashed (masked) to call the column so
@@ -283,3 +283,23 @@ def _looks_transformed(values: pa.Array | pa.ChunkedArray) -> tuple[str | None, 
         if count >= _LOOKS * len(present):
             return action, count
     return None, 0
+
+
+def not_allowed(
+    current: Mapping[str, Classification], policy: PiiPolicy | None
+) -> list[Classification]:
+    """The columns that hold PII in clear although the policy does not allow it: in clear by
+    their classification, and neither listed as ``allow`` nor covered by a ``default_action``
+    of ``allow``. What the Dagster PII check fails on.
+
+    >>> not_allowed(catalog.pii.current("rides"), spec.pii)      # doctest: +SKIP
+    []
+    """
+    policy = policy or PiiPolicy()
+    refused = []
+    for found in current.values():
+        rule = policy.rule(found.column)
+        allowed = (rule.action if rule is not None else policy.default_action) == "allow"
+        if found.in_clear and not allowed:
+            refused.append(found)
+    return refused

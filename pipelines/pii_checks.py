@@ -55,9 +55,10 @@ def pii_report(
             f"{len(pii)} PII column(s), none in clear against the policy"
             if not refused
             else "PII in clear that the policy does not allow: "
-            + ", ".join(f"{c.column} ({c.pii_class})" for c in refused)
-            + f"; hash or drop them in datasets.{name}.pii.columns, or reject a wrong "
-            f"finding with `thermocline pii review {name}.COLUMN --reject`"
+            + ", ".join(_judged(c, spec) for c in refused)
+            + f"; hash or drop them (datasets.{name}.pii.columns) and rewrite or erase what is "
+            f"stored, allow them there, or reject a wrong finding with "
+            f"`thermocline pii review {name}.COLUMN --reject`"
         ),
         metadata={
             "columns": dg.MetadataValue.json({c.column: _facts(c) for c in pii}),
@@ -70,6 +71,12 @@ def pii_report(
         "pii/in_clear": sum(c.in_clear for c in current.values()),
     }
     return check, metadata
+
+
+def _judged(found: Classification, spec: DatasetSpec) -> str:
+    rule = spec.pii.rule(found.column)
+    policy = rule.action if rule is not None else f"default {spec.pii.default_action}"
+    return f"{found.column} ({found.pii_class}; policy: {policy})"
 
 
 def _facts(found: Classification) -> dict[str, Any]:

@@ -202,7 +202,7 @@ def test_the_pii_check_fails_on_clear_pii_the_policy_does_not_allow(
     (pii,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "pii"]
     assert not pii.passed
     assert pii.severity == dg.AssetCheckSeverity.ERROR
-    assert "rider_email (email)" in (pii.description or "")
+    assert "rider_email (email; policy: default block)" in (pii.description or "")
     assert pii.metadata["in_clear_not_allowed"].value == ["rider_email"]
     email = pii.metadata["columns"].value["rider_email"]
     assert (email["class"], email["action"], email["review"]) == ("email", None, "detected")

@@ -4,7 +4,9 @@ root loads it (``[tool.dagster]`` in pyproject.toml).
 Every dataset with a source is an asset whose materialization is one write-audit-publish run
 (with ``partition_start``, a daily-partitioned asset whose runs each replace one day):
 its quality checks are Dagster asset checks (ERROR ones blocking: a failure quarantines the
-batch, fails the run and keeps downstream assets from running; WARN ones publish and show).
+batch, fails the run and keeps downstream assets from running; WARN ones publish and show),
+with a ``pii`` check and the column classifications in the metadata
+(:mod:`thermocline.pipelines.pii_checks`).
 When the source has nothing new, nothing is materialized. A Kafka dataset is a micro-batch
 asset (a run consumes until caught up) with a sensor for small topics. Each dataset also gets
 a maintenance job (compact, tag-safe vacuum, checkpoint) on a nightly schedule. Writers of one
@@ -30,6 +32,7 @@ from thermocline.datasets.ingest.kafka_topic import pending_records
 from thermocline.datasets.ingest.run import ingest
 from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
 from thermocline.datasets.tables.versions import open_table, read_dataset
+from thermocline.pipelines.pii_checks import pii_check_spec, pii_report
 from thermocline.pipelines.streaming import batch_metadata, check_results, severity
 from thermocline.quality.results import CheckResult, check_names
 
@@ -81,7 +84,7 @@ def build_definitions(project: Project, project_path: str | None = None) -> dg.D
 
 def _check_specs(name: str, spec: DatasetSpec) -> list[dg.AssetCheckSpec]:
     checks = spec.quality.checks
-    return [
+    return [pii_check_spec(name)] + [
         dg.AssetCheckSpec(
             check_name,
             asset=name,
@@ -146,9 +149,10 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
         if outcome.status == "nothing_new":
             context.log.info(f"{name}: {outcome.description}; nothing to publish")
             return
-        yield dg.MaterializeResult(
-            asset_key=name, metadata=_metadata(catalog, name, outcome.rows, outcome.description)
-        )
+        pii_check, pii_metadata = pii_report(catalog, name, spec, outcome.version)
+        metadata = _metadata(catalog, name, outcome.rows, outcome.description)
+        yield dg.MaterializeResult(asset_key=name, metadata={**metadata, **pii_metadata})
+        yield pii_check
 
     return materialize
 
@@ -184,9 +188,14 @@ def _kafka_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
             return
         rows = sum(r.published for r in reports)
         metadata = _metadata(catalog, name, rows, f"{len(reports)} micro-batch(es) from Kafka")
-        yield dg.MaterializeResult(asset_key=name, metadata={**metadata, **batch_metadata(reports)})
+        versions = [r.version for r in reports if r.version is not None]
+        pii_check, pii_metadata = pii_report(catalog, name, spec, max(versions, default=None))
+        yield dg.MaterializeResult(
+            asset_key=name, metadata={**metadata, **batch_metadata(reports), **pii_metadata}
+        )
         for result in check_results(reports):
             yield _check_result(name, result)
+        yield pii_check
 
     return consume
 

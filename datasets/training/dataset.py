@@ -394,15 +394,25 @@ def _shared_plan(make: Callable[[], Plan]) -> Plan:
 
 
 def _refuse_pii(catalog: Catalog, plan: Plan, allow_pii: Sequence[str]) -> None:
+    """Refuse to read columns that hold personal data in clear (detected or confirmed, not
+    rejected; hashed, masked, generalized and dropped columns are not in clear) unless
+    ``allow_pii`` names them. A filter on such a column reads it too."""
     read = set(plan.columns)
     if plan.filter is not None:
         read.update(filter_columns(plan.filter, plan.table_schema))
-    refused = sorted((catalog.pii.in_clear(plan.dataset) & read) - set(allow_pii))
+    current = catalog.pii.current(plan.dataset)
+    refused = sorted(
+        c for c, found in current.items() if found.in_clear and c in read and c not in allow_pii
+    )
     if refused:
+        named = ", ".join(f"{c} ({current[c].pii_class}, {current[c].review})" for c in refused)
         allowed = ", ".join(repr(c) for c in refused)
         raise PiiRefusedError(
-            f"{plan.dataset}: column(s) {', '.join(refused)} are classified as personal data; "
-            f"leave them out of columns and filter, or pass allow_pii=[{allowed}]"
+            f"{plan.dataset}: column(s) {named} hold personal data in clear; leave them out "
+            f"of columns and filter, or pass allow_pii=[{allowed}] (a wrong finding: "
+            f"`thermocline pii review {plan.dataset}.{refused[0]} --reject`)",
+            fix=f"leave {', '.join(refused)} out of columns and filter, "
+            f"or pass allow_pii=[{allowed}]",
         )
 
 

@@ -342,6 +342,47 @@ def test_pii_is_refused_unless_allowed_and_runs_are_recorded(harness: Lake) -> N
     assert runs[1].details["fingerprint"] == allowed.plan.fingerprint != ok.plan.fingerprint
 
 
+def test_pii_refusal_names_class_and_ways_out_and_spares_transformed_columns(
+    harness: Lake,
+) -> None:
+    catalog = Catalog(harness)
+    catalog.pii.record(
+        [
+            Classification("harness", "name", "person_name", 0.9, "person_name", 10, 9),
+            Classification("harness", "x", "payment_card", 1.0, "payment_card", 10, 10, "hash"),
+            Classification("harness", "flag", "payment_card", 1.0, "payment_card", 10, 10, "mask"),
+            Classification("harness", "tags", "ipv4", 1.0, "ipv4", 10, 10, "generalize"),
+            Classification("harness", "vec", "email", 1.0, "email", 10, 10, "drop"),
+            Classification("harness", "id", "us_ssn", 0.8, "us_ssn", 10, 8, "allow"),
+        ],
+        user="ingest",
+    )
+    catalog.pii.review("harness", "day", user="reviewer", confirm="date_of_birth")
+    with pytest.raises(PiiRefusedError) as refused:
+        TableDataset("harness", lake=harness, record_run=False)
+    message = str(refused.value)
+    assert message.startswith(
+        "harness: column(s) day (date_of_birth, confirmed), id (us_ssn, detected), "
+        "name (person_name, detected) hold personal data in clear; "
+        "leave them out of columns and filter, or pass allow_pii=['day', 'id', 'name']"
+    )
+    assert "thermocline pii review harness.day --reject" in message
+    assert refused.value.fix == (
+        "leave day, id, name out of columns and filter, or pass allow_pii=['day', 'id', 'name']"
+    )
+    # Hashed, masked, generalized and dropped columns are not PII in clear.
+    transformed = ["x", "flag", "tags", "vec"]
+    assert TableDataset("harness", lake=harness, columns=transformed, record_run=False).plan
+    with pytest.raises(PiiRefusedError, match=r"column\(s\) day \(date_of_birth, confirmed\) "):
+        TableDataset("harness", lake=harness, columns=["x"], filter=[("day", "=", "2026-11-01")])
+    allowed = TableDataset(
+        "harness", lake=harness, allow_pii=["day", "id", "name"], record_run=False
+    )
+    assert set(allowed.plan.columns) >= {"day", "id", "name"}
+    with pytest.raises(PiiRefusedError, match=r"column\(s\) name \(person_name, detected\) "):
+        TableDataset("harness", lake=harness, allow_pii=["day", "id"], record_run=False)
+
+
 def test_clear_errors(harness: Lake) -> None:
     with pytest.raises(InputError, match=r"no column.*nope"):
         TableDataset("harness", lake=harness, columns=["id", "nope"], record_run=False)

@@ -50,6 +50,8 @@ datasets:
         - {{check: unique, columns: [ride_id]}}
         - {{check: range, column: fare, min: 0}}
         - {{check: completeness, column: city, min_ratio: 0.99, severity: warn}}
+    pii:
+      columns: {{rider_email: allow}}
 """
 
 
@@ -76,6 +78,14 @@ def add_csv(project_file: Path, batch: int, rows: int = 500, bad_fares: int = 0)
     pacsv.write_csv(table, project_file.parent / "incoming" / f"rides-{batch:04d}.csv")
 
 
+def add_csv_without_emails(project_file: Path, batch: int) -> None:
+    table = demo_rides(batch, 100)
+    table = table.set_column(
+        table.schema.get_field_index("rider_email"), "rider_email", pa.nulls(100, pa.string())
+    )
+    pacsv.write_csv(table, project_file.parent / "incoming" / f"rides-{batch:04d}.csv")
+
+
 def materialize(project_file: Path, *extra: dg.AssetsDefinition) -> dg.ExecuteInProcessResult:
     defs = build_definitions(load_project(project_file), str(project_file))
     assets = [defs.get_assets_def("rides"), *extra]
@@ -95,6 +105,7 @@ def test_the_repository_project_loads_as_a_code_location() -> None:
     assert spec.kinds == {"delta", "files"}
     assert spec.owners == ["data-platform@thermocline.dev"]
     assert {key.name for key in rides.check_keys} == {
+        "pii",
         "not_null_ride_id_started_at",
         "unique_ride_id",
         "range_fare",
@@ -129,6 +140,7 @@ def test_materialize_publishes_then_a_rerun_publishes_nothing(
     assert "| ride_id |" in metadata["preview"].value
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks == {
+        "pii": True,  # rider_email is an email in clear, as the policy allows
         "not_null_ride_id": True,
         "unique_ride_id": True,
         "range_fare": True,
@@ -173,6 +185,40 @@ def test_a_blocking_check_failure_quarantines_and_stops_downstream(
     assert len(reasons) == 1
     with lake.filesystem.open_input_stream(reasons[0]) as stream:
         assert "3 of 500 rows" in json.loads(stream.read())["reasons"][0]
+
+
+def test_the_pii_check_fails_on_clear_pii_the_policy_does_not_allow(
+    project_file: Path, lake: Lake
+) -> None:
+    # A table loaded before PII handling: its emails are in clear, and this project's policy
+    # (the default: block) does not allow them.
+    project_file.write_text(project_file.read_text().replace("rider_email: allow", ""))
+    catalog = Catalog(lake)
+    write(catalog, "rides", demo_rides(0, 100), partition_by=["day"])
+    add_csv_without_emails(project_file, 1)  # new batches hold no PII
+
+    result = materialize(project_file)
+    assert result.success, "the check does not block: the version is published already"
+    (pii,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "pii"]
+    assert not pii.passed
+    assert pii.severity == dg.AssetCheckSeverity.ERROR
+    assert "rider_email (email; policy: default block)" in (pii.description or "")
+    assert pii.metadata["in_clear_not_allowed"].value == ["rider_email"]
+    email = pii.metadata["columns"].value["rider_email"]
+    assert (email["class"], email["action"], email["review"]) == ("email", None, "detected")
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    assert (metadata["pii/columns"].value, metadata["pii/in_clear"].value) == (1, 1)
+    assert "| rider_email | email |" in metadata["pii/classifications"].value
+    assert catalog.pii.current("rides")["rider_email"].version == 1, "the new version scanned"
+
+    # A person decides the finding is wrong: the next materialization passes.
+    catalog.pii.review("rides", "rider_email", user="reviewer", reject=True)
+    add_csv_without_emails(project_file, 2)
+    again = materialize(project_file)
+    (pii,) = [e for e in again.get_asset_check_evaluations() if e.check_name == "pii"]
+    assert pii.passed, pii.description
+    assert pii.metadata["in_clear_not_allowed"].value == []
 
 
 def test_dagster_yaml_is_a_valid_instance_with_one_writer_per_dataset(tmp_path: Path) -> None:

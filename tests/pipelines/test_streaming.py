@@ -90,7 +90,7 @@ def test_a_micro_batch_run_reports_a_failed_check_and_the_stream_goes_on(
     project = make_project(tmp_path, local_lake, kafka_bootstrap, topic)
     defs = build_definitions(project, str(project.path))
     clicks = defs.get_assets_def("clicks")
-    assert {c.name for c in clicks.check_specs} == {"not_null_page"}
+    assert {c.name for c in clicks.check_specs} == {"not_null_page", "pii"}
     resources = {"thermocline": ThermoclineResource(project_path=str(project.path))}
 
     send(kafka_bootstrap, topic, 0, 50, null_page_at=20)
@@ -99,8 +99,8 @@ def test_a_micro_batch_run_reports_a_failed_check_and_the_stream_goes_on(
             [clicks], resources=resources, instance=instance, raise_on_error=False
         )
         assert not result.success, "a failed blocking check fails the run, as in batch mode"
-        (evaluation,) = result.get_asset_check_evaluations()
-        assert not evaluation.passed
+        evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        assert evaluations == {"not_null_page": False, "pii": True}
         (event,) = result.get_asset_materialization_events()
         metadata = event.materialization.metadata
         assert metadata["rows_quarantined"].value + metadata["rows_published"].value == 50
@@ -108,8 +108,8 @@ def test_a_micro_batch_run_reports_a_failed_check_and_the_stream_goes_on(
 
         send(kafka_bootstrap, topic, 50, 10)
         again = dg.materialize([clicks], resources=resources, instance=instance)
-        (evaluation,) = again.get_asset_check_evaluations()
-        assert evaluation.passed
+        evaluations = {e.check_name: e.passed for e in again.get_asset_check_evaluations()}
+        assert evaluations == {"not_null_page": True, "pii": True}
         (event,) = again.get_asset_materialization_events()
         assert event.materialization.metadata["rows_published"].value == 10
 

@@ -28,20 +28,14 @@ removal of the files.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
 import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
-import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError
 
@@ -65,15 +59,14 @@ from thermocline.datasets.tables.erasure_plan import (
     referenced,
     sql_predicate,
 )
+from thermocline.datasets.tables.erasure_scan import count_matches, files_holding, read_log
 from thermocline.datasets.tables.faults import fault_point
 from thermocline.datasets.tables.quarantine import list_quarantined, scrub_quarantined
 from thermocline.datasets.tables.versions import live_files, open_table, stored_files
 
-__all__ = ["DatasetErasure", "ErasureResult", "count_matches", "erase", "read_log"]
+__all__ = ["DatasetErasure", "ErasureResult", "erase"]
 
 _ATTEMPTS = 10  # each lost race means another writer committed; a busy table is not stuck
-_SCAN_THREADS = 8
-_COMMIT_FILE = re.compile(r"^_delta_log/(\d{20})\.json$")
 
 
 @dataclass(frozen=True)
@@ -252,7 +245,7 @@ def _plan(catalog: Catalog, target: _Target) -> DatasetErasure:
     table = open_table(lake, target.dataset)
     commits = read_log(lake, target.dataset, table)
     live = {a["path"] for a in live_files(table)}
-    holders = _holders(lake, target, referenced(commits), stored_files(lake, target.dataset))
+    holders = _holders(lake, target, referenced(commits))
     source = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(target.dataset))
     rows = count_matches(source, target.column, target.match)
     broken = broken_versions(commits, holders)
@@ -292,84 +285,11 @@ def _pins(
     return tags, releases
 
 
-def read_log(lake: Lake, dataset: str, table: DeltaTable) -> list[LogCommit]:
-    """The data-file actions of every version up to ``table``'s, from the commit files.
-
-    Versions whose commit files log retention removed are summarised by the oldest version
-    that can still be loaded (one commit adding its live files); older ones cannot be read
-    anyway.
-    """
-    fs = lake.table_filesystem(dataset)
-    listing = fs.get_file_info(pafs.FileSelector("_delta_log", allow_not_found=True))
-    found = sorted(
-        int(m.group(1)) for i in listing if (m := _COMMIT_FILE.match(i.path.lstrip("/")))
-    )
-    upto = table.version()
-    versions = [v for v in found if v <= upto]
-    if not versions:
-        return []
-    commits: list[LogCommit] = []
-    first = versions[0]
-    if first > 0:
-        seed = open_table(lake, dataset, first)
-        commits.append(
-            LogCommit(first, {a["path"]: _strings(a["partition_values"]) for a in live_files(seed)})
-        )
-        versions = versions[1:]
-    for version in versions:
-        with fs.open_input_stream(f"_delta_log/{version:020d}.json") as stream:
-            lines = stream.read().decode().splitlines()
-        adds: dict[str, Mapping[str, str | None]] = {}
-        removes = set()
-        for line in lines:
-            action = json.loads(line) if line.strip() else {}
-            if "add" in action:
-                adds[unquote(action["add"]["path"])] = action["add"].get("partitionValues") or {}
-            elif "remove" in action:
-                removes.add(unquote(action["remove"]["path"]))
-        commits.append(LogCommit(version, adds, frozenset(removes)))
-    return commits
-
-
-def _strings(values: Mapping[str, Any] | None) -> dict[str, str | None]:
-    return {k: None if v is None else str(v) for k, v in (values or {}).items()}
-
-
 def _holders(
-    lake: Lake,
-    target: _Target,
-    files: Mapping[str, Mapping[str, str | None]],
-    stored: set[str],
+    lake: Lake, target: _Target, files: Mapping[str, Mapping[str, str | None]]
 ) -> set[str]:
-    """The stored files among ``files`` that hold a row of the subject."""
-    fs = lake.table_filesystem(target.dataset)
-    wanted = {str(v) for v in (target.match.as_py(),)}
-
-    def holds(path: str) -> bool:
-        partition = files[path]
-        if target.column in partition:
-            return partition[target.column] in wanted
-        source = pads.dataset(path, filesystem=fs, format="parquet")
-        if target.column not in source.schema.names:
-            return False
-        return count_matches(source, target.column, target.match) > 0
-
-    candidates = sorted(p for p in files if p in stored)
-    with ThreadPoolExecutor(_SCAN_THREADS) as pool:
-        return {p for p, hit in zip(candidates, pool.map(holds, candidates), strict=True) if hit}
-
-
-def count_matches(source: pads.Dataset, column: str, value: pa.Scalar) -> int:
-    """Rows of ``source`` whose ``column`` equals ``value``: pushed down to the Parquet
-    statistics where pyarrow can, else by reading the column (files delta-rs rewrote may hold
-    ``string_view``, which pyarrow 26's scan filter has no kernel for)."""
-    try:
-        return int(source.to_table(columns=[], filter=pc.field(column) == value).num_rows)
-    except pa.ArrowNotImplementedError:
-        values = source.to_table(columns=[column])[column]
-        if pa.types.is_string_view(values.type):
-            values = values.cast(pa.string())
-        return int(pc.sum(pc.fill_null(pc.equal(values, value), False)).as_py() or 0)
+    stored = stored_files(lake, target.dataset)
+    return files_holding(lake, target.dataset, target.column, target.match, files, stored)
 
 
 def _quarantine(catalog: Catalog, target: _Target, *, scrub: bool) -> int:
@@ -417,7 +337,7 @@ def _apply(
     commits = read_log(lake, dataset, table)
     live = {a["path"] for a in live_files(table)}
     files = {p: v for p, v in referenced(commits).items() if p not in live}
-    holders = _holders(lake, target, files, stored_files(lake, dataset))
+    holders = _holders(lake, target, files)
     broken = broken_versions(commits, holders)
     tags, releases = _pins(catalog, dataset, broken)
     quarantined = _quarantine(catalog, target, scrub=True)

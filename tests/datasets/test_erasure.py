@@ -28,8 +28,15 @@ from thermocline.catalog.errors import (
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.erasure import erase
 from thermocline.datasets.tables.faults import FAULT_ENV, InjectedFaultError
+from thermocline.datasets.tables.quarantine import (
+    QuarantinePart,
+    list_quarantined,
+    quarantine_parts,
+    read_quarantined,
+)
 from thermocline.datasets.tables.releases import create_release, release_rollback
 from thermocline.datasets.tables.rollback import rollback
+from thermocline.datasets.tables.staging import stage
 from thermocline.datasets.tables.versions import open_table, read_dataset, stored_files
 from thermocline.datasets.tables.writes import write
 
@@ -276,3 +283,24 @@ def test_a_concurrent_writer_loses_no_rows(local_lake: Lake) -> None:
     assert sorted(ids) == written, "every row of the concurrent writer is there"
     assert SUBJECT not in table["rider_id"].to_pylist()
     assert files_holding(local_lake, "trips", "rider_id", SUBJECT) == []
+
+
+def test_the_subject_leaves_quarantined_batches_too(local_lake: Lake) -> None:
+    catalog = trips_lake(local_lake)
+    batch = trips([(50, SUBJECT), (51, 9), (52, SUBJECT)])
+    staged = stage(local_lake, "trips", batch)
+    part = QuarantinePart("test", staged, batch, (), {})
+    quarantine_parts(catalog, "trips", [part], ["a failed check"], kind="test")
+
+    plan = erase(catalog, PROJECT, "rider_id", "1", datasets=["trips"], dry_run=True)
+    assert plan.datasets[0].quarantine_rows == 2
+    (record,) = list_quarantined(catalog, "trips")
+    assert read_quarantined(catalog, record)["rider_id"].to_pylist() == [1, 9, 1]
+
+    done = erase(catalog, PROJECT, "rider_id", "1", datasets=["trips"])
+
+    assert done.datasets[0].quarantine_rows == 2
+    (record,) = list_quarantined(catalog, "trips")
+    assert read_quarantined(catalog, record)["rider_id"].to_pylist() == [9]
+    assert record.rows == 1
+    assert [row["rider_id"] for row in record.sources[0].sample] == [9]

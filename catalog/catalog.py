@@ -44,6 +44,7 @@ from thermocline.catalog.lake import Lake
 from thermocline.catalog.store import CatalogTable
 
 __all__ = [
+    "ERASURE",
     "TRAINING_RUN",
     "Catalog",
     "Event",
@@ -56,6 +57,7 @@ __all__ = [
 ]
 
 TRAINING_RUN = "training_run"  # the event kind that links a training run to dataset@version
+ERASURE = "erasure"  # the event kind of an erasure by key: which versions it made unreadable
 
 _TIME = pa.timestamp("us", tz="UTC")
 _LOOKS_LIKE_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}")

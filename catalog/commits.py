@@ -31,6 +31,7 @@ __all__ = [
     "ADDED_COLUMNS_KEY",
     "BATCH_KEY",
     "CHECKS_KEY",
+    "ERASURE_KEY",
     "ETAGS_KEY",
     "FILES_KEY",
     "FILE_COUNT_KEY",
@@ -91,6 +92,9 @@ ROLLBACK_TO_KEY = "thermocline.rollback_to"  # the version a restore went back t
 JOURNAL_KEY = "thermocline.journal"  # the release-rollback journal a restore belongs to
 JOURNAL_STEP_KEY = "thermocline.journal_step"  # restore (to the release) | undo (an abort)
 RELEASE_KEY = "thermocline.release"  # the release a restore rolled back
+
+# Erasure (right to be forgotten): the erasure id a delete commit belongs to.
+ERASURE_KEY = "thermocline.erasure"
 
 
 def json_list(value: Any) -> list[Any]:

@@ -16,6 +16,9 @@ __all__ = [
     "ConfigError",
     "DatasetNotFoundError",
     "DevStackError",
+    "ErasedVersionError",
+    "ErasureConflictError",
+    "ErasureRefusedError",
     "InputError",
     "InvalidTagNameError",
     "InvalidTimestampError",
@@ -203,3 +206,20 @@ class PiiRefusedError(InputError):
 
 class LoaderStateError(InputError):
     """A training loader state does not fit this loader (another plan, seed or format)."""
+
+
+class ErasedVersionError(InputError):
+    """A version an erasure (right to be forgotten) made unreadable was asked for: its files
+    that held the subject were removed. The message names the erasure; read a newer version."""
+
+
+class ErasureRefusedError(InputError):
+    """An erasure would break versions that tags or releases point at; ``--force`` erases
+    through them (the message names them)."""
+
+
+class ErasureConflictError(ThermoclineError):
+    """Concurrent writers kept committing while an erasure deleted rows, past its retries;
+    nothing was lost, the erasure did not finish: run it again."""
+
+    retryable = True

@@ -88,8 +88,10 @@ def diff(
     if sample_rows < 0:
         raise InputError(f"rows must be 0 or more, not {sample_rows}")
     lake = lake_of(catalog)
-    version_a = resolve_version(catalog, dataset, a)
-    version_b = resolve_version(catalog, dataset, b)
+    # Counts come from the log, which an erasure leaves; only sampling rows reads data files.
+    reads = sample_rows > 0
+    version_a = resolve_version(catalog, dataset, a, readable=reads)
+    version_b = resolve_version(catalog, dataset, b, readable=reads)
     if version_a == version_b:
         raise InputError(
             f"{a!r} and {b!r} are both version {version_a} of {dataset}: there is nothing to "

@@ -20,11 +20,12 @@ import json
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -45,6 +46,7 @@ __all__ = [
     "quarantine_parts",
     "read_quarantined",
     "remove_quarantine",
+    "scrub_quarantined",
 ]
 
 QUARANTINE_DIR = "_quarantine"
@@ -276,6 +278,43 @@ def _sample(data: pa.Table) -> list[dict[str, Any]]:
         json.dumps(data.slice(0, _SAMPLE_ROWS).to_pylist(), default=str)
     )
     return rows
+
+
+def scrub_quarantined(
+    catalog: Catalog,
+    record: QuarantinedBatch,
+    column: str,
+    values: Sequence[Any],
+    *,
+    dry_run: bool = False,
+) -> int:
+    """Remove from a quarantined batch the rows whose ``column`` is one of ``values`` (an
+    erasure by key): its files are rewritten without them and its samples lose them. Returns
+    how many rows held one (with ``dry_run``, only counts). Values compare as text, so a clear
+    value and its hash can be given together."""
+    lake_fs = lake_of(catalog).filesystem
+    wanted = pa.array(sorted({str(v) for v in values}), pa.string())
+    total, sources = 0, []
+    for source in record.sources:
+        count = 0
+        for path in source.files:
+            full = f"{record.path}/{path}"
+            data = pq.read_table(full, filesystem=lake_fs)
+            if column not in data.column_names:
+                continue
+            hit = pc.fill_null(pc.is_in(pc.cast(data[column], pa.string()), wanted), False)
+            found = int(pc.sum(hit).as_py() or 0)
+            if found and not dry_run:
+                pq.write_table(data.filter(pc.invert(hit)), full, filesystem=lake_fs)
+            count += found
+        sample = [r for r in source.sample if str(r.get(column)) not in wanted.to_pylist()]
+        sources.append(
+            QuarantinedSource(**{**source.__dict__, "rows": source.rows - count, "sample": sample})
+        )
+        total += count
+    if total and not dry_run:
+        _write(catalog, replace(record, rows=record.rows - total, sources=sources))
+    return total
 
 
 def _write(catalog: Catalog, record: QuarantinedBatch) -> None:

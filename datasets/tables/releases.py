@@ -51,7 +51,14 @@ from thermocline.datasets.tables.release_plan import (
     remaining,
 )
 from thermocline.datasets.tables.rollback import RollbackResult, rollback
-from thermocline.datasets.tables.versions import live_files, missing_files, open_table
+from thermocline.datasets.tables.versions import (
+    erased_by,
+    erasures,
+    live_files,
+    missing_files,
+    open_table,
+    ranges_text,
+)
 
 __all__ = ["ReleaseRollbackResult", "create_release", "preflight", "release_rollback"]
 
@@ -75,10 +82,26 @@ class ReleaseRollbackResult:
 
 
 def preflight(catalog: Catalog, targets: Mapping[str, int]) -> list[DatasetCheck]:
-    """Check every ``{dataset: version}`` can be restored, changing nothing: the table exists,
-    the version exists and its log and schema read, and every file it needs is in storage."""
+    """Check every ``{dataset: version}`` can be restored, changing nothing: no erasure made
+    the version unreadable, the table exists, the version exists and its log and schema read,
+    and every file it needs is in storage."""
     lake = lake_of(catalog)
-    return [_check(lake, dataset, version) for dataset, version in sorted(targets.items())]
+    return [
+        _erased(catalog, dataset, version) or _check(lake, dataset, version)
+        for dataset, version in sorted(targets.items())
+    ]
+
+
+def _erased(catalog: Catalog, dataset: str, target: int) -> DatasetCheck | None:
+    """A failed check when an erasure made ``target`` unreadable (it names the erasure)."""
+    erasure = erased_by(erasures(catalog, dataset), target)
+    if erasure is None:
+        return None
+    problem = (
+        f"{erasure.describe()} made versions {ranges_text(erasure.broken)} unreadable "
+        "(right to be forgotten)"
+    )
+    return DatasetCheck(dataset, None, target, problem=problem)
 
 
 def _check(lake: Lake, dataset: str, target: int) -> DatasetCheck:

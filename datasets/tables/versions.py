@@ -23,7 +23,7 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from thermocline.catalog.catalog import Catalog, current_user, lake_of, looks_like_time
+from thermocline.catalog.catalog import ERASURE, Catalog, current_user, lake_of, looks_like_time
 from thermocline.catalog.commits import (
     FILE_COUNT_KEY,
     REASON_KEY,
@@ -33,6 +33,7 @@ from thermocline.catalog.commits import (
 )
 from thermocline.catalog.errors import (
     DatasetNotFoundError,
+    ErasedVersionError,
     InputError,
     InvalidTimestampError,
     MissingFilesError,
@@ -42,14 +43,19 @@ from thermocline.catalog.lake import Lake
 
 __all__ = [
     "Commit",
+    "Erasure",
     "create",
+    "erased_by",
+    "erasures",
     "history",
     "list_missing",
     "live_files",
     "missing_files",
     "open_table",
+    "ranges_text",
     "read_dataset",
     "require_files",
+    "require_not_erased",
     "resolve_version",
     "stored_files",
 ]
@@ -105,13 +111,37 @@ def create(
 
 
 def resolve_version(
-    catalog: Catalog, name: str, at: int | str | datetime | None, table: DeltaTable | None = None
+    catalog: Catalog,
+    name: str,
+    at: int | str | datetime | None,
+    table: DeltaTable | None = None,
+    *,
+    readable: bool = True,
 ) -> int:
     """The version ``at`` names: a version number, a tag, or a time (ISO 8601, UTC if naive).
 
     A time gives the newest version committed at or before it. Errors say what exists.
-    ``table`` is the dataset's table when the caller has it open already.
+    ``table`` is the dataset's table when the caller has it open already. A version that an
+    erasure made unreadable raises :class:`ErasedVersionError` naming the erasure, unless
+    ``readable=False`` (callers that read only the log, such as ``diff`` without rows).
     """
+    version = _resolve(catalog, name, at, table)
+    if readable and at is not None:
+        via = None
+        if not _is_number(at):
+            tag = isinstance(at, str) and not looks_like_time(at)
+            via = f"{'tag' if tag else 'time'} {at}"
+        require_not_erased(catalog, name, version, via=via)
+    return version
+
+
+def _is_number(at: int | str | datetime) -> bool:
+    return isinstance(at, int) or (isinstance(at, str) and at.isdigit())
+
+
+def _resolve(
+    catalog: Catalog, name: str, at: int | str | datetime | None, table: DeltaTable | None
+) -> int:
     lake = lake_of(catalog)
     latest = (table if table is not None else open_table(lake, name)).version()
     if at is None:
@@ -185,6 +215,78 @@ def require_files(lake: Lake, name: str, table: DeltaTable) -> None:
             f"are gone (vacuumed or deleted): {list_missing(gone)}. Read a newer version; tag "
             "or release a version to keep vacuum off its files"
         )
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """An erasure by key as the event log keeps it: when, who, why, and the version ranges
+    (first, last; inclusive) of ``dataset`` that it made unreadable."""
+
+    erasure_id: str
+    dataset: str
+    at: datetime
+    user: str
+    reason: str | None
+    broken: tuple[tuple[int, int], ...]
+
+    def breaks(self, version: int) -> bool:
+        return any(first <= version <= last for first, last in self.broken)
+
+    def describe(self) -> str:
+        """``erasure 1a2b3c4d5e6f of 2026-11-21 10:00 UTC by ana (reason: ticket 42)``."""
+        why = f" (reason: {self.reason})" if self.reason else ""
+        return f"erasure {self.erasure_id[:12]} of {self.at:%Y-%m-%d %H:%M} UTC by {self.user}{why}"
+
+
+def erasures(catalog: Catalog, dataset: str) -> list[Erasure]:
+    """The erasures of ``dataset``, oldest first (events of kind :data:`ERASURE`)."""
+    return [
+        Erasure(
+            str(event.details.get("erasure_id", event.event_id)),
+            dataset,
+            event.at,
+            event.user,
+            event.reason,
+            tuple((int(a), int(b)) for a, b in event.details.get("broken_versions", [])),
+        )
+        for event in catalog.events(dataset, kinds=[ERASURE])
+    ]
+
+
+def erased_by(found: Sequence[Erasure], version: int) -> Erasure | None:
+    """The first of ``found`` that made ``version`` unreadable, or None."""
+    return next((e for e in found if e.breaks(version)), None)
+
+
+def ranges_text(ranges: Sequence[tuple[int, int]]) -> str:
+    """``0-3, 5`` for [(0, 3), (5, 5)]."""
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges) or "none"
+
+
+def require_not_erased(
+    catalog: Catalog,
+    dataset: str,
+    version: int,
+    *,
+    via: str | None = None,
+    found: Sequence[Erasure] | None = None,
+) -> None:
+    """Raise :class:`ErasedVersionError` when an erasure made ``version`` of ``dataset``
+    unreadable; the one line names the erasure (when, who, why, which versions). ``via`` says
+    what led to the version (``tag golden``, ``release r1``); ``found`` the erasures when the caller
+    has read them already. Every path that reads or restores an older version calls this:
+    time travel, rollback, release rollback, tags and the loader.
+    """
+    erasure = erased_by(erasures(catalog, dataset) if found is None else found, version)
+    if erasure is None:
+        return
+    named = f"{dataset} version {version}" + (f" ({via})" if via else "")
+    raise ErasedVersionError(
+        f"cannot read {named}: {erasure.describe()} removed the files of {dataset} versions "
+        f"{ranges_text(erasure.broken)}; read a version after "
+        f"{max(b for _, b in erasure.broken)}, or move the tag or release to one",
+        fix=f"read a version after {max(b for _, b in erasure.broken)}",
+    )
 
 
 def history(lake: Lake, name: str, limit: int | None = None) -> list[Commit]:

@@ -47,6 +47,7 @@ def test_the_split_kept_every_command() -> None:
         "dev status",
         "dev up",
         "diff",
+        "erase",
         "history",
         "ingest",
         "ingest batch",

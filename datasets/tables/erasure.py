@@ -1,0 +1,413 @@
+"""Erasure by key (right to be forgotten): delete a person's rows from every dataset that holds
+the key column, remove the older data files that still hold them, and record which versions
+can no longer be read.
+
+For each dataset: a delta-rs ``DELETE`` commits a new version without the subject's rows
+(delta-rs checks it against concurrent commits; a conflict is retried from the new snapshot,
+so a concurrent writer's rows are never lost). Then every data file under the table root that
+some version referenced, that the latest version no longer does, and that holds the subject is
+removed at once, within the vacuum retention too. An ``erasure`` event records who, when, why,
+how many rows, and every version that referenced a removed file: reading, tagging, releasing or
+rolling back to one of those refuses, naming the erasure
+(:func:`~thermocline.datasets.tables.versions.require_not_erased`). The event is written before
+the files go, so a crash in between leaves readers refused and a rerun finishes the removal.
+
+The value is personal data: it is never printed, logged or recorded. A ``hash`` column (the
+dataset's ``pii:`` policy) holds HMAC hex, so the value is hashed with the project key first;
+the event keeps a keyed fingerprint of the subject (:func:`.erasure_plan.fingerprint`).
+
+Quarantined batches of the dataset lose the subject's rows too (files rewritten, samples
+scrubbed); dead letters, which hold raw payloads, are counted, not changed. The test-only
+fault point ``erasure:after-event`` (:mod:`.faults`) stops a run between the event and the
+removal of the files.
+
+>>> erase(catalog, project, "rider_email", "ana@example.com", dry_run=True)   # doctest: +SKIP
+>>> erase(catalog, project, "rider_id", "42", datasets=["rides"], reason="t7")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import CommitFailedError
+
+from thermocline.catalog.catalog import ERASURE, Catalog, Event, current_user, lake_of
+from thermocline.catalog.commits import ERASURE_KEY, REASON_KEY, USER_KEY
+from thermocline.catalog.config import DatasetSpec, Project
+from thermocline.catalog.errors import (
+    ConfigError,
+    DatasetNotFoundError,
+    ErasureConflictError,
+    ErasureRefusedError,
+    InputError,
+)
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.erasure_plan import (
+    LogCommit,
+    broken_versions,
+    fingerprint,
+    hmac_hex,
+    parse_value,
+    referenced,
+    sql_predicate,
+)
+from thermocline.datasets.tables.erasure_scan import count_matches, files_holding, read_log
+from thermocline.datasets.tables.faults import fault_point
+from thermocline.datasets.tables.quarantine import list_quarantined, scrub_quarantined
+from thermocline.datasets.tables.versions import live_files, open_table, stored_files
+
+__all__ = ["DatasetErasure", "ErasureResult", "erase"]
+
+_ATTEMPTS = 10  # each lost race means another writer committed; a busy table is not stuck
+
+
+@dataclass(frozen=True)
+class DatasetErasure:
+    """What erasing the subject does (a dry run) or did to one dataset.
+
+    ``files_rewritten``: live files that hold the subject (the delete replaces them);
+    ``files_removed``: every stored data file that holds the subject once the delete is in
+    (those, plus older ones that only past versions reference); ``broken_versions``: inclusive
+    ranges of the versions that reference one of them; ``tags`` and ``releases`` point there.
+    """
+
+    dataset: str
+    column: str
+    hashed: bool
+    from_version: int
+    rows: int
+    files_rewritten: list[str]
+    files_removed: list[str]
+    broken_versions: tuple[tuple[int, int], ...]
+    tags: list[str]
+    releases: list[str]
+    quarantine_rows: int = 0
+    dead_letters: int = 0
+    new_version: int | None = None
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    erasure_id: str
+    column: str
+    subject: str | None  # keyed fingerprint of the subject, never the value
+    dry_run: bool
+    datasets: list[DatasetErasure] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(d.rows for d in self.datasets)
+
+
+@dataclass(frozen=True)
+class _Target:
+    dataset: str
+    column: str
+    hashed: bool
+    match: pa.Scalar  # what the table holds for the subject (typed value, or its HMAC hex)
+    clear: tuple[Any, ...]  # the values a quarantined or dead-letter copy may hold
+
+
+def erase(
+    catalog: Catalog,
+    project: Project,
+    column: str,
+    value: str,
+    *,
+    datasets: Sequence[str] | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    reason: str | None = None,
+) -> ErasureResult:
+    """Erase every row whose ``column`` is ``value`` from ``datasets`` (default: every dataset
+    of the project and the catalog whose latest schema has ``column``).
+
+    A dry run changes nothing and says, per dataset, what would go and which versions, tags
+    and releases it would break. Breaking a version that a tag or release points at needs
+    ``force`` (else :class:`ErasureRefusedError` naming them, and nothing changes).
+    """
+    key = _hash_key(project)
+    targets = _targets(catalog, project, column, value, datasets, key)
+    erasure_id = uuid.uuid4().hex
+    result = ErasureResult(erasure_id, column, fingerprint(key, column, value), dry_run)
+    plans = [_plan(catalog, t) for t in targets]
+    pinned = [
+        f"{p.dataset}: {', '.join(p.tags + p.releases)}" for p in plans if p.tags or p.releases
+    ]
+    if dry_run:
+        return ErasureResult(**{**result.__dict__, "datasets": plans})
+    if pinned and not force:
+        raise ErasureRefusedError(
+            "erasing would make versions that tags or releases point at unreadable ("
+            + "; ".join(pinned)
+            + "); nothing was changed. Run again with --force to erase through them",
+            field="--force",
+            fix="run again with --force to erase through them",
+        )
+    done = [_apply(catalog, t, erasure_id, result.subject, reason, force) for t in targets]
+    return ErasureResult(**{**result.__dict__, "datasets": done})
+
+
+# --- what to erase -----------------------------------------------------------------------
+
+
+def _hash_key(project: Project) -> bytes | None:
+    """The project's HMAC key (read when called, never at import; never logged)."""
+    text = os.environ.get(project.pii.hash_key_env)
+    return text.encode() if text else None
+
+
+def _targets(
+    catalog: Catalog,
+    project: Project,
+    column: str,
+    value: str,
+    datasets: Sequence[str] | None,
+    key: bytes | None,
+) -> list[_Target]:
+    lake = lake_of(catalog)
+    names = (
+        list(datasets) if datasets else sorted(set(project.datasets) | set(catalog.registered()))
+    )
+    targets = []
+    for name in names:
+        try:
+            schema = pa.schema(open_table(lake, name).schema().to_arrow())
+        except DatasetNotFoundError:
+            if datasets:
+                raise
+            continue
+        if column not in schema.names:
+            if datasets:
+                raise InputError(
+                    f"dataset {name} has no column {column!r}; its columns are "
+                    f"{', '.join(schema.names)}",
+                    field="--key",
+                )
+            continue
+        targets.append(_target(project, catalog, name, column, value, schema.field(column), key))
+    if not targets:
+        raise InputError(
+            f"no dataset has a column {column!r}; name a key column (see `thermocline describe "
+            "DATASET`)",
+            field="--key",
+        )
+    return targets
+
+
+def _target(
+    project: Project,
+    catalog: Catalog,
+    dataset: str,
+    column: str,
+    value: str,
+    kind: pa.Field,
+    key: bytes | None,
+) -> _Target:
+    rule = _spec(project, catalog, dataset)
+    hashed = rule is not None and (r := rule.pii.rule(column)) is not None and r.action == "hash"
+    if not hashed:
+        typed = parse_value(value, kind.type, column=f"{dataset}.{column}")
+        return _Target(dataset, column, False, typed, (typed.as_py(),))
+    if key is None:
+        raise ConfigError(
+            f"{dataset}.{column} is hashed (pii: hash), so erasing by its value needs the "
+            f"project's key; set {project.pii.hash_key_env}",
+            field=project.pii.hash_key_env,
+        )
+    digest = hmac_hex(key, value)
+    return _Target(dataset, column, True, pa.scalar(digest, kind.type), (digest, value))
+
+
+def _spec(project: Project, catalog: Catalog, dataset: str) -> DatasetSpec | None:
+    if dataset in project.datasets:
+        return project.datasets[dataset]
+    snapshot = catalog.registered().get(dataset)
+    try:
+        return DatasetSpec.model_validate(snapshot) if snapshot else None
+    except ValueError:
+        return None
+
+
+# --- planning ----------------------------------------------------------------------------
+
+
+def _plan(catalog: Catalog, target: _Target) -> DatasetErasure:
+    lake = lake_of(catalog)
+    table = open_table(lake, target.dataset)
+    commits = read_log(lake, target.dataset, table)
+    live = {a["path"] for a in live_files(table)}
+    holders = _holders(lake, target, referenced(commits))
+    source = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(target.dataset))
+    rows = count_matches(source, target.column, target.match)
+    broken = broken_versions(commits, holders)
+    return DatasetErasure(
+        target.dataset,
+        target.column,
+        target.hashed,
+        table.version(),
+        rows,
+        sorted(live & holders),
+        sorted(holders),
+        broken,
+        *_pins(catalog, target.dataset, broken),
+        quarantine_rows=_quarantine(catalog, target, scrub=False),
+        dead_letters=_dead_letters(lake, target),
+    )
+
+
+def _pins(
+    catalog: Catalog, dataset: str, broken: Sequence[tuple[int, int]]
+) -> tuple[list[str], list[str]]:
+    """The tags and releases that point at a version in ``broken``."""
+
+    def hit(version: int) -> bool:
+        return any(a <= version <= b for a, b in broken)
+
+    tags = [
+        f"tag {dataset}@{t.name} (version {t.version})"
+        for t in catalog.tags(dataset)
+        if hit(t.version)
+    ]
+    releases = [
+        f"release {r.name} ({dataset}@{r.versions[dataset]})"
+        for r in catalog.releases()
+        if dataset in r.versions and hit(r.versions[dataset])
+    ]
+    return tags, releases
+
+
+def _holders(
+    lake: Lake, target: _Target, files: Mapping[str, Mapping[str, str | None]]
+) -> set[str]:
+    stored = stored_files(lake, target.dataset)
+    return files_holding(lake, target.dataset, target.column, target.match, files, stored)
+
+
+def _quarantine(catalog: Catalog, target: _Target, *, scrub: bool) -> int:
+    """Rows of the subject in the dataset's quarantined batches (removed when ``scrub``)."""
+    total = 0
+    for record in list_quarantined(catalog, target.dataset):
+        if record.state == "quarantined":
+            total += scrub_quarantined(
+                catalog, record, target.column, target.clear, dry_run=not scrub
+            )
+    return total
+
+
+def _dead_letters(lake: Lake, target: _Target) -> int:
+    """Dead letters of the dataset whose raw payload holds the subject (clear or hashed)."""
+    from thermocline.datasets.ingest.dead_letters import dead_letter_table
+
+    try:
+        table = open_table(lake, dead_letter_table(target.dataset))
+    except DatasetNotFoundError:
+        return 0
+    raw = table.to_pyarrow_dataset(
+        filesystem=lake.table_filesystem(dead_letter_table(target.dataset))
+    ).to_table(columns=["raw"])["raw"]
+    hit = pa.array([False] * len(raw))
+    for value in target.clear:
+        hit = pc.or_(hit, pc.fill_null(pc.match_substring(raw, str(value)), False))
+    return int(pc.sum(hit).as_py() or 0)
+
+
+# --- applying ----------------------------------------------------------------------------
+
+
+def _apply(
+    catalog: Catalog,
+    target: _Target,
+    erasure_id: str,
+    subject: str | None,
+    reason: str | None,
+    forced: bool,
+) -> DatasetErasure:
+    lake = lake_of(catalog)
+    dataset = target.dataset
+    table, rows, before = _delete(lake, target, erasure_id, reason)
+    commits = read_log(lake, dataset, table)
+    live = {a["path"] for a in live_files(table)}
+    files = {p: v for p, v in referenced(commits).items() if p not in live}
+    holders = _holders(lake, target, files)
+    broken = broken_versions(commits, holders)
+    tags, releases = _pins(catalog, dataset, broken)
+    quarantined = _quarantine(catalog, target, scrub=True)
+    details = {
+        "erasure_id": erasure_id,
+        "column": target.column,
+        "hashed": target.hashed,
+        "subject": subject,
+        "rows": rows,
+        "from_version": before,
+        "files_removed": len(holders),
+        "broken_versions": [list(r) for r in broken],
+        "tags": tags,
+        "releases": releases,
+        "forced": forced,
+        "quarantine_rows": quarantined,
+    }
+    version = table.version() if table.version() != before else None
+    catalog.record(Event(ERASURE, dataset, version, reason, details))
+    fault_point("erasure:after-event")
+    fs = lake.table_filesystem(dataset)
+    for path in sorted(holders):  # after the event: a crash here leaves readers refused
+        with contextlib.suppress(FileNotFoundError):
+            fs.delete_file(path)
+    return DatasetErasure(
+        dataset,
+        target.column,
+        target.hashed,
+        before,
+        rows,
+        sorted(set(_removed_by(commits, version)) & holders) if version is not None else [],
+        sorted(holders),
+        broken,
+        tags,
+        releases,
+        quarantine_rows=quarantined,
+        dead_letters=_dead_letters(lake, target),
+        new_version=version,
+    )
+
+
+def _delete(
+    lake: Lake, target: _Target, erasure_id: str, reason: str | None
+) -> tuple[DeltaTable, int, int]:
+    """Delete the subject's rows in a new version; retried from the new snapshot when another
+    writer committed first (delta-rs refuses the stale delete, so nothing of theirs is lost).
+    Returns the table after it, the rows deleted and the version before."""
+    table = open_table(lake, target.dataset)
+    custom = {USER_KEY: current_user(), ERASURE_KEY: erasure_id}
+    custom[REASON_KEY] = f"erasure by {target.column}" + (f": {reason}" if reason else "")
+    predicate = sql_predicate(target.column, target.match)
+    for _ in range(_ATTEMPTS):
+        before = table.version()
+        try:
+            metrics = table.delete(
+                predicate, commit_properties=CommitProperties(custom_metadata=custom)
+            )
+        except CommitFailedError:
+            table.update_incremental()
+            continue
+        table.update_incremental()
+        return table, int(metrics.get("num_deleted_rows", 0)), before
+    raise ErasureConflictError(
+        f"other writers kept committing to {target.dataset} while erasing; nothing of theirs "
+        f"was lost and the subject's rows are still there: run the erasure again"
+    )
+
+
+def _removed_by(commits: Sequence[LogCommit], version: int) -> frozenset[str]:
+    for commit in commits:
+        if commit.version == version:
+            return commit.removes
+    return frozenset()

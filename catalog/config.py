@@ -435,7 +435,7 @@ def _generalizes(type_name: str) -> bool:
     type_ = parse_arrow_type(type_name)
     if pa.types.is_dictionary(type_):
         type_ = type_.value_type
-    return (
+    return bool(
         pa.types.is_date(type_)
         or pa.types.is_timestamp(type_)
         or pa.types.is_floating(type_)

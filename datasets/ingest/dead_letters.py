@@ -17,6 +17,7 @@ written; a record is skipped only once it has been seen published, never dropped
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,7 +66,7 @@ def dead_letter_rows(
 ) -> pa.Table:
     """The dead-letter rows of ``failures`` (message index, error); with a ``sealer`` (the
     dataset's PII policy is active) the raw payloads are sealed and previews redacted."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for index, error in failures:
         message = messages[index]
         _, millis = message.timestamp()

@@ -11,7 +11,7 @@ column is hashed; never logged, never in an error) and the catalog's classificat
 >>> result = enforce(project, catalog, "rides", batch.data)        # doctest: +SKIP
 >>> result.blocked, result.applied                                  # doctest: +SKIP
 (False, {'rider_email': 'hash'})
->>> catalog.pii.record(result.rows(version=4), user=current_user())  # after the publish
+>>> record_scan(catalog, result.rows(version=4))  # after the publish  # doctest: +SKIP
 """
 
 from __future__ import annotations

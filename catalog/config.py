@@ -408,6 +408,15 @@ class DatasetSpec(_Model):
                     f"(columns: {', '.join(self.schema_)}); fix: add the column to `schema` "
                     "or correct the name"
                 )
+        for column in self.pii.columns:
+            rule = self.pii.rule(column)
+            type_name = self.schema_[column]
+            if rule is not None and rule.action == "generalize" and not _generalizes(type_name):
+                raise ValueError(
+                    f"pii.columns.{column}: cannot generalize a {type_name} column (dates, "
+                    "timestamps, floating-point coordinates and strings holding dates, "
+                    "coordinates or IP addresses can); fix: use hash, mask or drop"
+                )
         return self
 
     def _column_references(self) -> Iterator[tuple[str, list[str]]]:
@@ -418,6 +427,21 @@ class DatasetSpec(_Model):
             named = getattr(check, "columns", None) or [getattr(check, "column", None)]
             yield f"quality.checks[{index}] ({check.check})", [c for c in named if c]
         yield "pii.columns", list(self.pii.columns)
+
+
+def _generalizes(type_name: str) -> bool:
+    """Whether ``generalize`` has a meaning for a declared column type (the ingest-time rule
+    lives in :mod:`thermocline.quality.pii.policy`; this one reads the declared name)."""
+    type_ = parse_arrow_type(type_name)
+    if pa.types.is_dictionary(type_):
+        type_ = type_.value_type
+    return bool(
+        pa.types.is_date(type_)
+        or pa.types.is_timestamp(type_)
+        or pa.types.is_floating(type_)
+        or pa.types.is_string(type_)
+        or pa.types.is_large_string(type_)
+    )
 
 
 class Project(_Model):

@@ -10,6 +10,7 @@ import live in ``tests/support/`` (on ``sys.path``), tests of the dev stack itse
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +26,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 STACK_MARKERS = ("s3", "kafka")
+
+# The HMAC key of `pii: {columns: {x: hash}}` (and of sealed dead letters) for every test and
+# the subprocesses they start; a test of the key itself sets or unsets it with monkeypatch.
+TEST_PII_KEY = "thermocline-test-pii-key-4f1c9a"
+os.environ.setdefault("THERMOCLINE_PII_KEY", TEST_PII_KEY)
 
 
 @pytest.fixture(scope="session")

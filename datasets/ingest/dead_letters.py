@@ -1,8 +1,9 @@
 """Dead letters: records that did not decode or fit the schema, kept with their raw bytes.
 
 They live in the table ``_dead_letters/<dataset>`` (raw bytes, error, topic, partition, offset,
-timestamp, key), published with their own per-partition app transactions, so good + dead =
-consumed, exactly.
+timestamp, key; when the dataset's PII policy is active the raw bytes are sealed and a redacted
+preview kept, see :mod:`.sealing`), published with their own per-partition app
+transactions, so good + dead = consumed, exactly.
 
 A micro-batch publishes its dead letters just before its rows, and only while it continues the
 dataset table's positions (see :mod:`.kafka`): the table's position on a partition means every
@@ -16,6 +17,7 @@ written; a record is skipped only once it has been seen published, never dropped
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +26,7 @@ from confluent_kafka import Message
 from thermocline.catalog.catalog import Catalog, lake_of
 from thermocline.catalog.errors import CommitConflictError
 from thermocline.datasets.ingest.kafka_topic import kafka_app_id, table_positions
+from thermocline.datasets.ingest.sealing import Sealer, aad_of
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.writes import publish
 
@@ -46,6 +49,8 @@ DEAD_LETTER_SCHEMA = pa.schema(
         ("key", pa.binary()),
         ("raw", pa.binary()),
         ("error", pa.string()),
+        ("sealed", pa.bool_()),  # raw is encrypted (see .sealing); None: written before sealing
+        ("preview", pa.string()),  # the payload as text, PII redacted (sealed rows only)
     ]
 )
 _ATTEMPTS = 20  # each lost race means another writer published; a busy table is not stuck
@@ -56,8 +61,12 @@ def dead_letter_table(dataset: str) -> str:
     return f"{DEAD_LETTERS_DIR}/{dataset}"
 
 
-def dead_letter_rows(messages: list[Message], failures: list[tuple[int, str]]) -> pa.Table:
-    rows = []
+def dead_letter_rows(
+    messages: list[Message], failures: list[tuple[int, str]], sealer: Sealer | None = None
+) -> pa.Table:
+    """The dead-letter rows of ``failures`` (message index, error); with a ``sealer`` (the
+    dataset's PII policy is active) the raw payloads are sealed and previews redacted."""
+    rows: list[dict[str, Any]] = []
     for index, error in failures:
         message = messages[index]
         _, millis = message.timestamp()
@@ -70,8 +79,16 @@ def dead_letter_rows(messages: list[Message], failures: list[tuple[int, str]]) -
                 "key": message.key(),
                 "raw": message.value(),
                 "error": error,
+                "sealed": False,
             }
         )
+    if sealer is not None and rows:
+        raw = [row["raw"] for row in rows]
+        aad = [aad_of(r["topic"], r["partition"], r["offset"]) for r in rows]
+        for row, sealed, preview in zip(
+            rows, sealer.seal(raw, aad), sealer.previews(raw).to_pylist(), strict=True
+        ):
+            row.update(raw=sealed, sealed=True, preview=preview)
     return pa.Table.from_pylist(rows, schema=DEAD_LETTER_SCHEMA)
 
 

@@ -31,7 +31,11 @@ in it are dead letters with that reason, the rest are published, and nothing is 
 After a crash between the two commits the batch is read again; dead letters at or below the
 recorded offsets are not written twice. So good + dead = consumed, exactly. A batch that fails
 a blocking check is quarantined and its positions are published with no rows, so the stream
-goes on and the quarantine holds what was consumed.
+goes on and the quarantine holds what was consumed. The dataset's PII policy applies to each
+decoded batch before its checks (:class:`.pii.StreamPolicy`: full classification when the
+columns change and every minute, a small sample per batch in between); a batch it blocks is
+quarantined per partition like any blocking failure, and dead letters are sealed
+(:mod:`.sealing`).
 
 Three threads, one batch each, in order (pyarrow and delta-rs release the GIL): one consumes,
 one decodes and checks the previous batch, one stages and publishes the one before. After a
@@ -78,12 +82,15 @@ from thermocline.datasets.ingest.kafka_topic import (
     table_positions,
 )
 from thermocline.datasets.ingest.payloads import SchemaRegistry, decode_avro, decode_json
+from thermocline.datasets.ingest.pii import PiiResult, StreamPolicy, hash_key, record_scan
 from thermocline.datasets.ingest.quarantine import quarantine_kafka
+from thermocline.datasets.ingest.sealing import Sealer
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
 from thermocline.datasets.tables.quarantine import remove_quarantine
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.quality.builtin import run_checks
+from thermocline.quality.pii.policy import transformed_schema
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
 __all__ = [
@@ -122,6 +129,7 @@ class _Decoded:
     dead: pa.Table
     results: list[CheckResult]
     schema_before: pa.Schema | None  # what it was decoded with, before its new fields
+    pii: PiiResult  # the policy applied to ``good`` (as it came when blocked)
 
 
 @dataclass
@@ -190,6 +198,9 @@ class KafkaIngester:
         self._batch = _Batch()
         self._publisher: Pipeline[_Batch, _Decoded] | None = None
         self._stopping = False
+        self.pii = StreamPolicy(project, catalog, dataset, environ=environ)
+        self._sealer: Sealer | None = None
+        self._project, self._environ = project, environ
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -345,16 +356,31 @@ class KafkaIngester:
             good, failures, schema = decode_json(
                 batch.payloads, before, max_record_bytes=self.max_record_bytes
             )
-        results = self._run_checks(good)
-        if not blocking(results):
+        pii = self.pii.enforce(good)
+        results = [] if pii.blocked else self._run_checks(pii.table)
+        if not blocking(results) and not pii.blocked:
             self.schema = schema
-        return _Decoded(batch, good, dead_letter_rows(batch.messages, failures), results, before)
+        dead = dead_letter_rows(batch.messages, failures, self._sealing() if failures else None)
+        return _Decoded(batch, pii.table, dead, results, before, pii)
+
+    def _sealing(self) -> Sealer | None:
+        """The dead-letter sealer when the dataset's PII policy is active (the key is read on
+        the first dead letter; see :mod:`.sealing`)."""
+        if not self.pii.active:
+            return None
+        if self._sealer is None:
+            key = hash_key(self._project, self._environ)
+            self._sealer = Sealer(key, [*self.spec.pii.columns, *self.pii.known_columns()])
+        return self._sealer
 
     def _publish(self, decoded: _Decoded) -> None:
         """Stage and publish one decoded batch (dead letters first), or quarantine it."""
         batch, good, dead, results = decoded.batch, decoded.good, decoded.dead, decoded.results
         publish_dead_letters(self.catalog, self.dataset, self.topic, dead, batch.after)
         failed = blocking(results)
+        pii = decoded.pii
+        if pii.blocked:
+            failed = [CheckResult("pii", "pii", "error", False, r) for r in pii.reasons]
         # Keys across batches, looked up against the table as this thread last published it.
         keys = None
         if self.key and not failed:
@@ -377,9 +403,12 @@ class KafkaIngester:
                 good,
                 _row_positions(batch, dead),
                 [r.message for r in failed],
+                pii=pii.state,
+                redact=pii.redact if pii.blocked else None,
             )
             metadata[QUARANTINE_KEY] = quarantine_path
-            rows = (decoded.schema_before or good.schema).empty_table()  # no new columns
+            before = decoded.schema_before or good.schema
+            rows = transformed_schema(before, pii.decisions).empty_table()  # no new columns
         staged = stage(self.lake, self.dataset, rows, partition_by=self.partition_by)
         apps = {kafka_app_id(self.topic, p): o for p, o in batch.positions.items()}
         expected = {kafka_app_id(self.topic, p): a for p, a in batch.after.items()}
@@ -402,6 +431,7 @@ class KafkaIngester:
             if quarantine_path is not None:  # the winner has these records: not quarantined
                 remove_quarantine(self.catalog, quarantine_path)
             raise
+        record_scan(self.catalog, self.pii.rows_to_record(pii, None if failed else version))
         compaction = self._compact_when_due()
         if self.on_batch is not None:
             self.on_batch(

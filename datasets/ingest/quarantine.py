@@ -6,6 +6,8 @@ its source positions are published without its rows, in one commit that names th
 So every source record is in the table or in quarantine, once, and the next run reads on.
 :func:`replay` re-runs the checks and publishes the rows, once: the commit carries the app
 transaction ``quarantine:<id>``, so a second (or concurrent) replay publishes nothing more.
+A batch kept in clear (the PII policy blocked it) gets the dataset's current policy on replay;
+one kept after its policy is never transformed twice (a hash is not hashed again).
 
 >>> replay(project, catalog, "7f3c0a").status                      # doctest: +SKIP
 'published'
@@ -13,7 +15,7 @@ transaction ``quarantine:<id>``, so a second (or concurrent) replay publishes no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -36,6 +38,7 @@ from thermocline.catalog.config import DatasetSpec, Project
 from thermocline.catalog.errors import CommitConflictError, QuarantineError
 from thermocline.datasets.ingest.base import SourceBatch, arrow_schema, open_or_none
 from thermocline.datasets.ingest.evolution import evolve_schema
+from thermocline.datasets.ingest.pii import PiiState, enforce, record_scan
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.quarantine import (
     QuarantinedBatch,
@@ -49,6 +52,7 @@ from thermocline.datasets.tables.quarantine import (
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.writes import publish
 from thermocline.quality.builtin import run_checks
+from thermocline.quality.pii.policy import transformed_schema
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
 __all__ = [
@@ -87,9 +91,17 @@ def quarantine_batch(
     batch: SourceBatch,
     reasons: list[str],
     context: CheckContext | None,
+    *,
+    pii: PiiState = "clear",
+    redact: Mapping[str, str] | None = None,
+    schema: pa.Schema | None = None,
 ) -> str:
     """Quarantine ``batch`` per source file and publish its source positions without its rows;
     return the quarantine folder. ``context`` None: no checks to split (a schema conflict).
+    ``pii``: the rows are after the PII policy (``applied``) or as they came (``clear``: a
+    replay applies the policy); ``redact``: columns the samples must not show (column: class);
+    ``schema``: the table's schema to create it with when it does not exist yet (default: the
+    declared one).
 
     The quarantine is written first and the positions commit names it: a run that loses the
     race for those positions takes its quarantine back and raises :class:`CommitConflictError`.
@@ -110,11 +122,16 @@ def quarantine_batch(
         reasons,
         kind=batch.commit_metadata.get(KIND_KEY, "files"),
         description=batch.description,
+        pii=pii,
+        redact=redact,
         # The positions its commit sets: a partition replay is a compare-and-swap on them.
         publish={"mode": batch.mode, "metadata": carried, "positions": batch.app_transactions},
     )
     table = open_or_none(lake, dataset)
-    schema = arrow_schema(table) if table is not None else spec.arrow_schema()
+    if table is not None:
+        schema = arrow_schema(table)
+    elif schema is None:
+        schema = spec.arrow_schema()
     nothing = (schema or batch.data.schema).empty_table()  # no new columns from rejected rows
     empty = stage(lake, dataset, nothing, partition_by=partition_by)
     try:
@@ -142,6 +159,9 @@ def quarantine_kafka(
     rows: pa.Table,
     positions: Sequence[tuple[int, int]],
     reasons: list[str],
+    *,
+    pii: PiiState = "applied",
+    redact: Mapping[str, str] | None = None,
 ) -> str:
     """Quarantine a Kafka micro-batch per partition and return the folder: each part keeps its
     rows, first and last offsets, the checks that failed on its own rows and a sample.
@@ -152,7 +172,7 @@ def quarantine_kafka(
     parts = []
     for partition, indices, first, last in kafka_parts(positions, rows.num_rows):
         part = rows.take(indices) if partition is not None else rows
-        failed = blocking(run_checks(part, spec.quality.checks, context))
+        failed = blocking(run_checks(part, spec.quality.checks, context)) if pii != "clear" else []
         staged = stage(lake, dataset, part, partition_by=spec.partition_by or None)
         name = f"{topic}:{partition}" if partition is not None else topic
         position = {"partition": partition, "first_offset": first, "last_offset": last}
@@ -166,6 +186,8 @@ def quarantine_kafka(
         kind="kafka",
         description=f"kafka {topic}: {rows.num_rows} records",
         source={"kafka_last_offsets": last_offsets},
+        pii=pii,
+        redact=redact,
     )
 
 
@@ -231,7 +253,19 @@ def replay(
             f"--partition {partition}), then thermocline quarantine discard {record.id[:12]}"
         )
     data = evolve_schema(arrow_schema(table), read_quarantined(catalog, record)).data
-    context = CheckContext(now=now or datetime.now(tz=UTC), schema=spec.arrow_schema())
+    policy = None
+    if record.pii != "applied":  # blocked, or kept before the policy ran: apply it now
+        policy = enforce(project, catalog, record.dataset, data)
+        if policy.blocked:
+            raise QuarantineError(
+                f"quarantine {record.id[:12]} of {record.dataset} is still blocked: "
+                f"{'; '.join(policy.reasons)}"
+            )
+        data = policy.table
+    declared = spec.arrow_schema()
+    if declared is not None and policy is not None:
+        declared = transformed_schema(declared, policy.decisions)
+    context = CheckContext(now=now or datetime.now(tz=UTC), schema=declared)
     results = run_checks(data, spec.quality.checks, context)
     reasons = [r.message for r in blocking(results)]
     keys = None
@@ -272,6 +306,8 @@ def replay(
         discard(lake, staged)
         raise
     mark_replayed(catalog, record, version)
+    if policy is not None:
+        record_scan(catalog, policy.rows(version))
     catalog.record(Event("quarantine_replay", record.dataset, version, None, {"batch": record.id}))
     return ReplayOutcome(record.id, record.dataset, "published", data.num_rows, version, results)
 

@@ -5,6 +5,9 @@ is either published with its position or not at all. A batch that fails an ERROR
 quarantined per source file with the failing checks as reasons, and only its positions are
 published (so the next run reads on; ``thermocline quarantine replay`` publishes the rows);
 WARN failures publish and are reported. The check summary is part of the commit's metadata.
+Between reading and checking, the dataset's PII policy applies (:mod:`.pii`): the checks judge
+the batch as it will be stored, a ``block`` quarantines it with the PII reason, and after the
+publish the columns' classifications are recorded in the catalog against the new version.
 
 >>> outcome = ingest(project, catalog, "rides")   # doctest: +SKIP
 >>> outcome.status, outcome.version               # doctest: +SKIP
@@ -13,7 +16,7 @@ WARN failures publish and are reported. The check summary is part of the commit'
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -27,12 +30,14 @@ from thermocline.catalog.errors import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.files import read_partition
+from thermocline.datasets.ingest.pii import enforce, record_scan, redactions
 from thermocline.datasets.ingest.quarantine import quarantine_batch
 from thermocline.datasets.ingest.sources import read_new
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.versions import history
 from thermocline.quality.builtin import run_checks
+from thermocline.quality.pii.policy import transformed_schema
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
 __all__ = ["IngestOutcome", "ingest"]
@@ -74,13 +79,30 @@ def ingest(
     except SchemaEvolutionError as conflict:
         if conflict.batch is None:
             raise
-        path = quarantine_batch(catalog, spec, conflict.batch, [str(conflict)], None)
+        # Kept as read (the policy applies on replay); its samples show no PII it may hold.
+        hidden = redactions(project, catalog, dataset, conflict.batch.data)
+        path = quarantine_batch(
+            catalog, spec, conflict.batch, [str(conflict)], None, pii="clear", redact=hidden
+        )
         rows = conflict.batch.data.num_rows
         return IngestOutcome(dataset, "quarantined", rows, None, [], path, str(conflict))
     if batch is None:
         return IngestOutcome(dataset, "nothing_new", description="no new data in the source")
     if batch.data.num_rows == 0:  # new files without rows: no empty version
         return IngestOutcome(dataset, "nothing_new", description=batch.description)
+    # PII before anything is staged: the checks judge the batch as it will be stored.
+    pii = enforce(project, catalog, dataset, batch.data)
+    declared = spec.arrow_schema()
+    if declared is not None:
+        declared = transformed_schema(declared, pii.decisions)
+    if pii.blocked:  # kept in clear, by necessity; replay applies the policy then in force
+        path = quarantine_batch(
+            catalog, spec, batch, pii.reasons, None, pii="clear", redact=pii.redact, schema=declared
+        )
+        record_scan(catalog, pii.rows(None))
+        rows = batch.data.num_rows
+        return IngestOutcome(dataset, "quarantined", rows, None, [], path, "; ".join(pii.reasons))
+    batch = replace(batch, data=pii.table)
     # Keys across batches (a partition run replaces its partition: its keys are not looked up).
     keys = None
     if spec.primary_key and batch.mode == "append":
@@ -88,14 +110,16 @@ def ingest(
     context = CheckContext(
         now=now or datetime.now(tz=UTC),
         previous_row_counts=_recent_row_counts(lake, dataset),
-        schema=spec.arrow_schema(),
+        schema=declared,
     )
     results = run_checks(batch.data, spec.quality.checks, context)
     failed = blocking(results)
     reasons = [r.message for r in failed] + list(keys.reasons if keys is not None else ())
     if reasons:
         # Kept per source file; its positions are published, so the next run reads on.
-        path = quarantine_batch(catalog, spec, batch, reasons, context)
+        path = quarantine_batch(
+            catalog, spec, batch, reasons, context, pii="applied", schema=declared
+        )
         rows = batch.data.num_rows
         return IngestOutcome(dataset, "quarantined", rows, None, results, path, batch.description)
     data = keys.rows if keys is not None else batch.data
@@ -119,6 +143,7 @@ def ingest(
         discard(lake, staged)
         raise
     catalog.register(dataset, spec.model_dump(mode="json", by_alias=True))
+    record_scan(catalog, pii.rows(version))
     return IngestOutcome(dataset, "published", staged.rows, version, results, None, description)
 
 

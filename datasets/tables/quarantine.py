@@ -85,7 +85,10 @@ class QuarantinedBatch:
     """A quarantined batch: what ``quarantine list`` and ``show`` print and replay republishes.
 
     ``publish`` holds what its replay commit carries (mode, partition columns, schema-free
-    commit metadata); ``state`` is ``replayed`` (with ``version``) once it is in the table."""
+    commit metadata); ``state`` is ``replayed`` (with ``version``) once it is in the table.
+    ``pii`` says what the rows are: ``applied`` (after the dataset's PII policy), ``clear``
+    (as they came: a batch the policy blocked, or one quarantined before the policy ran; a
+    replay applies the policy), None (quarantined before PII handling existed: clear)."""
 
     id: str
     dataset: str
@@ -101,6 +104,7 @@ class QuarantinedBatch:
     state: State = "quarantined"
     version: int | None = None
     source: dict[str, Any] = field(default_factory=dict)
+    pii: str | None = None
 
 
 def quarantine_parts(
@@ -114,10 +118,15 @@ def quarantine_parts(
     publish: Mapping[str, Any] | None = None,
     batch_id: str | None = None,
     source: Mapping[str, Any] | None = None,
+    pii: str | None = None,
+    redact: Mapping[str, str] | None = None,
 ) -> str:
     """Move each part's staged files to ``_quarantine/<dataset>/<id>/`` and write the record;
     return that folder's path under the lake root. Nothing is published here: the caller
-    commits the source positions naming this folder (:data:`QUARANTINE_KEY`)."""
+    commits the source positions naming this folder (:data:`QUARANTINE_KEY`).
+
+    ``pii`` is what the rows are (see :class:`QuarantinedBatch`); ``redact`` maps columns whose
+    values the record's samples must not show to their PII class (shown as ``<class>``)."""
     lake = lake_of(catalog)
     quarantine_id = batch_id or uuid.uuid4().hex
     folder = f"{QUARANTINE_DIR}/{dataset}/{quarantine_id}"
@@ -135,7 +144,7 @@ def quarantine_parts(
                 part.staged.rows,
                 [f.path for f in part.staged.files],
                 [_check_record(r) for r in part.failed],
-                _sample(part.sample),
+                _sample(part.sample, redact or {}),
                 dict(part.position),
             )
         )
@@ -153,6 +162,7 @@ def quarantine_parts(
         sources,
         {**_layout(parts), **(publish or {})},
         source=dict(source or {"kind": kind, "sources": [s.source for s in sources]}),
+        pii=pii,
     )
     _write(catalog, record)
     catalog.record(
@@ -273,10 +283,14 @@ def _check_record(result: CheckResult) -> dict[str, Any]:
     }
 
 
-def _sample(data: pa.Table) -> list[dict[str, Any]]:
+def _sample(data: pa.Table, redact: Mapping[str, str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = json.loads(
         json.dumps(data.slice(0, _SAMPLE_ROWS).to_pylist(), default=str)
     )
+    for row in rows:
+        for column, pii_class in redact.items():
+            if row.get(column) is not None:
+                row[column] = f"<{pii_class}>"
     return rows
 
 
@@ -350,4 +364,5 @@ def _read(catalog: Catalog, path: str) -> QuarantinedBatch:
         state=body.get("state", "quarantined"),
         version=body.get("version"),
         source=body.get("source") or {},
+        pii=body.get("pii"),
     )

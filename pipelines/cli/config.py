@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from thermocline.catalog.config import Project
+from thermocline.catalog.errors import ConfigError
 from thermocline.pipelines.cli.context import Context
 from thermocline.pipelines.cli.output import json_option, out, print_json
 
@@ -26,8 +27,14 @@ def config_schema() -> None:
 @json_option
 @click.pass_obj
 def config_check(ctx: Context, as_json: bool) -> None:
-    """Validate the project file, including the environment variables it references."""
+    """Validate the project file, including the environment variables it references (and the
+    HMAC key's, when a dataset hashes a column)."""
+    from thermocline.datasets.ingest.pii import hashing_key_problem  # lazily: the CLI starts fast
+
     project = ctx.project
+    problem = hashing_key_problem(project)
+    if problem is not None:
+        raise ConfigError(problem, field="pii.hash_key_env")
     lake = ctx.lake
     if as_json:
         print_json(

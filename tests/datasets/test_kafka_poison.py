@@ -4,6 +4,7 @@ reason, the good records around it are published, and the ingester keeps running
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 import threading
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.kafka import KafkaIngester
+from thermocline.datasets.ingest.sealing import unseal
 from thermocline.datasets.tables.versions import read_dataset
 
 pytestmark = pytest.mark.kafka
@@ -121,7 +123,10 @@ def test_each_kind_of_poison_is_a_dead_letter_and_the_stream_goes_on(
     assert sorted(table["id"].to_pylist()) == sorted(good)
     names = dict(zip(table["id"].to_pylist(), table["name"].to_pylist(), strict=True))
     assert names[1] == BIG, "the large field is read whole"
-    dead = read_dataset(Catalog(local_lake), dead_table).to_table().to_pylist()
+    # The dataset's PII policy is active (scan: true by default): raw payloads are sealed.
+    sealed = read_dataset(Catalog(local_lake), dead_table).to_table()
+    assert all(sealed["sealed"].to_pylist())
+    dead = unseal(sealed, os.environ["THERMOCLINE_PII_KEY"].encode()).to_pylist()
     reasons = {int(row["key"]): row["error"] for row in dead}
     assert len(dead) == len(reasons) == len(POISON)
     for number, (_, reason) in POISON.items():

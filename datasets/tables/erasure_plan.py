@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from thermocline.catalog.errors import InputError
+from thermocline.quality.pii import transforms
 
 __all__ = [
     "LogCommit",
@@ -100,12 +101,10 @@ def sql_predicate(column: str, value: pa.Scalar) -> str:
 
 
 def hmac_hex(key: bytes, value: str) -> str:
-    """``value`` as a ``hash`` column holds it: HMAC-SHA256 with the project key, hex.
-
-    The ingest policy (:mod:`thermocline.quality.pii.policy`) is the one home of this hash;
-    this stand-in hashes the same way until erasure calls it there.
-    """
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    """``value`` as a ``hash`` column holds it: the ingest policy's keyed HMAC-SHA256, hex
+    (:func:`thermocline.quality.pii.transforms.hmac_hex`, the one home of that hash)."""
+    digest: str = transforms.hmac_hex(pa.array([value], pa.string()), key)[0].as_py()
+    return digest
 
 
 def fingerprint(key: bytes | None, column: str, value: str) -> str | None:

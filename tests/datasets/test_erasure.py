@@ -207,6 +207,7 @@ def test_a_hashed_column_is_erased_by_its_clear_value(
             {"rider_id": pa.array([1, 2, 3], pa.int64()), "email": [digest(e) for e in emails]}
         ),
     )
+    monkeypatch.delenv("THERMOCLINE_PII_KEY", raising=False)  # tests/conftest.py sets one
     with pytest.raises(ConfigError, match="THERMOCLINE_PII_KEY"):
         erase(catalog, PROJECT, "email", "ana@example.com", datasets=["riders"])
     monkeypatch.setenv("THERMOCLINE_PII_KEY", KEY)

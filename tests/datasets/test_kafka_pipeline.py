@@ -13,6 +13,7 @@ from waits import wait_until
 
 from thermocline.catalog.errors import CommitConflictError
 from thermocline.datasets.ingest.kafka import _Batch, _Decoded
+from thermocline.datasets.ingest.pii import PiiResult
 from thermocline.datasets.ingest.kafka_pipeline import Pipeline
 
 
@@ -21,7 +22,7 @@ def _batch(number: int) -> _Batch:
 
 
 def _decoded(batch: _Batch) -> _Decoded:
-    return _Decoded(batch, pa.table({}), pa.table({}), [], None)
+    return _Decoded(batch, pa.table({}), pa.table({}), [], None, PiiResult("t", pa.table({})))
 
 
 def _number(decoded: _Decoded) -> int:

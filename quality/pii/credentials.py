@@ -1,0 +1,113 @@
+"""Secrets: cloud keys and tokens by their documented prefixes, and high-entropy strings.
+
+A leaked credential is not personal data in the GDPR sense, but it must never reach a training
+set or a shared table, and the same policies (block, drop, mask) handle it, so it is one more
+class: ``secret``. Two kinds of candidate:
+
+* **known formats**, confirmed by shape alone: AWS access key ids (``AKIA``/``ASIA``...), GitHub
+  (``ghp_``, ``gho_``, ``ghu_``, ``ghs_``, ``ghr_``, ``github_pat_``), GitLab ``glpat-``, Slack
+  ``xox[bpars]-``, Stripe ``sk_live_``/``rk_live_`` (and ``_test_``), Google ``AIza``,
+  OpenAI-style ``sk-``, JSON Web Tokens (``eyJ...``.``eyJ...``.sig) and PEM private keys;
+* **anything else** at least 24 characters of base64/url-safe alphabet, holding digits, lower
+  and upper case letters, whose Shannon entropy is near that of random text of its length.
+  Hex strings (md5, sha1, sha256 digests, commit ids) and UUIDs are ids, not secrets, and are
+  excluded by shape: a digest column is the classic false positive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from thermocline.quality.pii.detector import Detector
+
+__all__ = ["ENTROPY_RATIO", "MAX_WORD_SHARE", "MIN_GENERIC_LENGTH", "SECRET"]
+
+MIN_GENERIC_LENGTH = 24
+"""The shortest token judged by entropy alone (shorter random-looking tokens are ids)."""
+
+ENTROPY_RATIO = 0.85
+"""A generic token's Shannon entropy (bits per character) over ``log2(min(len, 64))``, the
+most its length allows in a 64-letter alphabet: random keys sit near 0.9, words and camel-case
+identifiers below 0.8."""
+
+_KNOWN = (
+    r"(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}",
+    r"gh[pousr]_[A-Za-z0-9]{36,255}",
+    r"github_pat_[A-Za-z0-9_]{22,255}",
+    r"glpat-[A-Za-z0-9_-]{20,}",
+    r"xox[bpars]-[A-Za-z0-9-]{10,}",
+    r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
+    r"AIza[0-9A-Za-z_-]{35}",
+    r"sk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{20,}",
+    r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----",
+)
+MAX_WORD_SHARE = 0.5
+"""The most of a generic token that may be word-like runs (``[A-Z]?[a-z]{3,}``)."""
+_WORD = r"[A-Z]?[a-z]{3,}"
+
+_GENERIC = rf"[A-Za-z0-9+/_=-]{{{MIN_GENERIC_LENGTH},}}"
+
+
+def _entropy(values: pa.StringArray) -> np.ndarray:
+    """Shannon entropy in bits per character of each (non-empty) value, vectorized: one byte
+    histogram per value from the array's data buffer."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    _, offsets_buf, data_buf = values.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[values.offset : values.offset + n + 1]
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    lengths = np.diff(offsets)
+    rows = np.repeat(np.arange(n), lengths)
+    counts = np.bincount(rows * 256 + data, minlength=n * 256).reshape(n, 256).astype(np.float64)
+    p = counts / np.maximum(lengths, 1)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -np.where(p > 0, p * np.log2(p), 0.0).sum(axis=1)
+    return np.asarray(h)
+
+
+def _validate_secret(candidates: pa.StringArray) -> pa.BooleanArray:
+    known = pc.match_substring_regex(candidates, pattern="^(?:" + "|".join(_KNOWN) + ")$")
+    out = np.asarray(known.to_numpy(zero_copy_only=False)).copy()
+    idx = np.flatnonzero(~out)
+    if idx.size == 0:
+        return pa.array(out)
+    rest = candidates.take(pa.array(idx))
+    mixed = np.ones(idx.size, bool)
+    for klass in ("[0-9]", "[a-z]", "[A-Z]"):
+        mixed &= pc.match_substring_regex(rest, pattern=klass).to_numpy(zero_copy_only=False)
+    # Hex digests and UUIDs (hex with dashes) are ids; so is anything in one case with digits.
+    hexish = pc.match_substring_regex(rest, pattern=r"^[0-9A-Fa-f-]+$").to_numpy(
+        zero_copy_only=False
+    )
+    lengths = pc.binary_length(rest).to_numpy(zero_copy_only=False)
+    ceiling = np.log2(np.minimum(lengths, 64))
+    random_like = _entropy(rest) >= ENTROPY_RATIO * ceiling
+    # Identifiers (CamelCaseNames, snake_case_words) are mostly words: letters in runs of three
+    # or more lowercase after at most one capital. Random text seldom is (about a quarter).
+    unworded = pc.binary_length(pc.replace_substring_regex(rest, _WORD, "")).to_numpy(
+        zero_copy_only=False
+    )
+    wordy = unworded < (1 - MAX_WORD_SHARE) * lengths
+    out[idx] = mixed & ~hexish & random_like & ~wordy & (lengths >= MIN_GENERIC_LENGTH)
+    return pa.array(out)
+
+
+SECRET = Detector(
+    name="secret",
+    pattern=(
+        r"(?:^|[^A-Za-z0-9+/_=-])(?P<value>" + "|".join((*_KNOWN, _GENERIC)) + r")"
+        r"(?:$|[^A-Za-z0-9+/_=-])"
+    ),
+    validator=_validate_secret,
+    name_hints=(
+        "secret", "token", "apikey", "accesskey", "secretkey", "password", "passwd", "pwd",
+        "credential", "credentials", "privatekey", "authtoken", "accesstoken", "bearer",
+        "clientsecret",
+    ),
+    description="a credential: a known key or token format, or a high-entropy string",
+)  # fmt: skip
+"""Cloud keys and tokens by prefix; other long random-looking strings by entropy."""

@@ -5,6 +5,7 @@ Pure like the rest of :mod:`thermocline.quality`: the caller hands it Arrow arra
 
 from thermocline.quality.pii.detectors import (
     DETECTORS,
+    PII_CLASSES,
     Detector,
     Validator,
     detect,
@@ -14,6 +15,7 @@ from thermocline.quality.pii.detectors import (
 
 __all__ = [
     "DETECTORS",
+    "PII_CLASSES",
     "Detector",
     "Validator",
     "detect",

@@ -225,6 +225,10 @@ def _validate_email(candidates: pa.StringArray) -> pa.BooleanArray:
 
 # --- the registry ------------------------------------------------------------------------------
 
+# Detectors with modules of their own import Detector from here: import them once it exists.
+from thermocline.quality.pii.addresses import STREET_ADDRESS  # noqa: E402
+from thermocline.quality.pii.names import PERSON_NAME  # noqa: E402
+
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _HEX2 = r"[0-9A-Fa-f]{2}"
 
@@ -310,6 +314,8 @@ _ALL = (
         name_hints=("mac", "macaddr", "macaddress", "hwaddr", "bssid"),
         description="a MAC (EUI-48) address: colon, dash or Cisco dotted form",
     ),
+    PERSON_NAME,
+    STREET_ADDRESS,
 )
 
 DETECTORS: Mapping[str, Detector] = MappingProxyType({d.name: d for d in _ALL})

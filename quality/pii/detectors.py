@@ -1,7 +1,8 @@
 """The registry of PII detectors, by name, in the order a classifier should try them.
 
 Each family lives in its own module (:mod:`.contact`, :mod:`.phone`, :mod:`.financial`,
-:mod:`.government`, :mod:`.network`, :mod:`.dates`, :mod:`.geo`, :mod:`.credentials`); the
+:mod:`.government`, :mod:`.network`, :mod:`.dates`, :mod:`.geo`, :mod:`.credentials`,
+:mod:`.names`, :mod:`.addresses`); the
 model and the entry points (:class:`Detector`, :func:`detect`, :func:`match_share`,
 :func:`hint_matches`) in :mod:`.detector`. Both are importable from here and from
 :mod:`thermocline.quality.pii`.
@@ -23,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from thermocline.quality.pii.addresses import STREET_ADDRESS
 from thermocline.quality.pii.contact import EMAIL
 from thermocline.quality.pii.credentials import SECRET
 from thermocline.quality.pii.dates import DATE_OF_BIRTH
@@ -36,6 +38,7 @@ from thermocline.quality.pii.detector import (
 from thermocline.quality.pii.financial import IBAN, PAYMENT_CARD
 from thermocline.quality.pii.geo import GEO_COORDINATES, GEO_SINGLE
 from thermocline.quality.pii.government import NATIONAL_ID, US_SSN
+from thermocline.quality.pii.names import PERSON_NAME
 from thermocline.quality.pii.network import IPV4, IPV6, MAC_ADDRESS
 from thermocline.quality.pii.phone import PHONE, PHONE_DIGITS
 
@@ -65,7 +68,8 @@ DETECTORS: Mapping[str, Detector] = MappingProxyType(
         "geo_coordinates": GEO_COORDINATES,
         "geo_single": GEO_SINGLE,
         "secret": SECRET,
-        # person_name and street_address (quality/pii/names.py, addresses.py) go here.
+        "person_name": PERSON_NAME,
+        "street_address": STREET_ADDRESS,
     }
 )
 """Every detector by name (a detector's ``pii_class`` may differ: see the module docstring)."""

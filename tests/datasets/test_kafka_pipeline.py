@@ -13,8 +13,8 @@ from waits import wait_until
 
 from thermocline.catalog.errors import CommitConflictError
 from thermocline.datasets.ingest.kafka import _Batch, _Decoded
-from thermocline.datasets.ingest.pii import PiiResult
 from thermocline.datasets.ingest.kafka_pipeline import Pipeline
+from thermocline.datasets.ingest.pii import PiiResult
 
 
 def _batch(number: int) -> _Batch:

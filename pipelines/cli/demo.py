@@ -47,6 +47,14 @@ def demo(ctx: Context, rows: int, events: int) -> None:
         )
     elif run.success:
         out.print(f"Dagster run {run.run_id[:8]}: nothing new to publish\n")
+    for found in ctx.catalog.pii.current(DEMO_DATASET).values():
+        if found.is_pii:
+            stored = "in clear" if found.in_clear else f"stored as {found.action}"
+            out.print(
+                f"  PII  {found.column}: {found.pii_class} ({found.share:.0%} of "
+                f"{found.sampled} sampled values), {stored}; see `thermocline pii list`",
+                markup=False,
+            )
     print_history(DEMO_DATASET, table_history(ctx.lake, DEMO_DATASET), {}, as_json=False)
     out.print(
         "\nSee it in the Dagster UI: `.venv/bin/thermocline ui up`, then open "

@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from cli_runner import thermocline
 
@@ -61,6 +62,29 @@ def test_demo_ingests_a_new_version_per_run(project: Path) -> None:
     assert Catalog(Lake.open(project / "lake")).registered()["rides"]["partition_by"] == ["day"]
     assert (project / "lake" / "rides").is_dir()
     assert any(p.name.startswith("day=") for p in (project / "lake" / "rides").iterdir())
+
+
+def test_the_demo_table_holds_no_clear_email(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("THERMOCLINE_PII_KEY")  # a fresh machine: the demo's own key
+    result = thermocline("demo", "--rows", "300", cwd=project)
+    assert result.exit_code == 0, result.stderr
+    assert "THERMOCLINE_PII_KEY is not set" in result.stderr
+    assert "PII  rider_email: email (100% of 300 sampled values), stored as hash" in result.stdout
+    # Every Parquet file under the table root, read directly (not through the Delta log).
+    files = sorted((project / "lake" / "rides").rglob("*.parquet"))
+    assert files
+    emails = pa.chunked_array(
+        [pq.read_table(f, columns=["rider_email"])["rider_email"] for f in files]
+    )
+    assert len(emails) == 300
+    assert not pc.any(pc.match_substring(emails, "@")).as_py()
+    assert pc.all(pc.match_substring_regex(emails, "^[0-9a-f]{64}$")).as_py()
+    listed = json.loads(thermocline("pii", "list", "--json", cwd=project).stdout)
+    assert [(c["column"], c["pii_class"], c["action"]) for c in listed] == [
+        ("rider_email", "email", "hash")
+    ]
 
 
 @pytest.mark.kafka

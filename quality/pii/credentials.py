@@ -34,21 +34,21 @@ identifiers below 0.8."""
 
 _KNOWN = (
     r"(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}",
-    r"gh[pousr]_[A-Za-z0-9]{36,255}",
-    r"github_pat_[A-Za-z0-9_]{22,255}",
+    r"gh[pousr]_[A-Za-z0-9]{36,}",
+    r"github_pat_[A-Za-z0-9_]{22,}",
     r"glpat-[A-Za-z0-9_-]{20,}",
-    r"xox[bpars]-[A-Za-z0-9-]{10,}",
+    r"xox[bpars]-[A-Za-z0-9-]{15,}",
     r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",
     r"AIza[0-9A-Za-z_-]{35}",
     r"sk-(?:proj-|ant-[a-z0-9]+-)?[A-Za-z0-9_-]{20,}",
     r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----",
 )
+_KNOWN_WHOLE = "^(?:" + "|".join(_KNOWN) + ")$"
+
 MAX_WORD_SHARE = 0.5
 """The most of a generic token that may be word-like runs (``[A-Z]?[a-z]{3,}``)."""
 _WORD = r"[A-Z]?[a-z]{3,}"
-
-_GENERIC = rf"[A-Za-z0-9+/_=-]{{{MIN_GENERIC_LENGTH},}}"
 
 
 def _entropy(values: pa.StringArray) -> np.ndarray:
@@ -70,37 +70,46 @@ def _entropy(values: pa.StringArray) -> np.ndarray:
 
 
 def _validate_secret(candidates: pa.StringArray) -> pa.BooleanArray:
-    known = pc.match_substring_regex(candidates, pattern="^(?:" + "|".join(_KNOWN) + ")$")
+    known = pc.match_substring_regex(candidates, pattern=_KNOWN_WHOLE)
     out = np.asarray(known.to_numpy(zero_copy_only=False)).copy()
     idx = np.flatnonzero(~out)
     if idx.size == 0:
         return pa.array(out)
     rest = candidates.take(pa.array(idx))
-    mixed = np.ones(idx.size, bool)
-    for klass in ("[0-9]", "[a-z]", "[A-Z]"):
-        mixed &= pc.match_substring_regex(rest, pattern=klass).to_numpy(zero_copy_only=False)
-    # Hex digests and UUIDs (hex with dashes) are ids; so is anything in one case with digits.
-    hexish = pc.match_substring_regex(rest, pattern=r"^[0-9A-Fa-f-]+$").to_numpy(
+    lengths = pc.binary_length(rest).to_numpy(zero_copy_only=False)
+    # Cheap shape tests first: hex digests and UUIDs (hex and dashes) are ids; a random key holds
+    # digits and both cases; identifiers (CamelCaseNames, snake_case_words) are mostly words,
+    # letters in runs of three or more lowercase after at most one capital, random text seldom.
+    keep = lengths >= MIN_GENERIC_LENGTH
+    keep &= ~pc.match_substring_regex(rest, pattern=r"^[0-9A-Fa-f-]+$").to_numpy(
         zero_copy_only=False
     )
-    lengths = pc.binary_length(rest).to_numpy(zero_copy_only=False)
-    ceiling = np.log2(np.minimum(lengths, 64))
-    random_like = _entropy(rest) >= ENTROPY_RATIO * ceiling
-    # Identifiers (CamelCaseNames, snake_case_words) are mostly words: letters in runs of three
-    # or more lowercase after at most one capital. Random text seldom is (about a quarter).
+    for klass in ("[0-9]", "[a-z]", "[A-Z]"):
+        keep &= pc.match_substring_regex(rest, pattern=klass).to_numpy(zero_copy_only=False)
     unworded = pc.binary_length(pc.replace_substring_regex(rest, _WORD, "")).to_numpy(
         zero_copy_only=False
     )
-    wordy = unworded < (1 - MAX_WORD_SHARE) * lengths
-    out[idx] = mixed & ~hexish & random_like & ~wordy & (lengths >= MIN_GENERIC_LENGTH)
+    keep &= unworded >= (1 - MAX_WORD_SHARE) * lengths
+    survivors = np.flatnonzero(keep)
+    if survivors.size:
+        ceiling = np.log2(np.minimum(lengths[survivors], 64))
+        entropy = _entropy(rest.take(pa.array(survivors)))
+        keep[survivors] = entropy >= ENTROPY_RATIO * ceiling
+    out[idx] = keep
     return pa.array(out)
 
 
 SECRET = Detector(
     name="secret",
+    # The candidate is only a token's *shape* (a PEM header, a JWT, or 20+ token characters):
+    # RE2 extracts a short alternation ten times faster than the alternation of every known
+    # format with its counted repeats; the validator then tells known formats from the rest.
     pattern=(
-        r"(?:^|[^A-Za-z0-9+/_=-])(?P<value>" + "|".join((*_KNOWN, _GENERIC)) + r")"
-        r"(?:$|[^A-Za-z0-9+/_=-])"
+        r"(?:^|[^A-Za-z0-9+/_=-])(?P<value>"
+        r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"
+        r"|eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+        r"|[A-Za-z0-9+/_=-]{20,}"
+        r")(?:$|[^A-Za-z0-9+/_=-])"
     ),
     validator=_validate_secret,
     name_hints=(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from thermocline.quality.pii.detector import Detector
 from thermocline.quality.pii.vectors import judge_unique
@@ -22,8 +24,18 @@ def _is_ipv6(text: str) -> bool:
 
 
 def _validate_ipv6(candidates: pa.StringArray) -> pa.BooleanArray:
-    # No vectorized IPv6 grammar exists in Arrow; the candidates are few (hex and colons only).
-    return judge_unique(candidates, _is_ipv6)
+    # No vectorized IPv6 grammar exists in Arrow: a cheap gate first, then Python on the
+    # distinct survivors. Without "::" an address has eight groups (seven colons), or six and
+    # an IPv4 tail (six colons): MAC addresses (five) and times (two) stop here.
+    colons = pc.count_substring(candidates, ":").to_numpy(zero_copy_only=False)
+    compressed = pc.match_substring(candidates, "::").to_numpy(zero_copy_only=False)
+    dotted = pc.match_substring(candidates, ".").to_numpy(zero_copy_only=False)
+    gate = compressed | (colons == 7) | ((colons == 6) & dotted)
+    out = np.zeros(len(candidates), dtype=bool)
+    idx = np.flatnonzero(gate)
+    if idx.size:
+        out[idx] = np.asarray(judge_unique(candidates.take(pa.array(idx)), _is_ipv6), bool)
+    return pa.array(out)
 
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"

@@ -93,6 +93,11 @@ def test_every_module_is_in_the_wheel_under_thermocline(wheel: Path) -> None:
     expected = source_modules()
     assert len(expected) > 10
     assert expected - names == set()
+    # Package data: the person-name lexicons (quality/pii/data, scripts/build_pii_lexicons.py).
+    assert {
+        "thermocline/quality/pii/data/given_names.txt.gz",
+        "thermocline/quality/pii/data/surnames.txt.gz",
+    } <= names
     for folder in FOLDERS:
         assert f"thermocline/{folder}/py.typed" in names
         assert f"thermocline/{folder}/__init__.py" not in names, "the four folders stay namespaces"

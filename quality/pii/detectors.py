@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from thermocline.quality.pii.addresses import STREET_ADDRESS
 from thermocline.quality.pii.contact import EMAIL
 from thermocline.quality.pii.credentials import SECRET
 from thermocline.quality.pii.dates import DATE_OF_BIRTH
@@ -36,6 +37,7 @@ from thermocline.quality.pii.detector import (
 from thermocline.quality.pii.financial import IBAN, PAYMENT_CARD
 from thermocline.quality.pii.geo import GEO_COORDINATES, GEO_SINGLE
 from thermocline.quality.pii.government import NATIONAL_ID, US_SSN
+from thermocline.quality.pii.names import PERSON_NAME
 from thermocline.quality.pii.network import IPV4, IPV6, MAC_ADDRESS
 from thermocline.quality.pii.phone import PHONE, PHONE_DIGITS
 
@@ -65,7 +67,8 @@ DETECTORS: Mapping[str, Detector] = MappingProxyType(
         "geo_coordinates": GEO_COORDINATES,
         "geo_single": GEO_SINGLE,
         "secret": SECRET,
-        # person_name and street_address (quality/pii/names.py, addresses.py) go here.
+        "person_name": PERSON_NAME,
+        "street_address": STREET_ADDRESS,
     }
 )
 """Every detector by name (a detector's ``pii_class`` may differ: see the module docstring)."""

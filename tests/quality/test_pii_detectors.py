@@ -364,6 +364,15 @@ CASES: dict[str, tuple[list[str], list[str]]] = {
             "Xy7aB2kQ9mZ",  # random but under the length floor
         ],
     ),
+    # More cases, near misses above all, in test_pii_names.py.
+    "person_name": (
+        ["John Smith", "Dr. Anna-Lena Müller", "Smith, John", "Pieter van der Berg"],
+        ["Apple Watch", "Main Street", "Acme Corp", "Lake Amanda", "john smith"],
+    ),
+    "street_address": (
+        ["221B Baker Street", "Hauptstraße 5", "12 rue de la Paix", "Calle Mayor 3"],
+        ["3 items in cart", "version 1.2.3.4", "Main Street", "12.99 EUR"],
+    ),
 }
 
 # Values no detector may claim: identifiers, numbers and text found in every lake.

@@ -41,6 +41,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
@@ -120,7 +121,8 @@ def presidio_analyzer() -> Callable[[str], list[tuple[str, float]]] | None:
 
     # The e-mail recognizer checks the domain with tldextract, which would fetch the public
     # suffix list; the snapshot bundled with tldextract is used instead.
-    email_recognizer.tldextract = tldextract.TLDExtract(suffix_list_urls=())  # type: ignore[attr-defined]
+    offline = tldextract.TLDExtract(suffix_list_urls=())
+    email_recognizer.tldextract = SimpleNamespace(extract=offline)  # type: ignore[attr-defined]
     engine = BlankSpacy()
     registry = RecognizerRegistry()
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=engine)

@@ -310,7 +310,7 @@ def _decide(column: _Column) -> ColumnFinding:
         share = matched / sampled
         top_share = max(top_share, share)
         named = cls in column.hinted_classes
-        misnamed = bool(column.hinted_classes - {cls})
+        misnamed = not named and bool(column.hinted_classes)
         veto = _VETOES.get(cls)
         if veto is not None and veto(column.text.filter(pa.array(rows))):
             continue

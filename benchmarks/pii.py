@@ -215,11 +215,24 @@ def errors(columns: Sequence[Column], predicted: Sequence[str], limit: int) -> N
         print(f"    ... {len(wrong) - limit} more")
 
 
+def sweep(columns: Sequence[Column]) -> None:
+    """Ours only: values/s against table width (columns per classify call) and sample size,
+    the two things that spread Arrow's per-call pattern compilation over more values."""
+    print("\n== ours on the test split: values/s by columns per call and sample size")
+    for sample in (300, 2000):
+        cells = []
+        for width in (1, 20, 100, len(columns)):
+            _, n, took = run_ours(columns, sample, width)
+            cells.append(f"{width} cols: {n / took:,.0f}")
+        print(f"  sample {sample:>5}: " + " | ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--columns", type=int, default=300, help="columns per split")
     parser.add_argument("--sample", type=int, default=300, help="values sampled per column")
     parser.add_argument("--width", type=int, default=20, help="columns per table scanned")
+    parser.add_argument("--no-sweep", dest="sweep", action="store_false", help="skip the sweep")
     parser.add_argument("--no-presidio", action="store_true", help="only ours")
     parser.add_argument("--errors", type=int, default=15, help="misclassified columns to list")
     args = parser.parse_args()
@@ -255,6 +268,8 @@ def main() -> None:
             print(f"  presidio: {n_theirs:,} values in {t_theirs:.1f} s = {p_rate:,.0f} values/s")
             print(f"  ours / presidio speed: {rate / p_rate:,.1f}x")
             result[split].update(p_f1=s_theirs.macro_f1, p_rate=p_rate)
+    if args.sweep:
+        sweep(make_split(SEEDS["test"], args.columns))
     test = result["test"]
     line = f"RESULT pii_macro_f1={test['f1']:.3f} pii_rows_s={test['rate']:.0f}"
     if "p_f1" in test:

@@ -17,7 +17,8 @@ dataset's ``pii:`` policy) holds HMAC hex, so the value is hashed with the proje
 the event keeps a keyed fingerprint of the subject (:func:`.erasure_plan.fingerprint`).
 
 Quarantined batches of the dataset lose the subject's rows too (files rewritten, samples
-scrubbed); dead letters, which hold raw payloads, are counted, not changed. The test-only
+scrubbed), and so do its dead letters whose raw payload holds the value
+(:mod:`.erasure_dead_letters`; sealed ones are opened with the key). The test-only
 fault point ``erasure:after-event`` (:mod:`.faults`) stops a run between the event and the
 removal of the files.
 
@@ -35,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import CommitFailedError
 
@@ -50,6 +50,11 @@ from thermocline.catalog.errors import (
     InputError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.erasure_dead_letters import (
+    DeadLetterHits,
+    dead_letter_hits,
+    erase_dead_letters,
+)
 from thermocline.datasets.tables.erasure_plan import (
     LogCommit,
     broken_versions,
@@ -90,7 +95,8 @@ class DatasetErasure:
     tags: list[str]
     releases: list[str]
     quarantine_rows: int = 0
-    dead_letters: int = 0
+    dead_letters: int = 0  # dead letters whose raw payload holds the subject (erased with it)
+    dead_letters_unsearched: int = 0  # sealed ones that could not be opened (no key)
     new_version: int | None = None
 
 
@@ -138,7 +144,7 @@ def erase(
     targets = _targets(catalog, project, column, value, datasets, key)
     erasure_id = uuid.uuid4().hex
     result = ErasureResult(erasure_id, column, fingerprint(key, column, value), dry_run)
-    plans = [_plan(catalog, t) for t in targets]
+    plans = [_plan(catalog, t, key) for t in targets]
     pinned = [
         f"{p.dataset}: {', '.join(p.tags + p.releases)}" for p in plans if p.tags or p.releases
     ]
@@ -152,7 +158,7 @@ def erase(
             field="--force",
             fix="run again with --force to erase through them",
         )
-    done = [_apply(catalog, t, erasure_id, result.subject, reason, force) for t in targets]
+    done = [_apply(catalog, t, erasure_id, result.subject, reason, force, key) for t in targets]
     return ErasureResult(**{**result.__dict__, "datasets": done})
 
 
@@ -240,7 +246,7 @@ def _spec(project: Project, catalog: Catalog, dataset: str) -> DatasetSpec | Non
 # --- planning ----------------------------------------------------------------------------
 
 
-def _plan(catalog: Catalog, target: _Target) -> DatasetErasure:
+def _plan(catalog: Catalog, target: _Target, key: bytes | None) -> DatasetErasure:
     lake = lake_of(catalog)
     table = open_table(lake, target.dataset)
     commits = read_log(lake, target.dataset, table)
@@ -260,7 +266,7 @@ def _plan(catalog: Catalog, target: _Target) -> DatasetErasure:
         broken,
         *_pins(catalog, target.dataset, broken),
         quarantine_rows=_quarantine(catalog, target, scrub=False),
-        dead_letters=_dead_letters(lake, target),
+        **_dead_letter_fields(dead_letter_hits(lake, target.dataset, target.clear, key)),
     )
 
 
@@ -303,21 +309,14 @@ def _quarantine(catalog: Catalog, target: _Target, *, scrub: bool) -> int:
     return total
 
 
-def _dead_letters(lake: Lake, target: _Target) -> int:
-    """Dead letters of the dataset whose raw payload holds the subject (clear or hashed)."""
-    from thermocline.datasets.ingest.dead_letters import dead_letter_table
+def _dead_letter_fields(hits: DeadLetterHits) -> dict[str, int]:
+    return {"dead_letters": hits.records, "dead_letters_unsearched": hits.unsearched}
 
-    try:
-        table = open_table(lake, dead_letter_table(target.dataset))
-    except DatasetNotFoundError:
-        return 0
-    raw = table.to_pyarrow_dataset(
-        filesystem=lake.table_filesystem(dead_letter_table(target.dataset))
-    ).to_table(columns=["raw"])["raw"]
-    hit = pa.array([False] * len(raw))
-    for value in target.clear:
-        hit = pc.or_(hit, pc.fill_null(pc.match_substring(raw, str(value)), False))
-    return int(pc.sum(hit).as_py() or 0)
+
+def _metadata(erasure_id: str, target: _Target, reason: str | None) -> dict[str, str]:
+    """The erasure's commit metadata: who, which erasure, why (never the value)."""
+    why = f"erasure by {target.column}" + (f": {reason}" if reason else "")
+    return {USER_KEY: current_user(), ERASURE_KEY: erasure_id, REASON_KEY: why}
 
 
 # --- applying ----------------------------------------------------------------------------
@@ -330,6 +329,7 @@ def _apply(
     subject: str | None,
     reason: str | None,
     forced: bool,
+    key: bytes | None,
 ) -> DatasetErasure:
     lake = lake_of(catalog)
     dataset = target.dataset
@@ -341,6 +341,9 @@ def _apply(
     broken = broken_versions(commits, holders)
     tags, releases = _pins(catalog, dataset, broken)
     quarantined = _quarantine(catalog, target, scrub=True)
+    dead = erase_dead_letters(
+        lake, dataset, target.clear, key, _metadata(erasure_id, target, reason)
+    )
     details = {
         "erasure_id": erasure_id,
         "column": target.column,
@@ -354,6 +357,10 @@ def _apply(
         "releases": releases,
         "forced": forced,
         "quarantine_rows": quarantined,
+        "dead_letters": dead.records,
+        "dead_letters_unsearched": dead.unsearched,
+        "dead_letter_files_removed": len(dead.files_removed),
+        "dead_letter_broken_versions": [list(r) for r in dead.broken_versions],
     }
     version = table.version() if table.version() != before else None
     catalog.record(Event(ERASURE, dataset, version, reason, details))
@@ -374,7 +381,7 @@ def _apply(
         tags,
         releases,
         quarantine_rows=quarantined,
-        dead_letters=_dead_letters(lake, target),
+        **_dead_letter_fields(dead),
         new_version=version,
     )
 
@@ -386,8 +393,7 @@ def _delete(
     writer committed first (delta-rs refuses the stale delete, so nothing of theirs is lost).
     Returns the table after it, the rows deleted and the version before."""
     table = open_table(lake, target.dataset)
-    custom = {USER_KEY: current_user(), ERASURE_KEY: erasure_id}
-    custom[REASON_KEY] = f"erasure by {target.column}" + (f": {reason}" if reason else "")
+    custom = _metadata(erasure_id, target, reason)
     predicate = sql_predicate(target.column, target.match)
     for _ in range(_ATTEMPTS):
         before = table.version()

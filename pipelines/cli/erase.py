@@ -21,7 +21,7 @@ __all__ = ["erase", "register"]
 @click.option("--dataset", "datasets", multiple=True, help="Erase from this dataset (repeatable).")
 @click.option("--all", "every", is_flag=True, help="Erase from every dataset with COLUMN.")
 @click.option("--dry-run", is_flag=True, help="Say what would go and what breaks; change nothing.")
-@click.option("--force", is_flag=True, help="Erase through versions tags or releases point at.")
+@click.option("--force", is_flag=True, help="Erase through versions a tag or release points at.")
 @click.option("--reason", default=None, help="Why (e.g. the request's ticket), for the event log.")
 @json_option
 @click.pass_obj
@@ -101,7 +101,12 @@ def _lines(d: DatasetErasure, dry_run: bool) -> list[str]:
         lines.append(f"  quarantined rows of the subject: {d.quarantine_rows} ({would}removed)")
     if d.dead_letters:
         lines.append(
-            f"  dead letters whose raw payload holds the subject: {d.dead_letters} (not changed)"
+            f"  dead letters whose raw payload holds the subject: {d.dead_letters} ({would}removed)"
+        )
+    if d.dead_letters_unsearched:
+        lines.append(
+            f"  sealed dead letters not searched: {d.dead_letters_unsearched}; set the project's "
+            "PII key (pii.hash_key_env) and run again to erase from them too"
         )
     return lines
 

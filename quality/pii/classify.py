@@ -14,7 +14,8 @@ detectors confirm combines with the column-name hints into one class:
   missing one personal record costs more than a false flag a reviewer rejects once (a
   rejection survives rescans). Other classes need two values and 5% of the rows.
   Outside free text a column is PII only as a whole: a tenth of random 16-digit order ids pass
-  Luhn, so a few matches among tokens prove nothing;
+  Luhn, so a few matches among tokens prove nothing. E-mail is the exception: no identifier
+  or short note holds a valid address by chance, so one makes any text column mixed;
 * otherwise :data:`NOT_PII`. A name alone never decides: ``email_hash`` full of digests is no
   e-mail column, and an all-null ``ssn`` column holds nothing yet.
 
@@ -62,6 +63,7 @@ NOT_PII = "none"
 
 PRECISE = frozenset({"email", "payment_card", "iban", "us_ssn"})
 """Classes one confirmed value of which makes free text PII (see the module docstring)."""
+_ANYWHERE = frozenset({"email"})  # ... and any text column: no id or token is an e-mail by chance
 
 _CLASSIFIED = 0.5  # the share of sampled values above which a column *is* its class
 _WITH_HINT = 0.2  # ... and the share that suffices when the column name agrees
@@ -319,7 +321,7 @@ def _decide(column: _Column) -> ColumnFinding:
         if share >= _CLASSIFIED or (named and share >= whole_at):
             rank = 2.0 + share + (0.5 if named else 0.0)
             confidence = 0.55 + 0.35 * share + (0.1 if named else 0.0) - (0.1 if misnamed else 0)
-        elif column.free_text and (
+        elif (column.free_text or cls in _ANYWHERE) and (
             (cls in PRECISE and matched >= 1) or (matched >= _MIXED_MIN and share >= _MIXED_SHARE)
         ):
             rank = 1.0 + share + (0.5 if named else 0.0)

@@ -79,6 +79,8 @@ def detect(detector: Detector, values: pa.Array | pa.ChunkedArray) -> pa.Boolean
 
     Example::
 
+        >>> import pyarrow as pa
+        >>> from thermocline.quality.pii import DETECTORS
         >>> detect(DETECTORS["ipv4"], pa.array(["10.0.0.1", "1.2.3.400", None])).to_pylist()
         [True, False, None]
     """
@@ -119,6 +121,8 @@ def match_share(detector: Detector, values: pa.Array | pa.ChunkedArray) -> tuple
 
     Example::
 
+        >>> import pyarrow as pa
+        >>> from thermocline.quality.pii import DETECTORS
         >>> match_share(DETECTORS["email"], pa.array(["a@example.com", "nope", None]))
         (1, 2)
     """
@@ -136,6 +140,8 @@ def hint_matches(detector: Detector, column: str) -> bool:
 
     Example::
 
+        >>> import pyarrow as pa
+        >>> from thermocline.quality.pii import DETECTORS
         >>> hint_matches(DETECTORS["email"], "riderEmail")
         True
     """

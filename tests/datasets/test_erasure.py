@@ -26,6 +26,8 @@ from thermocline.catalog.errors import (
     ReleasePreflightError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.ingest.dead_letters import DEAD_LETTER_SCHEMA, dead_letter_table
+from thermocline.datasets.ingest.sealing import Sealer, aad_of, unseal
 from thermocline.datasets.tables.erasure import erase
 from thermocline.datasets.tables.faults import FAULT_ENV, InjectedFaultError
 from thermocline.datasets.tables.quarantine import (
@@ -305,3 +307,69 @@ def test_the_subject_leaves_quarantined_batches_too(local_lake: Lake) -> None:
     assert read_quarantined(catalog, record)["rider_id"].to_pylist() == [9]
     assert record.rows == 1
     assert [row["rider_id"] for row in record.sources[0].sample] == [9]
+
+
+def dead_letters(records: list[tuple[int, bytes]], key: bytes) -> pa.Table:
+    """Sealed dead letters of topic ``rides`` partition 0, as the Kafka ingester writes them."""
+    sealer = Sealer(key)
+    offsets = [o for o, _ in records]
+    raw = [r for _, r in records]
+    sealed = sealer.seal(raw, [aad_of("rides", 0, o) for o in offsets])
+    return pa.table(
+        {
+            "topic": ["rides"] * len(records),
+            "partition": pa.array([0] * len(records), pa.int32()),
+            "offset": pa.array(offsets, pa.int64()),
+            "timestamp": pa.array([0] * len(records), pa.timestamp("ms", tz="UTC")),
+            "key": pa.array([None] * len(records), pa.binary()),
+            "raw": pa.array(sealed, pa.binary()),
+            "error": ["not JSON"] * len(records),
+            "sealed": [True] * len(records),
+            "preview": sealer.previews(raw),
+        },
+        schema=DEAD_LETTER_SCHEMA,
+    )
+
+
+def test_dead_letters_that_hold_the_subject_go_too_and_sealed_ones_need_the_key(
+    local_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = Catalog(local_lake)
+    write(catalog, "riders", pa.table({"rider_id": pa.array([7], pa.int64()), "email": ["h"]}))
+    mine = b'{"rider_id": 7, "email": "ana@example.com", oops'
+    other = b'{"rider_id": 8, "email": "bo@example.com", oops'
+    name = dead_letter_table("riders")
+    write(catalog, name, dead_letters([(10, mine), (11, other)], KEY.encode()))
+    write(catalog, name, dead_letters([(12, mine)], KEY.encode()))
+
+    monkeypatch.delenv("THERMOCLINE_PII_KEY")  # sealed payloads cannot be searched
+    with pytest.raises(ConfigError):  # riders hashes its e-mails: the key is needed anyway
+        erase(catalog, PROJECT, "email", "ana@example.com", datasets=["riders"], dry_run=True)
+    monkeypatch.setenv("THERMOCLINE_PII_KEY", KEY)
+    plan = erase(catalog, PROJECT, "email", "ana@example.com", datasets=["riders"], dry_run=True)
+    assert (plan.datasets[0].dead_letters, plan.datasets[0].dead_letters_unsearched) == (2, 0)
+
+    done = erase(catalog, PROJECT, "email", "ana@example.com", datasets=["riders"])
+
+    assert done.datasets[0].dead_letters == 2
+    left = unseal(read_dataset(catalog, name).to_table(), KEY.encode())
+    assert left["offset"].to_pylist() == [11]
+    # No stored file of the dead-letter table holds the subject's records any more.
+    fs = local_lake.table_filesystem(name)
+    stored = [pq.read_table(p, filesystem=fs) for p in data_files(local_lake, name)]
+    assert sorted(o for t in stored for o in t["offset"].to_pylist()) == [11]
+    (event,) = catalog.events("riders", kinds=[ERASURE])
+    assert event.details["dead_letters"] == 2
+    assert event.details["dead_letter_files_removed"] == 2
+    assert "ana@example.com" not in json.dumps(event.details)
+
+
+def test_without_the_key_sealed_dead_letters_are_reported_unsearched(
+    local_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = trips_lake(local_lake)
+    name = dead_letter_table("trips")
+    write(catalog, name, dead_letters([(1, b'{"rider_id": 1, x')], KEY.encode()))
+    monkeypatch.delenv("THERMOCLINE_PII_KEY")
+    plan = erase(catalog, PROJECT, "rider_id", "1", datasets=["trips"], dry_run=True)
+    assert (plan.datasets[0].dead_letters, plan.datasets[0].dead_letters_unsearched) == (0, 1)

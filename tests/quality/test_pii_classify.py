@@ -51,8 +51,20 @@ def test_a_misleading_name_neither_hides_the_values_nor_invents_a_class() -> Non
 
 def test_a_hint_lowers_the_share_a_dirty_column_needs() -> None:
     dirty = pa.array(EMAILS[:12] + ["see ticket", "ask support", "pending"] * 10)  # 12 of 42
-    assert classify_column("contact_email", dirty).pii_class == "email"
-    assert classify_column("col_3", dirty).pii_class == NOT_PII
+    named = classify_column("contact_email", dirty)
+    assert named.pii_class == "email"
+    # Without the name it is still PII (no token is an e-mail by chance), less surely.
+    opaque = classify_column("col_3", dirty)
+    assert (opaque.pii_class, opaque.matched) == ("email", 12)
+    assert opaque.confidence < named.confidence
+
+
+def test_a_few_emails_among_ids_make_a_mixed_column_but_a_few_cards_do_not() -> None:
+    ids = [f"ORD-{i:08d}" for i in range(200)]
+    assert classify_column("ref", pa.array([*ids, "ana@example.com"])).pii_class == "email"
+    # 4111 1111 1111 1111 passes Luhn; among tokens a few such hits prove nothing.
+    cards = pa.array([*ids, "4111111111111111", "4012888888881881"])
+    assert classify_column("ref", cards).pii_class == NOT_PII
 
 
 def test_placeholders_and_blanks_are_not_sampled() -> None:

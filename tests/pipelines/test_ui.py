@@ -34,7 +34,7 @@ from thermocline.pipelines.ui import UiInfo, ui_down, ui_up
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ROWS = 1_000
-CHECKS = {"not_null_ride_id_started_at", "unique_ride_id", "range_fare"}
+CHECKS = {"not_null_ride_id_started_at", "unique_ride_id", "range_fare", "pii"}
 RUN_SECONDS = 120.0
 LOAD_SECONDS = 60.0
 # about:blank at 1400x900 is a 5.7 KB PNG; Dagster's pages (graph, catalog, "Empty graph",
@@ -361,6 +361,9 @@ def test_ui_runs_asset_and_shows_graph(dagster_ui: tuple[Project, UiInfo], tmp_p
     assert table_uri.endswith("/lake/rides"), table_uri
     assert table_uri == str(project.root / "lake" / "rides")
     assert (Path(table_uri) / "_delta_log" / "00000000000000000000.json").is_file()
+    # The classifications ride in the metadata; the `pii` check below passing means the run
+    # hashed rider_email as the demo project says (the dev UI's demo key).
+    assert metadata["pii/classifications"]["__typename"] == "MarkdownMetadataEntry"
 
     checks = node["assetChecksOrError"]
     assert checks["__typename"] == "AssetChecks", checks
@@ -386,5 +389,5 @@ def test_ui_runs_asset_and_shows_graph(dagster_ui: tuple[Project, UiInfo], tmp_p
     assert len(data) > MIN_SCREENSHOT_BYTES, f"{png} is {len(data)} bytes: a blank page?"
     # The graph (not only the page title) has a node titled `rides` with its checks' summary.
     assert 'data-tooltip="rides"' in dom, "the asset graph has no `rides` node"
-    assert "3 / 3 Passed" in dom
+    assert f"{len(CHECKS)} / {len(CHECKS)} Passed" in dom
     assert "Empty graph" not in dom

@@ -472,10 +472,12 @@ _PLACEHOLDERS = ("", "N/A", "unknown", "-", "null", "???", "  ")
 _ROWS = (5, 30, 200, 1000, 3000)
 
 
-def make_split(seed: int, columns: int = 300, negatives: float = 0.4) -> list[Column]:
+def make_split(
+    seed: int, columns: int = 300, negatives: float = 0.4, rows: int | None = None
+) -> list[Column]:
     """``columns`` labeled columns from ``seed``: the PII classes in turn (each about equally
     often, a random recipe of the class each time) and ``negatives`` of them hard negatives;
-    each column with its own size, nulls, dirt and naming."""
+    each column with its own size (``rows`` each when given), nulls, dirt and naming."""
     r = random.Random(seed)
     fake = _Fake(r)
     by_label: dict[str, list[_Recipe]] = {}
@@ -490,10 +492,10 @@ def make_split(seed: int, columns: int = 300, negatives: float = 0.4) -> list[Co
     out: list[Column] = []
     for i, label in enumerate(order[:columns]):
         recipe = r.choice(by_label[label])
-        values = _values(r, fake, recipe)
+        values = _values(r, fake, recipe, rows)
         while values is None:  # a generator that cannot run here (no Faker): another recipe
             recipe = r.choice(RECIPES)
-            values = _values(r, fake, recipe)
+            values = _values(r, fake, recipe, rows)
         naming = r.choice(recipe.namings if recipe.misleading else ("helpful", "opaque"))
         if naming not in recipe.namings:
             naming = recipe.namings[0]
@@ -507,8 +509,10 @@ def make_split(seed: int, columns: int = 300, negatives: float = 0.4) -> list[Co
     return out
 
 
-def _values(r: random.Random, fake: _Fake, recipe: _Recipe) -> pa.Array | None:
-    rows = r.choice(_ROWS[2:] if recipe.mention else _ROWS)
+def _values(
+    r: random.Random, fake: _Fake, recipe: _Recipe, rows: int | None = None
+) -> pa.Array | None:
+    rows = rows or r.choice(_ROWS[2:] if recipe.mention else _ROWS)
     null_rate = r.choice((0.0, 0.0, 0.05, 0.3))
     dirt = r.choice((0.0, 0.02, 0.08)) if recipe.dirty and recipe.type == pa.string() else 0.0
     if recipe.make(r, fake) is None:

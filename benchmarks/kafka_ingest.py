@@ -187,7 +187,10 @@ def write_project(
         "datasets:\n"
         "  events:\n"
         f"    source: {{kind: kafka, topic: {topic}}}\n"
-        f"    schema: {SCHEMA}\n" + keys
+        f"    schema: {SCHEMA}\n"
+        # The payload is random base62 filler, which the PII scan rightly takes for secrets:
+        # declared allowed, so every batch is still scanned (its cost is measured) and kept.
+        "    pii: {columns: {payload: allow}}\n" + keys
     )
     return load_project(path, environ={})
 

@@ -51,7 +51,6 @@ from thermocline.catalog.errors import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.erasure_dead_letters import (
-    DeadLetterHits,
     dead_letter_hits,
     erase_dead_letters,
 )
@@ -255,6 +254,7 @@ def _plan(catalog: Catalog, target: _Target, key: bytes | None) -> DatasetErasur
     source = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(target.dataset))
     rows = count_matches(source, target.column, target.match)
     broken = broken_versions(commits, holders)
+    dead = dead_letter_hits(lake, target.dataset, target.clear, key)
     return DatasetErasure(
         target.dataset,
         target.column,
@@ -266,7 +266,8 @@ def _plan(catalog: Catalog, target: _Target, key: bytes | None) -> DatasetErasur
         broken,
         *_pins(catalog, target.dataset, broken),
         quarantine_rows=_quarantine(catalog, target, scrub=False),
-        **_dead_letter_fields(dead_letter_hits(lake, target.dataset, target.clear, key)),
+        dead_letters=dead.records,
+        dead_letters_unsearched=dead.unsearched,
     )
 
 
@@ -307,10 +308,6 @@ def _quarantine(catalog: Catalog, target: _Target, *, scrub: bool) -> int:
                 catalog, record, target.column, target.clear, dry_run=not scrub
             )
     return total
-
-
-def _dead_letter_fields(hits: DeadLetterHits) -> dict[str, int]:
-    return {"dead_letters": hits.records, "dead_letters_unsearched": hits.unsearched}
 
 
 def _metadata(erasure_id: str, target: _Target, reason: str | None) -> dict[str, str]:
@@ -381,7 +378,8 @@ def _apply(
         tags,
         releases,
         quarantine_rows=quarantined,
-        **_dead_letter_fields(dead),
+        dead_letters=dead.records,
+        dead_letters_unsearched=dead.unsearched,
         new_version=version,
     )
 

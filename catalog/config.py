@@ -408,6 +408,15 @@ class DatasetSpec(_Model):
                     f"(columns: {', '.join(self.schema_)}); fix: add the column to `schema` "
                     "or correct the name"
                 )
+        dropped = {c for c in self.pii.columns if (r := self.pii.rule(c)) and r.action == "drop"}
+        for key, columns in self._column_references():
+            gone = [c for c in columns if c in dropped and key != "pii.columns"]
+            if gone:
+                raise ValueError(
+                    f"{key} names {gone} which pii.columns drops (the column is gone before "
+                    "checks and staging); fix: hash or mask it instead, or leave it out of "
+                    f"{key.split(' ')[0]}"
+                )
         for column in self.pii.columns:
             rule = self.pii.rule(column)
             type_name = self.schema_[column]

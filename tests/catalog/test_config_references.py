@@ -126,3 +126,27 @@ def test_a_file_yaml_cannot_read_is_one_config_error(
         load_project(path, environ={})
     assert str(caught.value).startswith(str(path))
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        (
+            "    quality:\n      checks: [{check: not_null, columns: [email]}]\n",
+            "quality.checks[0] (not_null)",
+        ),
+        ("    partition_by: [email]\n", "partition_by"),
+        ("    primary_key: [email]\n", "primary_key"),
+    ],
+)
+def test_a_column_the_pii_policy_drops_cannot_be_checked_partitioned_or_keyed(
+    tmp_path: Path, extra: str, key: str
+) -> None:
+    """A dropped column is gone before the checks run and before staging: a check, partition or
+    key on it would fail every batch at ingest, so config check refuses it up front."""
+    _write(tmp_path, DATASET + "    pii: {columns: {email: drop}}\n" + extra)
+    result = thermocline("config", "check", cwd=tmp_path)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"{key} names ['email'] which pii.columns drops" in lines[0]

@@ -40,6 +40,7 @@ __all__ = [
     "hash_key",
     "hashing_key_problem",
     "key_problem",
+    "optional_hash_key",
     "policy_active",
     "record_scan",
     "redactions",
@@ -132,18 +133,27 @@ def enforce(
 def hash_key(project: Project, environ: Mapping[str, str] | None = None) -> bytes:
     """The HMAC key from the variable ``pii.hash_key_env`` names; :class:`ConfigError` (naming
     the variable, never a value) when it is unset or empty."""
+    key = optional_hash_key(project, environ)
+    if key is None:
+        raise ConfigError(_missing_key(project), field="pii.hash_key_env")
+    return key
+
+
+def optional_hash_key(project: Project, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The HMAC key, or None when its variable is unset or empty (for work that can go on
+    without it, such as an erasure of a column that is not hashed)."""
     environ = os.environ if environ is None else environ
-    problem = key_problem(project, environ)
-    if problem is not None:
-        raise ConfigError(problem, field="pii.hash_key_env")
-    return environ[project.pii.hash_key_env].encode()
+    value = environ.get(project.pii.hash_key_env)
+    return value.encode() if value else None
 
 
 def key_problem(project: Project, environ: Mapping[str, str]) -> str | None:
     """One line saying the key's variable is unset (None when it is set)."""
+    return None if optional_hash_key(project, environ) else _missing_key(project)
+
+
+def _missing_key(project: Project) -> str:
     name = project.pii.hash_key_env
-    if environ.get(name):
-        return None
     return (
         f"pii: the HMAC key for `hash` (and for sealing dead letters) is read from ${name}, "
         f"which is not set; fix: export {name}=<a long random secret, the same for every run "

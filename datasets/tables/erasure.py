@@ -29,15 +29,13 @@ removal of the files.
 from __future__ import annotations
 
 import contextlib
-import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable
-from deltalake.exceptions import CommitFailedError
+from deltalake import DeltaTable
 
 from thermocline.catalog.catalog import ERASURE, Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import ERASURE_KEY, REASON_KEY, USER_KEY
@@ -45,11 +43,11 @@ from thermocline.catalog.config import DatasetSpec, Project
 from thermocline.catalog.errors import (
     ConfigError,
     DatasetNotFoundError,
-    ErasureConflictError,
     ErasureRefusedError,
     InputError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.ingest.pii import optional_hash_key
 from thermocline.datasets.tables.erasure_dead_letters import (
     dead_letter_hits,
     erase_dead_letters,
@@ -63,14 +61,17 @@ from thermocline.datasets.tables.erasure_plan import (
     referenced,
     sql_predicate,
 )
-from thermocline.datasets.tables.erasure_scan import count_matches, files_holding, read_log
+from thermocline.datasets.tables.erasure_scan import (
+    count_matches,
+    delete_retrying,
+    files_holding,
+    read_log,
+)
 from thermocline.datasets.tables.faults import fault_point
 from thermocline.datasets.tables.quarantine import list_quarantined, scrub_quarantined
 from thermocline.datasets.tables.versions import live_files, open_table, stored_files
 
 __all__ = ["DatasetErasure", "ErasureResult", "erase"]
-
-_ATTEMPTS = 10  # each lost race means another writer committed; a busy table is not stuck
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def erase(
     and releases it would break. Breaking a version that a tag or release points at needs
     ``force`` (else :class:`ErasureRefusedError` naming them, and nothing changes).
     """
-    key = _hash_key(project)
+    key = optional_hash_key(project)
     targets = _targets(catalog, project, column, value, datasets, key)
     erasure_id = uuid.uuid4().hex
     result = ErasureResult(erasure_id, column, fingerprint(key, column, value), dry_run)
@@ -162,12 +163,6 @@ def erase(
 
 
 # --- what to erase -----------------------------------------------------------------------
-
-
-def _hash_key(project: Project) -> bytes | None:
-    """The project's HMAC key (read when called, never at import; never logged)."""
-    text = os.environ.get(project.pii.hash_key_env)
-    return text.encode() if text else None
 
 
 def _targets(
@@ -387,27 +382,13 @@ def _apply(
 def _delete(
     lake: Lake, target: _Target, erasure_id: str, reason: str | None
 ) -> tuple[DeltaTable, int, int]:
-    """Delete the subject's rows in a new version; retried from the new snapshot when another
-    writer committed first (delta-rs refuses the stale delete, so nothing of theirs is lost).
-    Returns the table after it, the rows deleted and the version before."""
+    """Delete the subject's rows in a new version; returns the table after it, the rows
+    deleted and the version before."""
     table = open_table(lake, target.dataset)
-    custom = _metadata(erasure_id, target, reason)
     predicate = sql_predicate(target.column, target.match)
-    for _ in range(_ATTEMPTS):
-        before = table.version()
-        try:
-            metrics = table.delete(
-                predicate, commit_properties=CommitProperties(custom_metadata=custom)
-            )
-        except CommitFailedError:
-            table.update_incremental()
-            continue
-        table.update_incremental()
-        return table, int(metrics.get("num_deleted_rows", 0)), before
-    raise ErasureConflictError(
-        f"other writers kept committing to {target.dataset} while erasing; nothing of theirs "
-        f"was lost and the subject's rows are still there: run the erasure again"
-    )
+    metadata = _metadata(erasure_id, target, reason)
+    rows, before = delete_retrying(table, predicate, metadata, target.dataset)
+    return table, rows, before
 
 
 def _removed_by(commits: Sequence[LogCommit], version: int) -> frozenset[str]:

@@ -23,20 +23,17 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
-from deltalake import CommitProperties
-from deltalake.exceptions import CommitFailedError
 
-from thermocline.catalog.errors import DatasetNotFoundError, ErasureConflictError
+from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.sealing import unseal
 from thermocline.datasets.tables.erasure_plan import broken_versions, referenced
-from thermocline.datasets.tables.erasure_scan import read_log
+from thermocline.datasets.tables.erasure_scan import delete_retrying, read_log
 from thermocline.datasets.tables.versions import live_files, open_table, stored_files
 
 __all__ = ["DeadLetterHits", "dead_letter_hits", "erase_dead_letters"]
 
-_ATTEMPTS = 10
 _Record = tuple[str, int, int]  # topic, partition, offset
 
 
@@ -84,19 +81,7 @@ def erase_dead_letters(
         return hits
     name = hits.table
     table = open_table(lake, name)
-    predicate = _predicate(hits.found)
-    for _ in range(_ATTEMPTS):
-        try:
-            table.delete(predicate, commit_properties=CommitProperties(custom_metadata=metadata))
-            break
-        except CommitFailedError:  # the stream wrote more dead letters first: delete again
-            table.update_incremental()
-    else:
-        raise ErasureConflictError(
-            f"the dead letters of {dataset} kept changing while erasing; nothing of theirs "
-            "was lost: run the erasure again"
-        )
-    table.update_incremental()
+    delete_retrying(table, _predicate(hits.found), metadata, f"the dead letters of {dataset}")
     commits = read_log(lake, name, table)
     live = {a["path"] for a in live_files(table)}
     stored = stored_files(lake, name)

@@ -1,6 +1,6 @@
-"""Erasure by key, the reading part: the data-file actions of a table's log and which data
-files hold a subject, straight from storage (the deciding is in :mod:`.erasure_plan`, the
-acting in :mod:`.erasure`).
+"""Erasure by key, the storage part: the data-file actions of a table's log, which data files
+hold a subject, straight from storage, and the delete that retries a lost race (the deciding
+is in :mod:`.erasure_plan`, the acting in :mod:`.erasure`).
 
 >>> commits = read_log(lake, "trips", open_table(lake, "trips"))     # doctest: +SKIP
 >>> files = referenced(commits)                                      # doctest: +SKIP
@@ -20,15 +20,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-from deltalake import DeltaTable
+from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import CommitFailedError
 
+from thermocline.catalog.errors import ErasureConflictError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.erasure_plan import LogCommit
 from thermocline.datasets.tables.versions import live_files, open_table
 
-__all__ = ["count_matches", "files_holding", "read_log"]
+__all__ = ["count_matches", "delete_retrying", "files_holding", "read_log"]
 
 _SCAN_THREADS = 8
+_ATTEMPTS = 10  # each lost race means another writer committed; a busy table is not stuck
 _COMMIT_FILE = re.compile(r"^_delta_log/(\d{20})\.json$")
 
 
@@ -114,3 +117,28 @@ def count_matches(source: pads.Dataset, column: str, value: pa.Scalar) -> int:
         if pa.types.is_string_view(values.type):
             values = values.cast(pa.string())
         return int(pc.sum(pc.fill_null(pc.equal(values, value), False)).as_py() or 0)
+
+
+def delete_retrying(
+    table: DeltaTable, predicate: str, metadata: dict[str, str], what: str
+) -> tuple[int, int]:
+    """Delete the rows ``predicate`` matches in a new version of ``table``; retried from the
+    new snapshot when another writer committed first (delta-rs refuses the stale delete, so
+    nothing of theirs is lost). Returns the rows deleted and the version before; ``table`` is
+    left at the new version. ``what`` names the table in the error after too many lost races.
+    """
+    for _ in range(_ATTEMPTS):
+        before = table.version()
+        try:
+            metrics = table.delete(
+                predicate, commit_properties=CommitProperties(custom_metadata=metadata)
+            )
+        except CommitFailedError:
+            table.update_incremental()
+            continue
+        table.update_incremental()
+        return int(metrics.get("num_deleted_rows", 0)), before
+    raise ErasureConflictError(
+        f"other writers kept committing to {what} while erasing; nothing of theirs was lost "
+        "and the subject's rows are still there: run the erasure again"
+    )

@@ -357,3 +357,61 @@ def test_kafka_block_quarantines_per_partition_and_a_new_column_gets_the_default
     KafkaIngester(project, Catalog(lake), "people").run(until_caught_up=True)
     later = [r for r in rows(lake) if r["id"] >= 120]
     assert [r["contact"] for r in later] == [digest(f"c{n}@example.org") for n in range(120, 130)]
+
+
+@pytest.mark.parametrize("lake", ["local"], indirect=True)
+def test_scan_false_classifies_nothing_but_listed_rules_still_apply(
+    tmp_path: Path, lake: Lake
+) -> None:
+    project = write_project(
+        tmp_path,
+        lake,
+        """
+        datasets:
+          people:
+            source: {kind: files, url: incoming/*.csv, format: csv}
+            schema: {id: int64, email: string, contact: string}
+            pii: {scan: false, columns: {email: hash}}
+        """,
+    )
+    land(tmp_path, "a.csv", "id,email,contact\n1,ada@example.com,grace@example.org\n")
+    assert ingest(project, Catalog(lake), "people").status == "published"
+    (got,) = rows(lake)
+    assert got["email"] == digest("ada@example.com"), "a listed rule applies without a scan"
+    assert got["contact"] == "grace@example.org", "nothing classified it, so nothing blocked it"
+    current = Catalog(lake).pii.current("people")
+    assert "contact" not in current or not current["contact"].is_pii
+
+
+@pytest.mark.parametrize("lake", ["local"], indirect=True)
+def test_hash_key_env_names_the_variable_that_holds_the_key(
+    tmp_path: Path, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("THERMOCLINE_PII_KEY")
+    monkeypatch.setenv("RIDES_PII_KEY", "another-key")
+    project = write_project(
+        tmp_path,
+        lake,
+        """
+        pii: {hash_key_env: RIDES_PII_KEY}
+        datasets:
+          people:
+            source: {kind: files, url: incoming/*.csv, format: csv}
+            schema: {id: int64, email: string}
+            pii: {columns: {email: hash}}
+        """,
+    )
+    land(tmp_path, "a.csv", "id,email\n1,ada@example.com\n")
+    assert ingest(project, Catalog(lake), "people").status == "published"
+    assert rows(lake)[0]["email"] == digest("ada@example.com", key="another-key")
+
+
+@pytest.mark.parametrize("lake", ["local"], indirect=True)
+def test_sample_rows_bounds_what_a_batch_scan_examines(tmp_path: Path, lake: Lake) -> None:
+    body = DEFAULTING.replace("city", "contact").replace("hash}", "hash, sample_rows: 7}")
+    project = write_project(tmp_path, lake, body)
+    body = "".join(f"{i},person{i}@example.com\n" for i in range(50))
+    land(tmp_path, "a.csv", "id,contact\n" + body)
+    assert ingest(project, Catalog(lake), "people").status == "published"
+    found = Catalog(lake).pii.current("people")["contact"]
+    assert (found.pii_class, found.sampled, found.matched) == ("email", 7, 7)

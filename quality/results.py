@@ -20,14 +20,19 @@ from thermocline.catalog.config import (
     NotNullCheck,
     RowCountCheck,
     SchemaCheck,
+    SchemaDriftCheck,
     UniqueCheck,
+    VolumeCheck,
 )
 
 __all__ = [
+    "Baseline",
     "BatchCheck",
     "CheckContext",
     "CheckResult",
+    "Engine",
     "MetadataValue",
+    "SchemaChanges",
     "Severity",
     "blocking",
     "check_name",
@@ -39,6 +44,9 @@ __all__ = [
 
 MetadataValue = int | float | str
 Severity = Literal["error", "warn"]
+Engine = Literal["builtin", "history", "gx", "pii"]
+"""Which judge gave a result: a built-in check on the batch alone, a history-aware one (the
+batch against earlier versions or another dataset), a Great Expectations expectation, PII."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,11 @@ class CheckResult:
 
     ``name`` is stable and identifier-safe (it becomes a Dagster asset-check name), ``message`` is
     one line a person can act on, ``metadata`` holds the numbers behind it (``rows``,
-    ``failing_rows``, ratios, ages in seconds) for plots and the catalog.
+    ``failing_rows``, ratios, ages in seconds) for plots and the catalog. ``observed`` is the
+    one number the check judged (a null ratio, a PSI, an age in seconds, a row count) and
+    ``threshold`` the bound it was held to, as a person reads it (``>= 0.95``, ``<= 0.2``);
+    ``failing_rows`` counts the rows that broke it where rows can, ``sample`` quotes a few of
+    their values. The catalog keeps all of these per version.
     """
 
     name: str
@@ -56,10 +68,16 @@ class CheckResult:
     passed: bool
     message: str
     metadata: Mapping[str, MetadataValue] = field(default_factory=dict, hash=False)
+    engine: Engine = "builtin"
+    observed: float | None = None
+    threshold: str | None = None
+    failing_rows: int | None = None
+    sample: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # A read-only view: results are shared by the publisher, the catalog and Dagster.
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        object.__setattr__(self, "sample", tuple(self.sample))
 
     @property
     def blocking(self) -> bool:
@@ -68,17 +86,51 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class SchemaChanges:
+    """What the batch did to the table's schema, as schema evolution saw it: columns ``added``
+    (name -> Arrow type), table columns the batch lacked (``removed``: filled with nulls) and
+    columns whose type changed (``retyped``: name -> (table type, batch type))."""
+
+    added: Mapping[str, str] = field(default_factory=dict)
+    removed: tuple[str, ...] = ()
+    retyped: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.retyped)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a history-aware check compares the batch with, read by the caller: the reference
+    column of a ``distribution_drift`` check, the key column of a ``referential`` one.
+
+    ``label`` names where it came from for messages (``rides@12 (tag golden)``); ``values`` is
+    None when there is nothing to compare with, with ``problem`` saying why (no version yet, an
+    unknown tag, a dataset without a table).
+    """
+
+    label: str
+    values: pa.ChunkedArray | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class CheckContext:
     """What a check needs besides the batch, handed in so that the checks stay pure.
 
     ``now`` is the time the batch is judged at (time zone aware; kept in UTC),
     ``previous_row_counts`` the row counts of recently published batches, newest first (empty
-    for a dataset's first batch), ``schema`` the declared schema (None when it is inferred).
+    for a dataset's first batch), ``schema`` the declared schema (None when it is inferred),
+    ``schema_changes`` what the batch changes in the table's schema (None: not known, e.g. the
+    table's first batch), ``baselines`` what each history-aware check (by result name) compares
+    with.
     """
 
     now: datetime
     previous_row_counts: Sequence[int] = ()
     schema: pa.Schema | None = None
+    schema_changes: SchemaChanges | None = None
+    baselines: Mapping[str, Baseline] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None or self.now.utcoffset() is None:
@@ -114,8 +166,10 @@ def check_name(spec: Check) -> str:
     """
     if isinstance(spec, NotNullCheck | UniqueCheck):
         columns: list[str] = list(spec.columns)
-    elif isinstance(spec, SchemaCheck | RowCountCheck):
+    elif isinstance(spec, SchemaCheck | RowCountCheck | VolumeCheck | SchemaDriftCheck):
         columns = []
+    elif spec.column == "*":
+        columns = ["all"]
     else:
         columns = [spec.column]
     return "_".join([spec.check, *(_name_part(column) for column in columns)])
@@ -141,10 +195,32 @@ def _name_part(column: str) -> str:
 
 
 def check_result(
-    spec: Check, name: str, passed: bool, message: str, metadata: Mapping[str, MetadataValue]
+    spec: Check,
+    name: str,
+    passed: bool,
+    message: str,
+    metadata: Mapping[str, MetadataValue],
+    *,
+    engine: Engine = "builtin",
+    observed: float | None = None,
+    threshold: str | None = None,
+    failing_rows: int | None = None,
+    sample: Sequence[str] = (),
 ) -> CheckResult:
     """The result of check ``spec`` (its kind and severity) under the name ``name``."""
-    return CheckResult(name, spec.check, spec.severity, passed, message, metadata)
+    return CheckResult(
+        name,
+        spec.check,
+        spec.severity,
+        passed,
+        message,
+        metadata,
+        engine=engine,
+        observed=observed,
+        threshold=threshold,
+        failing_rows=failing_rows,
+        sample=tuple(sample),
+    )
 
 
 def check_summary(results: list[CheckResult]) -> str:

@@ -70,6 +70,7 @@ from thermocline.catalog.errors import (
 )
 from thermocline.datasets.ingest.base import arrow_schema, open_or_none
 from thermocline.datasets.ingest.dead_letters import dead_letter_rows, publish_dead_letters
+from thermocline.datasets.ingest.judge import declared_checks, judge, part_judge
 from thermocline.datasets.ingest.kafka_pipeline import COLLECT_EVERY_S, Pipeline, gc_paused
 from thermocline.datasets.ingest.kafka_topic import (
     consumer_settings,
@@ -89,7 +90,6 @@ from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
 from thermocline.datasets.tables.quarantine import remove_quarantine
 from thermocline.datasets.tables.staging import discard, stage
-from thermocline.quality.builtin import run_checks
 from thermocline.quality.pii.policy import transformed_schema
 from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
 
@@ -130,6 +130,7 @@ class _Decoded:
     results: list[CheckResult]
     schema_before: pa.Schema | None  # what it was decoded with, before its new fields
     pii: PiiResult  # the policy applied to ``good`` (as it came when blocked)
+    context: CheckContext | None  # what the checks judged it with (None: not judged)
 
 
 @dataclass
@@ -177,7 +178,7 @@ class KafkaIngester:
             if project.kafka.schema_registry_url
             else None
         )
-        self.checks = spec.quality.checks
+        self.judged = bool(declared_checks(project, dataset))  # checks or a suite to run
         self.key, self.on_duplicate = spec.primary_key, spec.on_duplicate
         self.declared = spec.arrow_schema()
         # The schema the next batch decodes with, grown by the batches decoded before it
@@ -357,11 +358,12 @@ class KafkaIngester:
                 batch.payloads, before, max_record_bytes=self.max_record_bytes
             )
         pii = self.pii.enforce(good)
-        results = [] if pii.blocked else self._run_checks(pii.table)
+        context = None if pii.blocked or not self.judged else self._check_context()
+        results = [] if context is None else judge(self._project, self.dataset, pii.table, context)
         if not blocking(results) and not pii.blocked:
             self.schema = schema
         dead = dead_letter_rows(batch.messages, failures, self._sealing() if failures else None)
-        return _Decoded(batch, pii.table, dead, results, before, pii)
+        return _Decoded(batch, pii.table, dead, results, before, pii, context)
 
     def _sealing(self) -> Sealer | None:
         """The dead-letter sealer when the dataset's PII policy is active (the key is read on
@@ -403,6 +405,9 @@ class KafkaIngester:
                 good,
                 _row_positions(batch, dead),
                 [r.message for r in failed],
+                None
+                if decoded.context is None
+                else part_judge(self._project, self.dataset, decoded.context),
                 pii=pii.state,
                 redact=pii.redact if pii.blocked else None,
             )
@@ -463,12 +468,10 @@ class KafkaIngester:
         except CommitFailedError:
             return None
 
-    def _run_checks(self, good: pa.Table) -> list[CheckResult]:
-        if not self.checks:
-            return []
-        # Micro-batch sizes follow the traffic, so there is no row-count baseline to compare.
-        context = CheckContext(now=datetime.now(tz=UTC), schema=self.declared)
-        return run_checks(good, self.checks, context)
+    def _check_context(self) -> CheckContext:
+        """What the checks compare a micro-batch with. Micro-batch sizes follow the traffic,
+        so there is no row-count baseline (``volume`` is refused for Kafka sources)."""
+        return CheckContext(now=datetime.now(tz=UTC), schema=self.declared)
 
     def _lag_after(self, batch: _Batch) -> int:
         """Records behind the batch's last offsets, from the watermarks fetches brought (on

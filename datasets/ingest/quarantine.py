@@ -15,7 +15,7 @@ one kept after its policy is never transformed twice (a hash is not hashed again
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
@@ -38,6 +38,7 @@ from thermocline.catalog.config import DatasetSpec, Project
 from thermocline.catalog.errors import CommitConflictError, QuarantineError
 from thermocline.datasets.ingest.base import SourceBatch, arrow_schema, open_or_none
 from thermocline.datasets.ingest.evolution import evolve_schema
+from thermocline.datasets.ingest.judge import context_for, judge
 from thermocline.datasets.ingest.pii import PiiState, enforce, record_scan
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.quarantine import (
@@ -51,9 +52,8 @@ from thermocline.datasets.tables.quarantine import (
 )
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.writes import publish
-from thermocline.quality.builtin import run_checks
 from thermocline.quality.pii.policy import transformed_schema
-from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
+from thermocline.quality.results import CheckResult, blocking, check_summary
 
 __all__ = [
     "ReplayOutcome",
@@ -90,14 +90,15 @@ def quarantine_batch(
     spec: DatasetSpec,
     batch: SourceBatch,
     reasons: list[str],
-    context: CheckContext | None,
+    judge_part: Callable[[pa.Table], list[CheckResult]] | None,
     *,
     pii: PiiState = "clear",
     redact: Mapping[str, str] | None = None,
     schema: pa.Schema | None = None,
 ) -> str:
     """Quarantine ``batch`` per source file and publish its source positions without its rows;
-    return the quarantine folder. ``context`` None: no checks to split (a schema conflict).
+    return the quarantine folder. ``judge_part`` gives the results of a file's own rows
+    (:func:`.judge.part_judge`); None: no checks to split (a schema conflict, a PII block).
     ``pii``: the rows are after the PII policy (``applied``) or as they came (``clear``: a
     replay applies the policy); ``redact``: columns the samples must not show (column: class);
     ``schema``: the table's schema to create it with when it does not exist yet (default: the
@@ -111,7 +112,7 @@ def quarantine_batch(
     partition_by = spec.partition_by or None
     parts = []
     for name, position, rows in _per_source(batch):
-        failed = blocking(run_checks(rows, spec.quality.checks, context)) if context else []
+        failed = blocking(judge_part(rows)) if judge_part else []
         staged = stage(lake, dataset, rows, partition_by=partition_by)
         parts.append(QuarantinePart(name, staged, rows, failed, position))
     carried = {k: v for k, v in batch.commit_metadata.items() if k in _CARRIED}
@@ -159,20 +160,21 @@ def quarantine_kafka(
     rows: pa.Table,
     positions: Sequence[tuple[int, int]],
     reasons: list[str],
+    judge_part: Callable[[pa.Table], list[CheckResult]] | None,
     *,
     pii: PiiState = "applied",
     redact: Mapping[str, str] | None = None,
 ) -> str:
     """Quarantine a Kafka micro-batch per partition and return the folder: each part keeps its
-    rows, first and last offsets, the checks that failed on its own rows and a sample.
+    rows, first and last offsets, the checks that failed on its own rows (``judge_part``, see
+    :func:`.judge.part_judge`; None when the rows were not judged) and a sample.
     ``positions`` are each row's (partition, offset). The caller publishes the batch's
     positions naming the folder (and takes the folder back if that publish loses its race)."""
     lake = lake_of(catalog)
-    context = CheckContext(now=datetime.now(tz=UTC), schema=spec.arrow_schema())
     parts = []
     for partition, indices, first, last in kafka_parts(positions, rows.num_rows):
         part = rows.take(indices) if partition is not None else rows
-        failed = blocking(run_checks(part, spec.quality.checks, context)) if pii != "clear" else []
+        failed = blocking(judge_part(part)) if judge_part is not None and pii != "clear" else []
         staged = stage(lake, dataset, part, partition_by=spec.partition_by or None)
         name = f"{topic}:{partition}" if partition is not None else topic
         position = {"partition": partition, "first_offset": first, "last_offset": last}
@@ -265,8 +267,10 @@ def replay(
     declared = spec.arrow_schema()
     if declared is not None and policy is not None:
         declared = transformed_schema(declared, policy.decisions)
-    context = CheckContext(now=now or datetime.now(tz=UTC), schema=declared)
-    results = run_checks(data, spec.quality.checks, context)
+    context = context_for(
+        project, catalog, record.dataset, now=now or datetime.now(tz=UTC), schema=declared
+    )
+    results = judge(project, record.dataset, data, context)
     reasons = [r.message for r in blocking(results)]
     keys = None
     if spec.primary_key and not overwrite:  # the same key rule as the run that quarantined it

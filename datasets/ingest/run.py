@@ -25,24 +25,19 @@ from thermocline.catalog.commits import CHECKS_KEY
 from thermocline.catalog.config import Project
 from thermocline.catalog.errors import (
     CommitConflictError,
-    DatasetNotFoundError,
     SchemaEvolutionError,
 )
-from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.files import read_partition
+from thermocline.datasets.ingest.judge import context_for, judge, part_judge
 from thermocline.datasets.ingest.pii import enforce, record_scan, redactions
 from thermocline.datasets.ingest.quarantine import quarantine_batch
 from thermocline.datasets.ingest.sources import read_new
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.staging import discard, stage
-from thermocline.datasets.tables.versions import history
-from thermocline.quality.builtin import run_checks
 from thermocline.quality.pii.policy import transformed_schema
-from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
+from thermocline.quality.results import CheckResult, blocking, check_summary
 
 __all__ = ["IngestOutcome", "ingest"]
-
-_RECENT_BATCHES = 10  # how many earlier publishes the row-count check compares against
 
 
 @dataclass(frozen=True)
@@ -107,18 +102,17 @@ def ingest(
     keys = None
     if spec.primary_key and batch.mode == "append":
         keys = plan_keys(lake, dataset, batch.data, spec.primary_key, spec.on_duplicate)
-    context = CheckContext(
-        now=now or datetime.now(tz=UTC),
-        previous_row_counts=_recent_row_counts(lake, dataset),
-        schema=declared,
+    context = context_for(
+        project, catalog, dataset, now=now or datetime.now(tz=UTC), schema=declared
     )
-    results = run_checks(batch.data, spec.quality.checks, context)
+    results = judge(project, dataset, batch.data, context)
     failed = blocking(results)
     reasons = [r.message for r in failed] + list(keys.reasons if keys is not None else ())
     if reasons:
         # Kept per source file; its positions are published, so the next run reads on.
+        judge_part = part_judge(project, dataset, context)
         path = quarantine_batch(
-            catalog, spec, batch, reasons, context, pii="applied", schema=declared
+            catalog, spec, batch, reasons, judge_part, pii="applied", schema=declared
         )
         rows = batch.data.num_rows
         return IngestOutcome(dataset, "quarantined", rows, None, results, path, batch.description)
@@ -145,13 +139,3 @@ def ingest(
     catalog.register(dataset, spec.model_dump(mode="json", by_alias=True))
     record_scan(catalog, pii.rows(version))
     return IngestOutcome(dataset, "published", staged.rows, version, results, None, description)
-
-
-def _recent_row_counts(lake: Lake, dataset: str) -> list[int]:
-    """Rows of the latest publishes, newest first (empty before the first)."""
-    try:
-        commits = history(lake, dataset, limit=_RECENT_BATCHES * 2)
-    except DatasetNotFoundError:
-        return []
-    counts = [c.rows_added for c in commits if c.rows_added and c.operation != "RESTORE"]
-    return counts[:_RECENT_BATCHES]

@@ -214,4 +214,4 @@ def test_cli_config_check_and_schema_on_the_repository_project() -> None:
     schema = thermocline("config", "schema", cwd=REPO_ROOT)
     assert schema.exit_code == 0, schema.stderr
     properties = json.loads(schema.stdout)["properties"]
-    assert set(properties) == {"lake", "kafka", "pii", "datasets"}
+    assert set(properties) == {"lake", "kafka", "pii", "quality", "datasets"}

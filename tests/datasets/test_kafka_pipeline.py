@@ -22,7 +22,7 @@ def _batch(number: int) -> _Batch:
 
 
 def _decoded(batch: _Batch) -> _Decoded:
-    return _Decoded(batch, pa.table({}), pa.table({}), [], None, PiiResult("t", pa.table({})))
+    return _Decoded(batch, pa.table({}), pa.table({}), [], None, PiiResult("t", pa.table({})), None)
 
 
 def _number(decoded: _Decoded) -> int:

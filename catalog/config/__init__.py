@@ -1,0 +1,71 @@
+"""The project file's models: the lake, Kafka, and a spec per dataset (sources, checks, PII,
+tiering); :mod:`thermocline.catalog.project_file` finds and loads the file into them.
+
+One file describes a project: the lake (URI and storage options), the Kafka connection and a
+spec per dataset. Values may reference environment variables as ``${NAME}`` or
+``${NAME:-default}``; the model keeps the reference and :func:`expand_env` resolves it where the
+value is used, so secrets never sit in a model that could be printed or logged.
+
+>>> from thermocline.catalog.project_file import load_project
+>>> project = load_project("thermocline.yaml")      # doctest: +SKIP
+>>> project.datasets["rides"].partition_by           # doctest: +SKIP
+['day']
+"""
+
+from thermocline.catalog.config.base import expand_env, parse_duration
+from thermocline.catalog.config.lake import KafkaConfig, LakeConfig
+from thermocline.catalog.config.pii import PiiAction, PiiColumnRule, PiiPolicy, PiiSettings
+from thermocline.catalog.config.project import DatasetSpec, Project, field_names
+from thermocline.catalog.config.quality import (
+    AcceptedValuesCheck,
+    Check,
+    CompletenessCheck,
+    DistributionDriftCheck,
+    FreshnessCheck,
+    NotNullCheck,
+    QualityConfig,
+    QualitySettings,
+    RangeCheck,
+    ReferentialCheck,
+    RowCountCheck,
+    SchemaCheck,
+    SchemaDriftCheck,
+    UniqueCheck,
+    VolumeCheck,
+)
+from thermocline.catalog.config.sources import FileSource, KafkaSource, Source, SqlSource
+from thermocline.catalog.config.tiering import TieringPolicy
+
+__all__ = [
+    "AcceptedValuesCheck",
+    "Check",
+    "CompletenessCheck",
+    "DatasetSpec",
+    "DistributionDriftCheck",
+    "FileSource",
+    "FreshnessCheck",
+    "KafkaConfig",
+    "KafkaSource",
+    "LakeConfig",
+    "NotNullCheck",
+    "PiiAction",
+    "PiiColumnRule",
+    "PiiPolicy",
+    "PiiSettings",
+    "Project",
+    "QualityConfig",
+    "QualitySettings",
+    "RangeCheck",
+    "ReferentialCheck",
+    "RowCountCheck",
+    "SchemaCheck",
+    "SchemaDriftCheck",
+    "Source",
+    "SqlSource",
+    "TieringPolicy",
+    "UniqueCheck",
+    "VolumeCheck",
+    "expand_env",
+    "field_names",
+    "parse_duration",
+]

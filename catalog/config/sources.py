@@ -1,0 +1,57 @@
+"""Where a dataset's data comes from: files, a Kafka topic or a SQL table."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from thermocline.catalog.config.base import Model
+
+__all__ = ["FileSource", "KafkaSource", "Source", "SqlSource"]
+
+
+class FileSource(Model):
+    """Batch files (CSV, JSON lines, Parquet) by fsspec URL or glob: local, s3://, https://."""
+
+    kind: Literal["files"]
+    url: str
+    format: Literal["csv", "jsonl", "parquet"]
+    options: dict[str, str] = Field(
+        default_factory=dict, description="fsspec storage options; values may be ${ENV_VAR}."
+    )
+
+
+class KafkaSource(Model):
+    """A Kafka topic, decoded as JSON or Avro with the dataset's schema."""
+
+    kind: Literal["kafka"]
+    topic: str
+    format: Literal["json", "avro"] = "json"
+    group: str | None = Field(
+        None,
+        min_length=1,
+        description="the consumer group (default thermocline-<dataset>); `--group` overrides it",
+    )
+    max_record_bytes: int = Field(
+        8 * 1024 * 1024, ge=1, description="a larger record is a dead letter, with the reason"
+    )
+
+
+class SqlSource(Model):
+    """A table or query through SQLAlchemy, incremental by an optional watermark column."""
+
+    kind: Literal["sql"]
+    url: str = Field(description="SQLAlchemy URL; put the password in ${ENV_VAR}.")
+    table: str | None = None
+    query: str | None = None
+    watermark_column: str | None = None
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of `table` or `query`")
+        return self
+
+
+Source = Annotated[FileSource | KafkaSource | SqlSource, Field(discriminator="kind")]

@@ -149,7 +149,7 @@ def _resolve(catalog: Catalog, wanted: _Wanted) -> tuple[DeltaTable, int] | Base
     try:
         table = open_table(lake, wanted.dataset)
     except DatasetNotFoundError:
-        if wanted.own and wanted.at is None:
+        if wanted.own:  # its first batch: no version exists to compare with, nor to tag
             return Baseline(f"{wanted.dataset} (no version yet)")
         problem = f"dataset {wanted.dataset!r} has no table yet; ingest it first"
         return Baseline(wanted.label, None, problem)

@@ -210,7 +210,7 @@ class KafkaIngester:
         self.pii = StreamPolicy(project, catalog, dataset, environ=environ)
         self._sealer: Sealer | None = None
         self._project, self._environ = project, environ
-        self._baselines = BaselineCache()
+        self.baselines = BaselineCache()
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -491,7 +491,7 @@ class KafkaIngester:
             now=datetime.now(tz=UTC),
             schema=self.declared,
             schema_changes=changes,
-            cache=self._baselines,
+            cache=self.baselines,
             row_counts=False,
         )
 
@@ -500,12 +500,12 @@ class KafkaIngester:
     ) -> tuple[CheckContext, list[CheckResult]]:
         """Judge a micro-batch. A blocking referential failure judged on kept keys is judged
         again on fresh ones: a key published in the last minute must not quarantine a row."""
-        reads = self._baselines.reads
+        reads = self.baselines.reads
         context = self._check_context(changes)
         results = judge(self._project, self.dataset, rows, context)
-        stale = self._baselines.reads == reads
+        stale = self.baselines.reads == reads
         if stale and any(r.check == "referential" for r in blocking(results)):
-            self._baselines.clear()
+            self.baselines.clear()
             context = self._check_context(changes)
             results = judge(self._project, self.dataset, rows, context)
         return context, results

@@ -237,7 +237,8 @@ class BaselineCache:
     :meth:`get` returns a kept baseline without any IO until ``max_age_s`` have passed; then
     it resolves the reference version again (a log read, and a tag lookup for tags) and reads
     the column only if that version changed (a tag moved, the key dataset published). So a
-    micro-batch stream reads a reference about once a minute at most, whatever its rate.
+    micro-batch stream reads a reference about once a minute at most, whatever its rate. A
+    missing reference (no table yet, an unknown tag) is not kept: it is looked up per batch.
     :meth:`clear` forgets everything, e.g. to re-judge a batch that failed against a kept one.
     """
 
@@ -255,13 +256,18 @@ class BaselineCache:
             return entry.baseline
         resolved = _resolve(catalog, wanted)
         if isinstance(resolved, Baseline):
-            entry = _Entry(resolved, None, now)
-        elif entry is not None and entry.version == resolved[1]:
+            # Not kept: the table or the tag may appear with the next batch.
+            self._entries.pop(wanted, None)
+            return resolved
+        if entry is not None and entry.version == resolved[1]:
             entry.checked = now
         else:
             table, version = resolved
             self.reads += 1
             entry = _Entry(_read(lake_of(catalog), wanted, table, version), version, now)
+            if entry.baseline.values is None:  # e.g. no such column yet: looked up again
+                self._entries.pop(wanted, None)
+                return entry.baseline
         self._entries[wanted] = entry
         return entry.baseline
 

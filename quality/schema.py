@@ -36,6 +36,7 @@ def check_schema(
     extra = [c for c in actual.names if declared.get_field_index(c) == -1]
     repeated = [c for c, n in counts.items() if n > 1]
     mismatched: list[str] = []
+    mismatched_names: list[str] = []
     casts = 0
     for target in declared:
         if counts.get(target.name) != 1:
@@ -47,6 +48,7 @@ def check_schema(
             casts += 1
         else:
             mismatched.append(f"{show_column(target.name)} is {have}, declared {target.type}")
+            mismatched_names.append(target.name)
     metadata: dict[str, MetadataValue] = {
         "declared_columns": len(declared),
         "missing_columns": len(missing),
@@ -64,12 +66,27 @@ def check_schema(
         problems.append("undeclared " + show_list([show_column(c) for c in dict.fromkeys(extra)]))
     if repeated:
         problems.append("repeated " + show_list([show_column(c) for c in repeated]))
+    wrong = [*missing, *mismatched_names, *dict.fromkeys(extra), *repeated]
     if problems:
-        return CheckResult(name, spec.check, spec.severity, False, "; ".join(problems), metadata)
+        message = "; ".join(problems)
+        sample = tuple(wrong[:10])
+        return CheckResult(
+            name,
+            spec.check,
+            spec.severity,
+            False,
+            message,
+            metadata,
+            observed=len(wrong),
+            threshold="== 0",
+            sample=sample,
+        )
     message = f"all {len(declared)} declared columns present with compatible types"
     if casts:
         message += f" ({casts} to be cast)"
-    return CheckResult(name, spec.check, spec.severity, True, message, metadata)
+    return CheckResult(
+        name, spec.check, spec.severity, True, message, metadata, observed=0, threshold="== 0"
+    )
 
 
 _INT_BITS = {pa.int8(): 8, pa.int16(): 16, pa.int32(): 32, pa.int64(): 64}

@@ -16,6 +16,7 @@ from thermocline.catalog.errors import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import open_table
+from thermocline.quality.results import SchemaChanges
 
 __all__ = [
     "SourceBatch",
@@ -46,6 +47,8 @@ class SourceBatch:
     run may have consumed some of the same input. ``data`` already has the table's schema plus
     ``added_columns``. ``file_rows`` are the rows of ``data`` each of ``files`` gave, in order
     (``data`` is their concatenation), so a quarantine can keep each file's rows apart.
+    ``schema_changes`` is what the batch changed in the table's schema (None for a table's
+    first batch), for the ``schema_drift`` check: pass it to ``judge.context_for``.
     """
 
     dataset: str
@@ -59,6 +62,7 @@ class SourceBatch:
     added_columns: tuple[str, ...] = ()
     expected_positions: dict[str, int | None] = field(default_factory=dict)
     file_rows: tuple[int, ...] = ()
+    schema_changes: SchemaChanges | None = None
 
 
 def open_or_none(lake: Lake, dataset: str) -> DeltaTable | None:

@@ -56,7 +56,9 @@ from thermocline.catalog.errors import (
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.base import SourceBatch, SourceFile, arrow_schema, open_or_none
 from thermocline.datasets.ingest.consumed import changed, consumed_record, files_app_id
-from thermocline.datasets.ingest.evolution import evolve_schema, json_read_schemas
+from thermocline.datasets.ingest.evolution import EvolvedBatch, evolve_schema, json_read_schemas
+from thermocline.datasets.ingest.schema_changes import evolved_changes
+from thermocline.quality.results import SchemaChanges
 
 __all__ = [
     "SourceFile",
@@ -109,7 +111,7 @@ def read_partition(
     readable = [(f, t) for f, t in raw if t is not None]
     if not readable:
         return None
-    data, added = _conform_files(
+    data, added, changes = _conform_files(
         readable, table_schema if table_schema is not None else declared, table_schema
     )
     column = spec.partition_by[0]
@@ -149,6 +151,7 @@ def read_partition(
         files=tuple(consumed),
         added_columns=added,
         file_rows=tuple(file_rows),
+        schema_changes=changes,
     )
 
 
@@ -309,13 +312,13 @@ def read_new(
         file_rows=tuple(counts.get(f.url, 0) for f in new),
     )
     try:
-        data, added = _conform_files(readable, base, table_schema)
+        data, added, changes = _conform_files(readable, base, table_schema)
     except SchemaEvolutionError as error:
         error.batch = replace(batch, data=_raw_concat([t for _, t in readable]))
         raise
     if added:
         metadata[ADDED_COLUMNS_KEY] = json.dumps(list(added))
-    return replace(batch, data=data, added_columns=added)
+    return replace(batch, data=data, added_columns=added, schema_changes=changes)
 
 
 def _no_rows(dataset: str, files: Sequence[SourceFile]) -> SourceBatch:
@@ -419,8 +422,9 @@ def _conform_files(
     tables: list[tuple[SourceFile, pa.Table]],
     base: pa.Schema | None,
     table_schema: pa.Schema | None,
-) -> tuple[pa.Table, tuple[str, ...]]:
-    """Conform every file to one merged schema and concatenate; return it and added columns."""
+) -> tuple[pa.Table, tuple[str, ...], SchemaChanges | None]:
+    """Conform every file to one merged schema and concatenate; return it, the added columns
+    and what the batch changed in the table's schema (None for a new table)."""
     if base is None and tables:
         # A new table with inferred types: unify first, so file order cannot decide a type
         # (int64 in one file and double in the next is double, whichever comes first).
@@ -432,6 +436,7 @@ def _conform_files(
             base = pa.schema([f for f in unified if not pa.types.is_null(f.type)])
     merged = base
     evolved: list[pa.Table] = []
+    pieces: list[tuple[pa.Schema, EvolvedBatch]] = []
     for file, data in tables:
         try:
             result = evolve_schema(merged, data)
@@ -445,13 +450,14 @@ def _conform_files(
             ) from None
         merged = result.schema
         evolved.append(result.data)
+        pieces.append((data.schema, result))
     if merged is None:
-        return pa.table({}), ()
+        return pa.table({}), (), None
     conformed = [evolve_schema(merged, data).data for data in evolved]
     combined = pa.concat_tables(conformed) if conformed else merged.empty_table()
     known = set(table_schema.names) if table_schema is not None else None
     added = () if known is None else tuple(n for n in merged.names if n not in known)
-    return combined, added
+    return combined, added, evolved_changes(table_schema, pieces, merged)
 
 
 def _raw_concat(tables: list[pa.Table]) -> pa.Table:

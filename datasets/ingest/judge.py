@@ -20,7 +20,7 @@ import pyarrow as pa
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project
 from thermocline.datasets.ingest.suites import suite_check, suite_expectations
-from thermocline.datasets.tables.baselines import check_context
+from thermocline.datasets.tables.baselines import BaselineCache, check_context
 from thermocline.quality.builtin import run_checks
 from thermocline.quality.results import (
     CheckContext,
@@ -84,8 +84,11 @@ def context_for(
     now: datetime,
     schema: pa.Schema | None,
     schema_changes: SchemaChanges | None = None,
+    cache: BaselineCache | None = None,
+    row_counts: bool = True,
 ) -> CheckContext:
-    """What the checks of ``dataset`` need besides the batch, read from the lake now."""
+    """What the checks of ``dataset`` need besides the batch, read from the lake now (or
+    kept in ``cache``; ``row_counts=False`` for streams, see :func:`check_context`)."""
     return check_context(
         catalog,
         dataset,
@@ -93,6 +96,8 @@ def context_for(
         now=now,
         schema=schema,
         schema_changes=schema_changes,
+        cache=cache,
+        row_counts=row_counts,
     )
 
 

@@ -70,7 +70,7 @@ from thermocline.catalog.errors import (
 )
 from thermocline.datasets.ingest.base import arrow_schema, open_or_none
 from thermocline.datasets.ingest.dead_letters import dead_letter_rows, publish_dead_letters
-from thermocline.datasets.ingest.judge import declared_checks, judge, part_judge
+from thermocline.datasets.ingest.judge import context_for, declared_checks, judge, part_judge
 from thermocline.datasets.ingest.kafka_pipeline import COLLECT_EVERY_S, Pipeline, gc_paused
 from thermocline.datasets.ingest.kafka_topic import (
     consumer_settings,
@@ -85,13 +85,21 @@ from thermocline.datasets.ingest.kafka_topic import (
 from thermocline.datasets.ingest.payloads import SchemaRegistry, decode_avro, decode_json
 from thermocline.datasets.ingest.pii import PiiResult, StreamPolicy, hash_key, record_scan
 from thermocline.datasets.ingest.quarantine import quarantine_kafka
+from thermocline.datasets.ingest.schema_changes import schema_changes
 from thermocline.datasets.ingest.sealing import Sealer
+from thermocline.datasets.tables.baselines import BaselineCache
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
 from thermocline.datasets.tables.quarantine import remove_quarantine
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.quality.pii.policy import transformed_schema
-from thermocline.quality.results import CheckContext, CheckResult, blocking, check_summary
+from thermocline.quality.results import (
+    CheckContext,
+    CheckResult,
+    SchemaChanges,
+    blocking,
+    check_summary,
+)
 
 __all__ = [
     "BatchReport",
@@ -202,6 +210,7 @@ class KafkaIngester:
         self.pii = StreamPolicy(project, catalog, dataset, environ=environ)
         self._sealer: Sealer | None = None
         self._project, self._environ = project, environ
+        self.baselines = BaselineCache()
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -358,8 +367,10 @@ class KafkaIngester:
                 batch.payloads, before, max_record_bytes=self.max_record_bytes
             )
         pii = self.pii.enforce(good)
-        context = None if pii.blocked or not self.judged else self._check_context()
-        results = [] if context is None else judge(self._project, self.dataset, pii.table, context)
+        context: CheckContext | None = None
+        results: list[CheckResult] = []
+        if self.judged and not pii.blocked:
+            context, results = self._judge(pii.table, schema_changes(before, schema))
         if not blocking(results) and not pii.blocked:
             self.schema = schema
         dead = dead_letter_rows(batch.messages, failures, self._sealing() if failures else None)
@@ -468,10 +479,36 @@ class KafkaIngester:
         except CommitFailedError:
             return None
 
-    def _check_context(self) -> CheckContext:
-        """What the checks compare a micro-batch with. Micro-batch sizes follow the traffic,
-        so there is no row-count baseline (``volume`` is refused for Kafka sources)."""
-        return CheckContext(now=datetime.now(tz=UTC), schema=self.declared)
+    def _check_context(self, changes: SchemaChanges | None = None) -> CheckContext:
+        """What the checks compare a micro-batch with, through the one :func:`context_for`.
+        The baselines (drift references, referential keys) come from a cache refreshed about
+        once a minute, not per micro-batch. Micro-batch sizes follow the traffic, so there is
+        no row-count baseline (``volume`` is refused for Kafka sources)."""
+        return context_for(
+            self._project,
+            self.catalog,
+            self.dataset,
+            now=datetime.now(tz=UTC),
+            schema=self.declared,
+            schema_changes=changes,
+            cache=self.baselines,
+            row_counts=False,
+        )
+
+    def _judge(
+        self, rows: pa.Table, changes: SchemaChanges | None
+    ) -> tuple[CheckContext, list[CheckResult]]:
+        """Judge a micro-batch. A blocking referential failure judged on kept keys is judged
+        again on fresh ones: a key published in the last minute must not quarantine a row."""
+        reads = self.baselines.reads
+        context = self._check_context(changes)
+        results = judge(self._project, self.dataset, rows, context)
+        stale = self.baselines.reads == reads
+        if stale and any(r.check == "referential" for r in blocking(results)):
+            self.baselines.clear()
+            context = self._check_context(changes)
+            results = judge(self._project, self.dataset, rows, context)
+        return context, results
 
     def _lag_after(self, batch: _Batch) -> int:
         """Records behind the batch's last offsets, from the watermarks fetches brought (on

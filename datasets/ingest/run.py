@@ -103,7 +103,12 @@ def ingest(
     if spec.primary_key and batch.mode == "append":
         keys = plan_keys(lake, dataset, batch.data, spec.primary_key, spec.on_duplicate)
     context = context_for(
-        project, catalog, dataset, now=now or datetime.now(tz=UTC), schema=declared
+        project,
+        catalog,
+        dataset,
+        now=now or datetime.now(tz=UTC),
+        schema=declared,
+        schema_changes=batch.schema_changes,
     )
     results = judge(project, dataset, batch.data, context)
     failed = blocking(results)

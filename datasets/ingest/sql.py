@@ -41,6 +41,7 @@ from thermocline.catalog.errors import (
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.base import SourceBatch, arrow_schema, open_or_none
 from thermocline.datasets.ingest.evolution import evolve_schema
+from thermocline.datasets.ingest.schema_changes import evolved_changes
 
 __all__ = [
     "last_watermark",
@@ -166,7 +167,8 @@ def read_new(
     added = evolved.added if table_schema is not None else ()
     if added:
         metadata[ADDED_COLUMNS_KEY] = json.dumps(list(added))
-    return replace(raw, data=evolved.data, added_columns=added)
+    changes = evolved_changes(table_schema, [(data.schema, evolved)], evolved.schema)
+    return replace(raw, data=evolved.data, added_columns=added, schema_changes=changes)
 
 
 def _sqlalchemy_url(url: str, project: Project | None) -> str:

@@ -544,13 +544,14 @@ def test_row_count_passes() -> None:
     result = row_count(5000, [4800, 4800, 4800], min_rows=100, max_change=0.5)
     assert result.passed
     assert result.message == (
-        "5000 rows (min 100; 4.17% more than the mean 4800 of the last 3 batches (max change 50%))"
+        "5000 rows (min 100; 4.17% more than the median 4800 of the last 3 batches "
+        "(max change 50%))"
     )
     assert result.metadata == {
         "rows": 5000,
         "min_rows": 100,
         "max_change": 0.5,
-        "previous_mean": 4800.0,
+        "previous_median": 4800.0,
         "previous_batches": 3,
         "change": pytest.approx(200 / 4800),
     }
@@ -566,12 +567,12 @@ def test_row_count_fails_on_a_large_change() -> None:
     result = row_count(1200, [5000, 4000, 6000], max_change=0.5)
     assert not result.passed
     assert result.message == (
-        "batch has 1200 rows, 76% fewer than the mean 5000 of the last 3 batches (max change 50%)"
+        "batch has 1200 rows, 76% fewer than the median 5000 of the last 3 batches (max change 50%)"
     )
     assert result.metadata["change"] == pytest.approx(-0.76)
     jump = row_count(20, [10], max_change=0.5)
     assert jump.message == (
-        "batch has 20 rows, 100% more than the mean 10 of the last batch (max change 50%)"
+        "batch has 20 rows, 100% more than the median 10 of the last batch (max change 50%)"
     )
 
 
@@ -581,7 +582,9 @@ def test_row_count_without_history_or_with_empty_history() -> None:
     assert first.message == "10 rows (min 1; no earlier batches to compare with)"
     empty = row_count(10, [0, 0], max_change=0.1)
     assert empty.passed
-    assert empty.message == "10 rows (min 1; the last 2 batches were empty, change not measured)"
+    assert empty.message == (
+        "10 rows (min 1; the last 2 batches have a median of 0 rows, change not measured)"
+    )
     assert row_count(0, [], min_rows=0).passed
 
 

@@ -1,0 +1,96 @@
+"""``referential``: every non-null value of a column exists in another dataset's key column.
+
+The caller reads the keys (distinct values of ``key`` in ``dataset`` at its latest or a pinned
+version) and hands them over as a :class:`~thermocline.quality.results.Baseline`; the check is
+one vectorized ``pyarrow.compute.is_in`` over the batch column (a hash set of the keys), no
+Python loop over rows. Nulls are not references and are left out (``not_null`` judges them).
+
+>>> import pyarrow as pa
+>>> from thermocline.catalog.config import ReferentialCheck
+>>> from thermocline.quality.results import Baseline
+>>> spec = ReferentialCheck(check="referential", column="driver_id", dataset="drivers",
+...                         key="id")
+>>> keys = Baseline("drivers@7", pa.chunked_array([[1, 2, 3]]))
+>>> result = check_referential(spec, "referential_driver_id",
+...                            pa.chunked_array([[1, 2, 9, None, 9]]), keys)
+>>> result.passed, result.failing_rows, result.sample
+(False, 2, ('9',))
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from thermocline.catalog.config import ReferentialCheck
+from thermocline.quality.messages import show_column, show_value
+from thermocline.quality.results import Baseline, CheckResult, MetadataValue, check_result
+
+__all__ = ["check_referential"]
+
+_SAMPLE = 5
+
+
+def check_referential(
+    spec: ReferentialCheck, name: str, column: pa.ChunkedArray, keys: Baseline | None
+) -> CheckResult:
+    """``failing_rows`` (also ``observed``) counts the rows whose value is not a key;
+    ``sample`` quotes the most frequent missing values. Keys that could not be read (the
+    dataset has no table, an unknown tag) fail the check with the reason."""
+    label = show_column(spec.column)
+    target = f"{spec.dataset}.{spec.key}"
+    rows = len(column)
+    metadata: dict[str, MetadataValue] = {"rows": rows}
+
+    def result(passed: bool, message: str, **judged: object) -> CheckResult:
+        return check_result(
+            spec,
+            name,
+            passed,
+            message,
+            metadata,
+            engine="history",
+            threshold="== 0",
+            **judged,  # type: ignore[arg-type]
+        )
+
+    if keys is None:
+        return result(False, f"{label}: no keys of {target} to look values up in")
+    metadata["reference"] = keys.label
+    if keys.problem is not None:
+        return result(False, f"{label}: keys of {target} ({keys.label}): {keys.problem}")
+    values = _plain(column)
+    known = _plain(keys.values) if keys.values is not None else pa.chunked_array([], values.type)
+    if not known.type.equals(values.type):
+        try:
+            known = known.cast(values.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            kinds = f"{values.type} here, {known.type} in {keys.label}"
+            return result(False, f"{label}: cannot compare with {target} ({kinds})")
+    metadata["keys"] = len(known)
+    key_set = pa.concat_arrays(known.chunks) if known.num_chunks else pa.array([], values.type)
+    present = pc.is_in(values, value_set=key_set, skip_nulls=True)
+    missing = values.filter(pc.and_(pc.is_valid(values), pc.invert(present)))
+    failing = len(missing)
+    metadata["failing_rows"] = failing
+    judged: dict[str, object] = {"observed": failing, "failing_rows": failing}
+    if failing == 0:
+        message = f"{label}: every non-null value of {rows} rows is a key of {target}"
+        return result(True, message + f" ({keys.label})", **judged)
+    counts = pc.value_counts(missing)
+    order = pc.array_sort_indices(counts.field("counts"), order="descending")[:_SAMPLE]
+    top = pc.take(counts.field("values"), order).to_pylist()
+    metadata["missing_values"] = len(counts)
+    sample = [show_value(v) for v in top]
+    distinct = "1 value" if len(counts) == 1 else f"{len(counts)} distinct values"
+    message = (
+        f"{label}: {failing} of {rows} rows reference no key of {target} ({keys.label}): "
+        f"{distinct}, e.g. {', '.join(sample)}"
+    )
+    return result(False, message, sample=sample, **judged)
+
+
+def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column

@@ -210,7 +210,7 @@ class KafkaIngester:
         self.pii = StreamPolicy(project, catalog, dataset, environ=environ)
         self._sealer: Sealer | None = None
         self._project, self._environ = project, environ
-        self.results = ResultBuffer(catalog.checks, flush_every_s=_RESULTS_FLUSH_S)
+        self.check_results = ResultBuffer(catalog.checks, flush_every_s=_RESULTS_FLUSH_S)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -235,7 +235,7 @@ class KafkaIngester:
                         collected_at = time.monotonic()
                 self._hand_over()
                 self._publisher.wait()
-                self.results.flush()
+                self.check_results.flush()
         finally:
             try:
                 self.consumer.close()
@@ -252,7 +252,7 @@ class KafkaIngester:
         self._hand_over()
         if self._publisher is not None:
             self._publisher.wait()
-        self.results.flush()
+        self.check_results.flush()
 
     def _fill(self) -> None:
         max_records, max_bytes, max_latency = self.limits
@@ -451,14 +451,14 @@ class KafkaIngester:
         record_scan(self.catalog, self.pii.rows_to_record(pii, None if failed else version))
         if results:  # held for the next flush; the commit carries their summary meanwhile
             kept = quarantine_id_of(quarantine_path) if quarantine_path is not None else None
-            self.results.add(
+            self.check_results.add(
                 self.dataset,
                 results,
                 version=None if kept else version,
                 quarantine_id=kept,
                 at=decoded.context.now if decoded.context is not None else None,
             )
-        self.results.flush_when_due()
+        self.check_results.flush_when_due()
         compaction = self._compact_when_due()
         if self.on_batch is not None:
             self.on_batch(

@@ -105,11 +105,10 @@ def checks_history(catalog: Catalog, dataset: str, versions: int) -> list[Versio
     }
     for entry in table.history(min(window, latest + 1)):
         version = int(entry["version"])
-        if (
-            version in found
-            or entry.get(QUARANTINE_KEY)
-            or not decode_checks(entry.get(CHECKS_KEY))
-        ):
+        if version in found:
+            found[version] = replace(found[version], operation=_operation(entry))
+            continue
+        if entry.get(QUARANTINE_KEY) or not decode_checks(entry.get(CHECKS_KEY)):
             continue
         when = _timestamp(entry)
         rows = summary_checks(dataset, entry.get(CHECKS_KEY), version=version, judged_at=when)

@@ -17,7 +17,8 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.check_results import RecordedCheck
+from thermocline.catalog.check_results import RecordedCheck, summary_checks
+from thermocline.catalog.commits import CHECKS_KEY
 from thermocline.catalog.config import Project
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
@@ -264,12 +265,21 @@ def test_kafka_micro_batches_record_their_results(
     assert published
     assert kept.quarantine_path is not None
     catalog = Catalog(local_lake)
+    commits = {e["version"]: e for e in open_table(local_lake, "events").history()}
     for report in published:
         assert report.version is not None
         assert report.quarantine_path is None
         found = version_checks(catalog, "events", report.version)
         assert {r.source for r in found.results} == {"catalog"}, "flushed when the run ended"
         same(found.results, list(report.checks))
+        # Had the ingester died before its flush, the commit's summary holds the same results.
+        commit = commits[report.version]
+        fallback = summary_checks(
+            "events", commit[CHECKS_KEY], version=report.version, judged_at=found.judged_at
+        )
+        by_name = {r.name: r for r in report.checks}
+        same(fallback, [by_name[r.name] for r in fallback])
+        assert len(fallback) == len(report.checks)
     quarantined = quarantine_checks(catalog, quarantine_id_of(kept.quarantine_path))
     same(quarantined.results, list(kept.checks))
     assert verdicts(quarantined.results)[0] == ("not_null_id", "fail")

@@ -1,6 +1,6 @@
 """The in-lake catalog: tags, releases, the dataset registry, the event log, release-rollback
-journals (:mod:`.journal`), column classifications (PII, :mod:`.classifications`) and
-training-run lineage.
+journals (:mod:`.journal`), column classifications (PII, :mod:`.classifications`), check
+results per version (:mod:`.check_results`) and training-run lineage.
 
 It lives in ``<lake>/_catalog/`` as Delta tables, so any process that can read the lake can
 resolve names and versions with no database server (DESIGN.md > Decision 4).
@@ -30,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from thermocline.catalog.check_results import CheckResults
 from thermocline.catalog.classifications import Classifications
 from thermocline.catalog.errors import (
     InputError,
@@ -199,6 +200,7 @@ class Catalog:
         self._registry = CatalogTable(lake, "registry", _REGISTRY)
         self.journal = RollbackJournal(lake)  # release rollbacks: plan and steps taken
         self.pii = Classifications(lake)  # PII classes of columns, with reviews
+        self.checks = CheckResults(lake)  # check results per version or quarantined batch
 
     # --- events ---------------------------------------------------------------------------
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
-from typing import Any
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 from thermocline.catalog.errors import ConfigError
 
@@ -53,8 +55,12 @@ __all__ = [
     "SIZES_KEY",
     "USER_KEY",
     "WATERMARK_KEY",
+    "JudgedResult",
+    "decode_checks",
     "decode_watermark",
+    "encode_checks",
     "encode_watermark",
+    "finite",
     "json_list",
 ]
 
@@ -68,7 +74,7 @@ ROWS_KEY = "thermocline.rows"
 FILE_COUNT_KEY = "thermocline.files"
 ROWS_REMOVED_KEY = "thermocline.rows_removed"
 BATCH_KEY = "thermocline.batch"  # the staged batch id
-CHECKS_KEY = "thermocline.checks"  # the check summary of the published batch
+CHECKS_KEY = "thermocline.checks"  # the check summary of the batch (encode_checks)
 QUARANTINE_KEY = "thermocline.quarantine"  # where a batch that failed a check went
 REPLAYED_KEY = "thermocline.quarantine.replayed"  # the quarantine id a replay published
 
@@ -133,3 +139,86 @@ def decode_watermark(text: str) -> Any:
     if kind == "decimal":
         return decimal.Decimal(value)
     return {"int": int, "float": float, "str": str}[kind](value)
+
+
+class JudgedResult(Protocol):
+    """What the catalog reads from a check result (a
+    :class:`~thermocline.quality.results.CheckResult`; the catalog sits below ``quality``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def check(self) -> str: ...
+    @property
+    def engine(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def observed(self) -> float | None: ...
+    @property
+    def threshold(self) -> str | None: ...
+    @property
+    def failing_rows(self) -> int | None: ...
+    @property
+    def sample(self) -> Sequence[str]: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...
+
+
+_CHECK_NUMBERS = ("observed", "threshold", "failing_rows")
+
+
+def finite(value: float | None) -> float | None:
+    """A check's observed value as JSON and Delta can hold it: NaN (nothing judged) as None."""
+    if value is None or math.isnan(value):
+        return None
+    return float(value)
+
+
+def encode_checks(results: Iterable[JudgedResult]) -> str:
+    """Check results as the :data:`CHECKS_KEY` value: per result name its verdict, severity,
+    message, kind and engine, and its observed value, threshold and failing rows when it has
+    them. No sample and no metadata: it rides in every publish commit, so it stays small; the
+    catalog (:mod:`.check_results`) keeps the whole result and reads this back only for a
+    version whose catalog rows are missing.
+
+    >>> from types import SimpleNamespace as R
+    >>> encode_checks([R(name="not_null_id", check="not_null", engine="builtin",
+    ...     severity="error", passed=False, message="id: 1 of 3 rows are null",
+    ...     observed=1 / 3, threshold="== 0", failing_rows=1)])   # doctest: +NORMALIZE_WHITESPACE
+    '{"not_null_id": {"check": "not_null", "engine": "builtin", "failing_rows": 1,
+      "message": "id: 1 of 3 rows are null", "observed": 0.3333333333333333,
+      "passed": false, "severity": "error", "threshold": "== 0"}}'
+    """
+    summary: dict[str, dict[str, Any]] = {}
+    for r in results:
+        entry: dict[str, Any] = {
+            "passed": r.passed,
+            "severity": r.severity,
+            "message": r.message,
+            "check": r.check,
+            "engine": r.engine,
+        }
+        values = (finite(r.observed), r.threshold, r.failing_rows)
+        entry.update({k: v for k, v in zip(_CHECK_NUMBERS, values, strict=True) if v is not None})
+        summary[r.name] = entry
+    return json.dumps(summary, sort_keys=True)
+
+
+def decode_checks(text: str | None) -> dict[str, dict[str, Any]]:
+    """A :data:`CHECKS_KEY` value as {result name: its entry}; ``{}`` when absent or unreadable.
+
+    >>> decode_checks('{"not_null_id": {"passed": true, "severity": "error", "message": "ok"}}')
+    {'not_null_id': {'passed': True, 'severity': 'error', 'message': 'ok'}}
+    """
+    try:
+        summary = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    if not isinstance(summary, dict):
+        return {}
+    return {str(name): entry for name, entry in summary.items() if isinstance(entry, dict)}

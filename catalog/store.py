@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pyarrow as pa
+import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
@@ -47,7 +48,7 @@ class CatalogTable:
         Creating it up front keeps every later commit a plain append on an existing table: a
         commit that creates the table skips the app-transaction conflict check.
         """
-        existing = self._existing()
+        existing = self.existing()
         if existing is not None:
             return existing
         uri, options = self.lake.table_uri(self.path), self.lake.delta_storage_options()
@@ -56,18 +57,35 @@ class CatalogTable:
         except DeltaError:  # another process created it at the same moment
             return DeltaTable(uri, storage_options=options)
 
-    def read(self, snapshot: DeltaTable | None = None) -> pa.Table:
-        """Every row (of ``snapshot`` when given), through the lake's native filesystem.
+    def read(
+        self,
+        snapshot: DeltaTable | None = None,
+        *,
+        columns: Sequence[str] | None = None,
+        where: pads.Expression | None = None,
+    ) -> pa.Table:
+        """Every row (of ``snapshot`` when given), through the lake's native filesystem; only
+        ``columns`` and the rows ``where`` holds, when given.
 
-        Reading never creates the table: a lake nobody tagged yet has no ``_catalog/tags``.
+        ``where`` prunes whole files before reading them: each file's min/max statistics from
+        the Delta log bound its fragment, so a filter on a column that one append writes one
+        value of (a dataset, a version) opens only the files that hold it. Reading never
+        creates the table: a lake nobody tagged yet has no ``_catalog/tags``.
         """
-        snapshot = snapshot if snapshot is not None else self._existing()
+        schema = (
+            self.schema if columns is None else pa.schema([self.schema.field(c) for c in columns])
+        )
+        snapshot = snapshot if snapshot is not None else self.existing()
         if snapshot is None:
-            return self.schema.empty_table()
+            return schema.empty_table()
         dataset = snapshot.to_pyarrow_dataset(filesystem=self.lake.table_filesystem(self.path))
-        return dataset.to_table().cast(self.schema)
+        read = dataset.to_table(
+            columns=list(columns) if columns is not None else None, filter=where
+        )
+        return read.cast(schema)
 
-    def _existing(self) -> DeltaTable | None:
+    def existing(self) -> DeltaTable | None:
+        """The table at its latest version, or None before anything was written to it."""
         try:
             return DeltaTable(
                 self.lake.table_uri(self.path), storage_options=self.lake.delta_storage_options()

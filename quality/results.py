@@ -5,7 +5,6 @@ failed ``error`` result keeps a batch from being published), and the context a c
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import Literal, Protocol
 
 import pyarrow as pa
 
+from thermocline.catalog.commits import encode_checks
 from thermocline.catalog.config import (
     Check,
     NotNullCheck,
@@ -225,8 +225,7 @@ def check_result(
 
 def check_summary(results: list[CheckResult]) -> str:
     """The check results as the JSON that publishing commits carry under
-    :data:`~thermocline.catalog.commits.CHECKS_KEY`."""
-    summary = {
-        r.name: {"passed": r.passed, "severity": r.severity, "message": r.message} for r in results
-    }
-    return json.dumps(summary, sort_keys=True)
+    :data:`~thermocline.catalog.commits.CHECKS_KEY` (read back as
+    the catalog's fallback for results it lacks: see
+    :func:`~thermocline.catalog.commits.encode_checks`)."""
+    return encode_checks(results)

@@ -309,6 +309,7 @@ def replay(
     except CommitConflictError:
         discard(lake, staged)
         raise
+    catalog.checks.record(record.dataset, results, version=version, at=context.now)
     mark_replayed(catalog, record, version)
     if policy is not None:
         record_scan(catalog, policy.rows(version))

@@ -4,7 +4,9 @@ The source's position (files consumed, a watermark) rides in the publishing comm
 is either published with its position or not at all. A batch that fails an ERROR check is
 quarantined per source file with the failing checks as reasons, and only its positions are
 published (so the next run reads on; ``thermocline quarantine replay`` publishes the rows);
-WARN failures publish and are reported. The check summary is part of the commit's metadata.
+WARN failures publish and are reported. Every result is recorded in the catalog against the
+version it published or the quarantine it made (``catalog.checks``); the check summary is part
+of the commit's metadata too.
 Between reading and checking, the dataset's PII policy applies (:mod:`.pii`): the checks judge
 the batch as it will be stored, a ``block`` quarantines it with the PII reason, and after the
 publish the columns' classifications are recorded in the catalog against the new version.
@@ -33,6 +35,7 @@ from thermocline.datasets.ingest.pii import enforce, record_scan, redactions
 from thermocline.datasets.ingest.quarantine import quarantine_batch
 from thermocline.datasets.ingest.sources import read_new
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
+from thermocline.datasets.tables.quarantine import quarantine_id_of
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.quality.pii.policy import transformed_schema
 from thermocline.quality.results import CheckResult, blocking, check_summary
@@ -113,18 +116,24 @@ def ingest(
     results = judge(project, dataset, batch.data, context)
     failed = blocking(results)
     reasons = [r.message for r in failed] + list(keys.reasons if keys is not None else ())
+    summary = check_summary(results)
     if reasons:
-        # Kept per source file; its positions are published, so the next run reads on.
+        # Kept per source file; its positions are published (with the check summary), so the
+        # next run reads on.
         judge_part = part_judge(project, dataset, context)
+        judged = replace(batch, commit_metadata={**batch.commit_metadata, CHECKS_KEY: summary})
         path = quarantine_batch(
-            catalog, spec, batch, reasons, judge_part, pii="applied", schema=declared
+            catalog, spec, judged, reasons, judge_part, pii="applied", schema=declared
+        )
+        catalog.checks.record(
+            dataset, results, quarantine_id=quarantine_id_of(path), at=context.now
         )
         rows = batch.data.num_rows
         return IngestOutcome(dataset, "quarantined", rows, None, results, path, batch.description)
     data = keys.rows if keys is not None else batch.data
     staged = stage(lake, dataset, data, partition_by=spec.partition_by or None)
-    summary = keys.summary() if keys is not None else ""
-    description = f"{batch.description}; {summary}" if summary else batch.description
+    keys_done = keys.summary() if keys is not None else ""
+    description = f"{batch.description}; {keys_done}" if keys_done else batch.description
     try:
         version = publish_keyed(
             catalog,
@@ -134,13 +143,15 @@ def ingest(
             reason=batch.description,
             app_transactions=batch.app_transactions,
             expected_positions=batch.expected_positions,
-            metadata={**batch.commit_metadata, CHECKS_KEY: check_summary(results)},
+            metadata={**batch.commit_metadata, CHECKS_KEY: summary},
         )
     except CommitConflictError:
         # Another run published some of this input first: publish nothing, leave nothing
         # staged, and let the caller run again to load what is left.
         discard(lake, staged)
         raise
+    # A crash before this append loses no result: the commit carries the summary.
+    catalog.checks.record(dataset, results, version=version, at=context.now)
     catalog.register(dataset, spec.model_dump(mode="json", by_alias=True))
     record_scan(catalog, pii.rows(version))
     return IngestOutcome(dataset, "published", staged.rows, version, results, None, description)

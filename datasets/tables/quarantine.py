@@ -43,6 +43,7 @@ __all__ = [
     "find_quarantined",
     "list_quarantined",
     "mark_replayed",
+    "quarantine_id_of",
     "quarantine_parts",
     "read_quarantined",
     "remove_quarantine",
@@ -175,6 +176,15 @@ def quarantine_parts(
         )
     )
     return folder
+
+
+def quarantine_id_of(folder: str) -> str:
+    """The id of the quarantined batch kept in ``folder`` (``_quarantine/<dataset>/<id>``).
+
+    >>> quarantine_id_of("_quarantine/rides/7f3c0a")
+    '7f3c0a'
+    """
+    return folder.rstrip("/").rsplit("/", 1)[-1]
 
 
 def list_quarantined(catalog: Catalog, dataset: str | None = None) -> list[QuarantinedBatch]:

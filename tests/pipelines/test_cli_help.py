@@ -34,6 +34,7 @@ COMMANDS = sorted(command_paths(cli))
 def test_the_split_kept_every_command() -> None:
     assert {" ".join(path) for path in COMMANDS} == {
         "",
+        "checks",
         "config",
         "config check",
         "config schema",

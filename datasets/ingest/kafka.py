@@ -38,7 +38,8 @@ quarantined per partition like any blocking failure, and dead letters are sealed
 (:mod:`.sealing`).
 
 Three threads, one batch each, in order (pyarrow and delta-rs release the GIL): one consumes,
-one decodes and checks the previous batch, one stages and publishes the one before. After a
+one decodes and checks the previous batch (:class:`.kafka_decode.MicroBatchDecoder`), one
+stages and publishes the one before. After a
 failed publish the batches behind it are dropped and every partition is sought from the table
 again. The publishing thread also compacts the table every ``compact_every_s`` (one small file
 per partition per second adds up), between its own commits so that it never races them.
@@ -57,7 +58,6 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -67,14 +67,14 @@ from deltalake.exceptions import CommitFailedError
 from thermocline.catalog.catalog import Catalog, lake_of
 from thermocline.catalog.check_results import ResultBuffer
 from thermocline.catalog.commits import CHECKS_KEY, KIND_KEY, QUARANTINE_KEY
-from thermocline.catalog.config import Project, expand_env
+from thermocline.catalog.config import Project
 from thermocline.catalog.errors import (
     CommitConflictError,
     ConfigError,
 )
-from thermocline.datasets.ingest.base import arrow_schema, open_or_none
-from thermocline.datasets.ingest.dead_letters import dead_letter_rows, publish_dead_letters
-from thermocline.datasets.ingest.judge import context_for, declared_checks, judge, part_judge
+from thermocline.datasets.ingest.dead_letters import publish_dead_letters
+from thermocline.datasets.ingest.judge import part_judge
+from thermocline.datasets.ingest.kafka_decode import DecodedBatch, MicroBatch, MicroBatchDecoder
 from thermocline.datasets.ingest.kafka_pipeline import COLLECT_EVERY_S, Pipeline, gc_paused
 from thermocline.datasets.ingest.kafka_topic import (
     consumer_settings,
@@ -86,21 +86,15 @@ from thermocline.datasets.ingest.kafka_topic import (
     partition_of,
     table_positions,
 )
-from thermocline.datasets.ingest.payloads import SchemaRegistry, decode_avro, decode_json
-from thermocline.datasets.ingest.pii import PiiResult, StreamPolicy, hash_key, record_scan
+from thermocline.datasets.ingest.pii import record_scan
 from thermocline.datasets.ingest.quarantine import quarantine_kafka
-from thermocline.datasets.ingest.schema_changes import schema_changes
-from thermocline.datasets.ingest.sealing import Sealer
-from thermocline.datasets.tables.baselines import BaselineCache
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
 from thermocline.datasets.tables.quarantine import quarantine_id_of, remove_quarantine
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.quality.pii.policy import transformed_schema
 from thermocline.quality.results import (
-    CheckContext,
     CheckResult,
-    SchemaChanges,
     blocking,
     check_summary,
 )
@@ -136,32 +130,6 @@ class BatchReport:
     compaction: CompactionResult | None = None
 
 
-@dataclass(frozen=True)
-class _Decoded:
-    """A batch decoded and checked, ready to publish."""
-
-    batch: _Batch
-    good: pa.Table
-    dead: pa.Table
-    results: list[CheckResult]
-    schema_before: pa.Schema | None  # what it was decoded with, before its new fields
-    pii: PiiResult  # the policy applied to ``good`` (as it came when blocked)
-    context: CheckContext | None  # what the checks judged it with (None: not judged)
-
-
-@dataclass
-class _Batch:
-    """Consumed records in order, their payloads, the last offset of each partition, and the
-    table position each partition continues from (the batch publishes only onto that)."""
-
-    messages: list[Message] = field(default_factory=list)
-    payloads: list[bytes] = field(default_factory=list)
-    positions: dict[int, int] = field(default_factory=dict)
-    after: dict[int, int | None] = field(default_factory=dict)
-    size: int = 0
-    lag: int | None = None
-
-
 class KafkaIngester:
     """Consume a dataset's topic in micro-batches bounded by count, bytes and latency."""
 
@@ -185,21 +153,8 @@ class KafkaIngester:
         if project.kafka is None:
             raise ConfigError("kafka: missing; add `kafka: {bootstrap_servers: host:port}`")
         self.catalog, self.lake, self.dataset = catalog, lake_of(catalog), dataset
-        self.format = source.format
-        self.max_record_bytes = source.max_record_bytes
-        self.registry = (
-            SchemaRegistry(
-                expand_env(project.kafka.schema_registry_url, environ, "kafka.schema_registry_url")
-            )
-            if project.kafka.schema_registry_url
-            else None
-        )
-        self.judged = bool(declared_checks(project, dataset))  # checks or a suite to run
+        self.decoder = MicroBatchDecoder(project, catalog, dataset, source, environ)
         self.key, self.on_duplicate = spec.primary_key, spec.on_duplicate
-        self.declared = spec.arrow_schema()
-        # The schema the next batch decodes with, grown by the batches decoded before it
-        # (the decoding thread runs a batch ahead of the publishing one).
-        self.schema = self._table_schema(self.declared)
         self.partition_by = spec.partition_by or None
         self.limits = (max_records, max_bytes, max_latency_s)
         self.compact_every_s = compact_every_s
@@ -212,13 +167,10 @@ class KafkaIngester:
         self._assigned: set[int] = set()
         self._after: dict[int, int | None] = {}  # per partition: what the next batch continues
         self._at_end: set[int] = set()
-        self._batch = _Batch()
-        self._publisher: Pipeline[_Batch, _Decoded] | None = None
+        self._batch = MicroBatch()
+        self._publisher: Pipeline[MicroBatch, DecodedBatch] | None = None
         self._stopping = False
-        self.pii = StreamPolicy(project, catalog, dataset, environ=environ)
-        self._sealer: Sealer | None = None
-        self._project, self._environ = project, environ
-        self.baselines = BaselineCache()
+        self._project = project
         self.check_results = ResultBuffer(catalog.checks, flush_every_s=_RESULTS_FLUSH_S)
 
     # --- the loop -------------------------------------------------------------------------
@@ -226,7 +178,7 @@ class KafkaIngester:
     def run(self, *, until_caught_up: bool = False) -> None:
         """Consume and publish until :meth:`stop` (e.g. from a SIGTERM handler) or, with
         ``until_caught_up``, until every assigned partition is at its end."""
-        self._publisher = Pipeline(self._decode, self._publish)
+        self._publisher = Pipeline(self.decoder.decode, self._publish)
         self.consumer.subscribe([self.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         collected_at = time.monotonic()
         try:
@@ -301,7 +253,7 @@ class KafkaIngester:
         return records
 
     def _hand_over(self) -> None:
-        batch, self._batch = self._batch, _Batch()
+        batch, self._batch = self._batch, MicroBatch()
         if batch.messages and self._publisher is not None:
             # The last record of each partition is its position: scan from the end.
             for message in reversed(batch.messages):
@@ -334,14 +286,14 @@ class KafkaIngester:
         for partition in partitions:
             self._after.pop(partition.partition, None)
 
-    def _resync(self, publisher: Pipeline[_Batch, _Decoded]) -> None:
+    def _resync(self, publisher: Pipeline[MicroBatch, DecodedBatch]) -> None:
         """Another writer published offsets we held (a zombie after a rebalance, or an
         ingester of another group): drop what we hold and continue every partition, and the
         schema, from the table. No partition is known to be at its end until it is reached
         again."""
-        self._batch = _Batch()
+        self._batch = MicroBatch()
         publisher.wait()
-        self.schema = self._table_schema(self.declared)
+        self.decoder.reload_schema()
         done = self._positions(self.dataset, sorted(self._assigned))
         for partition, last in done.items():
             self.consumer.seek(TopicPartition(self.topic, partition, offset_after(last)))
@@ -352,53 +304,9 @@ class KafkaIngester:
     def _positions(self, table: str, partitions: Iterable[int]) -> dict[int, int | None]:
         return table_positions(self.lake, table, self.topic, partitions)
 
-    def _table_schema(self, declared: pa.Schema | None) -> pa.Schema | None:
-        """The schema batches are conformed to: the table's (what it stores decides, as for
-        files and SQL), then declared columns it lacks; the declared one before the table
-        exists."""
-        table = open_or_none(self.lake, self.dataset)
-        if table is None:
-            return declared
-        existing = arrow_schema(table)
-        if declared is None:
-            return existing
-        return pa.schema([*existing, *(f for f in declared if f.name not in existing.names)])
-
     # --- one micro-batch: decoded on one thread, published on another ---------------------
 
-    def _decode(self, batch: _Batch) -> _Decoded:
-        """Decode and check one batch; the schema grows (by :mod:`.evolution`'s rules) unless
-        a blocking check failed (the batch is then quarantined, and its new columns with it)."""
-        before = self.schema
-        if self.format == "avro":
-            good, failures, schema = decode_avro(
-                batch.payloads, before, self.registry, max_record_bytes=self.max_record_bytes
-            )
-        else:
-            good, failures, schema = decode_json(
-                batch.payloads, before, max_record_bytes=self.max_record_bytes
-            )
-        pii = self.pii.enforce(good)
-        context: CheckContext | None = None
-        results: list[CheckResult] = []
-        if self.judged and not pii.blocked:
-            context, results = self._judge(pii.table, schema_changes(before, schema))
-        if not blocking(results) and not pii.blocked:
-            self.schema = schema
-        dead = dead_letter_rows(batch.messages, failures, self._sealing() if failures else None)
-        return _Decoded(batch, pii.table, dead, results, before, pii, context)
-
-    def _sealing(self) -> Sealer | None:
-        """The dead-letter sealer when the dataset's PII policy is active (the key is read on
-        the first dead letter; see :mod:`.sealing`)."""
-        if not self.pii.active:
-            return None
-        if self._sealer is None:
-            key = hash_key(self._project, self._environ)
-            self._sealer = Sealer(key, [*self.spec.pii.columns, *self.pii.known_columns()])
-        return self._sealer
-
-    def _publish(self, decoded: _Decoded) -> None:
+    def _publish(self, decoded: DecodedBatch) -> None:
         """Stage and publish one decoded batch (dead letters first), or quarantine it."""
         batch, good, dead, results = decoded.batch, decoded.good, decoded.dead, decoded.results
         publish_dead_letters(self.catalog, self.dataset, self.topic, dead, batch.after)
@@ -459,7 +367,7 @@ class KafkaIngester:
             if quarantine_path is not None:  # the winner has these records: not quarantined
                 remove_quarantine(self.catalog, quarantine_path)
             raise
-        record_scan(self.catalog, self.pii.rows_to_record(pii, None if failed else version))
+        record_scan(self.catalog, self.decoder.pii.rows_to_record(pii, None if failed else version))
         if results:  # held for the next flush; the commit carries their summary meanwhile
             kept = quarantine_id_of(quarantine_path) if quarantine_path is not None else None
             self.check_results.add(
@@ -501,38 +409,7 @@ class KafkaIngester:
         except CommitFailedError:
             return None
 
-    def _check_context(self, changes: SchemaChanges | None = None) -> CheckContext:
-        """What the checks compare a micro-batch with, through the one :func:`context_for`.
-        The baselines (drift references, referential keys) come from a cache refreshed about
-        once a minute, not per micro-batch. Micro-batch sizes follow the traffic, so there is
-        no row-count baseline (``volume`` is refused for Kafka sources)."""
-        return context_for(
-            self._project,
-            self.catalog,
-            self.dataset,
-            now=datetime.now(tz=UTC),
-            schema=self.declared,
-            schema_changes=changes,
-            cache=self.baselines,
-            row_counts=False,
-        )
-
-    def _judge(
-        self, rows: pa.Table, changes: SchemaChanges | None
-    ) -> tuple[CheckContext, list[CheckResult]]:
-        """Judge a micro-batch. A blocking referential failure judged on kept keys is judged
-        again on fresh ones: a key published in the last minute must not quarantine a row."""
-        reads = self.baselines.reads
-        context = self._check_context(changes)
-        results = judge(self._project, self.dataset, rows, context)
-        stale = self.baselines.reads == reads
-        if stale and any(r.check == "referential" for r in blocking(results)):
-            self.baselines.clear()
-            context = self._check_context(changes)
-            results = judge(self._project, self.dataset, rows, context)
-        return context, results
-
-    def _lag_after(self, batch: _Batch) -> int:
+    def _lag_after(self, batch: MicroBatch) -> int:
         """Records behind the batch's last offsets, from the watermarks fetches brought (on
         the consuming thread: the consumer blocks calls from others while it consumes)."""
         behind = 0
@@ -544,7 +421,7 @@ class KafkaIngester:
         return behind
 
 
-def _row_positions(batch: _Batch, dead: pa.Table) -> list[tuple[int, int]]:
+def _row_positions(batch: MicroBatch, dead: pa.Table) -> list[tuple[int, int]]:
     """(partition, offset) of each decoded row: the batch's records less its dead letters."""
     gone = set(zip(dead["partition"].to_pylist(), dead["offset"].to_pylist(), strict=True))
     every = ((partition_of(m), offset_of(m)) for m in batch.messages)

@@ -71,4 +71,4 @@ def test_distribution_drift_with_a_cached_reference(
     assert sum(r.quarantined for r in reports) >= SHIFTED - 99
     # One read of the reference column (version 0) for every micro-batch after the first,
     # although each publish made a newer version.
-    assert ingester.baselines.reads == 1
+    assert ingester.decoder.baselines.reads == 1

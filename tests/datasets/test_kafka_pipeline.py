@@ -12,20 +12,22 @@ import pytest
 from waits import wait_until
 
 from thermocline.catalog.errors import CommitConflictError
-from thermocline.datasets.ingest.kafka import _Batch, _Decoded
+from thermocline.datasets.ingest.kafka_decode import DecodedBatch, MicroBatch
 from thermocline.datasets.ingest.kafka_pipeline import Pipeline
 from thermocline.datasets.ingest.pii import PiiResult
 
 
-def _batch(number: int) -> _Batch:
-    return _Batch(positions={0: number})
+def _batch(number: int) -> MicroBatch:
+    return MicroBatch(positions={0: number})
 
 
-def _decoded(batch: _Batch) -> _Decoded:
-    return _Decoded(batch, pa.table({}), pa.table({}), [], None, PiiResult("t", pa.table({})), None)
+def _decoded(batch: MicroBatch) -> DecodedBatch:
+    return DecodedBatch(
+        batch, pa.table({}), pa.table({}), [], None, PiiResult("t", pa.table({})), None
+    )
 
 
-def _number(decoded: _Decoded) -> int:
+def _number(decoded: DecodedBatch) -> int:
     return decoded.batch.positions[0]
 
 
@@ -33,7 +35,7 @@ def test_batches_are_decoded_and_published_in_the_order_submitted() -> None:
     decoded: list[int] = []
     published: list[int] = []
 
-    def decode(batch: _Batch) -> _Decoded:
+    def decode(batch: MicroBatch) -> DecodedBatch:
         decoded.append(batch.positions[0])
         return _decoded(batch)
 
@@ -50,13 +52,13 @@ def test_after_a_conflict_nothing_behind_the_failed_batch_is_published() -> None
     conflicted: list[int] = []  # the first attempt at batch 3 conflicts, the retry does not
     release = threading.Event()
 
-    def decode(batch: _Batch) -> _Decoded:
+    def decode(batch: MicroBatch) -> DecodedBatch:
         # The decoding thread takes batch 5 only once batch 4 is queued for publishing.
         if batch.positions[0] == 5:
             release.set()
         return _decoded(batch)
 
-    def publish(decoded: _Decoded) -> None:
+    def publish(decoded: DecodedBatch) -> None:
         number = _number(decoded)
         if number == 3 and number not in conflicted:
             conflicted.append(number)
@@ -82,12 +84,12 @@ def test_a_decode_error_reaches_the_consuming_thread_and_what_came_before_is_pub
     published: list[int] = []
     publisher: Pipeline
 
-    def decode(batch: _Batch) -> _Decoded:
+    def decode(batch: MicroBatch) -> DecodedBatch:
         if batch.positions[0] == 2:
             raise ValueError("registry unreachable")
         return _decoded(batch)
 
-    def publish(decoded: _Decoded) -> None:
+    def publish(decoded: DecodedBatch) -> None:
         if _number(decoded) == 0:  # hold on until batch 2 has failed, with batch 1 queued
             wait_until(lambda: publisher.error, 10, "batch 2's decode to fail", every=0.01)
         published.append(_number(decoded))

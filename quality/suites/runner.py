@@ -11,8 +11,10 @@ DESIGN.md):
   process (``gx.get_context(mode="ephemeral")``, a pandas data source, a dataframe asset, a
   whole-dataframe batch definition), shared by every suite and guarded by a lock (GX contexts
   are not thread-safe).
-- Only the columns the suite names are converted to pandas, as Arrow-backed columns
-  (``types_mapper=pd.ArrowDtype``: no copy for most types, nulls stay nulls). Measured with GX
+- Only the columns the suite names are converted to pandas: floats and integers without nulls
+  as numpy (exact, and GX's comparisons run several times faster on them), the rest as
+  Arrow-backed columns (``types_mapper=pd.ArrowDtype``: no copy, nulls stay nulls, an
+  integer column with nulls stays exact instead of becoming float64). Measured with GX
   1.24 and pandas 3: every column-map and aggregate expectation tried (between, in_set,
   not_null, regex, value lengths, unique, mean, min/max, median, stdev, quantiles, sum,
   distinct values, most common value, proportions) gives the same answer on Arrow-backed and
@@ -284,12 +286,22 @@ def _frame(table: pa.Table, columns: Sequence[str], numpy_columns: frozenset[str
             series = column.to_pandas()
             if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
                 series = series.astype(object)
+        elif _numpy_is_exact(column):
+            series = column.to_pandas()  # numpy float64 / intN: GX compares these ~4x faster
         else:
             series = column.to_pandas(types_mapper=pd.ArrowDtype)
         data[name] = series
     if not data:
         return pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     return pd.DataFrame(data)
+
+
+def _numpy_is_exact(column: pa.ChunkedArray) -> bool:
+    """Floats (a null becomes NaN, which GX counts as missing either way) and integers
+    without nulls convert to numpy without loss; measured on 1M rows, GX's ``between`` runs in
+    0.36 s on numpy float64 against 1.4 s on Arrow-backed ``double[pyarrow]``."""
+    kind = column.type
+    return pa.types.is_floating(kind) or (pa.types.is_integer(kind) and column.null_count == 0)
 
 
 # ---- GX results -> CheckResult ----------------------------------------------------------------
@@ -472,6 +484,8 @@ def _show(value: Any) -> str:
     if hasattr(value, "item") and not isinstance(value, str):
         with contextlib.suppress(TypeError, ValueError):
             value = value.item()
+    if isinstance(value, float):
+        return show_observed(value)
     return show_value(value)
 
 

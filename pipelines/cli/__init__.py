@@ -1,7 +1,7 @@
 """The ``thermocline`` command line: parses arguments, calls the Python API, prints the result.
 
 One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
-``checks``, ``ingest``, ``quarantine``, ``pii``, ``erase``, ``demo``), each with a
+``checks``, ``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``demo``), each with a
 ``register(group)`` that adds its commands to :data:`cli`;
 :mod:`.output` holds how every command prints (tables for people, ``--json`` for scripts) and
 how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` or a usage error
@@ -29,6 +29,7 @@ from thermocline.pipelines.cli import (
     erase,
     ingest,
     pii,
+    quality,
     quarantine,
     ui,
     versions,
@@ -85,6 +86,7 @@ for _group in (
     ingest,
     quarantine,
     pii,
+    quality,
     erase,
     demo,
 ):

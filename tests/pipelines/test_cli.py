@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("THERMOCLINE_LAKE", raising=False)
     monkeypatch.delenv("THERMOCLINE_PROJECT", raising=False)
-    for name in ("thermocline.yaml", "dagster.yaml"):
+    for name in ("thermocline.yaml", "rides.suite.json", "dagster.yaml"):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
     return tmp_path
 
@@ -155,7 +155,8 @@ def test_a_failure_that_is_not_the_input_is_one_line_and_exit_1(tmp_path: Path) 
 @pytest.fixture(scope="module")
 def two_versions_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("two-versions")
-    shutil.copy(REPO_ROOT / "thermocline.yaml", folder / "thermocline.yaml")
+    for name in ("thermocline.yaml", "rides.suite.json"):
+        shutil.copy(REPO_ROOT / name, folder / name)
     ingest_demo(folder, 2)
     return folder
 

@@ -5,6 +5,7 @@ in-process on a real local lake."""
 from __future__ import annotations
 
 import asyncio
+import json
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from dagster._time import get_current_datetime
 
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
-from thermocline.datasets.demo import demo_rides
+from thermocline.datasets.demo import DEMO_BAD_CITY, DEMO_CITIES, demo_rides
 from thermocline.pipelines.asset_checks import CHECKS_TABLE, check_metadata, checks_markdown
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 from thermocline.quality.results import CheckResult
@@ -60,8 +61,8 @@ def project_file(tmp_path: Path, local_lake: Lake) -> Path:
     return path
 
 
-def add_csv(project_file: Path, batch: int, bad_fares: int = 0) -> None:
-    table = demo_rides(batch, 200)
+def add_csv(project_file: Path, batch: int, bad_fares: int = 0, bad_city: bool = False) -> None:
+    table = demo_rides(batch, 200, bad=bad_city)
     fares = table["fare"].to_pylist()
     fares[:bad_fares] = [-1.0] * bad_fares
     table = table.set_column(table.schema.get_field_index("fare"), "fare", pa.array(fares))
@@ -175,3 +176,73 @@ def test_a_dataset_without_a_freshness_check_has_no_freshness_policy(
     defs = build_definitions(load_project(project_file), str(project_file))
     node = defs.resolve_asset_graph().get(dg.AssetKey("rides"))
     assert node.freshness_policy_or_from_metadata is None
+
+
+SUITE = {
+    "name": "rides",
+    "expectations": [
+        {
+            "type": "expect_column_values_to_be_in_set",
+            "kwargs": {"column": "city", "value_set": list(DEMO_CITIES)},
+            "meta": {"severity": "error"},
+        },
+        {
+            "type": "expect_column_mean_to_be_between",
+            "kwargs": {"column": "fare", "min_value": 100, "max_value": 200},
+            "meta": {"severity": "warn"},
+        },
+    ],
+}
+
+
+def test_a_suite_is_one_asset_check_per_expectation_and_an_error_one_blocks(
+    project_file: Path,
+) -> None:
+    (project_file.parent / "rides.json").write_text(json.dumps(SUITE))
+    text = project_file.read_text()
+    project_file.write_text(text.replace("    pii:", "      suite: rides.json\n    pii:"))
+    defs = build_definitions(load_project(project_file), str(project_file))
+    specs = {spec.name: spec for spec in defs.get_assets_def("rides").check_specs}
+    assert specs["gx_column_values_to_be_in_set_city"].blocking
+    assert not specs["gx_column_mean_to_be_between_fare"].blocking
+
+    ran: list[str] = []
+
+    @dg.asset(deps=["rides"])
+    def rides_features() -> None:
+        ran.append("features")
+
+    def run(batch: int, bad_city: bool) -> dg.ExecuteInProcessResult:
+        add_csv(project_file, batch, bad_city=bad_city)
+        return dg.materialize(
+            [defs.get_assets_def("rides"), rides_features],
+            resources={"thermocline": ThermoclineResource(project_path=str(project_file))},
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+
+    good = run(0, bad_city=False)
+    assert good.success
+    assert ran == ["features"]
+    evaluations = {e.check_name: e for e in good.get_asset_check_evaluations()}
+    assert set(evaluations) == set(specs), "every expectation reported"
+    mean = evaluations["gx_column_mean_to_be_between_fare"]
+    assert not mean.passed, "a warn expectation fails and the batch is published anyway"
+    assert mean.severity == dg.AssetCheckSeverity.WARN
+    assert isinstance(mean.metadata["observed"], dg.FloatMetadataValue)
+    assert mean.metadata["engine"] == dg.TextMetadataValue("gx")
+    assert mean.metadata["expectation"] == dg.TextMetadataValue("expect_column_mean_to_be_between")
+    (event,) = good.asset_materializations_for_node("rides")
+    table = event.metadata[CHECKS_TABLE].value
+    assert "| gx_column_mean_to_be_between_fare | **FAIL** | warn | gx |" in table
+    assert "| gx_column_values_to_be_in_set_city | pass | error | gx |" in table
+
+    bad = run(1, bad_city=True)
+    assert not bad.success
+    assert ran == ["features"], "the downstream asset did not run again"
+    assert bad.get_asset_materialization_events() == []
+    failed = {e.check_name: e for e in bad.get_asset_check_evaluations() if not e.passed}
+    city = failed["gx_column_values_to_be_in_set_city"]
+    assert city.severity == dg.AssetCheckSeverity.ERROR
+    assert city.metadata["failing_rows"] == dg.IntMetadataValue(4)  # every 50th of 200 rides
+    assert DEMO_BAD_CITY in str(city.metadata["sample"].value)

@@ -87,6 +87,26 @@ def test_the_demo_table_holds_no_clear_email(
     ]
 
 
+def test_the_demo_bad_batch_names_the_expectation_it_failed(project: Path) -> None:
+    good = thermocline("demo", "--rows", "300", cwd=project)
+    assert good.exit_code == 0, good.stderr
+    assert "ok   gx_column_values_to_be_in_set_city:" in good.stdout
+    assert "published version 0 of rides" in good.stdout
+
+    bad = thermocline("demo", "--rows", "300", "--bad", cwd=project)
+    assert bad.exit_code == 0, bad.stderr  # the quarantine is what --bad shows
+    assert "wrote 300 bad rides" in bad.stdout
+    failed = [line for line in bad.stdout.splitlines() if line.startswith("  FAIL ")]
+    assert len(failed) == 1, bad.stdout
+    assert failed[0].startswith("  FAIL gx_column_values_to_be_in_set_city: ")
+    assert "6 of 300 rows" in failed[0]
+    assert "'atlantis'" in failed[0]
+    assert "failed gx_column_values_to_be_in_set_city and was quarantined" in bad.stdout
+    assert "Traceback" not in bad.stdout + bad.stderr
+    table = read_dataset(Catalog(Lake.open(project / "lake")), "rides").to_table()
+    assert table.num_rows == 300, "nothing of the bad batch was published"
+
+
 @pytest.mark.kafka
 def test_demo_events_go_through_kafka_exactly_once_with_dead_letters(
     project: Path,

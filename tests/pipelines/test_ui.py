@@ -39,6 +39,10 @@ CHECKS = {
     "unique_ride_id",
     "range_fare",
     "distribution_drift_fare",
+    "gx_column_values_to_be_in_set_city",
+    "gx_column_values_to_be_between_distance_km",
+    "gx_column_mean_to_be_between_fare",
+    "gx_table_row_count_to_be_between",
     "pii",
 }
 RUN_SECONDS = 120.0

@@ -109,6 +109,12 @@ def test_declared_checks_report_their_numbers_as_numeric_metadata(project_file: 
     failed = {e.check_name: e for e in bad.get_asset_check_evaluations() if not e.passed}
     assert failed["range_fare"].metadata["failing_rows"] == dg.IntMetadataValue(3)
     assert failed["range_fare"].severity == dg.AssetCheckSeverity.ERROR
+    (failure,) = bad.get_step_failure_events()
+    user_failure = failure.step_failure_data.user_failure_data
+    assert user_failure is not None
+    assert (
+        "| range_fare | **FAIL** | error | builtin |" in user_failure.metadata[CHECKS_TABLE].value
+    )
 
 
 def test_check_metadata_keeps_numbers_numeric_and_names_the_expectation() -> None:

@@ -135,6 +135,11 @@ def test_ingest_batch_prints_the_outcome_and_its_checks_as_json(project: Path) -
         "not_null_ride_id_started_at",
         "unique_ride_id",
         "range_fare",
+        "distribution_drift_fare",
+        "gx_column_values_to_be_in_set_city",
+        "gx_column_values_to_be_between_distance_km",
+        "gx_column_mean_to_be_between_fare",
+        "gx_table_row_count_to_be_between",
     ]
     assert all(c["passed"] for c in outcome["checks"])
     assert outcome["checks"][0]["metadata"]["rows"] == 100

@@ -3,9 +3,11 @@ root loads it (``[tool.dagster]`` in pyproject.toml).
 
 Every dataset with a source is an asset whose materialization is one write-audit-publish run
 (with ``partition_start``, a daily-partitioned asset whose runs each replace one day):
-its quality checks are Dagster asset checks (ERROR ones blocking: a failure quarantines the
-batch, fails the run and keeps downstream assets from running; WARN ones publish and show),
-with a ``pii`` check and the column classifications in the metadata
+its quality checks (built-in, history-aware, one per expectation of its Great Expectations
+suite) are Dagster asset checks with their numbers as metadata (ERROR ones blocking: a failure
+quarantines the batch, fails the run and keeps downstream assets from running; WARN ones
+publish and show; :mod:`thermocline.pipelines.asset_checks`), a dataset with a freshness check
+gets a freshness policy, and a ``pii`` check puts the column classifications in the metadata
 (:mod:`thermocline.pipelines.pii_checks`).
 When the source has nothing new, nothing is materialized. A Kafka dataset is a micro-batch
 asset (a run consumes until caught up) with a sensor for small topics. Each dataset also gets
@@ -32,9 +34,17 @@ from thermocline.datasets.ingest.kafka_topic import pending_records
 from thermocline.datasets.ingest.run import ingest
 from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
 from thermocline.datasets.tables.versions import open_table, read_dataset
+from thermocline.pipelines.asset_checks import (
+    CHECKS_TABLE,
+    asset_check_result,
+    check_specs,
+    checks_markdown,
+    declared_results,
+    freshness_policy,
+)
 from thermocline.pipelines.pii_checks import pii_check_spec, pii_report
-from thermocline.pipelines.streaming import batch_metadata, check_results, severity
-from thermocline.quality.results import CheckResult, check_names
+from thermocline.pipelines.streaming import batch_metadata, check_results
+from thermocline.quality.results import CheckResult
 
 __all__ = ["ThermoclineResource", "build_definitions", "defs"]
 
@@ -59,7 +69,7 @@ def build_definitions(project: Project, project_path: str | None = None) -> dg.D
     """Assets, checks, maintenance jobs, schedules and sensors for every dataset of
     ``project``."""
     assets = [
-        (_kafka_asset if spec.source.kind == "kafka" else _dataset_asset)(name, spec)
+        (_kafka_asset if spec.source.kind == "kafka" else _dataset_asset)(project, name, spec)
         for name, spec in project.datasets.items()
         if spec.source
     ]
@@ -82,41 +92,37 @@ def build_definitions(project: Project, project_path: str | None = None) -> dg.D
     )
 
 
-def _check_specs(name: str, spec: DatasetSpec) -> list[dg.AssetCheckSpec]:
-    checks = spec.quality.checks
-    return [pii_check_spec(name)] + [
-        dg.AssetCheckSpec(
-            check_name,
-            asset=name,
-            blocking=check.severity == "error",
-            description=f"{check.check} ({check.severity})",
-        )
-        for check_name, check in zip(check_names(checks), checks, strict=True)
-    ]
+def _check_specs(project: Project, name: str) -> list[dg.AssetCheckSpec]:
+    return [pii_check_spec(name), *check_specs(project, name)]
 
 
-def _check_result(name: str, result: CheckResult) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        asset_key=name,
-        check_name=result.name,
-        passed=result.passed,
-        severity=severity(result),
-        description=result.message,
-        metadata=dict(result.metadata),
-    )
+def _check_events(
+    context: AssetExecutionContext, project: Project, name: str, results: list[CheckResult]
+) -> Iterator[dg.AssetCheckResult]:
+    """The asset check results of ``results``; one without a declared asset check (which
+    Dagster would refuse) is logged instead, and still shows in the checks table."""
+    known, unknown = declared_results(project, name, results)
+    for result in unknown:
+        context.log.warning(f"{name}: check {result.name} has no asset check: {result.message}")
+    for result in known:
+        yield asset_check_result(name, result)
 
 
-def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
-    source_kind = spec.source.kind if spec.source else "none"
-    check_specs = _check_specs(name, spec)
-    asset_spec = dg.AssetSpec(
+def _asset_spec(project: Project, name: str, spec: DatasetSpec, source_kind: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
         name,
         group_name=f"{source_kind}_sources",
         kinds={"delta", source_kind},
         owners=spec.owners,
         description=spec.description or None,
         tags={"thermocline/source": source_kind},
+        freshness_policy=freshness_policy(project, name),
     )
+
+
+def _dataset_asset(project: Project, name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
+    source_kind = spec.source.kind if spec.source else "none"
+    asset_spec = _asset_spec(project, name, spec, source_kind)
 
     # can_subset makes every output optional: with nothing new, nothing is materialized.
     partitions = (
@@ -128,7 +134,7 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=name,
         specs=[asset_spec],
-        check_specs=check_specs,
+        check_specs=_check_specs(project, name),
         can_subset=True,
         pool=f"thermocline_writer_{name}",
         partitions_def=partitions,
@@ -139,43 +145,42 @@ def _dataset_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
         project, catalog = thermocline.load()
         key = context.partition_key if context.has_partition_key else None
         outcome = ingest(project, catalog, name, partition=key)
-        for result in outcome.checks:
-            yield _check_result(name, result)
+        yield from _check_events(context, project, name, outcome.checks)
+        checks_table = {CHECKS_TABLE: dg.MetadataValue.md(checks_markdown(outcome.checks))}
         if outcome.status == "quarantined":
             raise dg.Failure(
                 description=f"{name}: batch quarantined, nothing published: {outcome.description}",
-                metadata={"quarantine": outcome.quarantine_path or "", "rows": outcome.rows},
+                metadata={
+                    "quarantine": outcome.quarantine_path or "",
+                    "rows": outcome.rows,
+                    **checks_table,
+                },
             )
         if outcome.status == "nothing_new":
             context.log.info(f"{name}: {outcome.description}; nothing to publish")
             return
         pii_check, pii_metadata = pii_report(catalog, name, spec, outcome.version)
         metadata = _metadata(catalog, name, outcome.rows, outcome.description)
-        yield dg.MaterializeResult(asset_key=name, metadata={**metadata, **pii_metadata})
+        yield dg.MaterializeResult(
+            asset_key=name, metadata={**metadata, **checks_table, **pii_metadata}
+        )
         yield pii_check
 
     return materialize
 
 
-def _kafka_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
+def _kafka_asset(project: Project, name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
     """Micro-batch mode for a topic: a run consumes until caught up, exactly once, and
     materializes when it published (the long-lived service is ``thermocline ingest kafka``).
     Each check reports its first failure over the run's micro-batches. A micro-batch that
     failed a blocking check was quarantined while the stream went on; the run then fails, as a
     batch quarantine does, so that downstream assets wait."""
-    asset_spec = dg.AssetSpec(
-        name,
-        group_name="kafka_sources",
-        kinds={"delta", "kafka"},
-        owners=spec.owners,
-        description=spec.description or None,
-        tags={"thermocline/source": "kafka"},
-    )
+    asset_spec = _asset_spec(project, name, spec, "kafka")
 
     @dg.multi_asset(
         name=name,
         specs=[asset_spec],
-        check_specs=_check_specs(name, spec),
+        check_specs=_check_specs(project, name),
         can_subset=True,
         pool=f"thermocline_writer_{name}",
     )
@@ -193,8 +198,7 @@ def _kafka_asset(name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(
             asset_key=name, metadata={**metadata, **batch_metadata(reports), **pii_metadata}
         )
-        for result in check_results(reports):
-            yield _check_result(name, result)
+        yield from _check_events(context, project, name, check_results(reports))
         yield pii_check
 
     return consume

@@ -1,5 +1,8 @@
-"""The demo: a new batch of rides lands in the source folder and Dagster ingests it; ride
-events go through the dev Kafka broker into their own table.
+"""The demo: a new batch of rides lands in the source folder and Dagster ingests it (its
+checks: built-in, a distribution drift check and the expectations of the project's Great
+Expectations suite, one asset check each; a bad batch breaks the suite's ``error``
+expectation and is quarantined); ride events go through the dev Kafka broker into their own
+table.
 
 The run and the stream's publishes go to the project's Dagster instance
 (``.thermocline/dagster``), the same one ``thermocline ui up`` serves, so they show in the UI
@@ -43,6 +46,7 @@ class DemoCheck:
     name: str
     passed: bool
     description: str | None
+    blocking: bool = False  # a failure of this check quarantines the batch
 
 
 @dataclass(frozen=True)
@@ -56,22 +60,28 @@ class DemoRun:
     version: int | None  # the version the run published; None when it published nothing
 
 
-def run_demo(project: Project, rows: int = 5_000) -> DemoRun:
-    """Write the next demo batch, then materialize the demo asset in a recorded Dagster run."""
-    path = write_next_demo_batch(project, rows)
+def run_demo(project: Project, rows: int = 5_000, *, bad: bool = False) -> DemoRun:
+    """Write the next demo batch (``bad``: one that breaks the suite's ``error`` expectation),
+    then materialize the demo asset in a recorded Dagster run."""
+    path = write_next_demo_batch(project, rows, bad=bad)
     project_path = str(project.path) if project.path else None
     defs = build_definitions(project, project_path)
+    asset = defs.get_assets_def(DEMO_DATASET)
+    blocking = {spec.key.name for spec in asset.check_specs if spec.blocking}
     with dagster_instance(project) as instance:
         result = dg.materialize(
-            [defs.get_assets_def(DEMO_DATASET)],
+            [asset],
             resources={"thermocline": ThermoclineResource(project_path=project_path)},
             instance=instance,
             raise_on_error=False,
-            # The run's events are in the UI; the terminal gets the summary the CLI prints.
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # The run's events are in the UI; the terminal gets the summary the CLI prints (a
+            # bad batch's quarantine is the expected outcome: no step failure on the terminal).
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "CRITICAL" if bad else "WARNING"}}}
+            },
         )
     checks = [
-        DemoCheck(c.check_name, c.passed, c.description)
+        DemoCheck(c.check_name, c.passed, c.description, c.check_name in blocking)
         for c in result.get_asset_check_evaluations()
     ]
     published = result.get_asset_materialization_events()

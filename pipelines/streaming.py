@@ -14,13 +14,19 @@ from typing import Any
 import dagster as dg
 
 from thermocline.datasets.ingest.kafka import BatchReport
+from thermocline.pipelines.asset_checks import (
+    CHECKS_TABLE,
+    asset_check_evaluation,
+    checks_markdown,
+)
 from thermocline.quality.results import CheckResult
 
-__all__ = ["DagsterReporter", "batch_metadata", "check_results", "severity"]
+__all__ = ["DagsterReporter", "batch_metadata", "check_results"]
 
 
 def batch_metadata(reports: Sequence[BatchReport]) -> dict[str, Any]:
-    """What some micro-batches did, as materialization metadata."""
+    """What some micro-batches did, as materialization metadata, with their check results as
+    one markdown table (each check's first failure, else its last pass)."""
     offsets: dict[int, int] = {}
     for report in reports:
         offsets.update(report.positions)
@@ -39,6 +45,7 @@ def batch_metadata(reports: Sequence[BatchReport]) -> dict[str, Any]:
     quarantined = [r.quarantine_path for r in reports if r.quarantine_path]
     if quarantined:
         metadata["quarantine"] = dg.MetadataValue.json(quarantined)
+    metadata[CHECKS_TABLE] = dg.MetadataValue.md(checks_markdown(check_results(reports)))
     return metadata
 
 
@@ -69,19 +76,5 @@ class DagsterReporter:
         )
         for result in report.checks:
             self.instance.report_runless_asset_event(
-                dg.AssetCheckEvaluation(
-                    asset_key=self.asset_key,
-                    check_name=result.name,
-                    passed=result.passed,
-                    severity=severity(result),
-                    description=result.message,
-                    metadata=dict(result.metadata),
-                )
+                asset_check_evaluation(self.asset_key.to_user_string(), result)
             )
-
-
-def severity(result: CheckResult) -> dg.AssetCheckSeverity:
-    """The Dagster severity of a check result."""
-    if result.severity == "error":
-        return dg.AssetCheckSeverity.ERROR
-    return dg.AssetCheckSeverity.WARN

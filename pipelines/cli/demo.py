@@ -21,9 +21,16 @@ __all__ = ["demo", "register"]
     show_default=True,
     help="Also produce this many ride events into Kafka and ingest them.",
 )
+@click.option(
+    "--bad",
+    is_flag=True,
+    help="Write a bad batch instead (2% of rides from an unknown city): the suite's error "
+    "expectation fails and the batch is quarantined.",
+)
 @click.pass_obj
-def demo(ctx: Context, rows: int, events: int) -> None:
+def demo(ctx: Context, rows: int, events: int, bad: bool) -> None:
     """Run the demo: a new batch file of rides, ingested by a Dagster run; then the history.
+    With --bad, the batch breaks an expectation of the rides suite and is quarantined.
     With --events, ride events also go through the dev Kafka broker into `ride_events`."""
     from thermocline.datasets.demo import DEMO_DATASET, demo_pii_key
     from thermocline.datasets.tables.versions import history as table_history
@@ -36,11 +43,18 @@ def demo(ctx: Context, rows: int, events: int) -> None:
             markup=False,
         )
     with err.status("materializing the rides asset with Dagster..."):
-        run = run_demo(ctx.project, rows)
-    out.print(f"wrote {rows} rides to {run.path}")
-    for check in run.checks:
-        mark = "ok  " if check.passed else "FAIL"
+        run = run_demo(ctx.project, rows, bad=bad)
+    out.print(f"wrote {rows} {'bad ' if bad else ''}rides to {run.path}")
+    for check in sorted(run.checks, key=lambda c: c.passed):
+        mark = "ok  " if check.passed else ("FAIL" if check.blocking else "warn")
         out.print(f"  {mark} {check.name}: {check.description}", markup=False)
+    failed = [c.name for c in run.checks if c.blocking and not c.passed]
+    if failed:
+        out.print(
+            f"{DEMO_DATASET}: the batch failed {', '.join(failed)} and was quarantined, nothing "
+            "published; see `thermocline quarantine list` and `thermocline checks "
+            f"{DEMO_DATASET}`\n"
+        )
     if run.version is not None:
         out.print(
             f"Dagster run {run.run_id[:8]} published version {run.version} of {DEMO_DATASET}\n"
@@ -62,7 +76,7 @@ def demo(ctx: Context, rows: int, events: int) -> None:
         "table's metadata (schema, row count, Delta version, preview). Stop it with "
         "`.venv/bin/thermocline ui down`."
     )
-    if not run.success:
+    if not run.success and not (bad and failed):
         raise ThermoclineError(f"the Dagster run {run.run_id[:8]} failed; see the output above")
     if events:
         _event_demo(ctx, events)

@@ -34,7 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("THERMOCLINE_LAKE", raising=False)
     monkeypatch.delenv("THERMOCLINE_PROJECT", raising=False)
-    for name in ("thermocline.yaml", "dagster.yaml"):
+    for name in ("thermocline.yaml", "rides.suite.json", "dagster.yaml"):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
     return tmp_path
 
@@ -87,6 +87,26 @@ def test_the_demo_table_holds_no_clear_email(
     ]
 
 
+def test_the_demo_bad_batch_names_the_expectation_it_failed(project: Path) -> None:
+    good = thermocline("demo", "--rows", "300", cwd=project)
+    assert good.exit_code == 0, good.stderr
+    assert "ok   gx_column_values_to_be_in_set_city:" in good.stdout
+    assert "published version 0 of rides" in good.stdout
+
+    bad = thermocline("demo", "--rows", "300", "--bad", cwd=project)
+    assert bad.exit_code == 0, bad.stderr  # the quarantine is what --bad shows
+    assert "wrote 300 bad rides" in bad.stdout
+    failed = [line for line in bad.stdout.splitlines() if line.startswith("  FAIL ")]
+    assert len(failed) == 1, bad.stdout
+    assert failed[0].startswith("  FAIL gx_column_values_to_be_in_set_city: ")
+    assert "6 of 300 rows" in failed[0]
+    assert "'atlantis'" in failed[0]
+    assert "failed gx_column_values_to_be_in_set_city and was quarantined" in bad.stdout
+    assert "Traceback" not in bad.stdout + bad.stderr
+    table = read_dataset(Catalog(Lake.open(project / "lake")), "rides").to_table()
+    assert table.num_rows == 300, "nothing of the bad batch was published"
+
+
 @pytest.mark.kafka
 def test_demo_events_go_through_kafka_exactly_once_with_dead_letters(
     project: Path,
@@ -115,6 +135,11 @@ def test_ingest_batch_prints_the_outcome_and_its_checks_as_json(project: Path) -
         "not_null_ride_id_started_at",
         "unique_ride_id",
         "range_fare",
+        "distribution_drift_fare",
+        "gx_column_values_to_be_in_set_city",
+        "gx_column_values_to_be_between_distance_km",
+        "gx_column_mean_to_be_between_fare",
+        "gx_table_row_count_to_be_between",
     ]
     assert all(c["passed"] for c in outcome["checks"])
     assert outcome["checks"][0]["metadata"]["rows"] == 100
@@ -155,7 +180,8 @@ def test_a_failure_that_is_not_the_input_is_one_line_and_exit_1(tmp_path: Path) 
 @pytest.fixture(scope="module")
 def two_versions_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("two-versions")
-    shutil.copy(REPO_ROOT / "thermocline.yaml", folder / "thermocline.yaml")
+    for name in ("thermocline.yaml", "rides.suite.json"):
+        shutil.copy(REPO_ROOT / name, folder / name)
     ingest_demo(folder, 2)
     return folder
 

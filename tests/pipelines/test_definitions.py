@@ -109,6 +109,11 @@ def test_the_repository_project_loads_as_a_code_location() -> None:
         "not_null_ride_id_started_at",
         "unique_ride_id",
         "range_fare",
+        "distribution_drift_fare",
+        "gx_column_values_to_be_in_set_city",
+        "gx_column_values_to_be_between_distance_km",
+        "gx_column_mean_to_be_between_fare",
+        "gx_table_row_count_to_be_between",
     }
     jobs = {job.name for job in defs.resolve_all_job_defs() if job.name.startswith("maintain_")}
     assert jobs == {"maintain_rides_job", "maintain_ride_events_job"}, "one per dataset"

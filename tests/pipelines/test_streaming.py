@@ -19,6 +19,7 @@ from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.kafka import KafkaIngester
 from thermocline.datasets.ingest.kafka_topic import pending_records
+from thermocline.pipelines.asset_checks import CHECKS_TABLE
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 from thermocline.pipelines.streaming import DagsterReporter
 
@@ -82,6 +83,10 @@ def test_the_service_reports_each_publish_and_its_checks_to_dagster(
         history = instance.event_log_storage.get_asset_check_execution_history(check, limit=100)
         assert len(history) == len(records)
         assert {h.status.value for h in history} == {"SUCCEEDED"}
+        evaluations = [h.event.asset_check_evaluation for h in history if h.event]
+        assert sum(e.metadata["rows"].value for e in evaluations if e) == 300
+        assert {e.metadata["engine"].value for e in evaluations if e} == {"builtin"}
+        assert all("| not_null_page | pass |" in m[CHECKS_TABLE].value for m in metadata)
 
 
 def test_a_micro_batch_run_reports_a_failed_check_and_the_stream_goes_on(
@@ -105,6 +110,7 @@ def test_a_micro_batch_run_reports_a_failed_check_and_the_stream_goes_on(
         metadata = event.materialization.metadata
         assert metadata["rows_quarantined"].value + metadata["rows_published"].value == 50
         assert metadata["rows_quarantined"].value >= 1
+        assert "| not_null_page | **FAIL** | error | builtin |" in metadata[CHECKS_TABLE].value
 
         send(kafka_bootstrap, topic, 50, 10)
         again = dg.materialize([clicks], resources=resources, instance=instance)

@@ -34,7 +34,17 @@ from thermocline.pipelines.ui import UiInfo, ui_down, ui_up
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ROWS = 1_000
-CHECKS = {"not_null_ride_id_started_at", "unique_ride_id", "range_fare", "pii"}
+CHECKS = {
+    "not_null_ride_id_started_at",
+    "unique_ride_id",
+    "range_fare",
+    "distribution_drift_fare",
+    "gx_column_values_to_be_in_set_city",
+    "gx_column_values_to_be_between_distance_km",
+    "gx_column_mean_to_be_between_fare",
+    "gx_table_row_count_to_be_between",
+    "pii",
+}
 RUN_SECONDS = 120.0
 LOAD_SECONDS = 60.0
 # about:blank at 1400x900 is a 5.7 KB PNG; Dagster's pages (graph, catalog, "Empty graph",
@@ -87,7 +97,7 @@ def dagster_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     """``dagster dev`` for a copy of the repository's project with one 1,000-row demo batch."""
     root = tmp_path / "project"
     root.mkdir()
-    for name in ("thermocline.yaml", "dagster.yaml"):
+    for name in ("thermocline.yaml", "rides.suite.json", "dagster.yaml"):
         shutil.copy(REPO_ROOT / name, root / name)
     write_demo_rides_csv(root / ".thermocline" / "demo" / "rides", ROWS)
     # The lake must be <root>/lake, whatever the developer's shell exports; dagster dev inherits

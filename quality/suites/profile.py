@@ -11,7 +11,7 @@ carries ``meta.severity: warn``: a profile describes, a person decides what must
 Pure: Arrow in, a JSON-able suite out.
 
 >>> import pyarrow as pa
->>> suite = profile_suite(pa.table({"city": ["Oslo", "Bergen", None]}), "rides")
+>>> suite = profile_suite(pa.table({"city": ["Oslo", "Bergen", "Oslo", "Bergen", None]}), "rides")
 >>> [e["type"] for e in suite["expectations"]]
 ['expect_column_values_to_be_in_type_list', 'expect_column_values_to_not_be_null', \
 'expect_column_values_to_be_in_set']

@@ -7,7 +7,7 @@ The profile reads a bounded sample (the same one ``pii scan`` reads: the whole t
 holds at most ``sample_rows`` rows, else row groups spread over up to 32 files), so a big table
 costs a few row groups; ranges and value sets then describe the sample, which a person reviews.
 
->>> written = init_suite(catalog, "rides", Path("suites/rides.json"))  # doctest: +SKIP
+>>> written = init_suite(catalog, "rides", Path("rides.suite.json"))  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def suite() -> None:
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Where to write the suite (default: suites/DATASET.json next to the project file).",
+    help="Where to write the suite (default: DATASET.suite.json next to the project file).",
 )
 @click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 @click.option(
@@ -56,7 +56,7 @@ def init_command(
 
     ctx.dataset(dataset)
     root = ctx.project.root
-    path = output if output is not None else root / "suites" / f"{dataset}.json"
+    path = output if output is not None else root / f"{dataset}.suite.json"
     written = init_suite(
         ctx.catalog,
         dataset,

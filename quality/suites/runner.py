@@ -1,7 +1,7 @@
 """Running a Great Expectations suite on an Arrow batch: :class:`SuiteCheck`, a
 :class:`~thermocline.quality.results.BatchCheck` that gives one result per expectation.
 
->>> check = SuiteCheck(load_suite("suites/rides.json"), chunk_rows=250_000)  # doctest: +SKIP
+>>> check = SuiteCheck(load_suite("rides.suite.json"), chunk_rows=250_000)  # doctest: +SKIP
 >>> results = check(batch, context)  # doctest: +SKIP
 
 How it runs (GX Core 1.24, pandas engine; GX on DuckDB through SQLAlchemy is broken, see

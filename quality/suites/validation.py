@@ -2,8 +2,8 @@
 type is one GX knows, GX accepts its kwargs, and every column it names is in the dataset's
 declared schema. GX's registry is needed for the first two, so GX is imported here, lazily.
 
->>> suite_problems(load_suite("suites/rides.json"), declared_schema)  # doctest: +SKIP
-["suite suites/rides.json: gx_column_values_to_be_between_fair names column 'fair', ..."]
+>>> suite_problems(load_suite("rides.suite.json"), declared_schema)  # doctest: +SKIP
+["suite rides.suite.json: gx_column_values_to_be_between_fair names column 'fair', ..."]
 """
 
 from __future__ import annotations

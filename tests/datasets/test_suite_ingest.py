@@ -259,6 +259,11 @@ def test_suite_init_profiles_the_latest_version_into_a_suite_it_passes(
     )
     assert forced.exit_code == 0
     assert json.loads(forced.stdout)["rows_read"] == 40
+    # Without --output it lands next to the project file (the top level has no suites/ folder).
+    default = thermocline("quality", "suite", "init", "events", "--json", cwd=tmp_path)
+    assert default.exit_code == 0, default.stderr
+    assert json.loads(default.stdout)["suite"] == "events.suite.json"
+    assert (tmp_path / "events.suite.json").is_file()
 
     written = json.loads(output.read_text())
     project = write_project(

@@ -20,10 +20,12 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 setup: $(BIN)/.installed
 
 ## demo: a Dagster run ingests a new batch of demo rides into the local lake; then ride events
-## go through the dev Kafka broker (Tansu, started here; no S3 needed) into their own table
+## go through the dev Kafka broker (Tansu, started here; no S3 needed) into their own table;
+## last, a bad batch of rides that the GX suite quarantines, naming the expectation it broke
 demo: setup
 	$(BIN)/thermocline dev up --no-s3 > /dev/null
 	$(BIN)/thermocline demo --events 20000
+	$(BIN)/thermocline demo --bad --rows 1000
 
 ## up / down / status: the dev stack (Ceph RGW S3 + Tansu Kafka) on 127.0.0.1
 up: setup

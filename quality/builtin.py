@@ -214,7 +214,7 @@ def _compile(
         alias = query.column(indices[0])
         problem = None
         if isinstance(spec, AcceptedValuesCheck):
-            problem = plan_accepted_values(plan, spec, alias, kind, query, batch.num_rows)
+            problem = plan_accepted_values(plan, spec, alias, kind, batch.num_rows)
         elif isinstance(spec, RangeCheck):
             problem = plan_range(plan, spec, alias, kind, batch.num_rows)
         elif isinstance(spec, CompletenessCheck):

@@ -7,6 +7,7 @@ DuckDB query (:class:`~thermocline.quality.query.CheckPlan`): ``not_null``, ``un
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from thermocline.quality.messages import (
     show_observed,
     show_value,
 )
-from thermocline.quality.query import CheckPlan, Query, all_rows
+from thermocline.quality.query import CheckPlan, all_rows, first_row
 from thermocline.quality.results import CheckResult, MetadataValue, check_result
 
 __all__ = ["plan_accepted_values", "plan_not_null", "plan_range", "plan_unique"]
@@ -83,8 +84,14 @@ def plan_not_null(plan: CheckPlan, spec: NotNullCheck, aliases: list[str], rows:
 def plan_unique(plan: CheckPlan, spec: UniqueCheck, aliases: list[str], rows: int) -> None:
     """No key combination twice; a null is a value like any other, and NaN equals NaN."""
     keys = ", ".join(aliases)
-    # row(...) makes a struct, which is never NULL itself, so null keys are counted, not skipped.
-    plan.expressions.append(f"count(DISTINCT row({keys}))")
+    if len(aliases) == 1:
+        # count(DISTINCT) skips nulls: all nulls are one more key (hashing a plain column is
+        # cheaper than hashing a one-field struct).
+        key = aliases[0]
+        plan.expressions.append(f"count(DISTINCT {key}) + (count(*) > count({key}))::BIGINT")
+    else:
+        # row(...) makes a struct, which is never NULL itself, so null keys are counted.
+        plan.expressions.append(f"count(DISTINCT row({keys}))")
     label = show_columns(spec.columns)
 
     def finish(values: Sequence[Any], connection: duckdb.DuckDBPyConnection) -> CheckResult:
@@ -145,12 +152,11 @@ def plan_accepted_values(
     spec: AcceptedValuesCheck,
     alias: str,
     kind: pa.DataType,
-    query: Query,
     rows: int,
 ) -> str | None:
     """Every non-null value is in the list; the list is cast to the column's type first.
 
-    The values travel as a registered Arrow table, never as SQL text. A listed value that cannot
+    The values travel as query parameters, never as SQL text. A listed value that cannot
     be cast to the column's type (``"abc"`` for an int64 column) fails the check: it is a typo
     in the spec that would otherwise silently accept nothing.
     """
@@ -168,9 +174,10 @@ def plan_accepted_values(
                     f"column's type {kind}; fix the check's values"
                 )
         accepted = pa.concat_arrays(cast)
-    table = query.table(pa.table({"v": accepted}))
-    # Only quoted aliases and generated names go into the text; the values stay in the table.
-    outside = f"{alias} IS NOT NULL AND {alias} NOT IN (SELECT v FROM {table})"  # noqa: S608
+    # The values go in as named parameters of the column's type (never SQL text); an IN list
+    # is cheaper for DuckDB than a subquery over a registered table (a join per batch).
+    listed = ", ".join(plan.param(v) for v in accepted.to_pylist()) or "NULL"
+    outside = f"{alias} NOT IN ({listed})"
     plan.expressions.append(f"count(*) FILTER (WHERE {outside})")
     threshold = "in " + "[" + ", ".join(show_value(v) for v in spec.values) + "]"
 
@@ -194,6 +201,7 @@ def plan_accepted_values(
             connection,
             f"SELECT count(*) OVER (), count(*) AS n, {alias} FROM batch WHERE {outside}"  # noqa: S608
             f" GROUP BY {alias} ORDER BY n DESC, {alias} LIMIT 3",
+            plan.params,
         )
         sample: list[str] = []
         if examples:
@@ -226,16 +234,22 @@ def plan_range(
     if not (numeric or pa.types.is_null(kind)):
         return f"{label}: a range check needs a numeric column, got {kind}"
     floating = pa.types.is_floating(kind)
-    # DuckDB sorts NaN above every number: keep it out of "above max" and count it on its own.
-    number = f"{alias} IS NOT NULL" + (f" AND NOT isnan({alias})" if floating else "")
-    below = f"{alias} < {plan.param(spec.min)}" if spec.min is not None else "false"
-    above = f"{alias} > {plan.param(spec.max)}" if spec.max is not None else "false"
+    # Nulls fall out of every comparison and of min/max by themselves. DuckDB sorts NaN above
+    # every number: it is never below min, always above max and the max itself when present,
+    # so `finish` takes the NaN count out of "above max" and asks for the highest number again
+    # (only then, on a failing batch). Plain aggregates keep the passing case to one cheap scan.
+    below = (
+        f"count(*) FILTER (WHERE {alias} < {plan.param(spec.min)})" if spec.min is not None else "0"
+    )
+    above = (
+        f"count(*) FILTER (WHERE {alias} > {plan.param(spec.max)})" if spec.max is not None else "0"
+    )
     plan.expressions += [
-        f"count(*) FILTER (WHERE {number} AND {below})",
-        f"count(*) FILTER (WHERE {number} AND {above})",
+        below,
+        above,
         f"count(*) FILTER (WHERE isnan({alias}))" if floating else "0",
-        f"min({alias}) FILTER (WHERE {number})",
-        f"max({alias}) FILTER (WHERE {number})",
+        f"min({alias})",
+        f"max({alias})",
     ]
     bounds = show_bounds(spec.min, spec.max)
     threshold = " and ".join(
@@ -244,9 +258,20 @@ def plan_range(
         if bound is not None
     )
 
-    def finish(values: Sequence[Any], _: duckdb.DuckDBPyConnection) -> CheckResult:
+    def finish(values: Sequence[Any], connection: duckdb.DuckDBPyConnection) -> CheckResult:
         n_below, n_above, n_nan = (int(v) for v in values[:3])
         lowest, highest = (as_number(v) for v in values[3:])
+        if n_nan:
+            if spec.max is not None:
+                n_above -= n_nan
+            if isinstance(lowest, float) and math.isnan(lowest):
+                lowest = highest = None  # every value is NaN
+            else:
+                numbers = first_row(
+                    connection,
+                    f"SELECT max({alias}) FROM batch WHERE NOT isnan({alias})",  # noqa: S608
+                )
+                highest = as_number(numbers[0]) if numbers else None
         failing = n_below + n_above + n_nan
         metadata: dict[str, MetadataValue] = {
             "rows": rows,

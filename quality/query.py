@@ -38,16 +38,10 @@ class Query:
     def __init__(self, batch: pa.Table) -> None:
         self.batch = batch
         self.aliases: dict[int, str] = {}
-        self.tables: dict[str, pa.Table] = {}
 
     def column(self, index: int) -> str:
         alias = self.aliases.setdefault(index, f"c{len(self.aliases)}")
         return quote(alias)
-
-    def table(self, data: pa.Table) -> str:
-        name = f"values_{len(self.tables)}"
-        self.tables[name] = data
-        return quote(name)
 
     def connect(self) -> tuple[duckdb.DuckDBPyConnection, dict[int, str]]:
         """A fresh in-memory connection with the batch registered, and the columns it could
@@ -69,8 +63,6 @@ class Query:
                     )
                     del columns[index]
             connection.register("batch", self._table(columns))
-        for name, data in self.tables.items():
-            connection.register(name, data)
         return connection, unreadable
 
     def _table(self, columns: dict[int, pa.ChunkedArray]) -> pa.Table:
@@ -139,14 +131,19 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def first_row(connection: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...] | None:
-    rows = all_rows(connection, sql)
+def first_row(
+    connection: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+) -> tuple[Any, ...] | None:
+    rows = all_rows(connection, sql, params)
     return rows[0] if rows else None
 
 
-def all_rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of a query that only adds examples to a message: if it fails, go without them."""
+def all_rows(
+    connection: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None
+) -> list[tuple[Any, ...]]:
+    """Rows of a query that only adds examples to a message (``params``: a plan's named
+    parameters, when the query reuses its expressions): if it fails, go without them."""
     try:
-        return connection.execute(sql).fetchall()
+        return connection.execute(sql, params or {}).fetchall()
     except duckdb.Error:
         return []

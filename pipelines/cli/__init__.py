@@ -1,8 +1,8 @@
 """The ``thermocline`` command line: parses arguments, calls the Python API, prints the result.
 
 One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
-``ingest``, ``quarantine``, ``pii``, ``erase``, ``demo``), each with a ``register(group)``
-that adds its commands to :data:`cli`;
+``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``demo``), each with a
+``register(group)`` that adds its commands to :data:`cli`;
 :mod:`.output` holds how every command prints (tables for people, ``--json`` for scripts) and
 how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` or a usage error
 prints one line on stderr and exits 1, or 2 when the input was wrong (project file, arguments,
@@ -28,6 +28,7 @@ from thermocline.pipelines.cli import (
     erase,
     ingest,
     pii,
+    quality,
     quarantine,
     ui,
     versions,
@@ -74,7 +75,19 @@ def cli(ctx: click.Context, project: str | None) -> None:
     ctx.obj = Context(project)
 
 
-for _group in (config, dev, ui, datasets, versions, ingest, quarantine, pii, erase, demo):
+for _group in (
+    config,
+    dev,
+    ui,
+    datasets,
+    versions,
+    ingest,
+    quarantine,
+    pii,
+    quality,
+    erase,
+    demo,
+):
     _group.register(cli)
 
 

@@ -28,13 +28,19 @@ def config_schema() -> None:
 @click.pass_obj
 def config_check(ctx: Context, as_json: bool) -> None:
     """Validate the project file, including the environment variables it references (and the
-    HMAC key's, when a dataset hashes a column)."""
+    HMAC key's, when a dataset hashes a column) and every dataset's Great Expectations suite
+    (it parses, its expectation types exist, its columns are declared)."""
     from thermocline.datasets.ingest.pii import hashing_key_problem  # lazily: the CLI starts fast
+    from thermocline.datasets.ingest.suites import suite_problems
 
     project = ctx.project
     problem = hashing_key_problem(project)
     if problem is not None:
         raise ConfigError(problem, field="pii.hash_key_env")
+    suites = suite_problems(project)
+    if suites:
+        more = f" (and {len(suites) - 1} more problem(s))" if len(suites) > 1 else ""
+        raise ConfigError(suites[0] + more, field=suites[0].split(":", 1)[0])
     lake = ctx.lake
     if as_json:
         print_json(

@@ -11,7 +11,8 @@ DESIGN.md):
   process (``gx.get_context(mode="ephemeral")``, a pandas data source, a dataframe asset, a
   whole-dataframe batch definition), shared by every suite and guarded by a lock (GX contexts
   are not thread-safe).
-- Only the columns the suite names are converted to pandas, as Arrow-backed columns
+- Only the columns the suite names are converted to pandas (integers and floats as numpy
+  dtypes: GX maps Arrow-backed numbers in Python, per value), the others as Arrow-backed columns
   (``types_mapper=pd.ArrowDtype``: no copy for most types, nulls stay nulls). Measured with GX
   1.24 and pandas 3: every column-map and aggregate expectation tried (between, in_set,
   not_null, regex, value lengths, unique, mean, min/max, median, stdev, quantiles, sum,
@@ -280,7 +281,7 @@ def _frame(table: pa.Table, columns: Sequence[str], numpy_columns: frozenset[str
         if name not in table.column_names:
             continue  # GX reports the missing column on the expectation itself
         column = table[name]
-        if name in numpy_columns:
+        if name in numpy_columns or _numeric(column.type):
             series = column.to_pandas()
             if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
                 series = series.astype(object)
@@ -290,6 +291,13 @@ def _frame(table: pa.Table, columns: Sequence[str], numpy_columns: frozenset[str
     if not data:
         return pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     return pd.DataFrame(data)
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    """Integers and floats go to numpy dtypes: GX's map metrics on Arrow-backed numbers call
+    Python per value (``expect_column_values_to_be_between``: about 2x the whole suite's time
+    on 3M rows, benchmarks/checks.py); nulls become NaN, which GX counts as missing as well."""
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
 
 
 # ---- GX results -> CheckResult ----------------------------------------------------------------

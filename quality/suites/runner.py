@@ -297,7 +297,7 @@ def _numeric(kind: pa.DataType) -> bool:
     """Integers and floats go to numpy dtypes: GX's map metrics on Arrow-backed numbers call
     Python per value (``expect_column_values_to_be_between``: about 2x the whole suite's time
     on 3M rows, benchmarks/checks.py); nulls become NaN, which GX counts as missing as well."""
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind)
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind))
 
 
 # ---- GX results -> CheckResult ----------------------------------------------------------------

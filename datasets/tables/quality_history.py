@@ -87,9 +87,11 @@ def version_checks(
 
 def checks_history(catalog: Catalog, dataset: str, versions: int) -> list[VersionChecks]:
     """The results of the newest ``versions`` judged versions of ``dataset``, newest first:
-    its catalog rows, and the commit summaries of publishes whose rows are missing. Versions
-    that judged nothing (restores, compactions) and quarantined batches are not columns of
-    a history; rolled-back versions are (their results stand)."""
+    its catalog rows, and the commit summaries of publishes whose rows are missing. A batch that
+    was quarantined is the version that published its positions (its results from that
+    commit's summary, ``quarantine_id`` set): a history without what failed would show only
+    passes. Versions that judged nothing (restores, compactions) are not columns of a history;
+    rolled-back versions are (their results stand)."""
     if versions < 1:
         raise InputError(f"--history needs at least 1 version, not {versions}")
     lake = lake_of(catalog)
@@ -108,10 +110,19 @@ def checks_history(catalog: Catalog, dataset: str, versions: int) -> list[Versio
         if version in found:
             found[version] = replace(found[version], operation=_operation(entry))
             continue
-        if entry.get(QUARANTINE_KEY) or not decode_checks(entry.get(CHECKS_KEY)):
+        if not decode_checks(entry.get(CHECKS_KEY)):
             continue
         when = _timestamp(entry)
         rows = summary_checks(dataset, entry.get(CHECKS_KEY), version=version, judged_at=when)
+        quarantined = entry.get(QUARANTINE_KEY)
+        if quarantined:  # the results of the batch it held (its commit's summary, if need be)
+            held = quarantine_id_of(str(quarantined))
+            note = f"positions only: its batch was quarantined as {held[:12]}"
+            rows = catalog.checks.for_quarantine(held) or rows
+            found[version] = VersionChecks(
+                dataset, version, None, when, _operation(entry), held, note, rows
+            )
+            continue
         found[version] = VersionChecks(
             dataset, version, version, when, _operation(entry), note=_FROM_COMMIT, results=rows
         )

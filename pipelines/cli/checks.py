@@ -124,8 +124,9 @@ def _print_one(found: VersionChecks, as_json: bool) -> None:
 
 
 def _print_grid(dataset: str, found: Sequence[VersionChecks]) -> None:
-    """One row per check, one column per version (newest first): pass, FAIL, warn, or - when
-    the check did not run on that version."""
+    """One row per check, one column per version (newest first; ``held``: the version that
+    published a quarantined batch's positions): pass, FAIL, warn, or - when the check did not
+    run on that version."""
     names: list[str] = []
     marks: dict[tuple[str, int | None], str] = {}
     for judged in found:
@@ -133,7 +134,10 @@ def _print_grid(dataset: str, found: Sequence[VersionChecks]) -> None:
             if r.name not in names:
                 names.append(r.name)
             marks[(r.name, judged.version)] = _MARKS[r.status]
-    columns = ["check"] + [f"v{j.version}\n{_when(j, '%m-%d %H:%M')}" for j in found]
+    columns = ["check"] + [
+        f"v{j.version}{' held' if j.quarantine_id else ''}\n{_when(j, '%m-%d %H:%M')}"
+        for j in found
+    ]
     rows = [[name] + [marks.get((name, j.version), _NOT_RUN) for j in found] for name in names]
     table(f"checks of {dataset}: the newest {len(found)} judged versions", columns, rows)
     if not found:

@@ -398,9 +398,14 @@ def _map_result(expectation: Expectation, run: Mapping[str, Any], where: str) ->
     else:  # GX's own rule (expectation._mostly_success) on the summed counts
         passed = considered == 0 or (considered - unexpected) / considered >= mostly
     percent = unexpected / considered * 100 if considered else 0.0
-    values = run["sample"][:_SAMPLE]
+    # GX samples the first unexpected values, repeats and all: show distinct ones.
+    distinct: dict[str, Any] = {}
+    for value in run["sample"]:
+        distinct.setdefault(repr(value), value)
+    values = list(distinct.values())[:_SAMPLE]
     sample = tuple(v if isinstance(v, str) else _show(v) for v in values)
-    threshold = f"mostly >= {show_observed(mostly)}"
+    given = run.get("mostly") is not None
+    threshold = f"mostly >= {show_observed(mostly)}" if given else "every row"
     if passed and not unexpected:
         message = f"{where}: passed ({elements} rows)"
     else:

@@ -187,7 +187,10 @@ def test_a_quarantined_batch_and_its_replay_are_recorded(tmp_path: Path, local_l
     assert (positions.quarantine_id, positions.judged_version) == (quarantine_id, None)
     assert positions.note == f"positions only: its batch was quarantined as {quarantine_id[:12]}"
     assert positions.results == found.results
-    assert [h.version for h in checks_history(catalog, "events", 5)] == [0]
+    # The history shows the held batch as the version that published its positions.
+    history = checks_history(catalog, "events", 5)
+    assert [(h.version, h.quarantine_id) for h in history] == [(1, quarantine_id), (0, None)]
+    assert history[0].results == found.results
 
     relaxed = project_file(tmp_path, local_lake, severity="warn")
     replayed = replay(relaxed, catalog, quarantine_id)
@@ -195,7 +198,7 @@ def test_a_quarantined_batch_and_its_replay_are_recorded(tmp_path: Path, local_l
     again = version_checks(catalog, "events", 2)
     same(again.results, replayed.checks)
     assert verdicts(again.results) == [("not_null_id", "warn"), ("completeness_city", "pass")]
-    assert [h.version for h in checks_history(catalog, "events", 5)] == [2, 0]
+    assert [h.version for h in checks_history(catalog, "events", 5)] == [2, 1, 0]
 
 
 def test_a_version_whose_catalog_rows_are_missing_falls_back_on_its_commit(

@@ -107,7 +107,7 @@ def test_the_suite_judges_batch_runs_error_quarantines_warn_publishes(
     assert read_dataset(Catalog(local_lake), "events").count_rows() == 3, "nothing published"
     assert quarantine_reasons(local_lake, outcome.quarantine_path) == [
         "expect_column_values_to_be_between on fare: 1 of 2 rows unexpected (50%), e.g. 500; "
-        "mostly >= 1"
+        "every row"
     ]
 
 

@@ -88,18 +88,23 @@ def test_the_latest_version_is_the_quarantines_positions(judged: tuple[Path, str
 
 
 def test_history_is_a_grid_of_checks_by_version(judged: tuple[Path, str]) -> None:
+    """Newest first, the quarantined batch too (as the version that published its positions,
+    marked held): a history that left out what failed would only ever show passes."""
     root, _ = judged
     result = thermocline("checks", "events", "--history", "5", cwd=root)
     assert result.exit_code == 0, result.output
-    assert "the newest 2 judged versions" in result.stdout.splitlines()[0]
+    assert "the newest 3 judged versions" in result.stdout.splitlines()[0]
     header = next(line for line in result.stdout.splitlines() if "v1" in line)
-    assert header.index("v1") < header.index("v0"), "newest first"
+    assert header.index("v2 held") < header.index("v1") < header.index("v0"), "newest first"
     assert cells(result.stdout) == [
-        ["not_null_id", "pass", "pass"],
-        ["completeness_city", "warn", "pass"],
+        ["not_null_id", "FAIL", "pass", "pass"],
+        ["completeness_city", "pass", "warn", "pass"],
     ]
-    one = thermocline("checks", "events", "--history", "1", cwd=root)
-    assert cells(one.stdout) == [["not_null_id", "pass"], ["completeness_city", "warn"]]
+    two = thermocline("checks", "events", "--history", "2", cwd=root)
+    assert cells(two.stdout) == [
+        ["not_null_id", "FAIL", "pass"],
+        ["completeness_city", "pass", "warn"],
+    ]
 
 
 def test_json_gives_the_same_data(judged: tuple[Path, str]) -> None:
@@ -116,8 +121,12 @@ def test_json_gives_the_same_data(judged: tuple[Path, str]) -> None:
     history = json.loads(
         thermocline("checks", "events", "--history", "5", "--json", cwd=root).stdout
     )
-    assert [h["version"] for h in history] == [1, 0]
-    assert history[0]["results"] == found["results"]
+    assert [(h["version"], h["quarantine_id"] is not None) for h in history] == [
+        (2, True),
+        (1, False),
+        (0, False),
+    ]
+    assert history[1]["results"] == found["results"]
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,12 @@ class DatasetSpec(Model):
                         f"column, {check.column} is {self.schema_[check.column]}; fix: use "
                         "method: psi (it bins categories by value)"
                     )
+        if self.quality.defaults and _time_column(self) == "*":
+            raise ValueError(
+                "quality.defaults: true needs a timestamp or date column for its freshness "
+                f"check, and `schema` declares none (columns: {', '.join(self.schema_)}); fix: "
+                "declare the event-time column, or list a completeness check instead"
+            )
         for key, columns in self._column_references():
             unknown = [c for c in columns if c not in self.schema_]
             if unknown:

@@ -157,6 +157,43 @@ def test_union_members_are_named_as_written(tmp_path: Path) -> None:
             "datasets: {a: {quality: {checks: [{check: freshness, column: t, max_age: soon}]}}}\n",
             "'soon' is not a duration",
         ),
+        (
+            "datasets: {a: {source: {kind: kafka, topic: t}, "
+            "quality: {checks: [{check: volume}]}}}\n",
+            "(volume) compares batch row counts, and a Kafka micro-batch's size follows",
+        ),
+        (
+            "datasets: {a: {quality: {checks: [{check: volume, window: 3, min_history: 5}]}}}\n",
+            "min_history (5) is larger than window (3)",
+        ),
+        (
+            "datasets: {a: {schema: {city: string}, quality: {checks: "
+            "[{check: distribution_drift, column: city, method: ks}]}}}\n",
+            "method ks needs a numeric column, city is string; fix: use method: psi",
+        ),
+        (
+            "datasets: {a: {schema: {id: int64}, quality: {checks: "
+            "[{check: distribution_drift, column: idd}]}}}\n",
+            "names ['idd'] which are not in `schema`",
+        ),
+        (
+            "datasets: {a: {quality: {checks: "
+            "[{check: referential, column: x, dataset: zones, key: id}]}}}\n",
+            "names dataset 'zones', which the project lacks (datasets: a)",
+        ),
+        (
+            "datasets: {zones: {schema: {zone_id: int64}}, a: {quality: {checks: "
+            "[{check: referential, column: x, dataset: zones, key: id}]}}}\n",
+            "names key 'id', which zones does not declare (columns: zone_id)",
+        ),
+        (
+            "datasets: {a: {schema: {id: int64}, quality: {defaults: true}}}\n",
+            "quality.defaults: true needs a timestamp or date column for its freshness check",
+        ),
+        (
+            "datasets: {a: {quality: {checks: [{check: schema_drift, removed: maybe}]}}}\n",
+            "removed: Input should be 'error', 'warn' or 'ignore'",
+        ),
         ("- just\n- a list\n", "the top level must be a mapping"),
         ("lake: [unclosed\n", "not valid YAML"),
     ],

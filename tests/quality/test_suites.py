@@ -314,3 +314,22 @@ def test_a_profiled_suite_passes_its_table_and_warns_on_a_worse_batch() -> None:
         "gx_column_values_to_be_between_fare",
         "gx_column_values_to_be_in_set_city",
     }
+
+
+def test_nan_is_a_value_as_in_the_builtin_checks_not_a_missing_one() -> None:
+    """A NaN fare is present (not null) and outside every range, as the built-in checks and GX
+    on Arrow-backed columns see it; numpy would turn it into a missing value and let it by."""
+    suite = load_suite(
+        suite_text(
+            expect("column_values_to_not_be_null", column="fare"),
+            expect("column_values_to_be_between", column="fare", min_value=0, max_value=100),
+        )
+    )
+    batch = pa.table({"fare": pa.array([1.0, float("nan"), 3.0, None])})
+    for results in (SuiteCheck(suite, chunk_rows=2)(batch, CONTEXT), run_whole(suite, batch)):
+        not_null, between = results
+        assert (not_null.passed, not_null.failing_rows) == (False, 1), "only the null is missing"
+        assert (between.passed, between.failing_rows) == (False, 1), "NaN is out of range"
+    clean = pa.table({"fare": pa.array([1.0, 2.0, None])})
+    not_null, between = SuiteCheck(suite)(clean, CONTEXT)
+    assert (not_null.failing_rows, between.passed) == (1, True)

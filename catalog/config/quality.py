@@ -148,7 +148,12 @@ class SchemaDriftCheck(Model):
     check: Literal["schema_drift"]
     added: DriftSeverity = Field("warn", description="a column the table did not have")
     removed: DriftSeverity = Field("error", description="a table column the batch lacks")
-    retyped: DriftSeverity = Field("error", description="a column whose type changed")
+    retyped: DriftSeverity = Field(
+        "warn",
+        description="a column the batch brought in another type, cast to the table's without "
+        "changing a value (whole numbers into a double column, text that parses): the stored "
+        "type stays; error refuses a source that changes its types",
+    )
 
     @property
     def severity(self) -> Literal["error", "warn"]:

@@ -16,9 +16,9 @@ one kept after its policy is never transformed twice (a hash is not hashed again
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -40,6 +40,7 @@ from thermocline.datasets.ingest.base import SourceBatch, arrow_schema, open_or_
 from thermocline.datasets.ingest.evolution import evolve_schema
 from thermocline.datasets.ingest.judge import context_for, judge
 from thermocline.datasets.ingest.pii import PiiState, enforce, record_scan
+from thermocline.datasets.ingest.schema_changes import evolved_changes
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.quarantine import (
     QuarantinedBatch,
@@ -53,7 +54,7 @@ from thermocline.datasets.tables.quarantine import (
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.datasets.tables.writes import publish
 from thermocline.quality.pii.policy import transformed_schema
-from thermocline.quality.results import CheckResult, blocking, check_summary
+from thermocline.quality.results import CheckResult, SchemaChanges, blocking, check_summary
 
 __all__ = [
     "ReplayOutcome",
@@ -126,7 +127,16 @@ def quarantine_batch(
         pii=pii,
         redact=redact,
         # The positions its commit sets: a partition replay is a compare-and-swap on them.
-        publish={"mode": batch.mode, "metadata": carried, "positions": batch.app_transactions},
+        # What the batch changed in the schema (its rows are kept conformed, so a replay
+        # cannot see a removed column in them).
+        publish={
+            "mode": batch.mode,
+            "metadata": carried,
+            "positions": batch.app_transactions,
+            "schema_changes": None
+            if batch.schema_changes is None
+            else asdict(batch.schema_changes),
+        },
     )
     table = open_or_none(lake, dataset)
     if table is not None:
@@ -254,7 +264,13 @@ def replay(
             f"since. Run the partition again (thermocline ingest batch {record.dataset} "
             f"--partition {partition}), then thermocline quarantine discard {record.id[:12]}"
         )
-    data = evolve_schema(arrow_schema(table), read_quarantined(catalog, record)).data
+    current = arrow_schema(table)
+    kept = read_quarantined(catalog, record)
+    evolved = evolve_schema(current, kept)
+    data = evolved.data
+    changes = _recorded_changes(record.publish.get("schema_changes")) or evolved_changes(
+        current, [(kept.schema, evolved)], evolved.schema
+    )
     policy = None
     if record.pii != "applied":  # blocked, or kept before the policy ran: apply it now
         policy = enforce(project, catalog, record.dataset, data)
@@ -268,7 +284,12 @@ def replay(
     if declared is not None and policy is not None:
         declared = transformed_schema(declared, policy.decisions)
     context = context_for(
-        project, catalog, record.dataset, now=now or datetime.now(tz=UTC), schema=declared
+        project,
+        catalog,
+        record.dataset,
+        now=now or datetime.now(tz=UTC),
+        schema=declared,
+        schema_changes=changes,  # the table as it is now: what the replay would change
     )
     results = judge(project, record.dataset, data, context)
     reasons = [r.message for r in blocking(results)]
@@ -315,6 +336,17 @@ def replay(
         record_scan(catalog, policy.rows(version))
     catalog.record(Event("quarantine_replay", record.dataset, version, None, {"batch": record.id}))
     return ReplayOutcome(record.id, record.dataset, "published", data.num_rows, version, results)
+
+
+def _recorded_changes(recorded: Mapping[str, Any] | None) -> SchemaChanges | None:
+    """The schema changes a quarantine recorded of its batch (None: none recorded)."""
+    if not recorded:
+        return None
+    return SchemaChanges(
+        added=dict(recorded.get("added") or {}),
+        removed=tuple(recorded.get("removed") or ()),
+        retyped={k: (v[0], v[1]) for k, v in (recorded.get("retyped") or {}).items()},
+    )
 
 
 def _per_source(batch: SourceBatch) -> list[tuple[str, dict[str, object], pa.Table]]:

@@ -9,12 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.fs as pafs
+import pytest
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project
+from thermocline.catalog.errors import QuarantineError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
+from thermocline.datasets.ingest.quarantine import replay
 from thermocline.datasets.ingest.run import IngestOutcome, ingest
+from thermocline.datasets.tables.quarantine import quarantine_id_of
 from thermocline.quality.results import CheckResult
 
 
@@ -109,16 +113,32 @@ def test_schema_drift_blocks_a_removed_column_and_warns_on_an_added_one(
     removed = ingest(project, catalog, "events")
     assert removed.status == "quarantined"
     assert reasons(local_lake) == ["removed city"]
+    assert removed.quarantine_path is not None
+    with pytest.raises(QuarantineError, match="still fails removed city"):
+        replay(project, catalog, quarantine_id_of(removed.quarantine_path))  # judged the same
     add(project, "in", "3.csv", ["id,city,tip", "30,rome,1.5"])
     added = ingest(project, catalog, "events")
     assert added.status == "published"
     drift = result(added, "schema_drift")
     assert (drift.passed, drift.severity, drift.message) == (False, "warn", "added tip (double)")
-    # tip arrives as whole numbers (int64): evolution casts it to the table's double, and the
-    # check reports the retype, which blocks by default.
+    # tip arrives as whole numbers (int64): evolution casts it to the table's double without
+    # changing a value, so the retype warns by default (CSV type inference does this often)...
     add(project, "in", "4.csv", ["id,city,tip", "40,rome,2"])
     retyped = ingest(project, catalog, "events")
-    assert retyped.status == "quarantined"
+    assert retyped.status == "published"
+    drift = result(retyped, "schema_drift")
+    assert (drift.passed, drift.severity, drift.message) == (
+        False,
+        "warn",
+        "retyped tip (double -> int64)",
+    )
+    # ... and blocks where the project says a source must not change its types.
+    strict = make_project(
+        tmp_path,
+        DRIFT_OF_SCHEMA.replace("{check: schema_drift}", "{check: schema_drift, retyped: error}"),
+    )
+    add(strict, "in", "5.csv", ["id,city,tip", "50,rome,3"])
+    assert ingest(strict, catalog, "events").status == "quarantined"
     assert sorted(reasons(local_lake)) == ["removed city", "retyped tip (double -> int64)"]
 
 

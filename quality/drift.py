@@ -33,6 +33,7 @@ be read (an unknown tag) fails with the reason.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,14 @@ from thermocline.catalog.config import DistributionDriftCheck
 from thermocline.quality.messages import show_column, show_number, show_observed, show_percent
 from thermocline.quality.results import Baseline, CheckResult, MetadataValue, check_result
 
-__all__ = ["EPSILON", "check_distribution_drift", "ks_statistic", "psi_categorical", "psi_numeric"]
+__all__ = [
+    "EPSILON",
+    "check_distribution_drift",
+    "ks_statistic",
+    "psi_categorical",
+    "psi_numeric",
+    "sampling_limit",
+]
 
 EPSILON = 1e-4
 """The share an empty bin counts as in PSI (ln(0) has no value)."""
@@ -111,6 +119,11 @@ def check_distribution_drift(
     if empty:
         side = "the batch" if not metadata["batch_values"] else "the reference"
         return result(True, f"{label}: no values in {side} to compare (nulls are left out)")
+    n, m = int(metadata["batch_values"]), int(metadata["reference_values"])
+    if n < spec.min_rows:
+        return result(
+            True, f"{label}: {n} values, fewer than min_rows {spec.min_rows}: too few to judge"
+        )
     if spec.method == "ks":
         statistic = ks_statistic(reference_values, batch_values)
     elif numeric:
@@ -119,17 +132,45 @@ def check_distribution_drift(
         statistic = psi_categorical(reference, batch)
     metadata["statistic"] = statistic.value
     metadata["bins"] = statistic.bins
+    in_force = max(limit, sampling_limit(spec.method, statistic.bins, n, m))
+    metadata["limit_in_force"] = in_force
+    threshold = f"<= {show_number(round(in_force, 4))}"  # what result() reports
+    maximum = show_number(round(in_force, 4))
+    if in_force > limit:
+        maximum += f" ({show_number(limit)} raised for {n} values)"
     shown = f"{spec.method.upper()} {show_observed(round(statistic.value, 4))}"
-    against = (
-        f"against {baseline.label} ({metadata['batch_values']} batch, "
-        f"{metadata['reference_values']} reference values)"
-    )
+    against = f"against {baseline.label} ({n} batch, {m} reference values)"
     judged = {"observed": statistic.value, "sample": statistic.shifts}
-    if statistic.value <= limit:
-        return result(True, f"{label}: {shown} {against}, max {show_number(limit)}", **judged)
+    if statistic.value <= in_force:
+        return result(True, f"{label}: {shown} {against}, max {maximum}", **judged)
     moved = f"; most moved: {statistic.shifts[0]}" if statistic.shifts else ""
-    message = f"{label}: {shown} {against}, above max {show_number(limit)}{moved}"
+    message = f"{label}: {shown} {against}, above max {maximum}{moved}"
     return result(False, message, **judged)
+
+
+_ALPHA = 1e-4  # how often sampling alone may fail a batch of an unchanged population
+_Z = 3.719  # the standard normal quantile of 1 - _ALPHA
+
+
+def sampling_limit(method: str, bins: int, batch: int, reference: int) -> float:
+    """How far sampling alone moves the statistic between two samples of one population, 1
+    time in 10,000: KS's critical value ``sqrt(-ln(alpha / 2) / 2) * sqrt((n + m) / (n m))``;
+    for PSI, which behaves like a chi-square with ``k - 1`` degrees of freedom scaled by
+    ``1/n + 1/m``, that chi-square's quantile (Wilson-Hilferty) times the scale. The limit in
+    force is the larger of this and the check's own, so a small batch of an unchanged
+    population does not fail and a large one is judged by the limit as configured. Measured
+    with normal batches against a 200k reference of the same population (2,000 each): at 100
+    rows 0.1 % fail PSI and none KS, at 200 and 1,000 rows none (before: 3 % and 30 % at 100).
+
+    >>> [round(sampling_limit(method, 10, 100, 200_000), 3) for method in ("ks", "psi")]
+    [0.223, 0.342]
+    """
+    scale = 1 / batch + 1 / reference
+    if method == "ks":
+        return math.sqrt(-math.log(_ALPHA / 2) / 2) * math.sqrt(scale)
+    freedom = max(bins - 1, 1)
+    step = 2 / (9 * freedom)
+    return freedom * (1 - step + _Z * math.sqrt(step)) ** 3 * scale
 
 
 def psi_numeric(reference: np.ndarray, batch: np.ndarray, bins: int) -> Statistic:

@@ -177,6 +177,12 @@ class DistributionDriftCheck(_CheckBase):
         None, gt=0, description="largest allowed statistic (default: psi 0.2, ks 0.1)"
     )
     bins: int = Field(10, ge=2, le=100, description="psi: quantile bins of a numeric column")
+    min_rows: int = Field(
+        100,
+        ge=1,
+        description="a batch with fewer non-null values is not judged: sampling alone moves "
+        "PSI and KS that far (the limit in force also grows for small batches)",
+    )
 
     @property
     def limit(self) -> float:

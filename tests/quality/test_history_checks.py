@@ -167,6 +167,28 @@ def test_distribution_drift_fails_a_shifted_population(method: str) -> None:
     assert result.sample  # the bins (or the point) that moved most
 
 
+@pytest.mark.parametrize("method", ["psi", "ks"])
+def test_small_batches_of_the_same_population_pass_and_tiny_ones_are_not_judged(
+    method: str,
+) -> None:
+    """Sampling alone moves PSI and KS on small batches (a 50-row batch of the reference's own
+    population failed PSI 0.2 half the time): the limit in force grows with 1/n, and a batch
+    under min_rows (default 100) is not judged."""
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        same = drift(numbers(rng.normal(20, 5, 100)), REFERENCE, method=method)
+        assert same.passed, same.message
+    shifted = drift(numbers(rng.normal(30, 5, 100)), REFERENCE, method=method)
+    assert not shifted.passed, "a real shift still fails at 100 rows"
+    assert shifted.metadata["limit_in_force"] > shifted.metadata["limit"]
+    assert "raised for 100 values" in shifted.message
+    tiny = drift(numbers(rng.normal(90, 5, 40)), REFERENCE, method=method)
+    assert tiny.passed
+    assert tiny.message == "fare: 40 values, fewer than min_rows 100: too few to judge"
+    judged = drift(numbers(rng.normal(90, 5, 40)), REFERENCE, method=method, min_rows=20)
+    assert not judged.passed
+
+
 def test_psi_and_ks_by_hand() -> None:
     reference = np.arange(100, dtype=np.float64)  # quartile edges 24.75, 49.5, 74.25
     batch = np.array([10.0] * 50 + [90.0] * 50)  # half in the first bin, half in the last

@@ -30,6 +30,7 @@ ROW_COUNT_WINDOW = 10
 """How many recent publishes ``row_count``'s ``max_change`` compares with."""
 
 _MAD_SCALE = 1.4826  # MAD * 1.4826 estimates the standard deviation of normal data
+_MEAN_AD_SCALE = 1.2533  # so does the mean absolute deviation * 1.2533 (sqrt(pi / 2))
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Baseline:
     median: float
     mad: float
     count: int
+    spread: float = 0.0  # the robust standard deviation the z-score divides by (0: all equal)
 
     def change(self, rows: int) -> float | None:
         """The relative change of ``rows`` against the median (None when the median is 0)."""
@@ -52,7 +54,12 @@ def row_baseline(previous: Sequence[int]) -> Baseline | None:
         return None
     counts = np.asarray(previous, dtype=np.float64)
     median = float(np.median(counts))
-    return Baseline(median, float(np.median(np.abs(counts - median))), len(counts))
+    deviations = np.abs(counts - median)
+    mad = float(np.median(deviations))
+    # More than half the counts equal make the MAD 0 while the rest still vary: then the mean
+    # absolute deviation (x 1.2533, also a normal standard deviation) measures the spread.
+    spread = _MAD_SCALE * mad if mad > 0 else _MEAN_AD_SCALE * float(np.mean(deviations))
+    return Baseline(median, mad, len(counts), spread)
 
 
 def check_row_count(
@@ -101,7 +108,8 @@ def check_volume(spec: VolumeCheck, name: str, rows: int, previous: Sequence[int
 
     The robust z-score ``|rows - median| / (1.4826 * MAD)`` must be at most ``max_deviation``
     (``observed`` is that z); with ``max_change``, the change against the median must also be
-    within it. When every recent count is equal (MAD 0) no z-score exists: the change is judged
+    within it. When more than half the recent counts are equal (MAD 0) the spread is the mean
+    absolute deviation instead; when every one is equal no z-score exists: the change is judged
     by ``max_change`` if set, else the count must equal the median exactly (``observed`` is
     then the change or the row count). With fewer than ``min_history`` earlier publishes the
     check passes, saying so.
@@ -124,13 +132,19 @@ def check_volume(spec: VolumeCheck, name: str, rows: int, previous: Sequence[int
     problems: list[str] = []
     notes: list[str] = []
     observed: float
-    if baseline.mad > 0:
-        z = abs(rows - baseline.median) / (_MAD_SCALE * baseline.mad)
+    if baseline.spread > 0:
+        z = abs(rows - baseline.median) / baseline.spread
         metadata["robust_z"] = z
         observed, threshold = z, f"<= {show_number(spec.max_deviation)}"
+        mean_deviation = show_observed(round(baseline.spread / _MEAN_AD_SCALE, 2))
+        spread = (
+            f"MAD {show_observed(baseline.mad)}"
+            if baseline.mad > 0
+            else f"MAD 0, mean deviation {mean_deviation}"
+        )
         text = (
             f"{show_observed(z)} robust deviations from {of} "
-            f"(MAD {show_observed(baseline.mad)}, max {show_number(spec.max_deviation)})"
+            f"({spread}, max {show_number(spec.max_deviation)})"
         )
         (problems if z > spec.max_deviation else notes).append(text)
     elif spec.max_change is None:

@@ -84,6 +84,22 @@ def test_volume_with_mad_zero_judges_by_equality_or_max_change() -> None:
     assert "20% more than the median 500 of the last 6 batches (max change 10%)" in big.message
 
 
+def test_volume_when_most_counts_are_equal_uses_the_mean_deviation() -> None:
+    """More than half the window equal makes the MAD 0 though the rest vary: the spread is the
+    mean absolute deviation then, and the message does not claim every count was equal."""
+    history = [1000, 1010, 1000, 990, 1000, 1005, 1000]
+    normal = run_one(rows(1008), spec(check="volume"), previous_row_counts=history)
+    assert normal.passed, normal.message
+    # mean absolute deviation 25/7, times 1.2533: z = 8 / 4.476
+    assert normal.observed == pytest.approx(8 / (1.2533 * 25 / 7))
+    wild = run_one(rows(1100), spec(check="volume"), previous_row_counts=history)
+    assert not wild.passed
+    assert wild.message == (
+        "batch has 1100 rows, 22.341 robust deviations from the median 1000 of the last 7 "
+        "publishes (MAD 0, mean deviation 3.57, max 3.5)"
+    )
+
+
 def test_volume_max_change_applies_beside_the_z_score() -> None:
     wide = [100, 1000, 2000, 3000, 4000]  # MAD large: z alone lets 1500 through
     result = run_one(rows(1500), spec(check="volume", max_change=0.2), previous_row_counts=wide)

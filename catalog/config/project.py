@@ -92,12 +92,23 @@ class DatasetSpec(Model):
             raise ValueError("on_duplicate needs primary_key: the columns that identify a row")
         if self.source is not None and self.source.kind == "kafka":
             for index, check in enumerate(self.quality.checks):
-                if check.check == "volume":
+                key = f"quality.checks[{index}] ({check.check})"
+                if check.check == "volume" or (
+                    check.check == "row_count" and check.max_change is not None
+                ):
                     raise ValueError(
-                        f"quality.checks[{index}] (volume) compares batch row counts, and a Kafka "
-                        "micro-batch's size follows the traffic; fix: remove it (a freshness "
-                        "check tells a stalled topic)"
+                        f"{key} compares batch row counts, and a Kafka micro-batch's size "
+                        "follows the traffic; fix: remove it (or row_count's max_change; a "
+                        "freshness check tells a stalled topic)"
                     )
+                if check.check == "schema_drift":
+                    never = sorted({"removed", "retyped"} & check.model_fields_set)
+                    if never:
+                        raise ValueError(
+                            f"{key}: {' and '.join(never)} cannot happen on a Kafka topic (a "
+                            "record without a field is a null, one of another type a dead "
+                            f"letter); fix: remove {', '.join(never)} (added is judged)"
+                        )
         if not isinstance(self.schema_, dict):
             return self
         for index, check in enumerate(self.quality.checks):

@@ -163,6 +163,16 @@ def test_union_members_are_named_as_written(tmp_path: Path) -> None:
             "(volume) compares batch row counts, and a Kafka micro-batch's size follows",
         ),
         (
+            "datasets: {a: {source: {kind: kafka, topic: t}, "
+            "quality: {checks: [{check: row_count, max_change: 0.5}]}}}\n",
+            "(row_count) compares batch row counts",
+        ),
+        (
+            "datasets: {a: {source: {kind: kafka, topic: t}, "
+            "quality: {checks: [{check: schema_drift, removed: warn}]}}}\n",
+            "(schema_drift): removed cannot happen on a Kafka topic",
+        ),
+        (
             "datasets: {a: {quality: {checks: [{check: volume, window: 3, min_history: 5}]}}}\n",
             "min_history (5) is larger than window (3)",
         ),

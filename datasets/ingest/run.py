@@ -150,8 +150,8 @@ def ingest(
         # staged, and let the caller run again to load what is left.
         discard(lake, staged)
         raise
-    # A crash before this append loses no result: the commit carries the summary.
-    catalog.checks.record(dataset, results, version=version, at=context.now)
     catalog.register(dataset, spec.model_dump(mode="json", by_alias=True))
     record_scan(catalog, pii.rows(version))
+    # Last: a crash (or a failed append) before it loses no result, the commit carries them.
+    catalog.checks.record(dataset, results, version=version, at=context.now)
     return IngestOutcome(dataset, "published", staged.rows, version, results, None, description)

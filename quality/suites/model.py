@@ -67,6 +67,17 @@ class Expectation:
         object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
 
     @property
+    def reads(self) -> tuple[str, ...]:
+        """The names the runner must put in the frame: ``columns`` and, with a
+        ``row_condition`` (``city == "oslo"``), the names it mentions (a name that is no
+        column, such as ``and``, is simply not found in the batch)."""
+        condition = self.kwargs.get("row_condition")
+        if not isinstance(condition, str):
+            return self.columns
+        mentioned = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"([\"']).*?\1", "", condition))
+        return tuple(dict.fromkeys([*self.columns, *mentioned]))
+
+    @property
     def description(self) -> str:
         """One line for people: ``meta.notes`` when the suite gives it, else type and columns."""
         notes = self.meta.get("notes")

@@ -261,7 +261,7 @@ def _plan(suite: Suite) -> _Plan:
             whole.append(expectation)
 
     def columns(group: list[Expectation]) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(c for e in group for c in e.columns))
+        return tuple(dict.fromkeys(c for e in group for c in e.reads))
 
     return _Plan(
         chunked=gx.suite(chunked, suite.source) if chunked else None,

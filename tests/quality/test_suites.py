@@ -333,3 +333,26 @@ def test_nan_is_a_value_as_in_the_builtin_checks_not_a_missing_one() -> None:
     clean = pa.table({"fare": pa.array([1.0, 2.0, None])})
     not_null, between = SuiteCheck(suite)(clean, CONTEXT)
     assert (not_null.failing_rows, between.passed) == (1, True)
+
+
+def test_a_row_condition_reads_the_columns_it_names() -> None:
+    """``row_condition`` may name a column no other kwarg names: it is put in the frame too
+    (before, GX failed every batch with "name 'city' is not defined")."""
+    suite = load_suite(
+        suite_text(
+            expect(
+                "column_values_to_be_between",
+                column="fare",
+                max_value=50,
+                row_condition='city=="oslo"',
+                condition_parser="pandas",
+            )
+        )
+    )
+    assert suite.expectations[0].reads == ("fare", "city")
+    batch = pa.table({"fare": [10.0, 90.0, 20.0], "city": ["oslo", "bergen", "oslo"]})
+    (result,) = SuiteCheck(suite)(batch, CONTEXT)
+    assert result.passed, result.message  # the 90 is in bergen, outside the condition
+    worse = pa.table({"fare": [10.0, 90.0], "city": ["oslo", "oslo"]})
+    (failed,) = SuiteCheck(suite)(worse, CONTEXT)
+    assert (failed.passed, failed.failing_rows) == (False, 1)

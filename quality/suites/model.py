@@ -68,14 +68,11 @@ class Expectation:
 
     @property
     def reads(self) -> tuple[str, ...]:
-        """The names the runner must put in the frame: ``columns`` and, with a
-        ``row_condition`` (``city == "oslo"``), the names it mentions (a name that is no
-        column, such as ``and``, is simply not found in the batch)."""
-        condition = self.kwargs.get("row_condition")
-        if not isinstance(condition, str):
-            return self.columns
-        mentioned = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"([\"']).*?\1", "", condition))
-        return tuple(dict.fromkeys([*self.columns, *mentioned]))
+        """The names the runner must put in the frame: ``columns`` and the names a
+        ``row_condition`` mentions, as a string (``city == "oslo"``; a word that is no column,
+        such as ``and``, is simply not found in the batch) or as GX 1.9's condition objects
+        (``{"column": {"name": "city"}, ...}``)."""
+        return tuple(dict.fromkeys([*self.columns, *_mentioned(self.kwargs.get("row_condition"))]))
 
     @property
     def description(self) -> str:
@@ -247,3 +244,17 @@ def _severity(meta_severity: Any, gx_severity: Any, which: str, problem: Any) ->
 
 def _name_part(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z_]+", "_", text).strip("_") or "column"
+
+
+def _mentioned(condition: Any) -> list[str]:
+    """The names a ``row_condition`` mentions (see :attr:`Expectation.reads`)."""
+    if isinstance(condition, str):
+        return re.findall(r"[A-Za-z_][A-Za-z0-9_]*", re.sub(r"([\"']).*?\1", "", condition))
+    if isinstance(condition, Mapping):
+        column = condition.get("column")
+        named = [column["name"]] if isinstance(column, Mapping) and "name" in column else []
+        nested = [v for v in condition.values() if isinstance(v, Mapping | list | tuple)]
+        return named + [n for v in nested for n in _mentioned(v)]
+    if isinstance(condition, list | tuple):  # the parts of an and/or condition
+        return [n for v in condition if not isinstance(v, str) for n in _mentioned(v)]
+    return []

@@ -350,6 +350,11 @@ def test_a_row_condition_reads_the_columns_it_names() -> None:
         )
     )
     assert suite.expectations[0].reads == ("fare", "city")
+    objects = {"column": {"name": "city"}, "operator": "==", "parameter": "oslo"}  # GX >= 1.9
+    modern = load_suite(
+        suite_text(expect("column_values_to_be_between", column="fare", row_condition=objects))
+    )
+    assert modern.expectations[0].reads == ("fare", "city")
     batch = pa.table({"fare": [10.0, 90.0, 20.0], "city": ["oslo", "bergen", "oslo"]})
     (result,) = SuiteCheck(suite)(batch, CONTEXT)
     assert result.passed, result.message  # the 90 is in bergen, outside the condition

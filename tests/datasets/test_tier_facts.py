@@ -1,5 +1,6 @@
-"""The tier plan's facts read from a real local lake: the latest version's files, the files
-only a tag or release still reads (with their names), and each file's age basis."""
+"""The tier plan's facts read from a real lake (local, and the S3 server where marked): the
+latest version's files, the files only a tag or release still reads (with their names), and
+each file's age basis."""
 
 from __future__ import annotations
 
@@ -15,18 +16,19 @@ from thermocline.datasets.tables.writes import write
 
 
 def test_pinned_files_carry_their_pins_and_dropped_unpinned_files_are_not_listed(
-    local_lake: Lake,
+    lake: Lake,
 ) -> None:
-    catalog = Catalog(local_lake)
+    """On a local folder and on the S3 server alike."""
+    catalog = Catalog(lake)
     days = pa.array([date(2026, 1, 1), date(2026, 6, 1)], pa.date32())
     write(catalog, "d", pa.table({"day": days, "v": [1, 2]}), partition_by=["day"])  # v0
     catalog.create_release("r1", {"d": 0})
     catalog.set_tag("golden", "d", 0)
-    v0 = {f["path"] for f in live_files(open_table(local_lake, "d", 0))}
+    v0 = {f["path"] for f in live_files(open_table(lake, "d", 0))}
     write(catalog, "d", pa.table({"day": days, "v": [3, 4]}), mode="overwrite")  # v1
-    v1 = {f["path"] for f in live_files(open_table(local_lake, "d", 1))}
+    v1 = {f["path"] for f in live_files(open_table(lake, "d", 1))}
     write(catalog, "d", pa.table({"day": days, "v": [5, 6]}), mode="overwrite")  # v2
-    latest = {f["path"] for f in live_files(open_table(local_lake, "d"))}
+    latest = {f["path"] for f in live_files(open_table(lake, "d"))}
 
     found = {f.path: f for f in tier_files(catalog, "d")}
     assert set(found) == v0 | latest, "v1's files: no pin, not latest: vacuum's, not listed"
@@ -38,7 +40,7 @@ def test_pinned_files_carry_their_pins_and_dropped_unpinned_files_are_not_listed
         ("partition", datetime(2026, 1, 1, tzinfo=UTC)),
         ("partition", datetime(2026, 6, 1, tzinfo=UTC)),
     }
-    sizes = {f["path"]: f["size_bytes"] for f in live_files(open_table(local_lake, "d"))}
+    sizes = {f["path"]: f["size_bytes"] for f in live_files(open_table(lake, "d"))}
     assert {p: found[p].size_bytes for p in latest} == sizes
 
 

@@ -381,9 +381,18 @@ class Catalog:
 
     def protected_versions(self, dataset: str) -> set[int]:
         """Versions of ``dataset`` that a tag or a release points at: vacuum keeps their files."""
-        versions = {t.version for t in self.tags(dataset)}
-        versions.update(r.versions[dataset] for r in self.releases() if dataset in r.versions)
-        return versions
+        return set(self.pins(dataset))
+
+    def pins(self, dataset: str) -> dict[int, list[str]]:
+        """What pins each protected version of ``dataset``: ``tag NAME`` and ``release NAME``,
+        by version (vacuum keeps their files; tiering archives those only a pin still needs)."""
+        pins: dict[int, list[str]] = {}
+        for tag in self.tags(dataset):
+            pins.setdefault(tag.version, []).append(f"tag {tag.name}")
+        for release in self.releases():
+            if dataset in release.versions:
+                pins.setdefault(release.versions[dataset], []).append(f"release {release.name}")
+        return pins
 
     # --- registry -------------------------------------------------------------------------
 

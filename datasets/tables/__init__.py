@@ -4,7 +4,8 @@
 (write-audit-publish); :mod:`.versions` opens tables and resolves versions by number, tag or
 time; :mod:`.rollback` restores versions and :mod:`.releases` whole releases;
 :mod:`.maintenance` compacts, checkpoints and vacuums; :mod:`.inspection` describes, lists
-and diffs.
+and diffs; :mod:`.tier_plan` plans storage tiers from the log's facts (pure) and
+:mod:`.tier_facts` reads those facts.
 """
 
 from thermocline.datasets.tables.inspection import describe, diff, list_datasets

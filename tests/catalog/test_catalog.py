@@ -110,8 +110,11 @@ def test_releases_are_created_once_and_protect_their_versions(lake: Lake) -> Non
     assert catalog.protected_versions("a") == {3, 5}
     assert catalog.protected_versions("b") == {7}
     assert catalog.protected_versions("c") == set()
+    assert catalog.pins("a") == {5: ["tag t"], 3: ["release 2026-11"]}
     kinds = [e.kind for e in catalog.events()]
     assert kinds == ["release", "tag"]
+    catalog.create_release("2026-12", {"a": 5})
+    assert catalog.pins("a") == {5: ["tag t", "release 2026-12"], 3: ["release 2026-11"]}
 
 
 def test_registry_snapshots_a_spec_only_when_it_changes(lake: Lake) -> None:

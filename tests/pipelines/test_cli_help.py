@@ -72,6 +72,8 @@ def test_the_split_kept_every_command() -> None:
         "rollback",
         "tag",
         "tags",
+        "tier",
+        "tier plan",
         "ui",
         "ui down",
         "ui status",

@@ -1,0 +1,118 @@
+"""The facts a tier plan needs, read from a dataset's Delta log and the catalog's pins (IO).
+
+:func:`tier_files` lists every data file that the latest version or a pinned version (a tag or
+a release, the versions vacuum keeps: :meth:`Catalog.pins`) references, as the
+:class:`~thermocline.datasets.tables.tier_plan.TierFile` values the pure planner takes; a file
+the latest version dropped and no pin holds is not listed (vacuum's business). A file's age is
+its first partition column's value when that parses as a date, else its add action's
+modification time. :func:`plan_dataset` is the one entry point: facts, then the plan.
+
+Where files are now (``current``) comes from the tier inventory, which a later step records
+when it applies moves; until then every file is hot and callers pass nothing.
+
+>>> plan = plan_dataset(catalog, "rides", TieringPolicy(), now=datetime.now(UTC)) # doctest: +SKIP
+>>> [(m.path, m.target) for m in plan.moves][:2]                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from thermocline.catalog.catalog import Catalog, lake_of
+from thermocline.catalog.config import TieringPolicy
+from thermocline.datasets.tables.tier_plan import Placement, TierFile, TierPlan, plan_tiers
+from thermocline.datasets.tables.versions import open_table
+
+__all__ = ["plan_dataset", "tier_files"]
+
+
+@dataclass(frozen=True)
+class _Added:
+    size_bytes: int
+    age_basis: datetime
+    age_from: str
+
+
+def tier_files(catalog: Catalog, dataset: str) -> list[TierFile]:
+    """Every data file of ``dataset`` that the latest version or a tag or release references,
+    with its size, age basis and pins, in path order."""
+    lake = lake_of(catalog)
+    table = open_table(lake, dataset)
+    latest = table.version()
+    in_latest = _added(table)
+    files = dict(in_latest)
+    pinned: dict[str, list[str]] = {}
+    for version, names in sorted(catalog.pins(dataset).items()):
+        held = in_latest if version == latest else _added(open_table(lake, dataset, version))
+        for path, added in held.items():
+            files.setdefault(path, added)
+            pinned.setdefault(path, []).extend(names)
+    return [
+        TierFile(
+            path,
+            added.size_bytes,
+            added.age_basis,
+            in_latest=path in in_latest,
+            pinned_by=tuple(pinned.get(path, ())),
+            age_from="partition" if added.age_from == "partition" else "added",
+        )
+        for path, added in sorted(files.items())
+    ]
+
+
+def plan_dataset(
+    catalog: Catalog,
+    dataset: str,
+    policy: TieringPolicy,
+    *,
+    now: datetime,
+    current: Mapping[str, Placement] | None = None,
+) -> TierPlan:
+    """The tier plan of ``dataset`` at ``now`` under ``policy``: :func:`tier_files` into
+    :func:`~thermocline.datasets.tables.tier_plan.plan_tiers`. Reads only."""
+    return plan_tiers(tier_files(catalog, dataset), policy, now, current)
+
+
+def _added(table: DeltaTable) -> dict[str, _Added]:
+    """Path -> size and age basis of each file a table version's add actions list."""
+    actions = pa.table(table.get_add_actions(flatten=False))
+    columns = table.metadata().partition_columns
+    partitions = (
+        actions["partition"].to_pylist()
+        if columns and "partition" in actions.column_names
+        else [None] * actions.num_rows
+    )
+    found = {}
+    for row, values in zip(
+        actions.select(["path", "size_bytes", "modification_time"]).to_pylist(),
+        partitions,
+        strict=True,
+    ):
+        day = _as_date(values[columns[0]]) if values else None
+        if day is not None:
+            found[row["path"]] = _Added(row["size_bytes"], day, "partition")
+        else:
+            added = datetime.fromtimestamp(row["modification_time"] / 1000, tz=UTC)
+            found[row["path"]] = _Added(row["size_bytes"], added, "added")
+    return found
+
+
+def _as_date(value: Any) -> datetime | None:
+    """A partition value as a UTC time when it is (or reads as) a date, else None."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None

@@ -62,10 +62,15 @@ def check_referential(
     values = _plain(column)
     known = _plain(keys.values) if keys.values is not None else pa.chunked_array([], values.type)
     if not known.type.equals(values.type):
+        common = _common_type(values.type, known.type)
         try:
-            known = known.cast(values.type)
+            if common is None:
+                raise pa.ArrowInvalid("no common type")
+            values, known = values.cast(common), known.cast(common)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            kinds = f"{values.type} here, {known.type} in {keys.label}"
+            kinds = (
+                f"{column.type} here, {keys.values.type if keys.values else '?'} in {keys.label}"
+            )
             return result(False, f"{label}: cannot compare with {target} ({kinds})")
     metadata["keys"] = len(known)
     key_set = pa.concat_arrays(known.chunks) if known.num_chunks else pa.array([], values.type)
@@ -94,3 +99,27 @@ def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_dictionary(column.type):
         return column.cast(column.type.value_type)
     return column
+
+
+def _common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:
+    """A type both sides convert to without changing a value's meaning: integers as int64,
+    integers and floats as float64, text as large_string; None for text against anything else
+    ('01' is not 1); otherwise the column's own type."""
+
+    def kind(t: pa.DataType) -> str:
+        if pa.types.is_integer(t):
+            return "integer"
+        if pa.types.is_floating(t):
+            return "floating"
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return "text"
+        return str(t)
+
+    kinds = {kind(a), kind(b)}
+    if kinds == {"integer"}:
+        return pa.int64()
+    if kinds <= {"integer", "floating"}:
+        return pa.float64()
+    if "text" in kinds:
+        return pa.large_string() if kinds == {"text"} else None
+    return a  # the keys cast to the column's type, when they can (timestamp units, dates)

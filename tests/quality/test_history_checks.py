@@ -273,6 +273,20 @@ def test_referential_passes_when_every_value_is_a_key() -> None:
     )
 
 
+def test_referential_compares_keys_of_another_type_by_value() -> None:
+    """Keys typed differently from the column are compared in a type both fit (never cast
+    down to the column's type, which fails on a wide key and makes '01' equal 1)."""
+    wide = Baseline("drivers@2", pa.chunked_array([pa.array([1, 5, 2**40], pa.int64())]))
+    narrow = pa.table({"driver_id": pa.array([1, 5], pa.int32())})
+    assert referential(narrow, wide).passed
+    floats = Baseline("drivers@2", pa.chunked_array([pa.array([1.0, 5.5])]))
+    assert not referential(narrow, floats).passed  # 5 is no key: 5.5 is
+    text = Baseline("drivers@2", pa.chunked_array([pa.array(["01", "5"])]))
+    refused = referential(narrow, text)
+    assert not refused.passed
+    assert "cannot compare" in refused.message
+
+
 def test_referential_fails_with_the_missing_values() -> None:
     batch = pa.table({"driver_id": pa.array([1, 500, 500, 700, None], pa.int32())})
     result = referential(batch, KEYS)

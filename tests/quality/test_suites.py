@@ -337,6 +337,7 @@ def test_nan_is_a_value_as_in_the_builtin_checks_not_a_missing_one() -> None:
 
 # The string form is deprecated since GX 1.9 (condition objects replace it) and still in use.
 @pytest.mark.filterwarnings("ignore:The condition_parser parameter is deprecated")
+@pytest.mark.filterwarnings("ignore:Passing a string to the row_condition parameter")
 def test_a_row_condition_reads_the_columns_it_names() -> None:
     """``row_condition`` may name a column no other kwarg names: it is put in the frame too
     (before, GX failed every batch with "name 'city' is not defined")."""

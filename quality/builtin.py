@@ -91,9 +91,9 @@ from thermocline.quality.referential import check_referential
 from thermocline.quality.results import (
     CheckContext,
     CheckResult,
-    Engine,
     check_names,
     check_result,
+    engine_of,
 )
 from thermocline.quality.schema import check_schema
 from thermocline.quality.schema_drift import check_schema_drift
@@ -102,8 +102,6 @@ __all__ = [
     "BuiltinChecks",
     "run_checks",
 ]
-
-_HISTORY = ("volume", "schema_drift", "distribution_drift", "referential")
 
 
 @dataclass(frozen=True)
@@ -236,5 +234,5 @@ def _column_problem(
         message += show_list([show_column(c) for c in batch.schema.names]) + ")"
     else:
         message = f"{show_column(column)}: the batch has {count} columns of that name"
-    engine: Engine = "history" if spec.check in _HISTORY else "builtin"
+    engine = engine_of(spec.check)
     return check_result(spec, name, False, message, {"rows": batch.num_rows}, engine=engine)

@@ -26,6 +26,7 @@ from thermocline.catalog.config import (
 )
 
 __all__ = [
+    "HISTORY_CHECKS",
     "Baseline",
     "BatchCheck",
     "CheckContext",
@@ -39,6 +40,7 @@ __all__ = [
     "check_names",
     "check_result",
     "check_summary",
+    "engine_of",
 ]
 
 
@@ -47,6 +49,14 @@ Severity = Literal["error", "warn"]
 Engine = Literal["builtin", "history", "gx", "pii"]
 """Which judge gave a result: a built-in check on the batch alone, a history-aware one (the
 batch against earlier versions or another dataset), a Great Expectations expectation, PII."""
+
+HISTORY_CHECKS = frozenset({"volume", "schema_drift", "distribution_drift", "referential"})
+"""The check kinds that judge a batch against earlier versions or another dataset."""
+
+
+def engine_of(check: str) -> Engine:
+    """The engine of a project-file check kind: ``history`` or ``builtin``."""
+    return "history" if check in HISTORY_CHECKS else "builtin"
 
 
 @dataclass(frozen=True)

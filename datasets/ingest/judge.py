@@ -29,6 +29,7 @@ from thermocline.quality.results import (
     SchemaChanges,
     Severity,
     check_names,
+    engine_of,
 )
 
 __all__ = ["DeclaredCheck", "context_for", "declared_checks", "judge", "part_judge"]
@@ -105,12 +106,7 @@ def declared_checks(project: Project, dataset: str) -> list[DeclaredCheck]:
     """The results :func:`judge` gives for ``dataset``, by name, in order."""
     checks = project.checks(dataset)
     declared = [
-        DeclaredCheck(name, check.check, check.severity, _engine(check.check), check.check)
+        DeclaredCheck(name, check.check, check.severity, engine_of(check.check), check.check)
         for name, check in zip(check_names(checks), checks, strict=True)
     ]
     return declared + suite_expectations(project, dataset)
-
-
-def _engine(kind: str) -> Engine:
-    history_kinds = {"volume", "schema_drift", "distribution_drift", "referential"}
-    return "history" if kind in history_kinds else "builtin"

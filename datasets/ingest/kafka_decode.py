@@ -158,13 +158,16 @@ class MicroBatchDecoder:
         self, rows: pa.Table, changes: SchemaChanges | None
     ) -> tuple[CheckContext, list[CheckResult]]:
         """Judge a micro-batch. A blocking referential failure judged on kept keys is judged
-        again on fresh ones: a key published in the last minute must not quarantine a row."""
+        again once the key datasets' versions are checked: a key published in the last minute
+        must not quarantine a row (the keys are read again only if their dataset published)."""
         reads = self.baselines.reads
         context = self._check_context(changes)
         results = judge(self._project, self.dataset, rows, context)
         stale = self.baselines.reads == reads
         if stale and any(r.check == "referential" for r in blocking(results)):
-            self.baselines.clear()
+            self.baselines.recheck_keys()
+            reads = self.baselines.reads
             context = self._check_context(changes)
-            results = judge(self._project, self.dataset, rows, context)
+            if self.baselines.reads > reads:  # newer keys: judge again
+                results = judge(self._project, self.dataset, rows, context)
         return context, results

@@ -25,6 +25,7 @@ do not re-read them (see :meth:`BaselineCache.get`).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -239,7 +240,8 @@ class BaselineCache:
     the column only if that version changed (a tag moved, the key dataset published). So a
     micro-batch stream reads a reference about once a minute at most, whatever its rate. A
     missing reference (no table yet, an unknown tag) is not kept: it is looked up per batch.
-    :meth:`clear` forgets everything, e.g. to re-judge a batch that failed against a kept one.
+    :meth:`recheck_keys` makes the key columns due at once, e.g. to re-judge a batch that failed
+    against kept keys.
     """
 
     def __init__(self, max_age_s: float = 60.0, clock: Callable[[], float] = time.monotonic):
@@ -271,9 +273,13 @@ class BaselineCache:
         self._entries[wanted] = entry
         return entry.baseline
 
-    def clear(self) -> None:
-        """Forget every kept baseline: the next :meth:`get` reads afresh."""
-        self._entries.clear()
+    def recheck_keys(self) -> None:
+        """Make the next :meth:`get` of every key column (a referential check's) resolve its
+        version again, as if its time were up: it reads the column only if the key dataset
+        published since. Drift references stay kept."""
+        for wanted, entry in self._entries.items():
+            if not wanted.sample:
+                entry.checked = -math.inf
 
 
 class _Uncached(BaselineCache):

@@ -18,6 +18,7 @@ from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.quarantine import replay
 from thermocline.datasets.ingest.run import IngestOutcome, ingest
+from thermocline.datasets.tables.baselines import BaselineCache, check_context
 from thermocline.datasets.tables.quarantine import quarantine_id_of
 from thermocline.quality.results import CheckResult
 
@@ -277,3 +278,32 @@ def test_defaults_give_completeness_of_every_column_and_freshness(
     ]
     assert outcome.checks[0].message == "1 column below min 95% non-null: city 50%"
     assert outcome.checks[1].observed == 20 * 60
+
+
+def test_a_kept_key_column_is_read_again_only_when_its_dataset_published(
+    tmp_path: Path, local_lake: Lake
+) -> None:
+    """What a Kafka ingester does after a referential failure on kept keys: the key columns
+    are due at once, and read again only if the key dataset has a newer version."""
+    project = make_project(tmp_path, REFERENTIAL.replace(", version: 0", ""))
+    catalog = Catalog(local_lake)
+    add(project, "drivers", "0.csv", ["id,name", "1,d1"])
+    assert ingest(project, catalog, "drivers").status == "published"
+    cache, checks = BaselineCache(), project.checks("rides")
+
+    def keys() -> list[int]:
+        context = check_context(
+            catalog, "rides", checks, now=datetime.now(UTC), schema=None, cache=cache
+        )
+        values = context.baselines["referential_driver_id"].values
+        assert values is not None
+        return sorted(values.to_pylist())
+
+    assert (keys(), cache.reads) == ([1], 1)
+    cache.recheck_keys()
+    assert (keys(), cache.reads) == ([1], 1), "same version: nothing read"
+    add(project, "drivers", "1.csv", ["id,name", "2,d2"])
+    assert ingest(project, catalog, "drivers").status == "published"
+    assert (keys(), cache.reads) == ([1], 1), "kept until due"
+    cache.recheck_keys()
+    assert (keys(), cache.reads) == ([1, 2], 2)

@@ -15,7 +15,7 @@ import re
 
 import pyarrow as pa
 
-__all__ = ["is_binary_type", "is_list_type", "is_string_type", "parse_arrow_type"]
+__all__ = ["decoded", "is_binary_type", "is_list_type", "is_string_type", "parse_arrow_type"]
 
 # A time zone ("tz=Europe/Paris", "tz=+01:00") is one token: its characters mean nothing here.
 _TOKEN = re.compile(r"\s*(tz=[^\]]+|[A-Za-z_][A-Za-z0-9_]*|\d+|[<>\[\](),:])")
@@ -156,3 +156,11 @@ def is_list_type(kind: pa.DataType) -> bool:
         or pa.types.is_fixed_size_list(kind)
         or pa.types.is_list_view(kind)
     )
+
+
+def decoded(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``values`` with a dictionary encoding undone (the values themselves), else as they are:
+    checks and policies judge values, not dictionary indices."""
+    if pa.types.is_dictionary(values.type):
+        return values.cast(values.type.value_type)
+    return values

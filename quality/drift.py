@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from thermocline.catalog.arrow_types import decoded
 from thermocline.catalog.config import DistributionDriftCheck
 from thermocline.quality.messages import show_column, show_number, show_observed, show_percent
 from thermocline.quality.results import Baseline, CheckResult, MetadataValue, check_result
@@ -98,7 +99,7 @@ def check_distribution_drift(
         return result(False, f"{label}: reference {baseline.label}: {baseline.problem}")
     if baseline.values is None:
         return result(True, f"{label}: nothing to compare with yet ({baseline.label})")
-    batch, reference = _plain(column), _plain(baseline.values)
+    batch, reference = decoded(column), decoded(baseline.values)
     numeric = _is_numeric(batch.type) and _is_numeric(reference.type)
     if spec.method == "ks" and not numeric:
         kinds = f"{batch.type} in the batch, {reference.type} in the reference"
@@ -243,13 +244,6 @@ def ks_statistic(reference: np.ndarray, batch: np.ndarray) -> Statistic:
 
 def _share(ratio: float) -> str:
     return show_percent(round(float(ratio), 4))
-
-
-def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """The column with dictionaries decoded (their values are what is compared)."""
-    if pa.types.is_dictionary(column.type):
-        return column.cast(column.type.value_type)
-    return column
 
 
 def _is_numeric(kind: pa.DataType) -> bool:

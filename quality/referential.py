@@ -22,6 +22,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from thermocline.catalog.arrow_types import decoded
 from thermocline.catalog.config import ReferentialCheck
 from thermocline.quality.messages import show_column, show_value
 from thermocline.quality.results import Baseline, CheckResult, MetadataValue, check_result
@@ -59,8 +60,8 @@ def check_referential(
     metadata["reference"] = keys.label
     if keys.problem is not None:
         return result(False, f"{label}: keys of {target} ({keys.label}): {keys.problem}")
-    values = _plain(column)
-    known = _plain(keys.values) if keys.values is not None else pa.chunked_array([], values.type)
+    values = decoded(column)
+    known = decoded(keys.values) if keys.values is not None else pa.chunked_array([], values.type)
     if not known.type.equals(values.type):
         common = _common_type(values.type, known.type)
         try:
@@ -93,12 +94,6 @@ def check_referential(
         f"{distinct}, e.g. {', '.join(sample)}"
     )
     return result(False, message, sample=sample, **judged)
-
-
-def _plain(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    if pa.types.is_dictionary(column.type):
-        return column.cast(column.type.value_type)
-    return column
 
 
 def _common_type(a: pa.DataType, b: pa.DataType) -> pa.DataType | None:

@@ -9,7 +9,6 @@ is in :mod:`.erasure_plan`, the acting in :mod:`.erasure`).
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ from deltalake.exceptions import CommitFailedError
 from thermocline.catalog.errors import ErasureConflictError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.erasure_plan import LogCommit
-from thermocline.datasets.tables.versions import live_files, open_table
+from thermocline.datasets.tables.versions import commit_actions, live_files, open_table
 
 __all__ = ["count_matches", "delete_retrying", "files_holding", "read_log"]
 
@@ -60,12 +59,12 @@ def read_log(lake: Lake, dataset: str, table: DeltaTable) -> list[LogCommit]:
         )
         versions = versions[1:]
     for version in versions:
-        with fs.open_input_stream(f"_delta_log/{version:020d}.json") as stream:
-            lines = stream.read().decode().splitlines()
         adds: dict[str, Mapping[str, str | None]] = {}
         removes = set()
-        for line in lines:
-            action = json.loads(line) if line.strip() else {}
+        actions = commit_actions(lake, dataset, version)
+        if actions is None:  # removed since the listing: as reading it would have failed
+            raise FileNotFoundError(f"{dataset}: _delta_log/{version:020d}.json")
+        for action in actions:
             if "add" in action:
                 adds[unquote(action["add"]["path"])] = action["add"].get("partitionValues") or {}
             elif "remove" in action:

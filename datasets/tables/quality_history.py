@@ -21,13 +21,11 @@ log down to the oldest of them (at most ``4 N + 20``), never the whole log.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow.fs as pafs
 from deltalake import DeltaTable
 
 from thermocline.catalog.catalog import Catalog, lake_of
@@ -40,7 +38,7 @@ from thermocline.catalog.commits import (
 )
 from thermocline.catalog.errors import InputError, TagNotFoundError
 from thermocline.datasets.tables.quarantine import find_quarantined, quarantine_id_of
-from thermocline.datasets.tables.versions import open_table, resolve_version
+from thermocline.datasets.tables.versions import commit_actions, open_table, resolve_version
 
 __all__ = ["VersionChecks", "checks_history", "quarantine_checks", "version_checks"]
 
@@ -210,17 +208,11 @@ def _judged(catalog: Catalog, dataset: str, version: int) -> VersionChecks:
 def _commit_info(catalog: Catalog, dataset: str, version: int) -> dict[str, Any] | None:
     """The commit info of ``version`` from its commit file (one small read), or None when log
     retention removed it."""
-    fs = lake_of(catalog).table_filesystem(dataset)
-    path = f"_delta_log/{version:020d}.json"
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+    actions = commit_actions(lake_of(catalog), dataset, version)
+    if actions is None:
         return None
-    with fs.open_input_stream(path) as stream:
-        for line in stream.read().decode().splitlines():
-            action = json.loads(line) if line.strip() else {}
-            if "commitInfo" in action:
-                info: dict[str, Any] = action["commitInfo"]
-                return info
-    return {}
+    infos = [a["commitInfo"] for a in actions if "commitInfo" in a]
+    return dict(infos[0]) if infos else {}
 
 
 def _operation(info: Mapping[str, Any]) -> str | None:

@@ -12,6 +12,7 @@ lake. The same code runs on a local folder and on S3. Writes go through
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ from thermocline.catalog.lake import Lake
 __all__ = [
     "Commit",
     "Erasure",
+    "commit_actions",
     "create",
     "erased_by",
     "erasures",
@@ -350,3 +352,16 @@ def list_missing(paths: Sequence[str], shown: int = 20) -> str:
     """Missing file paths for a one-line message: the first ``shown``, then how many more."""
     more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
     return ", ".join(paths[:shown]) + more
+
+
+def commit_actions(lake: Lake, dataset: str, version: int) -> list[dict[str, Any]] | None:
+    """The actions (``add``, ``remove``, ``commitInfo``, ...) of ``version``'s commit file, read
+    as JSON lines in one small read, with no table opened; None when log retention removed it.
+    """
+    fs = lake.table_filesystem(dataset)
+    path = f"_delta_log/{version:020d}.json"
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return None
+    with fs.open_input_stream(path) as stream:
+        lines = stream.read().decode().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]

@@ -51,6 +51,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
+from thermocline.catalog.arrow_types import decoded
 from thermocline.catalog.config import PiiAction, PiiPolicy
 from thermocline.quality.pii.classify import NOT_PII, ColumnFinding
 from thermocline.quality.pii.transforms import (
@@ -260,8 +261,7 @@ def _transform(
     if action == "generalize":
         return generalize(name, values, decision.to)
     note = None
-    if pa.types.is_dictionary(values.type):
-        values = values.cast(values.type.value_type)
+    values = decoded(values)
     if not is_text(values.type):
         note = f"{name}: {values.type} {action}ed as its text, stored as string"
         try:

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from thermocline.catalog.arrow_types import decoded
 from thermocline.catalog.errors import InputError
 
 __all__ = ["PolicyError", "can_generalize", "generalize", "hmac_hex", "is_text", "mask"]
@@ -113,10 +114,8 @@ _IPV6 = r"^\s*[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*\s*$"
 
 
 def generalize(name: str, values: pa.ChunkedArray, to: str) -> tuple[pa.ChunkedArray, str | None]:
+    values = decoded(values)
     type_ = values.type
-    if pa.types.is_dictionary(type_):
-        values = values.cast(type_.value_type)
-        type_ = values.type
     if not can_generalize(type_):
         raise PolicyError(
             f"pii.columns.{name}: cannot generalize a {type_} column (dates, timestamps, "

@@ -280,6 +280,29 @@ def test_defaults_give_completeness_of_every_column_and_freshness(
     assert outcome.checks[1].observed == 20 * 60
 
 
+def test_the_project_sets_the_defaults_thresholds_and_severity(
+    tmp_path: Path, local_lake: Lake
+) -> None:
+    (tmp_path / "thermocline.yaml").write_text(
+        "quality: {completeness: 0.5, freshness: 10m, severity: error}\ndatasets:\n"
+        + textwrap.indent(DEFAULTS, "  ")
+    )
+    project = load_project(tmp_path / "thermocline.yaml", environ={})
+    add(
+        project,
+        "in",
+        "0.csv",
+        ["id,city,at", "1,oslo,2026-11-02T11:30:00Z", "2,,2026-11-02T11:40:00Z"],
+    )
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    outcome = ingest(project, Catalog(local_lake), "events", now=now)
+    assert outcome.status == "quarantined", "error severity blocks"
+    assert [(c.name, c.passed, c.severity, c.threshold) for c in outcome.checks] == [
+        ("completeness_all", True, "error", ">= 0.5"),
+        ("freshness_at", False, "error", "<= 10m"),
+    ]
+
+
 def test_a_kept_key_column_is_read_again_only_when_its_dataset_published(
     tmp_path: Path, local_lake: Lake
 ) -> None:

@@ -205,6 +205,16 @@ def test_small_batches_of_the_same_population_pass_and_tiny_ones_are_not_judged(
     assert not judged.passed
 
 
+def test_distribution_drift_threshold_and_bins_come_from_the_check() -> None:
+    batch = numbers(RNG.normal(21, 5, 5_000))  # a small shift
+    default = drift(batch, REFERENCE)
+    strict = drift(batch, REFERENCE, threshold=0.01)
+    assert (default.passed, strict.passed) == (True, False)
+    assert strict.threshold == "<= 0.01"
+    assert drift(batch, REFERENCE, bins=4).metadata["bins"] == 4
+    assert drift(batch, REFERENCE).metadata["bins"] == 10
+
+
 def test_psi_and_ks_by_hand() -> None:
     reference = np.arange(100, dtype=np.float64)  # quartile edges 24.75, 49.5, 74.25
     batch = np.array([10.0] * 50 + [90.0] * 50)  # half in the first bin, half in the last

@@ -43,6 +43,7 @@ from thermocline.catalog.errors import (
 from thermocline.catalog.journal import RollbackJournal
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.store import CatalogTable
+from thermocline.catalog.tier_inventory import TierInventory
 
 __all__ = [
     "ERASURE",
@@ -201,6 +202,7 @@ class Catalog:
         self.journal = RollbackJournal(lake)  # release rollbacks: plan and steps taken
         self.pii = Classifications(lake)  # PII classes of columns, with reviews
         self.checks = CheckResults(lake)  # check results per version or quarantined batch
+        self.tiers = TierInventory(lake)  # where each data file is: tier, class, since
 
     # --- events ---------------------------------------------------------------------------
 

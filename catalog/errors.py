@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ArchivedFilesError",
     "CatalogConflictError",
     "CommitConflictError",
     "ConfigError",
@@ -211,6 +212,12 @@ class LoaderStateError(InputError):
 class ErasedVersionError(InputError):
     """A version an erasure (right to be forgotten) made unreadable was asked for: its files
     that held the subject were removed. The message names the erasure; read a newer version."""
+
+
+class ArchivedFilesError(ThermoclineError):
+    """A read, a rollback or a loader needs files that tiering archived (deep archive classes
+    take hours to restore); nothing was read. The message names the files and the restore
+    command (``thermocline tier restore DATASET@VERSION``)."""
 
 
 class ErasureRefusedError(InputError):

@@ -34,9 +34,19 @@ from thermocline.catalog.config.quality import (
     VolumeCheck,
 )
 from thermocline.catalog.config.sources import FileSource, KafkaSource, Source, SqlSource
-from thermocline.catalog.config.tiering import TieringPolicy
+from thermocline.catalog.config.tiering import (
+    AWS_PRICES,
+    AWS_STORAGE_CLASSES,
+    TIERS,
+    Tier,
+    TieringPolicy,
+    TieringSettings,
+)
 
 __all__ = [
+    "AWS_PRICES",
+    "AWS_STORAGE_CLASSES",
+    "TIERS",
     "AcceptedValuesCheck",
     "Check",
     "CompletenessCheck",
@@ -62,7 +72,9 @@ __all__ = [
     "SchemaDriftCheck",
     "Source",
     "SqlSource",
+    "Tier",
     "TieringPolicy",
+    "TieringSettings",
     "UniqueCheck",
     "VolumeCheck",
     "expand_env",

@@ -18,7 +18,7 @@ from thermocline.catalog.config.lake import KafkaConfig, LakeConfig
 from thermocline.catalog.config.pii import PiiPolicy, PiiSettings
 from thermocline.catalog.config.quality import Check, QualityConfig, QualitySettings
 from thermocline.catalog.config.sources import Source
-from thermocline.catalog.config.tiering import TieringPolicy
+from thermocline.catalog.config.tiering import TieringPolicy, TieringSettings
 from thermocline.catalog.errors import ConfigError
 
 __all__ = ["DatasetSpec", "Project", "field_names"]
@@ -187,6 +187,7 @@ class Project(Model):
     kafka: KafkaConfig | None = None
     pii: PiiSettings = Field(default_factory=PiiSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    tiering: TieringSettings = Field(default_factory=TieringSettings)
     datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
 
     _path: Path | None = PrivateAttr(default=None)

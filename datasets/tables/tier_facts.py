@@ -7,8 +7,8 @@ the latest version dropped and no pin holds is not listed (vacuum's business). A
 its first partition column's value when that parses as a date, else its add action's
 modification time. :func:`plan_dataset` is the one entry point: facts, then the plan.
 
-Where files are now (``current``) comes from the tier inventory, which a later step records
-when it applies moves; until then every file is hot and callers pass nothing.
+Where files are now comes from the catalog's tier inventory (:func:`placements`), which
+``tier apply`` records as it moves files; a file it never moved is hot.
 
 >>> plan = plan_dataset(catalog, "rides", TieringPolicy(), now=datetime.now(UTC)) # doctest: +SKIP
 >>> [(m.path, m.target) for m in plan.moves][:2]                                   # doctest: +SKIP
@@ -29,7 +29,7 @@ from thermocline.catalog.config import TieringPolicy
 from thermocline.datasets.tables.tier_plan import Placement, TierFile, TierPlan, plan_tiers
 from thermocline.datasets.tables.versions import open_table
 
-__all__ = ["plan_dataset", "tier_files"]
+__all__ = ["placements", "plan_dataset", "tier_files"]
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,23 @@ def plan_dataset(
     now: datetime,
     current: Mapping[str, Placement] | None = None,
 ) -> TierPlan:
-    """The tier plan of ``dataset`` at ``now`` under ``policy``: :func:`tier_files` into
+    """The tier plan of ``dataset`` at ``now`` under ``policy``: :func:`tier_files` and where
+    they are (``current``, default :func:`placements`) into
     :func:`~thermocline.datasets.tables.tier_plan.plan_tiers`. Reads only."""
-    return plan_tiers(tier_files(catalog, dataset), policy, now, current)
+    where = placements(catalog, dataset) if current is None else current
+    return plan_tiers(tier_files(catalog, dataset), policy, now, where)
+
+
+def placements(catalog: Catalog, dataset: str) -> dict[str, Placement]:
+    """Path -> tier and since when, of every file the tier inventory has moved. A move a crash
+    interrupted counts where it was going when that is archive (readers already refuse it)."""
+    found = {}
+    for path, placed in catalog.tiers.placements(dataset).items():
+        if placed.pending == "archive":
+            found[path] = Placement("archive", None)
+        else:
+            found[path] = Placement(placed.tier, placed.since)
+    return found
 
 
 def _added(table: DeltaTable) -> dict[str, _Added]:

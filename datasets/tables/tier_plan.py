@@ -9,8 +9,10 @@ still references it, or only a tag or release does, decides the rest:
 - ``cold`` (``GLACIER_IR`` on AWS, the ``GLACIER`` class on the dev RGW): older than
   ``cold_after_days`` when the policy sets it;
 - ``archive`` (deep archive: minutes to hours to restore): only files that the latest version
-  no longer references but a tag or release still does. A file that neither the latest version
-  nor a pin references is vacuum's business, not tiering's: it stays where it is.
+  no longer references but a tag or release still does, once older than
+  ``archive_after_days`` (younger ones follow their age like any other file). A file that
+  neither the latest version nor a pin references is vacuum's business, not tiering's: it
+  stays where it is.
 
 Moves that would cost more than they save are not planned, and say why: an object under 128 KB
 never leaves hot (IA and Glacier bill 128 KB per object, archive classes add 40 KB of overhead),
@@ -23,13 +25,13 @@ The plan is a function of plain values only (no storage, no clock): :mod:`.tier_
 the :class:`TierFile` list from the log and the catalog's pins.
 
 >>> from datetime import datetime, UTC
->>> from thermocline.catalog.config import TieringPolicy
+>>> from thermocline.catalog.config import AWS_STORAGE_CLASSES, TIERS, Tier, TieringPolicy
 >>> now = datetime(2026, 12, 1, tzinfo=UTC)
 >>> files = [
 ...     TierFile("day=2026-11-30/a.parquet", 4 << 20, datetime(2026, 11, 30, tzinfo=UTC)),
 ...     TierFile("day=2026-09-01/b.parquet", 4 << 20, datetime(2026, 9, 1, tzinfo=UTC)),
 ...     TierFile("day=2026-01-01/c.parquet", 4 << 20, datetime(2026, 1, 1, tzinfo=UTC)),
-...     TierFile("old.parquet", 4 << 20, datetime(2026, 1, 1, tzinfo=UTC), in_latest=False,
+...     TierFile("old.parquet", 4 << 20, datetime(2025, 6, 1, tzinfo=UTC), in_latest=False,
 ...              pinned_by=("tag golden",)),
 ... ]
 >>> plan = plan_tiers(files, TieringPolicy(warm_after_days=30, cold_after_days=180), now)
@@ -47,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from thermocline.catalog.config import TieringPolicy
+from thermocline.catalog.config import AWS_STORAGE_CLASSES, TIERS, Tier, TieringPolicy
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.store import CATALOG_DIR
 
@@ -56,6 +58,7 @@ __all__ = [
     "MIN_BILLED_BYTES",
     "MIN_DAYS",
     "TIERS",
+    "Compaction",
     "Hold",
     "Move",
     "Placement",
@@ -66,14 +69,6 @@ __all__ = [
     "plan_tiers",
 ]
 
-Tier = Literal["hot", "warm", "cold", "archive"]
-TIERS: tuple[Tier, ...] = ("hot", "warm", "cold", "archive")
-AWS_STORAGE_CLASSES: Mapping[Tier, str] = {
-    "hot": "STANDARD",
-    "warm": "STANDARD_IA",
-    "cold": "GLACIER_IR",
-    "archive": "DEEP_ARCHIVE",
-}
 MIN_BILLED_BYTES = 128 * 1024
 """IA and Glacier classes bill a smaller object as 128 KB: moving it saves nothing."""
 MIN_DAYS: Mapping[Tier, int] = {"hot": 0, "warm": 30, "cold": 90, "archive": 180}
@@ -131,6 +126,20 @@ class Hold:
 
 
 @dataclass(frozen=True)
+class Compaction:
+    """Files of one partition (``partition``: their folder under the table root) that leave hot
+    together: ``tier apply`` first compacts them into ``target_file_mb`` files recompressed at
+    the policy's zstd level (a ``data_change=False`` commit), then moves the new files to
+    ``target``. Only date-partitioned files are compacted: a compacted file's add time is new,
+    so in an unpartitioned table compaction would make old data look young."""
+
+    partition: str
+    target: Tier
+    paths: tuple[str, ...]
+    size_bytes: int
+
+
+@dataclass(frozen=True)
 class TierTotal:
     files: int = 0
     bytes: int = 0
@@ -138,13 +147,15 @@ class TierTotal:
 
 @dataclass(frozen=True)
 class TierPlan:
-    """The moves, the files held back, and files and bytes per tier before and after."""
+    """The moves, the compactions before them, the files held back, and files and bytes per
+    tier before and after."""
 
     now: datetime
     moves: tuple[Move, ...]
     held: tuple[Hold, ...]
     before: Mapping[Tier, TierTotal] = field(default_factory=dict)
     after: Mapping[Tier, TierTotal] = field(default_factory=dict)
+    compactions: tuple[Compaction, ...] = ()
 
     @property
     def moved_bytes(self) -> int:
@@ -159,22 +170,40 @@ def plan_tiers(
 ) -> TierPlan:
     """The tier moves ``policy`` asks for at ``now``; ``current`` is where files are (the
     inventory; a file it does not name is hot). Raises :class:`InputError` for a path under
-    ``_delta_log/`` or the catalog, or given twice."""
+    ``_delta_log/`` or the catalog, or given twice.
+
+    Hot files of one partition that leave hot for the same tier form a :class:`Compaction`
+    when there are two or more: their sizes count together against the 128 KB minimum, since
+    the compacted file is what moves.
+    """
     placed = current or {}
     seen: set[str] = set()
+    listed = list(files)
+    wants: list[tuple[TierFile, Placement, Tier | None, str]] = []
+    groups: dict[tuple[str, Tier], list[TierFile]] = {}
+    for file in listed:
+        _check_path(file.path, seen)
+        where = placed.get(file.path, Placement("hot"))
+        wanted, why = _wanted(file, policy, now)
+        wants.append((file, where, wanted, why))
+        if _compactable(file, where, wanted):
+            groups.setdefault((_folder(file.path), wanted), []).append(file)  # type: ignore[arg-type]
+    grouped = {
+        file.path: sum(f.size_bytes for f in members)
+        for members in groups.values()
+        if len(members) > 1
+        for file in members
+    }
     moves: list[Move] = []
     held: list[Hold] = []
     before = {tier: [0, 0] for tier in TIERS}
     after = {tier: [0, 0] for tier in TIERS}
-    for file in files:
-        _check_path(file.path, seen)
-        where = placed.get(file.path, Placement("hot"))
-        wanted, why = _wanted(file, policy, now)
+    for file, where, wanted, why in wants:
         tier: Tier = where.tier
         if wanted is None:
             held.append(Hold(file.path, where.tier, None, file.size_bytes, why))
         elif wanted != where.tier:
-            blocked = _blocked(file, where, wanted, now)
+            blocked = _blocked(file, where, wanted, now, grouped.get(file.path, file.size_bytes))
             if blocked is None:
                 moves.append(Move(file.path, where.tier, wanted, file.size_bytes, why))
                 tier = wanted
@@ -183,13 +212,40 @@ def plan_tiers(
         for totals, at in ((before, where.tier), (after, tier)):
             totals[at][0] += 1
             totals[at][1] += file.size_bytes
+    moving = {m.path for m in moves}
+    compactions = tuple(
+        Compaction(
+            folder,
+            target,
+            tuple(f.path for f in members),
+            sum(f.size_bytes for f in members),
+        )
+        for (folder, target), members in sorted(groups.items())
+        if len(members) > 1 and all(f.path in moving for f in members)
+    )
     return TierPlan(
         now,
         tuple(moves),
         tuple(held),
         {t: TierTotal(*before[t]) for t in TIERS},
         {t: TierTotal(*after[t]) for t in TIERS},
+        compactions,
     )
+
+
+def _compactable(file: TierFile, where: Placement, wanted: Tier | None) -> bool:
+    """A hot file of the latest version in a dated partition that leaves for warm or cold."""
+    return (
+        file.in_latest
+        and file.age_from == "partition"
+        and where.tier == "hot"
+        and wanted in ("warm", "cold")
+        and "/" in file.path
+    )
+
+
+def _folder(path: str) -> str:
+    return path.rsplit("/", 1)[0]
 
 
 def _check_path(path: str, seen: set[str]) -> None:
@@ -208,13 +264,20 @@ def _check_path(path: str, seen: set[str]) -> None:
 
 def _wanted(file: TierFile, policy: TieringPolicy, now: datetime) -> tuple[Tier | None, str]:
     """The tier the policy asks for, and why (None: no tier, the file is vacuum's business)."""
-    if not file.in_latest:
-        if not file.pinned_by:
-            return None, "no longer in the latest version and pinned by no tag or release: vacuum's"
-        return "archive", f"only {', '.join(file.pinned_by)} still reads it"
     age = now - file.age_basis
     days = age.days
     basis = "partition" if file.age_from == "partition" else "added"
+    if not file.in_latest:
+        if not file.pinned_by:
+            return None, "no longer in the latest version and pinned by no tag or release: vacuum's"
+        pins = ", ".join(file.pinned_by)
+        if policy.archive_after_days is not None and age >= timedelta(
+            days=policy.archive_after_days
+        ):
+            return "archive", (
+                f"only {pins} still reads it, {basis} {days} days ago "
+                f"(archive after {policy.archive_after_days})"
+            )
     if policy.cold_after_days is not None and age >= timedelta(days=policy.cold_after_days):
         return "cold", f"{basis} {days} days ago (cold after {policy.cold_after_days})"
     if age >= timedelta(days=policy.warm_after_days):
@@ -222,13 +285,16 @@ def _wanted(file: TierFile, policy: TieringPolicy, now: datetime) -> tuple[Tier 
     return "hot", f"{basis} {days} days ago (hot until {policy.warm_after_days})"
 
 
-def _blocked(file: TierFile, where: Placement, wanted: Tier, now: datetime) -> str | None:
-    """Why the move ``where`` -> ``wanted`` would cost more than it saves (None: it does not)."""
+def _blocked(
+    file: TierFile, where: Placement, wanted: Tier, now: datetime, moving_bytes: int
+) -> str | None:
+    """Why the move ``where`` -> ``wanted`` would cost more than it saves (None: it does not);
+    ``moving_bytes`` is what moves: the file, or the compaction it is part of."""
     if where.tier == "archive" and wanted in _READABLE and file.in_latest:
         return None  # the latest version reads it: it must come back whatever it costs
-    if wanted != "hot" and file.size_bytes < MIN_BILLED_BYTES:
+    if wanted != "hot" and moving_bytes < MIN_BILLED_BYTES:
         return (
-            f"{file.size_bytes} bytes, under the {MIN_BILLED_BYTES // 1024} KB every colder "
+            f"{moving_bytes} bytes, under the {MIN_BILLED_BYTES // 1024} KB every colder "
             "class bills per object: moving it saves nothing"
         )
     minimum = MIN_DAYS[where.tier]

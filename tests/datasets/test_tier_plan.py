@@ -64,14 +64,28 @@ def test_a_file_pinned_by_a_tag_is_never_archived_while_the_latest_version_reads
 
 
 def test_only_a_tag_or_release_keeps_a_file_the_latest_version_dropped_and_it_is_archived() -> None:
-    kept = aged(1, "tagged", in_latest=False, pinned_by=("tag golden",))
-    released = aged(1, "released", in_latest=False, pinned_by=("release r1",))
+    kept = aged(365, "tagged", in_latest=False, pinned_by=("tag golden",))
+    released = aged(900, "released", in_latest=False, pinned_by=("release r1",))
     plan = plan_tiers([kept, released], POLICY, NOW)
     assert {(m.path, m.source, m.target) for m in plan.moves} == {
         ("tagged", "hot", "archive"),
         ("released", "hot", "archive"),
     }
     assert "tag golden" in plan.moves[0].reason
+
+
+def test_a_pinned_only_file_younger_than_archive_after_days_follows_its_age() -> None:
+    """A compaction or an update that drops a file from the latest version today does not send
+    a recently tagged version to a class that takes hours to restore."""
+    files = [
+        aged(1, "young", in_latest=False, pinned_by=("tag t",)),
+        aged(40, "warm", in_latest=False, pinned_by=("tag t",)),
+        aged(364, "cold", in_latest=False, pinned_by=("tag t",)),
+        aged(365, "archive", in_latest=False, pinned_by=("tag t",)),
+    ]
+    assert targets(*files) == {"warm": "warm", "cold": "cold", "archive": "archive"}
+    never = TieringPolicy(warm_after_days=30, cold_after_days=180, archive_after_days=None)
+    assert targets(*files, policy=never) == {"warm": "warm", "cold": "cold", "archive": "cold"}
 
 
 def test_a_file_neither_the_latest_version_nor_a_pin_references_is_left_to_vacuum() -> None:
@@ -88,7 +102,7 @@ def test_an_object_under_128_kb_never_leaves_hot() -> None:
     small = [
         aged(40, "warm", size=MIN_BILLED_BYTES - 1),
         aged(400, "cold", size=1000),
-        aged(1, "archive", size=1000, in_latest=False, pinned_by=("tag t",)),
+        aged(400, "archive", size=1000, in_latest=False, pinned_by=("tag t",)),
     ]
     plan = plan_tiers([*small, aged(40, "exactly", size=MIN_BILLED_BYTES)], POLICY, NOW)
     assert {m.path for m in plan.moves} == {"exactly"}
@@ -191,3 +205,48 @@ def test_the_log_and_the_catalog_are_never_planned(path: str) -> None:
 def test_a_file_given_twice_is_refused() -> None:
     with pytest.raises(InputError, match="twice"):
         plan_tiers([aged(1, "a"), aged(2, "a")], POLICY, NOW)
+
+
+def test_hot_files_of_one_partition_leaving_together_form_a_compaction() -> None:
+    """Small files of an old partition are compacted and then moved: their sizes count together
+    against the 128 KB minimum, and pinned-only or young files are never part of one."""
+    small = MIN_BILLED_BYTES // 2
+    files = [
+        aged(40, "day=a/1.parquet", size=small),
+        aged(40, "day=a/2.parquet", size=small),
+        aged(400, "day=b/1.parquet"),
+        aged(400, "day=b/2.parquet"),
+        aged(400, "day=b/3.parquet", in_latest=False, pinned_by=("tag t",)),
+        aged(1, "day=c/1.parquet"),
+        aged(1, "day=c/2.parquet"),
+        aged(40, "day=d/lonely.parquet", size=small),
+    ]
+    plan = plan_tiers(files, POLICY, NOW)
+    assert [(c.partition, c.target, c.paths) for c in plan.compactions] == [
+        ("day=a", "warm", ("day=a/1.parquet", "day=a/2.parquet")),
+        ("day=b", "cold", ("day=b/1.parquet", "day=b/2.parquet")),
+    ]
+    assert plan.compactions[0].size_bytes == 2 * small
+    assert {m.path for m in plan.moves} == {
+        "day=a/1.parquet",
+        "day=a/2.parquet",
+        "day=b/1.parquet",
+        "day=b/2.parquet",
+        "day=b/3.parquet",
+    }
+    assert [h.path for h in plan.held] == ["day=d/lonely.parquet"]
+
+
+def test_files_aged_by_their_add_time_or_already_out_of_hot_are_never_compacted() -> None:
+    """A compacted file's add time is new: compacting an unpartitioned table would make old
+    data look young. Files already warm were compacted when they left hot."""
+    since = NOW - timedelta(days=100)
+    added = [
+        TierFile(f"day=z/{i}.parquet", BIG, NOW - timedelta(days=40), age_from="added")
+        for i in range(2)
+    ]
+    warm = [aged(400, f"day=w/{i}.parquet") for i in range(2)]
+    current = {f.path: Placement("warm", since) for f in warm}
+    plan = plan_tiers([*added, *warm], POLICY, NOW, current)
+    assert plan.compactions == ()
+    assert len(plan.moves) == 4

@@ -32,7 +32,7 @@ lake: {uri: ./lake}
 datasets:
   events:
     partition_by: [day]
-    tiering: {warm_after_days: 30, cold_after_days: 90}
+    tiering: {warm_after_days: 30, cold_after_days: 90, archive_after_days: 300}
   flat:
     tiering: {warm_after_days: 7, cold_after_days: null}
 """
@@ -84,7 +84,9 @@ def test_the_policy_and_the_tag_decide_the_moves(lake_root: Path) -> None:
     }
     assert len(found["moves"]) == 3
     [archived] = [m for m in found["moves"] if m["target"] == "archive"]
-    assert archived["reason"] == "only tag golden still reads it"
+    assert archived["reason"] == (
+        "only tag golden still reads it, partition 325 days ago (archive after 300)"
+    )
     # golden pins v0's 2026-11-30 file too, but the latest version reads it: it stays hot.
     listed = [m["path"] for m in found["moves"]] + [h["path"] for h in found["held"]]
     assert not [p for p in listed if p.startswith("day=2026-11-30/")]

@@ -1,0 +1,310 @@
+"""Apply a dataset's tier plan: compact and recompress what leaves hot, then move each file
+to its storage class in place, recording every move in the catalog's tier inventory (IO).
+
+``tier apply`` runs three steps, each safe to interrupt:
+
+1. **Finish what a crash interrupted.** Moves with an ``intent`` row and no ``done`` row are
+   copied again (a copy in place is idempotent) and recorded done.
+2. **Compact.** Each :class:`~thermocline.datasets.tables.tier_plan.Compaction` (hot files of
+   one dated partition leaving together) becomes one delta-rs ``optimize.compact`` of that
+   partition: ``target_file_mb`` files at the policy's zstd level, a ``data_change=False``
+   commit that readers and ingestion positions do not see as new data. A compaction that loses
+   a race with a concurrent writer (delta-io/delta-rs#2700) is skipped and retried next run.
+   The plan is then made again from the new log: the compacted files are what moves, and the
+   files they replaced are left to vacuum (or, when a tag still reads them, to their own age).
+3. **Move.** In batches: one commit of ``intent`` rows, the copies in parallel
+   (:mod:`.tier_storage`), one commit of ``done`` rows. A file is never read while it may sit
+   in an archive class, because readers count an archive intent as archived.
+
+:func:`restore_version` brings a version's archived files back to a readable tier (cold when
+the policy has one, else warm), where the early-deletion minimum keeps them for 90 (30) days
+before a later ``tier apply`` may archive them again.
+
+>>> result = apply_tiers(catalog, "rides", spec.tiering, project.tiering)   # doctest: +SKIP
+>>> result.moved, result.moved_bytes                                          # doctest: +SKIP
+(412, 52747650048)
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import unquote
+
+from deltalake import CommitProperties, WriterProperties
+from deltalake.exceptions import CommitFailedError, DeltaError
+
+from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
+from thermocline.catalog.commits import REASON_KEY, USER_KEY
+from thermocline.catalog.config import Tier, TieringPolicy, TieringSettings
+from thermocline.catalog.tier_inventory import TierRecord
+from thermocline.datasets.tables.tier_facts import plan_dataset
+from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan
+from thermocline.datasets.tables.tier_storage import ClassStore, class_store
+from thermocline.datasets.tables.versions import live_files, open_table
+
+__all__ = [
+    "ApplyResult",
+    "Compacted",
+    "Progress",
+    "RestoreResult",
+    "apply_tiers",
+    "restore_version",
+]
+
+TIER_EVENT = "tier"  # the catalog event of one apply or restore run
+Progress = Callable[[int, int], None]
+"""Called after each batch with (files moved so far, bytes moved so far)."""
+_BATCH = 500  # moves per pair of inventory commits
+_WORKERS = 16  # copies in flight: a copy is one request the server spends its time on
+
+
+@dataclass(frozen=True)
+class Compacted:
+    """One partition compacted on its way out of hot (``version``: its commit; None when a
+    concurrent writer won the race and it was skipped, ``error`` says why)."""
+
+    partition: str
+    files_removed: int
+    files_added: int
+    version: int | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """What ``tier apply`` did: ``plan`` is the plan whose moves it made (made again after
+    compaction), ``resumed`` the moves of an interrupted earlier run it finished first."""
+
+    dataset: str
+    run_id: str
+    plan: TierPlan
+    compacted: tuple[Compacted, ...]
+    moved: int
+    moved_bytes: int
+    resumed: int
+    dry_run: bool
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """The archived files of ``dataset`` at ``version`` that a restore moved to ``tier``."""
+
+    dataset: str
+    version: int
+    tier: Tier
+    restored: tuple[str, ...]
+    restored_bytes: int
+
+
+def apply_tiers(
+    catalog: Catalog,
+    dataset: str,
+    policy: TieringPolicy,
+    settings: TieringSettings,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    workers: int = _WORKERS,
+) -> ApplyResult:
+    """Compact, then move every file of ``dataset`` to the tier ``policy`` asks for at ``now``
+    (default: the current time). ``dry_run`` plans and changes nothing."""
+    moment = now or datetime.now(UTC)
+    run_id = uuid.uuid4().hex
+    plan = plan_dataset(catalog, dataset, policy, now=moment)
+    if dry_run:
+        return ApplyResult(dataset, run_id, plan, (), 0, 0, 0, True)
+    store = class_store(lake_of(catalog), max_connections=workers)
+    resumed = _resume(catalog, dataset, store, run_id, workers)
+    if resumed:
+        plan = plan_dataset(catalog, dataset, policy, now=moment)
+    compacted = tuple(_compact(catalog, dataset, c, policy) for c in plan.compactions)
+    if any(c.version is not None for c in compacted):
+        plan = plan_dataset(catalog, dataset, policy, now=moment)
+    moved_bytes = _move(catalog, dataset, plan.moves, settings, store, run_id, workers, progress)
+    result = ApplyResult(
+        dataset, run_id, plan, compacted, len(plan.moves), moved_bytes, resumed, False
+    )
+    if plan.moves or compacted or resumed:
+        catalog.record(
+            Event(
+                TIER_EVENT,
+                dataset,
+                open_table(lake_of(catalog), dataset).version(),
+                "tier apply",
+                {
+                    "run_id": run_id,
+                    "moves": _by_target(plan.moves),
+                    "moved_bytes": moved_bytes,
+                    "resumed": resumed,
+                    "compacted": [
+                        {
+                            "partition": c.partition,
+                            "removed": c.files_removed,
+                            "added": c.files_added,
+                            "version": c.version,
+                            "error": c.error,
+                        }
+                        for c in compacted
+                    ],
+                },
+            )
+        )
+    return result
+
+
+def restore_version(
+    catalog: Catalog,
+    dataset: str,
+    version: int,
+    policy: TieringPolicy,
+    settings: TieringSettings,
+    *,
+    progress: Progress | None = None,
+    workers: int = _WORKERS,
+) -> RestoreResult:
+    """Copy the archived files of ``dataset`` at ``version`` back to a readable tier (cold, or
+    warm when the policy has no cold): afterwards the version reads and rolls back."""
+    lake = lake_of(catalog)
+    table = open_table(lake, dataset, version)
+    files = {a["path"]: a["size_bytes"] for a in live_files(table)}
+    placed = catalog.tiers.placements(dataset)
+    archived = sorted(p for p in files if p in placed and placed[p].archived)
+    target: Tier = "cold" if policy.cold_after_days is not None else "warm"
+    why = f"restore of version {version}"
+    moves = tuple(Move(p, "archive", target, files[p], why) for p in archived)
+    run_id = uuid.uuid4().hex
+    store = class_store(lake, max_connections=workers)
+    moved = _move(catalog, dataset, moves, settings, store, run_id, workers, progress)
+    if moves:
+        catalog.record(
+            Event(
+                TIER_EVENT,
+                dataset,
+                version,
+                why,
+                {
+                    "run_id": run_id,
+                    "moves": _by_target(moves),
+                    "moved_bytes": moved,
+                    "restored_version": version,
+                },
+            )
+        )
+    return RestoreResult(dataset, version, target, tuple(archived), moved)
+
+
+def _resume(catalog: Catalog, dataset: str, store: ClassStore, run_id: str, workers: int) -> int:
+    """Finish the moves an interrupted run recorded an intent for; how many."""
+    records = [
+        TierRecord(
+            dataset,
+            placed.path,
+            placed.pending,
+            placed.pending_class or "STANDARD",
+            placed.size_bytes,
+            "done",
+            run_id,
+            placed.tier,
+        )
+        for placed in catalog.tiers.placements(dataset).values()
+        if placed.pending is not None
+    ]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda r: store.set_class(dataset, r.path, r.storage_class), records))
+    catalog.tiers.record(records)
+    return len(records)
+
+
+def _compact(
+    catalog: Catalog, dataset: str, compaction: Compaction, policy: TieringPolicy
+) -> Compacted:
+    """One ``optimize.compact`` of the partition, at the policy's size and zstd level."""
+    table = open_table(lake_of(catalog), dataset)
+    before = table.version()
+    custom = {USER_KEY: current_user(), REASON_KEY: f"tier apply: to {compaction.target}"}
+    try:
+        metrics = table.optimize.compact(
+            partition_filters=_partition_filters(compaction.partition),
+            target_size=policy.target_file_mb * 1024 * 1024,
+            writer_properties=WriterProperties(
+                compression="ZSTD", compression_level=policy.zstd_level
+            ),
+            commit_properties=CommitProperties(custom_metadata=custom),
+        )
+    except (CommitFailedError, DeltaError) as error:
+        return Compacted(compaction.partition, 0, 0, None, f"skipped, retried next run: {error}")
+    table.update_incremental()
+    changed = table.version() != before
+    return Compacted(
+        compaction.partition,
+        int(metrics.get("numFilesRemoved", 0)),
+        int(metrics.get("numFilesAdded", 0)),
+        table.version() if changed else None,
+    )
+
+
+def _partition_filters(folder: str) -> list[tuple[str, str, str]]:
+    """``day=2026-01-01/hour=3`` -> [("day", "=", "2026-01-01"), ("hour", "=", "3")]."""
+    filters = []
+    for part in folder.split("/"):
+        name, _, value = part.partition("=")
+        filters.append((unquote(name), "=", unquote(value)))
+    return filters
+
+
+def _move(
+    catalog: Catalog,
+    dataset: str,
+    moves: Sequence[Move],
+    settings: TieringSettings,
+    store: ClassStore,
+    run_id: str,
+    workers: int,
+    progress: Progress | None,
+) -> int:
+    """Copy each file into its target class, recording intents before and dones after each
+    batch; return the bytes moved."""
+    moved_files = moved_bytes = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(moves), _BATCH):
+            batch = moves[start : start + _BATCH]
+            catalog.tiers.record([_record(dataset, m, settings, "intent", run_id) for m in batch])
+            list(
+                pool.map(
+                    lambda m: store.set_class(dataset, m.path, settings.storage_classes[m.target]),
+                    batch,
+                )
+            )
+            catalog.tiers.record([_record(dataset, m, settings, "done", run_id) for m in batch])
+            moved_files += len(batch)
+            moved_bytes += sum(m.size_bytes for m in batch)
+            if progress is not None:
+                progress(moved_files, moved_bytes)
+    return moved_bytes
+
+
+def _record(
+    dataset: str, move: Move, settings: TieringSettings, state: str, run_id: str
+) -> TierRecord:
+    return TierRecord(
+        dataset,
+        move.path,
+        move.target,
+        settings.storage_classes[move.target],
+        move.size_bytes,
+        "intent" if state == "intent" else "done",
+        run_id,
+        move.source,
+    )
+
+
+def _by_target(moves: Sequence[Move]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for move in moves:
+        counts[move.target] = counts.get(move.target, 0) + 1
+    return counts

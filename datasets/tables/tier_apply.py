@@ -40,7 +40,9 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.config import Tier, TieringPolicy, TieringSettings
+from thermocline.catalog.errors import InputError
 from thermocline.catalog.tier_inventory import TierRecord
+from thermocline.datasets.tables.faults import fault_point
 from thermocline.datasets.tables.tier_facts import plan_dataset
 from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan
 from thermocline.datasets.tables.tier_storage import ClassStore, class_store
@@ -110,9 +112,14 @@ def apply_tiers(
     dry_run: bool = False,
     progress: Progress | None = None,
     workers: int = _WORKERS,
+    batch_size: int = _BATCH,
 ) -> ApplyResult:
     """Compact, then move every file of ``dataset`` to the tier ``policy`` asks for at ``now``
-    (default: the current time). ``dry_run`` plans and changes nothing."""
+    (default: the current time). ``dry_run`` plans and changes nothing.
+
+    Crash tests stop it with ``THERMOCLINE_FAULT`` (:mod:`.faults`) at
+    ``tier-apply:after-compact``, ``tier-apply:after-intent:N`` and
+    ``tier-apply:after-copies:N`` (N counts batches of ``batch_size`` moves from 1)."""
     moment = now or datetime.now(UTC)
     run_id = uuid.uuid4().hex
     plan = plan_dataset(catalog, dataset, policy, now=moment)
@@ -266,20 +273,25 @@ def _move(
     run_id: str,
     workers: int,
     progress: Progress | None,
+    batch_size: int = _BATCH,
 ) -> int:
     """Copy each file into its target class, recording intents before and dones after each
     batch; return the bytes moved."""
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, not {batch_size}")
     moved_files = moved_bytes = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, len(moves), _BATCH):
-            batch = moves[start : start + _BATCH]
+        for number, start in enumerate(range(0, len(moves), batch_size), start=1):
+            batch = moves[start : start + batch_size]
             catalog.tiers.record([_record(dataset, m, settings, "intent", run_id) for m in batch])
+            fault_point(f"tier-apply:after-intent:{number}")
             list(
                 pool.map(
                     lambda m: store.set_class(dataset, m.path, settings.storage_classes[m.target]),
                     batch,
                 )
             )
+            fault_point(f"tier-apply:after-copies:{number}")
             catalog.tiers.record([_record(dataset, m, settings, "done", run_id) for m in batch])
             moved_files += len(batch)
             moved_bytes += sum(m.size_bytes for m in batch)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +45,7 @@ from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.config import Tier, TieringPolicy, TieringSettings
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.tier_inventory import TierRecord
-from thermocline.datasets.tables.faults import fault_point
+from thermocline.datasets.tables.faults import armed, fault_point
 from thermocline.datasets.tables.tier_facts import plan_dataset
 from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan
 from thermocline.datasets.tables.tier_storage import ClassStore, class_store
@@ -313,27 +313,50 @@ def _move(
     batch_size: int = _BATCH,
 ) -> int:
     """Copy each file into its target class, recording intents before and dones after each
-    batch; return the bytes moved."""
+    batch; return the bytes moved.
+
+    The inventory commits run on a thread of their own, in order, while the copies run: the
+    next batch's intents are committed while this batch copies, and this batch's dones while
+    the next one copies. A batch's copies start only once its intents are committed, so a
+    crash still leaves at most intents without dones (the next run redoes those copies)."""
     if batch_size < 1:
         raise InputError(f"batch_size must be at least 1, not {batch_size}")
+    batches = [moves[s : s + batch_size] for s in range(0, len(moves), batch_size)]
+
+    def record(batch: Sequence[Move], state: str) -> None:
+        catalog.tiers.record([_record(dataset, m, settings, state, run_id) for m in batch])
+
+    def copy(move: Move) -> None:
+        store.set_class(dataset, move.path, settings.storage_classes[move.target])
+
     moved_files = moved_bytes = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for number, start in enumerate(range(0, len(moves), batch_size), start=1):
-            batch = moves[start : start + batch_size]
-            catalog.tiers.record([_record(dataset, m, settings, "intent", run_id) for m in batch])
-            fault_point(f"tier-apply:after-intent:{number}")
-            list(
-                pool.map(
-                    lambda m: store.set_class(dataset, m.path, settings.storage_classes[m.target]),
-                    batch,
-                )
-            )
-            fault_point(f"tier-apply:after-copies:{number}")
-            catalog.tiers.record([_record(dataset, m, settings, "done", run_id) for m in batch])
+    with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(1) as recorder:
+        submitted: list[Future[None]] = []
+
+        def settled(step: str) -> str:
+            """``step``, with every commit submitted so far in when a crash test stops there."""
+            if armed(step):
+                for commit in submitted:
+                    commit.result()
+            return step
+
+        intents = [recorder.submit(record, b, "intent") for b in batches[:1]]
+        submitted.extend(intents)
+        for number, batch in enumerate(batches, start=1):
+            intents[number - 1].result()  # this batch's; the last batch's dones may still run
+            fault_point(settled(f"tier-apply:after-intent:{number}"))
+            if number < len(batches):
+                intents.append(recorder.submit(record, batches[number], "intent"))
+                submitted.append(intents[-1])
+            list(pool.map(copy, batch))
+            fault_point(settled(f"tier-apply:after-copies:{number}"))
+            submitted.append(recorder.submit(record, batch, "done"))
             moved_files += len(batch)
             moved_bytes += sum(m.size_bytes for m in batch)
             if progress is not None:
                 progress(moved_files, moved_bytes)
+        for commit in submitted:
+            commit.result()
     return moved_bytes
 
 

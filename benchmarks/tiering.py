@@ -39,7 +39,9 @@ partitions, copied afresh (untimed) before each timed run:
 one untimed warm-up). The row count of the table is checked after each run.
 
 The S3 server is the dev stack's, reused when it runs (``thermocline dev up`` starts it). The
-prefix is deleted at the end, also after a failure.
+prefix is deleted at the end, also after a failure, and on Ceph RGW its space is reclaimed at
+once (``radosgw-admin gc process --include-all``; RGW's collector would wait 2 hours, and a
+few runs fill the dev OSD); it refuses to start on a nearly full cluster.
 
 Run: .venv/bin/python benchmarks/tiering.py [--objects 1100] [--object-mb 1] [--repeat 3]
      (a few minutes and ~2.3 GB in the dev RGW at the defaults, removed afterwards;
@@ -54,6 +56,7 @@ import io
 import json
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 import uuid
@@ -209,12 +212,38 @@ def cost_lines(catalog: Catalog, settings: TieringSettings) -> list[str]:
     return lines
 
 
+def reclaim(stack: devstack.StackInfo) -> None:
+    """Let RGW free the space of deleted objects and of the old copies a class change left
+    now, not hours later (its garbage collector waits ``rgw_gc_obj_min_wait``, 2 h): one run
+    leaves ~3x its data behind, enough to fill the dev OSD (20 GiB) in a few runs. Also
+    refuses to start on a nearly full cluster."""
+    if stack.s3 is None or stack.s3.kind != "ceph":
+        return
+    conf = str(stack.state_dir / "s3" / "ceph" / "ceph.conf")
+    subprocess.run(
+        ["radosgw-admin", "-c", conf, "gc", "process", "--include-all"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    health = subprocess.run(
+        ["ceph", "-c", conf, "health", "-f", "json"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    full = [c for c in json.loads(health.stdout).get("checks", {}) if "FULL" in c]
+    if full:
+        raise SystemExit(f"the dev Ceph cluster is (nearly) full: {full}; not starting")
+
+
 def class_moves(args: argparse.Namespace) -> tuple[float, float, float]:
     """Both rounds on the dev RGW; returns (peer seconds, tier seconds, tier bytes moved)."""
     stack = devstack.up(REPO / ".thermocline" / "dev", kafka=False, log=print)
     assert stack.s3 is not None
     if stack.s3.kind != "ceph":
         print(f"warning: the dev S3 server is {stack.s3.kind}, not Ceph RGW")
+    reclaim(stack)
     bucket = Bucket(stack)
     prefix = f"bench/tiering-{uuid.uuid4().hex[:10]}"
     lake = Lake.open(f"s3://{bucket.name}/{prefix}", stack.s3_storage_options())
@@ -273,7 +302,8 @@ def class_moves(args: argparse.Namespace) -> tuple[float, float, float]:
         fs = lake.filesystem
         assert isinstance(fs, pafs.SubTreeFileSystem)
         fs.base_fs.delete_dir(fs.base_path.rstrip("/"))
-        print(f"deleted s3://{bucket.name}/{prefix}")
+        reclaim(stack)
+        print(f"deleted s3://{bucket.name}/{prefix} and reclaimed its space")
     return peer_total, tier_total, tier_bytes
 
 

@@ -19,23 +19,18 @@ bytes each (over the 128 KB minimum a move needs), in three versions:
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import signal
-import subprocess
-import sys
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from tier_crash import apply_until_killed, fork_server
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Tier, TieringPolicy, TieringSettings
 from thermocline.catalog.errors import ArchivedFilesError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables.faults import FAULT_ENV
 from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.tier_apply import apply_tiers, restore_version
 from thermocline.datasets.tables.tier_facts import tier_files
@@ -57,7 +52,6 @@ POLICY = TieringPolicy(
 )
 KEEP_ALL = POLICY.model_copy(update={"archive_after_days": None})  # nothing archived
 SETTINGS = TieringSettings(storage_classes={"cold": "GLACIER", "archive": "GLACIER"})  # RGW's
-CRASH_SCRIPT = Path(__file__).parents[1] / "support" / "tier_crash.py"
 
 
 @pytest.fixture
@@ -185,21 +179,13 @@ def test_apply_moves_each_file_to_its_planned_class_and_every_pin_reads_the_same
 
 def killed_apply(lake: Lake, step: str) -> None:
     """``tier apply`` (batches of 2 moves) in a child process that SIGKILL stops at ``step``."""
-    env = {
-        **os.environ,
-        FAULT_ENV: step,
-        "TIER_CRASH_OPTIONS": json.dumps(dict(lake.storage_options)),
-        "TIER_CRASH_POLICY": KEEP_ALL.model_dump_json(),
-        "TIER_CRASH_SETTINGS": SETTINGS.model_dump_json(),
-    }
-    killed = subprocess.run(
-        [sys.executable, str(CRASH_SCRIPT), lake.uri, DS, NOW.isoformat(), "2"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    child = fork_server().Process(
+        target=apply_until_killed,
+        args=(lake.uri, dict(lake.storage_options), DS, KEEP_ALL, SETTINGS, NOW, 2, step),
     )
-    assert killed.returncode == -signal.SIGKILL, f"not killed at {step}: {killed.stderr}"
+    child.start()
+    child.join()
+    assert child.exitcode == -signal.SIGKILL, f"not killed at {step}: exit {child.exitcode}"
 
 
 def pending(catalog: Catalog) -> int:

@@ -17,6 +17,7 @@ from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.tier_inventory import TierRecord
 from thermocline.datasets.tables.versions import open_table, stored_files
 
 __all__ = [
@@ -94,7 +95,8 @@ def vacuum(
     reason: str | None = None,
 ) -> VacuumResult:
     """Delete files no version within ``retention_hours`` needs, except those of tagged or
-    released versions; the removed files are logged as a ``vacuum`` event (the ledger).
+    released versions; the removed files are logged as a ``vacuum`` event (the ledger), and
+    the tier inventory records those it placed as ``gone``, whatever their tier.
 
     Unreferenced files younger than the retention are kept: a writer may have staged them a
     moment ago and not published yet. Zero retention is for tests and emergencies.
@@ -122,8 +124,29 @@ def vacuum(
     removed = sorted(path for path in listed if path in stored)
     if not dry_run:
         ledger = {"files": removed, "retention_hours": retention_hours, "kept_versions": kept}
+        _record_gone(catalog, dataset, removed, f"vacuum:{table.version()}")
         catalog.record(Event("vacuum", dataset, table.version(), reason, ledger))
     return VacuumResult(dataset, removed, kept, dry_run)
+
+
+def _record_gone(catalog: Catalog, dataset: str, removed: list[str], run_id: str) -> None:
+    """Record in the tier inventory, in one commit, that the files of ``removed`` it places
+    are gone, whatever their tier (a delete needs no restore, even from an archive class):
+    plans, reports and the read gate then forget them. Files tiering never moved have no rows
+    and need none. A crash before this step leaves rows of files no version reads any more,
+    which plans and the gate never look up."""
+    if not removed:
+        return
+    placed = catalog.tiers.placements(dataset)
+    catalog.tiers.record(
+        [
+            TierRecord(
+                dataset, path, where.tier, where.storage_class, where.size_bytes, "gone", run_id
+            )
+            for path in removed
+            if (where := placed.get(path)) is not None
+        ]
+    )
 
 
 def vacuum_ledgers(catalog: Catalog, dataset: str) -> dict[int | None, list[str]]:

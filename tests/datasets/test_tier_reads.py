@@ -25,9 +25,11 @@ import pytest
 from cli_runner import thermocline
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import TieringPolicy, TieringSettings
+from thermocline.catalog.config import DistributionDriftCheck, TieringPolicy, TieringSettings
 from thermocline.catalog.errors import ArchivedFilesError, ReleasePreflightError
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.baselines import check_context
+from thermocline.datasets.tables.faults import FAULT_ENV, InjectedFaultError
 from thermocline.datasets.tables.inspection import diff
 from thermocline.datasets.tables.maintenance import vacuum
 from thermocline.datasets.tables.releases import create_release, release_rollback
@@ -72,8 +74,9 @@ class Tiered:
     cold: str  # v0's other file
 
 
-def tiered(lake: Lake) -> Tiered:
-    """The lake of the module docstring, after ``tier apply``."""
+def untiered(lake: Lake) -> tuple[Catalog, pa.Table, dict[str, str]]:
+    """The lake of the module docstring before ``tier apply``: catalog, v0's rows, v0's file
+    of each day."""
     catalog = Catalog(lake)
     write(catalog, "d", rows((OLD_DAY, BIG), (COLD_DAY, BIG)), partition_by=["day"])
     catalog.set_tag("golden", "d", 0)
@@ -81,6 +84,12 @@ def tiered(lake: Lake) -> Tiered:
     later = rows((OLD_DAY, 10), (COLD_DAY, 10), (WARM_DAY, BIG))
     write(catalog, "d", later, mode="overwrite", partition_by=["day"])
     files = {f["partition_values"]["day"]: f["path"] for f in live_files(open_table(lake, "d", 0))}
+    return catalog, v0, files
+
+
+def tiered(lake: Lake) -> Tiered:
+    """The lake of the module docstring, after ``tier apply``."""
+    catalog, v0, files = untiered(lake)
     result = apply_tiers(catalog, "d", POLICY, SETTINGS, now=NOW)
     targets = {m.path: m.target for m in result.plan.moves}
     assert targets[files[OLD_DAY]] == "archive"
@@ -119,6 +128,45 @@ def test_time_travel_to_an_archived_version_fails_before_reading_anything(
     assert sorted(latest["day"].to_pylist()) == [OLD_DAY, COLD_DAY, WARM_DAY]
     assert read_dataset(t.catalog, "d", at=1).to_table().num_rows == 3, "warm reads as it is"
     assert resolve_version(t.catalog, "d", "golden") == 0, "naming the version reads nothing"
+
+
+def test_a_move_to_archive_that_a_crash_interrupted_already_counts_as_archived(
+    local_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``tier apply`` fails after its intent commit, before any copy: the object may or may
+    not be in the archive class yet (on S3 a copy may have landed), so reads refuse it; the
+    rerun finishes the move and reads still refuse."""
+    catalog, _, files = untiered(local_lake)
+    monkeypatch.setenv(FAULT_ENV, "tier-apply:after-intent:1=raise")
+    with pytest.raises(InjectedFaultError):
+        apply_tiers(catalog, "d", POLICY, SETTINGS, now=NOW)
+    placed = catalog.tiers.placements("d")[files[OLD_DAY]]
+    assert (placed.tier, placed.pending) == ("hot", "archive")
+    with pytest.raises(ArchivedFilesError, match=re.escape(files[OLD_DAY])):
+        read_dataset(catalog, "d", at="golden")
+
+    monkeypatch.delenv(FAULT_ENV)
+    rerun = apply_tiers(catalog, "d", POLICY, SETTINGS, now=NOW)
+    assert rerun.resumed >= 1
+    assert catalog.tiers.placements("d")[files[OLD_DAY]].tier == "archive"
+    with pytest.raises(ArchivedFilesError, match=re.escape(RESTORE)):
+        read_dataset(catalog, "d", at="golden")
+
+
+def test_a_drift_baseline_on_an_archived_tag_says_so_instead_of_reading(local_lake: Lake) -> None:
+    """The check's reference cannot be read: the baseline carries the problem (the batch is
+    then judged as with any unreadable reference), and the archived file is never opened."""
+    t = tiered(local_lake)
+    (Path(local_lake.uri) / "d" / t.archived).write_bytes(b"archived: restore me first")
+    check = DistributionDriftCheck(check="distribution_drift", column="day", reference="golden")
+
+    context = check_context(t.catalog, "d", [check], now=NOW, schema=None)
+
+    (baseline,) = context.baselines.values()
+    assert baseline.values is None
+    assert baseline.problem is not None
+    assert "cannot read d version 0 (tag golden)" in baseline.problem
+    assert RESTORE in baseline.problem
 
 
 def test_a_cold_only_version_reads_and_a_restore_makes_an_archived_one_readable(

@@ -17,7 +17,6 @@ from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
-from thermocline.catalog.tier_inventory import TierRecord
 from thermocline.datasets.tables.versions import open_table, stored_files
 
 __all__ = [
@@ -124,29 +123,10 @@ def vacuum(
     removed = sorted(path for path in listed if path in stored)
     if not dry_run:
         ledger = {"files": removed, "retention_hours": retention_hours, "kept_versions": kept}
-        _record_gone(catalog, dataset, removed, f"vacuum:{table.version()}")
+        if removed:  # the tier inventory forgets them, whatever their tier
+            catalog.tiers.forget(dataset, removed, run_id=f"vacuum:{table.version()}")
         catalog.record(Event("vacuum", dataset, table.version(), reason, ledger))
     return VacuumResult(dataset, removed, kept, dry_run)
-
-
-def _record_gone(catalog: Catalog, dataset: str, removed: list[str], run_id: str) -> None:
-    """Record in the tier inventory, in one commit, that the files of ``removed`` it places
-    are gone, whatever their tier (a delete needs no restore, even from an archive class):
-    plans, reports and the read gate then forget them. Files tiering never moved have no rows
-    and need none. A crash before this step leaves rows of files no version reads any more,
-    which plans and the gate never look up."""
-    if not removed:
-        return
-    placed = catalog.tiers.placements(dataset)
-    catalog.tiers.record(
-        [
-            TierRecord(
-                dataset, path, where.tier, where.storage_class, where.size_bytes, "gone", run_id
-            )
-            for path in removed
-            if (where := placed.get(path)) is not None
-        ]
-    )
 
 
 def vacuum_ledgers(catalog: Catalog, dataset: str) -> dict[int | None, list[str]]:

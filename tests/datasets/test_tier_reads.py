@@ -25,10 +25,17 @@ import pytest
 from cli_runner import thermocline
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import DistributionDriftCheck, TieringPolicy, TieringSettings
+from thermocline.catalog.config import (
+    DistributionDriftCheck,
+    Project,
+    TieringPolicy,
+    TieringSettings,
+)
 from thermocline.catalog.errors import ArchivedFilesError, ReleasePreflightError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.tier_inventory import TierRecord
 from thermocline.datasets.tables.baselines import check_context
+from thermocline.datasets.tables.erasure import erase
 from thermocline.datasets.tables.faults import FAULT_ENV, InjectedFaultError
 from thermocline.datasets.tables.inspection import diff
 from thermocline.datasets.tables.maintenance import vacuum
@@ -306,3 +313,34 @@ def test_vacuum_deletes_files_whatever_their_tier_and_records_them_gone(local_la
     assert set(after) == warm, "the inventory forgets what vacuum deleted, keeps the rest"
     assert t.catalog.tiers.archived("d") == []
     assert read_dataset(t.catalog, "d").to_table().num_rows == 3
+
+
+def test_an_erasure_deletes_a_holder_whatever_its_tier_and_the_inventory_forgets_it(
+    local_lake: Lake,
+) -> None:
+    """trips v0, v1 (the subject's trips), v2 (all rows again): v1's file holds the subject and
+    only v1 reads it; the inventory places it in archive as ``tier apply`` records a move."""
+    catalog = Catalog(local_lake)
+    project = Project.model_validate(
+        {"datasets": {"trips": {"schema": {"trip_id": "int64", "rider_id": "int64"}}}}
+    )
+    writes = [([(1, 2)], "append"), ([(2, 1)], "append"), ([(1, 2), (2, 1)], "overwrite")]
+    for trips, mode in writes:
+        table = pa.table({"trip_id": [t for t, _ in trips], "rider_id": [r for _, r in trips]})
+        write(catalog, "trips", table, mode=mode)
+    v0 = {f["path"] for f in live_files(open_table(local_lake, "trips", 0))}
+    sizes = {f["path"]: f["size_bytes"] for f in live_files(open_table(local_lake, "trips", 1))}
+    [v1] = set(sizes) - v0
+    size = sizes[v1]
+    catalog.tiers.record(
+        [TierRecord("trips", v1, "archive", "DEEP_ARCHIVE", size, "done", "r1", "hot")]
+    )
+    assert catalog.tiers.archived("trips") == [v1]
+
+    erased = erase(catalog, project, "rider_id", "1", datasets=["trips"])
+
+    (done,) = erased.datasets
+    assert v1 in done.files_removed
+    assert v1 not in stored_files(local_lake, "trips")
+    assert catalog.tiers.archived("trips") == []
+    assert catalog.tiers.placements("trips") == {}

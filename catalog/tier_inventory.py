@@ -111,6 +111,30 @@ class TierInventory:
             first = time.time_ns()  # orders rows across commits; `at` may be a planned time
             self._table.append([_row(r, first + n) for n, r in enumerate(records)])
 
+    def forget(self, dataset: str, paths: Iterable[str], run_id: str = "") -> list[str]:
+        """Record, in one commit, that the files of ``paths`` this inventory places were
+        deleted (vacuum, erasure), whatever their tier: a delete needs no restore, even from an
+        archive class. Plans, reports and the read gate then leave them out. Returns the paths
+        it recorded; files tiering never moved have no rows and need none."""
+        placed = self.placements(dataset)
+        gone = sorted(p for p in set(paths) if p in placed)
+        self.record(
+            [
+                TierRecord(
+                    dataset,
+                    path,
+                    placed[path].tier,
+                    placed[path].storage_class,
+                    placed[path].size_bytes,
+                    "gone",
+                    run_id,
+                    placed[path].tier,
+                )
+                for path in gone
+            ]
+        )
+        return gone
+
     def placements(self, dataset: str) -> dict[str, Placed]:
         """Path -> where each file of ``dataset`` that the inventory knows is now; files it
         never recorded are hot, files vacuum deleted are left out."""

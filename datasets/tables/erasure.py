@@ -361,6 +361,7 @@ def _apply(
     for path in sorted(holders):  # after the event: a crash here leaves readers refused
         with contextlib.suppress(FileNotFoundError):
             fs.delete_file(path)
+    catalog.tiers.forget(dataset, holders, run_id=f"erasure:{erasure_id}")  # whatever the tier
     return DatasetErasure(
         dataset,
         target.column,

@@ -42,12 +42,12 @@ from thermocline.datasets.tables.maintenance import vacuum
 from thermocline.datasets.tables.releases import create_release, release_rollback
 from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.tier_apply import apply_tiers, restore_version
-from thermocline.datasets.tables.tier_gate import require_readable
 from thermocline.datasets.tables.versions import (
     history,
     live_files,
     open_table,
     read_dataset,
+    require_not_archived,
     resolve_version,
     stored_files,
 )
@@ -129,7 +129,7 @@ def test_time_travel_to_an_archived_version_fails_before_reading_anything(
         assert RESTORE in message
         assert refused.value.fix == f"run `{RESTORE}`"
     with pytest.raises(ArchivedFilesError, match=RESTORE):
-        require_readable(t.catalog, "d", open_table(local_lake, "d", 0), via="tag golden")
+        require_not_archived(t.catalog, "d", 0, via="tag golden")
 
     latest = read_dataset(t.catalog, "d").to_table()
     assert sorted(latest["day"].to_pylist()) == [OLD_DAY, COLD_DAY, WARM_DAY]

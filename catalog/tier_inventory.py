@@ -146,7 +146,7 @@ class TierInventory:
     def _rows(self, dataset: str) -> list[dict[str, Any]]:
         """``dataset``'s rows, oldest first (intent before done before gone at one time)."""
         read = self._table.read(where=pads.field("dataset") == dataset)
-        rows = read.to_pylist()
+        rows: list[dict[str, Any]] = read.to_pylist()
         rows.sort(key=lambda r: (r["at"], _STATE_ORDER.get(r["state"], 0)))
         return rows
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from thermocline.datasets.tables.tier_plan import TierPlan
     from thermocline.datasets.tables.tier_report import TierReport
 
-__all__ = ["register", "tier"]
+__all__ = ["print_tier_summary", "register", "tier"]
 
 
 @click.group()
@@ -287,6 +287,22 @@ def report(ctx: Context, dataset: str | None, as_json: bool) -> None:
             f"tiering saves {_usd(hot - monthly)}",
             markup=False,
         )
+
+
+def print_tier_summary(ctx: Context, dataset: str) -> None:
+    """What tiering would do to ``dataset`` now, in one line, and its cost report (the demo
+    prints it after each run)."""
+    from thermocline.datasets.tables.tier_facts import plan_dataset, report_dataset
+
+    found = plan_dataset(ctx.catalog, dataset, _policy(ctx, dataset), now=datetime.now(UTC))
+    held = f"; {len(found.held)} held back" if found.held else ""
+    out.print(
+        f"\ntiering of {dataset}: {len(found.moves)} file(s), {size(found.moved_bytes)} would "
+        f"move now{held} (`thermocline tier plan {dataset}`, then `thermocline tier apply "
+        f"{dataset}`)",
+        markup=False,
+    )
+    _print_report(report_dataset(ctx.catalog, dataset, ctx.project.tiering))
 
 
 def _report_json(found: TierReport) -> dict[str, object]:

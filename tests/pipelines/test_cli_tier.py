@@ -30,6 +30,7 @@ from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.tables.tier_facts import tier_files
 from thermocline.datasets.tables.tier_gate import require_readable
+from thermocline.datasets.tables.tier_storage import class_store
 from thermocline.datasets.tables.versions import history, open_table, read_dataset
 from thermocline.datasets.tables.writes import write
 
@@ -57,9 +58,9 @@ def rows(*days: tuple[str, int]) -> pa.Table:
 BIG = 200_000
 
 
-def build_lake(root: Path) -> Catalog:
+def build_lake(root: Path, project: str = PROJECT) -> Catalog:
     """The lake of the module docstring under ``root`` (v0, golden, v1, and ``flat``)."""
-    (root / "thermocline.yaml").write_text(textwrap.dedent(PROJECT))
+    (root / "thermocline.yaml").write_text(textwrap.dedent(project))
     catalog = open_catalog(root)
     write(catalog, "events", rows(("2026-01-10", BIG), ("2026-11-30", BIG)), partition_by=["day"])
     catalog.set_tag("golden", "events", 0)
@@ -346,3 +347,41 @@ def test_bad_tier_input_is_one_line_and_exit_2(
     as_json = thermocline("tier", *args, "--json", cwd=lake_root)
     assert as_json.exit_code == 2
     assert json.loads(as_json.stdout)["exit_code"] == 2
+
+
+@pytest.mark.s3
+def test_apply_on_rgw_puts_each_file_in_its_class_and_reports_them(
+    tmp_path: Path, s3_lake: Lake
+) -> None:
+    """The same commands on the dev RGW, whose project maps cold and archive to GLACIER."""
+    options = json.dumps(dict(s3_lake.storage_options))
+    head = (
+        f"lake: {{uri: {s3_lake.uri}, storage_options: {options}}}\n"
+        "tiering: {storage_classes: {cold: GLACIER, archive: GLACIER}}\n"
+    )
+    catalog = build_lake(tmp_path, head + PROJECT.split("\n", 2)[2])
+    write(catalog, "events", rows(("2026-10-01", BIG)), partition_by=["day"])
+    found = cli_json(tmp_path, "apply", "events", "--now", "2026-12-01")
+    assert found["moved"] == 3
+    assert [c["files_removed"] for c in found["compacted"]] == [2]
+    classes = {"warm": "STANDARD_IA", "cold": "GLACIER", "archive": "GLACIER"}
+    store = class_store(catalog.lake)
+    for move in found["plan"]["moves"]:
+        assert store.class_of("events", move["path"]) == classes[move["target"]], move
+    moved = {m["path"] for m in found["plan"]["moves"]}
+    for file in tier_files(catalog, "events"):
+        if file.path not in moved:
+            assert store.class_of("events", file.path) == "STANDARD", file.path
+    report = found["report"]
+    assert {t: (c["storage_class"], c["files"]) for t, c in report["tiers"].items()} == {
+        "hot": ("STANDARD", 3),
+        "warm": ("STANDARD_IA", 1),
+        "cold": ("GLACIER", 1),
+        "archive": ("GLACIER", 1),
+    }
+    assert report["tiers"]["cold"]["usd_per_gb_month"] == 0.0036
+    [archived] = catalog.tiers.archived("events")
+    restored = cli_json(tmp_path, "restore", "events@golden")
+    assert restored["restored"] == [archived]
+    assert store.class_of("events", archived) == "GLACIER"  # cold, on RGW the same class
+    assert catalog.tiers.placements("events")[archived].tier == "cold"

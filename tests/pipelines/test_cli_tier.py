@@ -246,6 +246,7 @@ def test_a_dry_run_changes_nothing(apply_root: Path) -> None:
 def test_apply_compacts_moves_records_and_reports(apply_root: Path) -> None:
     catalog = open_catalog(apply_root)
     latest, golden = checksum(catalog, "events"), checksum(catalog, "events", "golden")
+    replaced = sum(f.size_bytes for f in tier_files(catalog, "events") if "10-01" in f.path)
     found = cli_json(apply_root, "apply", "events", "--now", "2026-12-01")
     [compacted] = found["compacted"]
     assert compacted["partition"] == "day=2026-10-01"
@@ -262,6 +263,10 @@ def test_apply_compacts_moves_records_and_reports(apply_root: Path) -> None:
     }
     assert found["moved"] == 3
     assert found["moved_bytes"] == sum(m["size_bytes"] for m in found["plan"]["moves"])
+    # Compaction must not grow the data: the footer keeps no full copy of long binary values
+    # as min/max statistics (incompressible payloads: about the same size as before).
+    [warm] = [m for m in found["plan"]["moves"] if m["target"] == "warm"]
+    assert warm["size_bytes"] < replaced * 1.05
     placed = catalog.tiers.placements("events")
     assert {m["path"]: m["target"] for m in found["plan"]["moves"]} == {
         path: p.tier for path, p in placed.items()

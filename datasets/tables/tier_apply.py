@@ -133,7 +133,9 @@ def apply_tiers(
     compacted = tuple(_compact(catalog, dataset, c, policy) for c in plan.compactions)
     if any(c.version is not None for c in compacted):
         plan = plan_dataset(catalog, dataset, policy, now=moment)
-    moved_bytes = _move(catalog, dataset, plan.moves, settings, store, run_id, workers, progress)
+    moved_bytes = _move(
+        catalog, dataset, plan.moves, settings, store, run_id, workers, progress, batch_size
+    )
     result = ApplyResult(
         dataset, run_id, plan, compacted, len(plan.moves), moved_bytes, resumed, False
     )

@@ -28,6 +28,7 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.errors import ArchivedFilesError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
+from thermocline.datasets.tables.tier_apply import apply_tiers
 from thermocline.datasets.tables.tier_facts import tier_files
 from thermocline.datasets.tables.tier_gate import require_readable
 from thermocline.datasets.tables.tier_storage import class_store
@@ -390,3 +391,23 @@ def test_apply_on_rgw_puts_each_file_in_its_class_and_reports_them(
     assert restored["restored"] == [archived]
     assert store.class_of("events", archived) == "GLACIER"  # cold, on RGW the same class
     assert catalog.tiers.placements("events")[archived].tier == "cold"
+
+
+def test_apply_reports_progress_after_each_batch(apply_root: Path) -> None:
+    """What the progress bar of `tier apply` is fed: files and bytes after each batch."""
+    catalog = open_catalog(apply_root)
+    project = load_project(apply_root / "thermocline.yaml", environ={})
+    seen: list[tuple[int, int]] = []
+    result = apply_tiers(
+        catalog,
+        "events",
+        project.datasets["events"].tiering,
+        project.tiering,
+        now=datetime(2026, 12, 1, tzinfo=UTC),
+        progress=lambda files, done: seen.append((files, done)),
+        batch_size=1,
+    )
+    assert [files for files, _ in seen] == [1, 2, 3]
+    assert seen[-1] == (result.moved, result.moved_bytes)
+    events = catalog.events("events", kinds=["tier"])
+    assert [e.details["run_id"] for e in events] == [result.run_id]  # one event per run

@@ -63,6 +63,7 @@ Progress = Callable[[int, int], None]
 """Called after each batch with (files moved so far, bytes moved so far)."""
 _BATCH = 500  # moves per pair of inventory commits
 _WORKERS = 16  # copies in flight: a copy is one request the server spends its time on
+_STATS_BYTES = 64  # min/max statistics kept per column chunk (parquet-rs's column index default)
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,11 @@ def _compact(
             partition_filters=_partition_filters(compaction.partition),
             target_size=policy.target_file_mb * 1024 * 1024,
             writer_properties=WriterProperties(
-                compression="ZSTD", compression_level=policy.zstd_level
+                compression="ZSTD",
+                compression_level=policy.zstd_level,
+                # Untruncated, the footer keeps each row group's min and max of long strings
+                # and binaries whole: a table of 200 KB blobs compacted to twice its size.
+                statistics_truncate_length=_STATS_BYTES,
             ),
             commit_properties=CommitProperties(custom_metadata=custom),
         )

@@ -30,7 +30,6 @@ from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.tables.tier_apply import apply_tiers
 from thermocline.datasets.tables.tier_facts import tier_files
-from thermocline.datasets.tables.tier_gate import require_readable
 from thermocline.datasets.tables.tier_storage import class_store
 from thermocline.datasets.tables.versions import history, open_table, read_dataset
 from thermocline.datasets.tables.writes import write
@@ -274,9 +273,11 @@ def test_apply_compacts_moves_records_and_reports(apply_root: Path) -> None:
     }
     [event] = catalog.events("events", kinds=["tier"])
     assert event.details["run_id"] == found["run_id"]
-    # Compaction changed files, not data: every version reads as before.
+    # Compaction changed files, not data: the latest version reads as before; golden's file
+    # that only the tag reads went to archive, so reading golden is refused until a restore.
     assert checksum(catalog, "events") == latest
-    assert checksum(catalog, "events", "golden") == golden
+    with pytest.raises(ArchivedFilesError, match="tier restore events@0"):
+        checksum(catalog, "events", "golden")
     # The report after: tiers from the inventory, priced per class, the 128 KB minimum applied.
     report = found["report"]
     assert {t: report["tiers"][t]["files"] for t in report["tiers"]} == {
@@ -296,6 +297,8 @@ def test_apply_compacts_moves_records_and_reports(apply_root: Path) -> None:
     assert report["savings_usd"] == pytest.approx(report["all_hot_usd"] - expected)
     assert report["savings_usd"] > 0
     assert report == cli_json(apply_root, "report", "events")
+    thermocline("tier", "restore", "events@golden", cwd=apply_root)
+    assert checksum(catalog, "events", "golden") == golden
 
 
 def test_apply_again_moves_nothing_and_says_so(apply_root: Path) -> None:
@@ -313,17 +316,16 @@ def test_apply_again_moves_nothing_and_says_so(apply_root: Path) -> None:
 def test_restore_makes_an_archived_tag_readable(apply_root: Path) -> None:
     cli_json(apply_root, "apply", "events", "--now", "2026-12-01")
     catalog = open_catalog(apply_root)
-    golden = open_table(catalog.lake, "events", 0)
     [archived] = catalog.tiers.archived("events")
-    with pytest.raises(ArchivedFilesError, match="thermocline tier restore events@0"):
-        require_readable(catalog, "events", golden, via="tag golden")
+    with pytest.raises(ArchivedFilesError, match=r"\(tag golden\).*tier restore events@0"):
+        read_dataset(catalog, "events", "golden")
     result = thermocline("tier", "restore", "events@golden", cwd=apply_root)
     assert result.exit_code == 0, result.output
     assert "restored 1 archived file(s)" in result.stdout
     assert "of events@0 to cold: version 0 reads again" in result.stdout
     assert catalog.tiers.archived("events") == []
     assert catalog.tiers.placements("events")[archived].tier == "cold"
-    require_readable(catalog, "events", golden)
+    assert read_dataset(catalog, "events", "golden").to_table().num_rows == 2
     again = cli_json(apply_root, "restore", "events@0")
     assert (again["version"], again["restored"]) == (0, [])
     # The early-deletion minimum keeps it in cold: a later apply does not archive it again.

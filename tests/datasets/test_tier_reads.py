@@ -24,7 +24,7 @@ import pyarrow as pa
 import pytest
 from cli_runner import thermocline
 
-from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.catalog import ERASURE, Catalog
 from thermocline.catalog.config import (
     DistributionDriftCheck,
     Project,
@@ -315,11 +315,14 @@ def test_vacuum_deletes_files_whatever_their_tier_and_records_them_gone(local_la
     assert read_dataset(t.catalog, "d").to_table().num_rows == 3
 
 
-def test_an_erasure_deletes_a_holder_whatever_its_tier_and_the_inventory_forgets_it(
+def test_an_erasure_that_must_read_an_archived_file_asks_for_its_restore_then_deletes_it(
     local_lake: Lake,
 ) -> None:
     """trips v0, v1 (the subject's trips), v2 (all rows again): v1's file holds the subject and
-    only v1 reads it; the inventory places it in archive as ``tier apply`` records a move."""
+    only v1 reads it; the inventory places it in archive as ``tier apply`` records a move. An
+    archive class answers reads only after a restore, so the erasure refuses before changing
+    anything and names the restore; after it, the erasure deletes the file and the inventory
+    forgets it."""
     catalog = Catalog(local_lake)
     project = Project.model_validate(
         {"datasets": {"trips": {"schema": {"trip_id": "int64", "rider_id": "int64"}}}}
@@ -336,6 +339,16 @@ def test_an_erasure_deletes_a_holder_whatever_its_tier_and_the_inventory_forgets
         [TierRecord("trips", v1, "archive", "DEEP_ARCHIVE", size, "done", "r1", "hot")]
     )
     assert catalog.tiers.archived("trips") == [v1]
+    with pytest.raises(ArchivedFilesError) as refused:
+        erase(catalog, project, "rider_id", "1", datasets=["trips"])
+    assert "cannot erase from trips: 1 file(s) that may hold the subject are archived" in str(
+        refused.value
+    )
+    assert v1 in str(refused.value)
+    assert refused.value.fix == "run `thermocline tier restore trips@1`"
+    assert v1 in stored_files(local_lake, "trips")
+    assert catalog.events("trips", kinds=[ERASURE]) == []
+    restore_version(catalog, "trips", 1, POLICY, SETTINGS)
 
     erased = erase(catalog, project, "rider_id", "1", datasets=["trips"])
 

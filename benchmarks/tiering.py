@@ -23,7 +23,8 @@ object is in its new class:
 
 ``x = peer seconds / tier seconds`` summed over both rounds (target >= 0.8); ``y`` = MB (1e6
 bytes) that ``tier apply`` moved per second. The tier inventory's cost report of the table is
-printed after each round (AWS prices per GB-month of each class).
+printed after each round (``report_dataset``, what ``thermocline tier report`` shows; AWS prices
+per GB-month of each class).
 
 **Warm compaction** (z). On a local lake (so storage noise stays out of it), a table of
 ``--compact-files`` (default 200) appends of ~1 MB (snappy, delta-rs's default) in 4 dated
@@ -79,7 +80,8 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import TIERS, TieringPolicy, TieringSettings
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.tier_apply import apply_tiers
-from thermocline.datasets.tables.tier_plan import MIN_BILLED_BYTES
+from thermocline.datasets.tables.tier_facts import report_dataset
+from thermocline.datasets.tables.tier_report import GB
 from thermocline.pipelines import devstack
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,28 +189,20 @@ def upload(
 
 
 def cost_lines(catalog: Catalog, settings: TieringSettings) -> list[str]:
-    """Files, GB and USD per month per tier of the table, from the tier inventory (files it
-    never moved are hot), and the same bytes all hot."""
-    table = DeltaTable(
-        catalog.lake.table_uri(DATASET), storage_options=catalog.lake.delta_storage_options()
-    )
-    actions = pa.table(table.get_add_actions())
-    sizes = dict(zip(actions["path"].to_pylist(), actions["size_bytes"].to_pylist(), strict=True))
-    placed = catalog.tiers.placements(DATASET)
-    lines = [f"{'tier':<8} {'class':<12} {'files':>6} {'GB':>8} {'USD/month':>10}"]
-    total = 0.0
+    """The tier report of the table (``thermocline tier report``'s numbers): files, GB and USD
+    per month per tier, and the same bytes all hot."""
+    report = report_dataset(catalog, DATASET, settings)
+    lines = [f"{'tier':<8} {'class':<12} {'files':>6} {'GiB':>8} {'USD/month':>10}"]
     for tier in TIERS:
-        paths = [p for p in sizes if (placed[p].tier if p in placed else "hot") == tier]
-        stored = sum(sizes[p] for p in paths)
-        billed = sum(max(sizes[p], MIN_BILLED_BYTES) if tier != "hot" else sizes[p] for p in paths)
-        cost = billed / 1e9 * settings.price_of(tier)
-        total += cost
+        cost = report.tiers[tier]
         lines.append(
-            f"{tier:<8} {settings.storage_classes[tier]:<12} {len(paths):>6} "
-            f"{stored / 1e9:>8.3f} {cost:>10.4f}"
+            f"{tier:<8} {cost.storage_class:<12} {cost.files:>6} "
+            f"{cost.bytes / GB:>8.3f} {cost.monthly_usd:>10.4f}"
         )
-    all_hot = sum(sizes.values()) / 1e9 * settings.price_of("hot")
-    lines.append(f"total {total:.4f} USD/month; all hot {all_hot:.4f}; saves {all_hot - total:.4f}")
+    lines.append(
+        f"total {report.monthly_usd:.4f} USD/month; all hot {report.all_hot_usd:.4f}; "
+        f"saves {report.savings_usd:.4f} ({report.savings_share:.0%})"
+    )
     return lines
 
 

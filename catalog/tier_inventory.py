@@ -22,6 +22,7 @@ so plans, reports and the read gate work alike on both lakes.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ _SCHEMA = pa.schema(
     [
         ("dataset", pa.string()),
         ("path", pa.string()),
+        ("seq", pa.int64()),
         ("state", pa.string()),
         ("tier", pa.string()),
         ("storage_class", pa.string()),
@@ -53,7 +55,6 @@ _SCHEMA = pa.schema(
         ("run_id", pa.string()),
     ]
 )
-_STATE_ORDER = {"intent": 0, "done": 1, "gone": 2}  # rows of one commit share a time
 
 
 def _now() -> datetime:
@@ -63,7 +64,9 @@ def _now() -> datetime:
 @dataclass(frozen=True)
 class TierRecord:
     """One step of one file's move: ``intent`` (about to copy), ``done`` (copied), or ``gone``
-    (vacuum deleted the file). ``path`` is relative to the table root."""
+    (vacuum deleted the file). ``path`` is relative to the table root; ``at`` is the time the
+    move counts from (the plan's clock: ``tier apply --now`` moves it), which the minimum
+    stays in a class are measured from. Rows are ordered by when they were recorded."""
 
     dataset: str
     path: str
@@ -105,7 +108,32 @@ class TierInventory:
     def record(self, records: Sequence[TierRecord]) -> None:
         """Append ``records`` in one commit (a blind append: concurrent ones never conflict)."""
         if records:
-            self._table.append([_row(r) for r in records])
+            first = time.time_ns()  # orders rows across commits; `at` may be a planned time
+            self._table.append([_row(r, first + n) for n, r in enumerate(records)])
+
+    def forget(self, dataset: str, paths: Iterable[str], run_id: str = "") -> list[str]:
+        """Record, in one commit, that the files of ``paths`` this inventory places were
+        deleted (vacuum, erasure), whatever their tier: a delete needs no restore, even from an
+        archive class. Plans, reports and the read gate then leave them out. Returns the paths
+        it recorded; files tiering never moved have no rows and need none."""
+        placed = self.placements(dataset)
+        gone = sorted(p for p in set(paths) if p in placed)
+        self.record(
+            [
+                TierRecord(
+                    dataset,
+                    path,
+                    placed[path].tier,
+                    placed[path].storage_class,
+                    placed[path].size_bytes,
+                    "gone",
+                    run_id,
+                    placed[path].tier,
+                )
+                for path in gone
+            ]
+        )
+        return gone
 
     def placements(self, dataset: str) -> dict[str, Placed]:
         """Path -> where each file of ``dataset`` that the inventory knows is now; files it
@@ -144,17 +172,18 @@ class TierInventory:
         )
 
     def _rows(self, dataset: str) -> list[dict[str, Any]]:
-        """``dataset``'s rows, oldest first (intent before done before gone at one time)."""
+        """``dataset``'s rows in the order they were recorded."""
         read = self._table.read(where=pads.field("dataset") == dataset)
         rows: list[dict[str, Any]] = read.to_pylist()
-        rows.sort(key=lambda r: (r["at"], _STATE_ORDER.get(r["state"], 0)))
+        rows.sort(key=lambda r: r["seq"])
         return rows
 
 
-def _row(record: TierRecord) -> dict[str, Any]:
+def _row(record: TierRecord, seq: int) -> dict[str, Any]:
     return {
         "dataset": record.dataset,
         "path": record.path,
+        "seq": seq,
         "state": record.state,
         "tier": record.tier,
         "storage_class": record.storage_class,

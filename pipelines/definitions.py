@@ -11,8 +11,10 @@ gets a freshness policy, and a ``pii`` check puts the column classifications in 
 (:mod:`thermocline.pipelines.pii_checks`).
 When the source has nothing new, nothing is materialized. A Kafka dataset is a micro-batch
 asset (a run consumes until caught up) with a sensor for small topics. Each dataset also gets
-a maintenance job (compact, tag-safe vacuum, checkpoint) on a nightly schedule. Writers of one
-dataset share a concurrency pool, and ``dagster.yaml`` limits every pool to one at a time.
+a maintenance job (compact, tag-safe vacuum, checkpoint) on a nightly schedule, and a tiering
+job (``tier apply``, the tier report as numeric metadata; :mod:`thermocline.pipelines.tiering`)
+on the project's ``tiering.schedule``. Writers of one dataset share a concurrency pool, and
+``dagster.yaml`` limits every pool to one at a time.
 
 No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotations.
 """
@@ -44,6 +46,7 @@ from thermocline.pipelines.asset_checks import (
 )
 from thermocline.pipelines.pii_checks import pii_check_spec, pii_report
 from thermocline.pipelines.streaming import batch_metadata, check_results
+from thermocline.pipelines.tiering import tiering_job, tiering_schedule
 from thermocline.quality.results import CheckResult
 
 __all__ = ["ThermoclineResource", "build_definitions", "defs"]
@@ -66,7 +69,7 @@ class ThermoclineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 def build_definitions(project: Project, project_path: str | None = None) -> dg.Definitions:
-    """Assets, checks, maintenance jobs, schedules and sensors for every dataset of
+    """Assets, checks, maintenance and tiering jobs, schedules and sensors for every dataset of
     ``project``."""
     assets = [
         (_kafka_asset if spec.source.kind == "kafka" else _dataset_asset)(project, name, spec)
@@ -83,9 +86,13 @@ def build_definitions(project: Project, project_path: str | None = None) -> dg.D
         dg.ScheduleDefinition(job=job, cron_schedule="0 3 * * *", name=f"{job.name}_nightly")
         for job in jobs
     ]
+    tier_jobs = [tiering_job(name, spec) for name, spec in project.datasets.items()]
+    schedules += [
+        s for s in (tiering_schedule(job, project.tiering) for job in tier_jobs) if s is not None
+    ]
     return dg.Definitions(
         assets=assets,
-        jobs=jobs,
+        jobs=[*jobs, *tier_jobs],
         schedules=schedules,
         sensors=sensors,
         resources={"thermocline": ThermoclineResource(project_path=project_path)},

@@ -155,7 +155,7 @@ def _resolve(catalog: Catalog, wanted: _Wanted) -> tuple[DeltaTable, int] | Base
         problem = f"dataset {wanted.dataset!r} has no table yet; ingest it first"
         return Baseline(wanted.label, None, problem)
     try:
-        version = resolve_version(catalog, wanted.dataset, wanted.at, table)
+        version = resolve_version(catalog, wanted.dataset, wanted.at, table, tiers=True)
         if version != table.version():
             table = open_table(lake, wanted.dataset, version)
             require_files(lake, wanted.dataset, table)

@@ -32,19 +32,15 @@ import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import pyarrow as pa
 from deltalake import DeltaTable
 
 from thermocline.catalog.catalog import ERASURE, Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import ERASURE_KEY, REASON_KEY, USER_KEY
-from thermocline.catalog.config import DatasetSpec, Project
+from thermocline.catalog.config import Project
 from thermocline.catalog.errors import (
-    ConfigError,
-    DatasetNotFoundError,
+    ArchivedFilesError,
     ErasureRefusedError,
-    InputError,
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.pii import optional_hash_key
@@ -56,8 +52,7 @@ from thermocline.datasets.tables.erasure_plan import (
     LogCommit,
     broken_versions,
     fingerprint,
-    hmac_hex,
-    parse_value,
+    holding_versions,
     referenced,
     sql_predicate,
 )
@@ -67,9 +62,16 @@ from thermocline.datasets.tables.erasure_scan import (
     files_holding,
     read_log,
 )
+from thermocline.datasets.tables.erasure_targets import Target, erasure_targets
 from thermocline.datasets.tables.faults import fault_point
 from thermocline.datasets.tables.quarantine import list_quarantined, scrub_quarantined
-from thermocline.datasets.tables.versions import live_files, open_table, stored_files
+from thermocline.datasets.tables.versions import (
+    list_missing,
+    live_files,
+    open_table,
+    restore_command,
+    stored_files,
+)
 
 __all__ = ["DatasetErasure", "ErasureResult", "erase"]
 
@@ -113,15 +115,6 @@ class ErasureResult:
         return sum(d.rows for d in self.datasets)
 
 
-@dataclass(frozen=True)
-class _Target:
-    dataset: str
-    column: str
-    hashed: bool
-    match: pa.Scalar  # what the table holds for the subject (typed value, or its HMAC hex)
-    clear: tuple[Any, ...]  # the values a quarantined or dead-letter copy may hold
-
-
 def erase(
     catalog: Catalog,
     project: Project,
@@ -141,7 +134,7 @@ def erase(
     ``force`` (else :class:`ErasureRefusedError` naming them, and nothing changes).
     """
     key = optional_hash_key(project)
-    targets = _targets(catalog, project, column, value, datasets, key)
+    targets = erasure_targets(catalog, project, column, value, datasets, key)
     erasure_id = uuid.uuid4().hex
     result = ErasureResult(erasure_id, column, fingerprint(key, column, value), dry_run)
     plans = [_plan(catalog, t, key) for t in targets]
@@ -162,90 +155,17 @@ def erase(
     return ErasureResult(**{**result.__dict__, "datasets": done})
 
 
-# --- what to erase -----------------------------------------------------------------------
-
-
-def _targets(
-    catalog: Catalog,
-    project: Project,
-    column: str,
-    value: str,
-    datasets: Sequence[str] | None,
-    key: bytes | None,
-) -> list[_Target]:
-    lake = lake_of(catalog)
-    names = (
-        list(datasets) if datasets else sorted(set(project.datasets) | set(catalog.registered()))
-    )
-    targets = []
-    for name in names:
-        try:
-            schema = pa.schema(open_table(lake, name).schema().to_arrow())
-        except DatasetNotFoundError:
-            if datasets:
-                raise
-            continue
-        if column not in schema.names:
-            if datasets:
-                raise InputError(
-                    f"dataset {name} has no column {column!r}; its columns are "
-                    f"{', '.join(schema.names)}",
-                    field="--key",
-                )
-            continue
-        targets.append(_target(project, catalog, name, column, value, schema.field(column), key))
-    if not targets:
-        raise InputError(
-            f"no dataset has a column {column!r}; name a key column (see `thermocline describe "
-            "DATASET`)",
-            field="--key",
-        )
-    return targets
-
-
-def _target(
-    project: Project,
-    catalog: Catalog,
-    dataset: str,
-    column: str,
-    value: str,
-    kind: pa.Field,
-    key: bytes | None,
-) -> _Target:
-    rule = _spec(project, catalog, dataset)
-    hashed = rule is not None and (r := rule.pii.rule(column)) is not None and r.action == "hash"
-    if not hashed:
-        typed = parse_value(value, kind.type, column=f"{dataset}.{column}")
-        return _Target(dataset, column, False, typed, (typed.as_py(),))
-    if key is None:
-        raise ConfigError(
-            f"{dataset}.{column} is hashed (pii: hash), so erasing by its value needs the "
-            f"project's key; set {project.pii.hash_key_env}",
-            field=project.pii.hash_key_env,
-        )
-    digest = hmac_hex(key, value)
-    return _Target(dataset, column, True, pa.scalar(digest, kind.type), (digest, value))
-
-
-def _spec(project: Project, catalog: Catalog, dataset: str) -> DatasetSpec | None:
-    if dataset in project.datasets:
-        return project.datasets[dataset]
-    snapshot = catalog.registered().get(dataset)
-    try:
-        return DatasetSpec.model_validate(snapshot) if snapshot else None
-    except ValueError:
-        return None
-
-
 # --- planning ----------------------------------------------------------------------------
 
 
-def _plan(catalog: Catalog, target: _Target, key: bytes | None) -> DatasetErasure:
+def _plan(catalog: Catalog, target: Target, key: bytes | None) -> DatasetErasure:
     lake = lake_of(catalog)
     table = open_table(lake, target.dataset)
     commits = read_log(lake, target.dataset, table)
     live = {a["path"] for a in live_files(table)}
-    holders = _holders(lake, target, referenced(commits))
+    files = referenced(commits)
+    _require_unarchived(catalog, target, commits, files)
+    holders = _holders(lake, target, files)
     source = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(target.dataset))
     rows = count_matches(source, target.column, target.match)
     broken = broken_versions(commits, holders)
@@ -264,6 +184,27 @@ def _plan(catalog: Catalog, target: _Target, key: bytes | None) -> DatasetErasur
         dead_letters=dead.records,
         dead_letters_unsearched=dead.unsearched,
     )
+
+
+def _require_unarchived(
+    catalog: Catalog,
+    target: Target,
+    commits: Sequence[LogCommit],
+    files: Mapping[str, Mapping[str, str | None]],
+) -> None:
+    """Refuse, before anything changes, an erasure that would have to read archived files
+    (an archive class answers reads only after a restore); name the restores that fix it."""
+    archived = [
+        p for p in catalog.tiers.archived(target.dataset) if target.column not in files.get(p, {})
+    ]
+    if archived:
+        commands = [restore_command(target.dataset, v) for v in holding_versions(commits, archived)]
+        raise ArchivedFilesError(
+            f"cannot erase from {target.dataset}: {len(archived)} file(s) that may hold the "
+            f"subject are archived and must be read first: {list_missing(archived)}; nothing was "
+            f"changed. Run `{'`, `'.join(commands)}`, then the erasure again",
+            fix=f"run `{commands[0]}`" + (" and the others named" if len(commands) > 1 else ""),
+        )
 
 
 def _pins(
@@ -287,14 +228,12 @@ def _pins(
     return tags, releases
 
 
-def _holders(
-    lake: Lake, target: _Target, files: Mapping[str, Mapping[str, str | None]]
-) -> set[str]:
+def _holders(lake: Lake, target: Target, files: Mapping[str, Mapping[str, str | None]]) -> set[str]:
     stored = stored_files(lake, target.dataset)
     return files_holding(lake, target.dataset, target.column, target.match, files, stored)
 
 
-def _quarantine(catalog: Catalog, target: _Target, *, scrub: bool) -> int:
+def _quarantine(catalog: Catalog, target: Target, *, scrub: bool) -> int:
     """Rows of the subject in the dataset's quarantined batches (removed when ``scrub``)."""
     total = 0
     for record in list_quarantined(catalog, target.dataset):
@@ -305,7 +244,7 @@ def _quarantine(catalog: Catalog, target: _Target, *, scrub: bool) -> int:
     return total
 
 
-def _metadata(erasure_id: str, target: _Target, reason: str | None) -> dict[str, str]:
+def _metadata(erasure_id: str, target: Target, reason: str | None) -> dict[str, str]:
     """The erasure's commit metadata: who, which erasure, why (never the value)."""
     why = f"erasure by {target.column}" + (f": {reason}" if reason else "")
     return {USER_KEY: current_user(), ERASURE_KEY: erasure_id, REASON_KEY: why}
@@ -316,7 +255,7 @@ def _metadata(erasure_id: str, target: _Target, reason: str | None) -> dict[str,
 
 def _apply(
     catalog: Catalog,
-    target: _Target,
+    target: Target,
     erasure_id: str,
     subject: str | None,
     reason: str | None,
@@ -361,6 +300,7 @@ def _apply(
     for path in sorted(holders):  # after the event: a crash here leaves readers refused
         with contextlib.suppress(FileNotFoundError):
             fs.delete_file(path)
+    catalog.tiers.forget(dataset, holders, run_id=f"erasure:{erasure_id}")  # whatever the tier
     return DatasetErasure(
         dataset,
         target.column,
@@ -380,7 +320,7 @@ def _apply(
 
 
 def _delete(
-    lake: Lake, target: _Target, erasure_id: str, reason: str | None
+    lake: Lake, target: Target, erasure_id: str, reason: str | None
 ) -> tuple[DeltaTable, int, int]:
     """Delete the subject's rows in a new version; returns the table after it, the rows
     deleted and the version before."""

@@ -31,6 +31,7 @@ __all__ = [
     "broken_versions",
     "fingerprint",
     "hmac_hex",
+    "holding_versions",
     "live_at",
     "parse_key",
     "parse_value",
@@ -141,6 +142,17 @@ def broken_versions(
     """The versions (as inclusive ranges) whose live files include one of ``removed``."""
     gone = frozenset(removed)
     return to_ranges(version for version, live in live_at(commits) if live & gone)
+
+
+def holding_versions(commits: Sequence[LogCommit], paths: Iterable[str]) -> list[int]:
+    """The fewest versions whose restore brings back every file of ``paths``: for each file,
+    the newest version whose live files include it (sorted, each once)."""
+    wanted = frozenset(paths)
+    newest: dict[str, int] = {}
+    for version, live in live_at(commits):
+        for path in live & wanted:
+            newest[path] = version
+    return sorted(set(newest.values()))
 
 
 def to_ranges(versions: Iterable[int]) -> tuple[tuple[int, int], ...]:

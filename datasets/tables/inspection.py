@@ -90,8 +90,8 @@ def diff(
     lake = lake_of(catalog)
     # Counts come from the log, which an erasure leaves; only sampling rows reads data files.
     reads = sample_rows > 0
-    version_a = resolve_version(catalog, dataset, a, readable=reads)
-    version_b = resolve_version(catalog, dataset, b, readable=reads)
+    version_a = resolve_version(catalog, dataset, a, readable=reads, tiers=reads)
+    version_b = resolve_version(catalog, dataset, b, readable=reads, tiers=reads)
     if version_a == version_b:
         raise InputError(
             f"{a!r} and {b!r} are both version {version_a} of {dataset}: there is nothing to "

@@ -94,7 +94,8 @@ def vacuum(
     reason: str | None = None,
 ) -> VacuumResult:
     """Delete files no version within ``retention_hours`` needs, except those of tagged or
-    released versions; the removed files are logged as a ``vacuum`` event (the ledger).
+    released versions; the removed files are logged as a ``vacuum`` event (the ledger), and
+    the tier inventory records those it placed as ``gone``, whatever their tier.
 
     Unreferenced files younger than the retention are kept: a writer may have staged them a
     moment ago and not published yet. Zero retention is for tests and emergencies.
@@ -122,6 +123,8 @@ def vacuum(
     removed = sorted(path for path in listed if path in stored)
     if not dry_run:
         ledger = {"files": removed, "retention_hours": retention_hours, "kept_versions": kept}
+        if removed:  # the tier inventory forgets them, whatever their tier
+            catalog.tiers.forget(dataset, removed, run_id=f"vacuum:{table.version()}")
         catalog.record(Event("vacuum", dataset, table.version(), reason, ledger))
     return VacuumResult(dataset, removed, kept, dry_run)
 

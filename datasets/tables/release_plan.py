@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from thermocline.catalog.errors import ReleasePreflightError
-from thermocline.datasets.tables.versions import list_missing
+from thermocline.datasets.tables.versions import list_missing, restore_command
 
 __all__ = [
     "RESTORED",
@@ -42,8 +42,10 @@ UNDONE = "undone"  # an abort put it back at the version it had before
 class DatasetCheck:
     """What the preflight found for one dataset before going to ``target_version``.
 
-    ``current_version`` is None when the dataset has no table; ``problem`` says what else
-    keeps the target from being restored (a version or log that is gone).
+    ``current_version`` is None when the dataset has no table; ``missing`` are its files that
+    are gone, ``archived`` those tiering archived (readable again after ``thermocline tier
+    restore``); ``problem`` says what else keeps the target from being restored (a version or
+    log that is gone).
     """
 
     dataset: str
@@ -52,6 +54,7 @@ class DatasetCheck:
     files_checked: int = 0
     missing: tuple[str, ...] = ()
     problem: str | None = None
+    archived: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ def preflight_problems(checks: Iterable[DatasetCheck]) -> list[str]:
             problems.append(
                 f"{where}: {len(check.missing)} of its {check.files_checked} file(s) are gone "
                 f"(vacuumed or deleted): {list_missing(check.missing)}"
+            )
+        elif check.archived:
+            problems.append(
+                f"{where}: {len(check.archived)} of its {check.files_checked} file(s) are "
+                f"archived: {list_missing(check.archived)}; run "
+                f"`{restore_command(check.dataset, check.target_version)}` to make them readable"
             )
     return problems
 

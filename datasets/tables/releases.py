@@ -52,6 +52,7 @@ from thermocline.datasets.tables.release_plan import (
 )
 from thermocline.datasets.tables.rollback import RollbackResult, rollback
 from thermocline.datasets.tables.versions import (
+    archived_of,
     erased_by,
     erasures,
     live_files,
@@ -81,13 +82,15 @@ class ReleaseRollbackResult:
     dry_run: bool = False
 
 
-def preflight(catalog: Catalog, targets: Mapping[str, int]) -> list[DatasetCheck]:
+def preflight(
+    catalog: Catalog, targets: Mapping[str, int], *, tiers: bool = True
+) -> list[DatasetCheck]:
     """Check every ``{dataset: version}`` can be restored, changing nothing: no erasure made
     the version unreadable, the table exists, the version exists and its log and schema read,
-    and every file it needs is in storage."""
-    lake = lake_of(catalog)
+    every file it needs is in storage and, with ``tiers``, none is archived (a release may
+    pin an archived version; rolling back to it needs ``thermocline tier restore`` first)."""
     return [
-        _erased(catalog, dataset, version) or _check(lake, dataset, version)
+        _erased(catalog, dataset, version) or _check(catalog, dataset, version, tiers)
         for dataset, version in sorted(targets.items())
     ]
 
@@ -104,7 +107,8 @@ def _erased(catalog: Catalog, dataset: str, target: int) -> DatasetCheck | None:
     return DatasetCheck(dataset, None, target, problem=problem)
 
 
-def _check(lake: Lake, dataset: str, target: int) -> DatasetCheck:
+def _check(catalog: Catalog, dataset: str, target: int, tiers: bool) -> DatasetCheck:
+    lake = lake_of(catalog)
     try:
         current = open_table(lake, dataset).version()
     except DatasetNotFoundError:
@@ -120,7 +124,8 @@ def _check(lake: Lake, dataset: str, target: int) -> DatasetCheck:
         problem = f"its log or schema cannot be read ({error})"
         return DatasetCheck(dataset, current, target, problem=problem)
     gone = missing_files(lake, dataset, files)
-    return DatasetCheck(dataset, current, target, len(files), tuple(gone))
+    archived = archived_of(catalog, dataset, target, table=table) if tiers else []
+    return DatasetCheck(dataset, current, target, len(files), tuple(gone), None, tuple(archived))
 
 
 def create_release(
@@ -128,10 +133,11 @@ def create_release(
 ) -> Release:
     """Record release ``name`` = ``versions`` after checking every file of every version is
     still in storage; a release over a vacuumed version could never be rolled back to, so it
-    is refused (:class:`ReleasePreflightError` listing the missing files)."""
+    is refused (:class:`ReleasePreflightError` listing the missing files). A version whose
+    files tiering archived is accepted: they exist, and a restore makes them readable."""
     refuse(
         f"cannot create release {name}",
-        preflight(catalog, versions),
+        preflight(catalog, versions, tiers=False),
         "pick versions whose files all exist (see `thermocline history DATASET`)",
     )
     return catalog.create_release(name, versions, reason)

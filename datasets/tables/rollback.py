@@ -63,13 +63,15 @@ def rollback(
     """Restore ``dataset`` to the version ``to`` names (number, tag or time) as a new version.
 
     The preflight makes sure every file of the target exists, else raises
-    :class:`MissingFilesError` listing those that do not, and nothing changes. A rollback is
-    itself a version, so rolling back a rollback works the same way.
+    :class:`MissingFilesError` listing those that do not, and that tiering archived none of
+    them, else raises :class:`ArchivedFilesError` naming them and the restore command; either
+    way nothing changes. A rollback is itself a version, so rolling back a rollback works the
+    same way.
     """
     lake = lake_of(catalog)
     table = open_table(lake, dataset)
     current = table.version()
-    target = resolve_version(catalog, dataset, to, table=table)
+    target = resolve_version(catalog, dataset, to, table=table, tiers=True)
     if dry_run or target == current:
         return _plan(lake, dataset, table, target)
     # The target's files are the current ones it keeps plus the ones it adds back. Here we check

@@ -34,7 +34,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from deltalake import CommitProperties, WriterProperties
@@ -65,6 +65,7 @@ Progress = Callable[[int, int], None]
 """Called after each batch with (files moved so far, bytes moved so far)."""
 _BATCH = 500  # moves per pair of inventory commits
 _WORKERS = 16  # copies in flight: a copy is one request the server spends its time on
+_STATS_BYTES = 64  # min/max statistics kept per column chunk (parquet-rs's column index default)
 
 
 @dataclass(frozen=True)
@@ -123,22 +124,32 @@ def apply_tiers(
     Crash tests stop it with ``THERMOCLINE_FAULT`` (:mod:`.faults`) at
     ``tier-apply:after-compact``, ``tier-apply:after-intent:N`` and
     ``tier-apply:after-copies:N`` (N counts batches of ``batch_size`` moves from 1)."""
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, not {batch_size}")
     moment = now or datetime.now(UTC)
     run_id = uuid.uuid4().hex
     plan = plan_dataset(catalog, dataset, policy, now=moment)
     if dry_run:
         return ApplyResult(dataset, run_id, plan, (), 0, 0, 0, True)
-    store = class_store(lake_of(catalog), max_connections=workers)
-    resumed = _resume(catalog, dataset, store, run_id, workers)
+    mover = _Mover(
+        catalog,
+        dataset,
+        settings,
+        class_store(lake_of(catalog), max_connections=workers),
+        run_id,
+        moment,
+        workers,
+        batch_size,
+        progress,
+    )
+    resumed = mover.resume()
     if resumed:
         plan = plan_dataset(catalog, dataset, policy, now=moment)
     compacted = _compact_all(catalog, dataset, plan.compactions, policy)
     if any(c.version is not None for c in compacted):
-        fault_point("tier-apply:after-compact")
         plan = plan_dataset(catalog, dataset, policy, now=moment)
-    moved_bytes = _move(
-        catalog, dataset, plan.moves, settings, store, run_id, workers, progress, batch_size
-    )
+    fault_point("tier-apply:after-compact")
+    moved_bytes = mover.move(plan.moves)
     result = ApplyResult(
         dataset, run_id, plan, compacted, len(plan.moves), moved_bytes, resumed, False
     )
@@ -177,11 +188,13 @@ def restore_version(
     policy: TieringPolicy,
     settings: TieringSettings,
     *,
+    now: datetime | None = None,
     progress: Progress | None = None,
     workers: int = _WORKERS,
 ) -> RestoreResult:
     """Copy the archived files of ``dataset`` at ``version`` back to a readable tier (cold, or
-    warm when the policy has no cold): afterwards the version reads and rolls back."""
+    warm when the policy has no cold): afterwards the version reads and rolls back. The
+    files count as moved at ``now`` (default: the current time)."""
     lake = lake_of(catalog)
     table = open_table(lake, dataset, version)
     files = {a["path"]: a["size_bytes"] for a in live_files(table)}
@@ -192,7 +205,9 @@ def restore_version(
     moves = tuple(Move(p, "archive", target, files[p], why) for p in archived)
     run_id = uuid.uuid4().hex
     store = class_store(lake, max_connections=workers)
-    moved = _move(catalog, dataset, moves, settings, store, run_id, workers, progress)
+    moment = now or datetime.now(UTC)
+    mover = _Mover(catalog, dataset, settings, store, run_id, moment, workers, _BATCH, progress)
+    moved = mover.move(moves)
     if moves:
         catalog.record(
             Event(
@@ -209,28 +224,6 @@ def restore_version(
             )
         )
     return RestoreResult(dataset, version, target, tuple(archived), moved)
-
-
-def _resume(catalog: Catalog, dataset: str, store: ClassStore, run_id: str, workers: int) -> int:
-    """Finish the moves an interrupted run recorded an intent for; how many."""
-    records = [
-        TierRecord(
-            dataset,
-            placed.path,
-            placed.pending,
-            placed.pending_class or "STANDARD",
-            placed.size_bytes,
-            "done",
-            run_id,
-            placed.tier,
-        )
-        for placed in catalog.tiers.placements(dataset).values()
-        if placed.pending is not None
-    ]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda r: store.set_class(dataset, r.path, r.storage_class), records))
-    catalog.tiers.record(records)
-    return len(records)
 
 
 def _compact_all(
@@ -269,7 +262,11 @@ def _compact(
             partition_filters=filters,
             target_size=policy.target_file_mb * 1024 * 1024,
             writer_properties=WriterProperties(
-                compression="ZSTD", compression_level=policy.zstd_level
+                compression="ZSTD",
+                compression_level=policy.zstd_level,
+                # Untruncated, the footer keeps each row group's min and max of long strings
+                # and binaries whole: a table of 200 KB blobs compacted to twice its size.
+                statistics_truncate_length=_STATS_BYTES,
             ),
             commit_properties=CommitProperties(custom_metadata=custom),
         )
@@ -301,78 +298,98 @@ def _partition_filters(folder: str) -> list[tuple[str, str, str]]:
     return filters
 
 
-def _move(
-    catalog: Catalog,
-    dataset: str,
-    moves: Sequence[Move],
-    settings: TieringSettings,
-    store: ClassStore,
-    run_id: str,
-    workers: int,
-    progress: Progress | None,
-    batch_size: int = _BATCH,
-) -> int:
-    """Copy each file into its target class, recording intents before and dones after each
-    batch; return the bytes moved.
+@dataclass(frozen=True)
+class _Mover:
+    """Moves files of one dataset into their classes for one run, recording each step."""
 
-    The inventory commits run on a thread of their own, in order, while the copies run: the
-    next batch's intents are committed while this batch copies, and this batch's dones while
-    the next one copies. A batch's copies start only once its intents are committed, so a
-    crash still leaves at most intents without dones (the next run redoes those copies)."""
-    if batch_size < 1:
-        raise InputError(f"batch_size must be at least 1, not {batch_size}")
-    batches = [moves[s : s + batch_size] for s in range(0, len(moves), batch_size)]
+    catalog: Catalog
+    dataset: str
+    settings: TieringSettings
+    store: ClassStore
+    run_id: str
+    moment: datetime
+    workers: int
+    batch_size: int
+    progress: Progress | None
 
-    def record(batch: Sequence[Move], state: str) -> None:
-        catalog.tiers.record([_record(dataset, m, settings, state, run_id) for m in batch])
+    def resume(self) -> int:
+        """Finish the moves an interrupted run recorded an intent for; how many."""
+        placed = self.catalog.tiers.placements(self.dataset).values()
+        moves = [
+            Move(p.path, p.tier, p.pending, p.size_bytes, "resumed")
+            for p in placed
+            if p.pending is not None
+        ]
+        self._copy(moves)
+        self.catalog.tiers.record([self._record(m, "done") for m in moves])
+        return len(moves)
 
-    def copy(move: Move) -> None:
-        store.set_class(dataset, move.path, settings.storage_classes[move.target])
+    def move(self, moves: Sequence[Move]) -> int:
+        """Copy each file into its target class, recording intents before and dones after
+        each batch; return the bytes moved.
 
-    moved_files = moved_bytes = 0
-    with ThreadPoolExecutor(max_workers=workers) as pool, ThreadPoolExecutor(1) as recorder:
-        submitted: list[Future[None]] = []
+        The inventory commits run on a thread of their own, in order, while the copies run:
+        the next batch's intents are committed while this batch copies, and this batch's dones
+        while the next one copies. A batch's copies start only once its intents are committed,
+        so a crash still leaves at most intents without dones (the next run redoes those)."""
+        size = self.batch_size
+        batches = [moves[s : s + size] for s in range(0, len(moves), size)]
+        moved_files = moved_bytes = 0
+        with ThreadPoolExecutor(1) as recorder:
+            submitted: list[Future[None]] = []
 
-        def settled(step: str) -> str:
-            """``step``, with every commit submitted so far in when a crash test stops there."""
-            if armed(step):
-                for commit in submitted:
-                    commit.result()
-            return step
+            def settled(step: str) -> str:
+                """``step``, with every commit submitted so far in when a crash test stops
+                there (so it sees one state)."""
+                if armed(step):
+                    for commit in submitted:
+                        commit.result()
+                return step
 
-        intents = [recorder.submit(record, b, "intent") for b in batches[:1]]
-        submitted.extend(intents)
-        for number, batch in enumerate(batches, start=1):
-            intents[number - 1].result()  # this batch's; the last batch's dones may still run
-            fault_point(settled(f"tier-apply:after-intent:{number}"))
-            if number < len(batches):
-                intents.append(recorder.submit(record, batches[number], "intent"))
-                submitted.append(intents[-1])
-            list(pool.map(copy, batch))
-            fault_point(settled(f"tier-apply:after-copies:{number}"))
-            submitted.append(recorder.submit(record, batch, "done"))
-            moved_files += len(batch)
-            moved_bytes += sum(m.size_bytes for m in batch)
-            if progress is not None:
-                progress(moved_files, moved_bytes)
-        for commit in submitted:
-            commit.result()
-    return moved_bytes
+            def record(batch: Sequence[Move], state: Literal["intent", "done"]) -> None:
+                self.catalog.tiers.record([self._record(m, state) for m in batch])
 
+            intents = [recorder.submit(record, b, "intent") for b in batches[:1]]
+            submitted.extend(intents)
+            for number, batch in enumerate(batches, start=1):
+                intents[number - 1].result()  # this batch's; the last dones may still run
+                fault_point(settled(f"tier-apply:after-intent:{number}"))
+                if number < len(batches):
+                    intents.append(recorder.submit(record, batches[number], "intent"))
+                    submitted.append(intents[-1])
+                self._copy(batch)
+                fault_point(settled(f"tier-apply:after-copies:{number}"))
+                submitted.append(recorder.submit(record, batch, "done"))
+                moved_files += len(batch)
+                moved_bytes += sum(m.size_bytes for m in batch)
+                if self.progress is not None:
+                    self.progress(moved_files, moved_bytes)
+            for commit in submitted:
+                commit.result()
+        return moved_bytes
 
-def _record(
-    dataset: str, move: Move, settings: TieringSettings, state: str, run_id: str
-) -> TierRecord:
-    return TierRecord(
-        dataset,
-        move.path,
-        move.target,
-        settings.storage_classes[move.target],
-        move.size_bytes,
-        "intent" if state == "intent" else "done",
-        run_id,
-        move.source,
-    )
+    def _copy(self, moves: Sequence[Move]) -> None:
+        classes = self.settings.storage_classes
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            list(
+                pool.map(
+                    lambda m: self.store.set_class(self.dataset, m.path, classes[m.target]),
+                    moves,
+                )
+            )
+
+    def _record(self, move: Move, state: Literal["intent", "done"]) -> TierRecord:
+        return TierRecord(
+            self.dataset,
+            move.path,
+            move.target,
+            self.settings.storage_classes[move.target],
+            move.size_bytes,
+            state,
+            self.run_id,
+            move.source,
+            self.moment,
+        )
 
 
 def _by_target(moves: Sequence[Move]) -> dict[str, int]:

@@ -5,7 +5,8 @@ a release, the versions vacuum keeps: :meth:`Catalog.pins`) references, as the
 :class:`~thermocline.datasets.tables.tier_plan.TierFile` values the pure planner takes; a file
 the latest version dropped and no pin holds is not listed (vacuum's business). A file's age is
 its first partition column's value when that parses as a date, else its add action's
-modification time. :func:`plan_dataset` is the one entry point: facts, then the plan.
+modification time. :func:`plan_dataset` is the one entry point: facts, then the plan;
+:func:`report_dataset` the same facts priced per tier.
 
 Where files are now comes from the catalog's tier inventory (:func:`placements`), which
 ``tier apply`` records as it moves files; a file it never moved is hot.
@@ -16,7 +17,7 @@ Where files are now comes from the catalog's tier inventory (:func:`placements`)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -25,11 +26,13 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from thermocline.catalog.catalog import Catalog, lake_of
-from thermocline.catalog.config import TieringPolicy
+from thermocline.catalog.config import TieringPolicy, TieringSettings
+from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.datasets.tables.tier_plan import Placement, TierFile, TierPlan, plan_tiers
+from thermocline.datasets.tables.tier_report import TierReport, cost_report
 from thermocline.datasets.tables.versions import open_table
 
-__all__ = ["placements", "plan_dataset", "tier_files"]
+__all__ = ["placements", "plan_dataset", "report_dataset", "report_datasets", "tier_files"]
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,35 @@ def plan_dataset(
     :func:`~thermocline.datasets.tables.tier_plan.plan_tiers`. Reads only."""
     where = placements(catalog, dataset) if current is None else current
     return plan_tiers(tier_files(catalog, dataset), policy, now, where)
+
+
+def report_dataset(catalog: Catalog, dataset: str, settings: TieringSettings) -> TierReport:
+    """The cost report of ``dataset`` as its files are placed now: :func:`tier_files` in the
+    tier :func:`placements` says (hot when the inventory never moved them), priced by
+    ``settings`` (:func:`~thermocline.datasets.tables.tier_report.cost_report`). Reads only."""
+    where = placements(catalog, dataset)
+    return cost_report(
+        dataset,
+        (
+            (where[f.path].tier if f.path in where else "hot", f.size_bytes)
+            for f in tier_files(catalog, dataset)
+        ),
+        settings,
+    )
+
+
+def report_datasets(
+    catalog: Catalog, names: Iterable[str], settings: TieringSettings
+) -> list[TierReport]:
+    """The report of each dataset of ``names`` and of the catalog's registry that has a table,
+    in name order (a declared dataset nothing was written to yet has no files to report)."""
+    reports = []
+    for name in sorted(set(names) | set(catalog.registered())):
+        try:
+            reports.append(report_dataset(catalog, name, settings))
+        except DatasetNotFoundError:
+            continue
+    return reports
 
 
 def placements(catalog: Catalog, dataset: str) -> dict[str, Placement]:

@@ -33,6 +33,7 @@ from thermocline.catalog.commits import (
     USER_KEY,
 )
 from thermocline.catalog.errors import (
+    ArchivedFilesError,
     DatasetNotFoundError,
     ErasedVersionError,
     InputError,
@@ -45,6 +46,7 @@ from thermocline.catalog.lake import Lake
 __all__ = [
     "Commit",
     "Erasure",
+    "archived_of",
     "commit_actions",
     "create",
     "erased_by",
@@ -57,8 +59,10 @@ __all__ = [
     "ranges_text",
     "read_dataset",
     "require_files",
+    "require_not_archived",
     "require_not_erased",
     "resolve_version",
+    "restore_command",
     "stored_files",
 ]
 
@@ -119,6 +123,7 @@ def resolve_version(
     table: DeltaTable | None = None,
     *,
     readable: bool = True,
+    tiers: bool = False,
 ) -> int:
     """The version ``at`` names: a version number, a tag, or a time (ISO 8601, UTC if naive).
 
@@ -126,14 +131,21 @@ def resolve_version(
     ``table`` is the dataset's table when the caller has it open already. A version that an
     erasure made unreadable raises :class:`ErasedVersionError` naming the erasure, unless
     ``readable=False`` (callers that read only the log, such as ``diff`` without rows).
+    ``tiers=True`` (callers about to read the version's rows or restore it: time travel,
+    rollback, the loader) also raises :class:`ArchivedFilesError` when the version needs a file
+    that tiering archived (:func:`require_not_archived`); tagging a version or restoring its
+    archived files reads none of them, so it is off by default.
     """
     version = _resolve(catalog, name, at, table)
-    if readable and at is not None:
+    if at is not None and (readable or tiers):
         via = None
         if not _is_number(at):
             tag = isinstance(at, str) and not looks_like_time(at)
             via = f"{'tag' if tag else 'time'} {at}"
-        require_not_erased(catalog, name, version, via=via)
+        if readable:
+            require_not_erased(catalog, name, version, via=via)
+        if tiers:
+            require_not_archived(catalog, name, version, via=via, table=table)
     return version
 
 
@@ -193,11 +205,13 @@ def read_dataset(
     and only those bytes are read.
 
     An older version whose files vacuum removed raises :class:`MissingFilesError` naming them
-    (one listing of the table root), rather than failing later inside the read.
+    (one listing of the table root), rather than failing later inside the read; one that needs
+    a file tiering archived raises :class:`ArchivedFilesError` naming them and the restore
+    command, before anything is read.
     """
     lake = lake_of(catalog)
     table = open_table(lake, name)
-    version = None if at is None else resolve_version(catalog, name, at, table=table)
+    version = None if at is None else resolve_version(catalog, name, at, table=table, tiers=True)
     if version is not None and version != table.version():
         table = open_table(lake, name, version)
         require_files(lake, name, table)
@@ -217,6 +231,67 @@ def require_files(lake: Lake, name: str, table: DeltaTable) -> None:
             f"are gone (vacuumed or deleted): {list_missing(gone)}. Read a newer version; tag "
             "or release a version to keep vacuum off its files"
         )
+
+
+def restore_command(dataset: str, version: int) -> str:
+    """The command that makes ``dataset`` at ``version`` readable again after tiering archived
+    some of its files."""
+    return f"thermocline tier restore {dataset}@{version}"
+
+
+def archived_of(
+    catalog: Catalog, dataset: str, version: int, *, table: DeltaTable | None = None
+) -> list[str]:
+    """The files of ``dataset`` at ``version`` that are (or may be, mid-move) archived, sorted.
+
+    One read of the dataset's rows in the catalog's tier inventory; only when it archived
+    something is the version's log loaded (``table`` when it is that version already), so a
+    dataset tiering never archived costs no more to read than before.
+    """
+    return _archived(catalog, dataset, version, table)[0]
+
+
+def require_not_archived(
+    catalog: Catalog,
+    dataset: str,
+    version: int,
+    *,
+    via: str | None = None,
+    table: DeltaTable | None = None,
+) -> None:
+    """Raise :class:`ArchivedFilesError` when ``version`` of ``dataset`` needs a file that
+    tiering archived (DESIGN.md > Decision 6), naming the files and :func:`restore_command`;
+    nothing is read. ``via`` says what led to the version (``tag golden``, ``release r1``).
+
+    Warm and cold files (instant-retrieval classes) read as they are; an archived one takes
+    hours to restore on AWS, and a read that touched it would fail half-way or stall. Every
+    path that reads or restores an older version calls this: time travel, rollback, release
+    rollback, the loader, ``diff`` with rows.
+    """
+    archived, total = _archived(catalog, dataset, version, table)
+    if not archived:
+        return
+    named = f"{dataset} version {version}" + (f" ({via})" if via else "")
+    command = restore_command(dataset, version)
+    raise ArchivedFilesError(
+        f"cannot read {named}: {len(archived)} of its {total} file(s) are archived "
+        f"(tiering moved them to an archive class; nothing was read): {list_missing(archived)}; "
+        f"run `{command}` to make them readable",
+        fix=f"run `{command}`",
+    )
+
+
+def _archived(
+    catalog: Catalog, dataset: str, version: int, table: DeltaTable | None
+) -> tuple[list[str], int]:
+    """The archived files of the version, and how many files it has (0 when none archived)."""
+    archived = catalog.tiers.archived(dataset)
+    if not archived:
+        return [], 0
+    if table is None or table.version() != version:
+        table = open_table(lake_of(catalog), dataset, version)
+    paths = [a["path"] for a in live_files(table)]
+    return sorted(set(archived).intersection(paths)), len(paths)
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,11 @@ from thermocline.catalog.errors import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
-from thermocline.datasets.tables.versions import require_not_erased, resolve_version
+from thermocline.datasets.tables.versions import (
+    require_not_archived,
+    require_not_erased,
+    resolve_version,
+)
 from thermocline.datasets.training.filecache import FileCache
 from thermocline.datasets.training.plans import FilterSpec, Plan, filter_columns, make_plan
 from thermocline.datasets.training.prefetch import produce
@@ -373,8 +377,9 @@ def _pin_version(
                 f"{', '.join(f'{d}@{v}' for d, v in sorted(versions.items()))}"
             )
         require_not_erased(catalog, dataset, versions[dataset], via=f"release {release}")
+        require_not_archived(catalog, dataset, versions[dataset], via=f"release {release}")
         return versions[dataset]
-    return resolve_version(catalog, dataset, tag if tag is not None else version)
+    return resolve_version(catalog, dataset, tag if tag is not None else version, tiers=True)
 
 
 def _shared_plan(make: Callable[[], Plan]) -> Plan:

@@ -29,11 +29,13 @@ __all__ = ["demo", "register"]
 )
 @click.pass_obj
 def demo(ctx: Context, rows: int, events: int, bad: bool) -> None:
-    """Run the demo: a new batch file of rides, ingested by a Dagster run; then the history.
+    """Run the demo: a new batch file of rides, ingested by a Dagster run; then the history
+    and what the table's storage tiers cost.
     With --bad, the batch breaks an expectation of the rides suite and is quarantined.
     With --events, ride events also go through the dev Kafka broker into `ride_events`."""
     from thermocline.datasets.demo import DEMO_DATASET, demo_pii_key
     from thermocline.datasets.tables.versions import history as table_history
+    from thermocline.pipelines.cli.tier import print_tier_summary
     from thermocline.pipelines.demo import run_demo
 
     if demo_pii_key(ctx.project):
@@ -70,6 +72,7 @@ def demo(ctx: Context, rows: int, events: int, bad: bool) -> None:
                 markup=False,
             )
     print_history(DEMO_DATASET, table_history(ctx.lake, DEMO_DATASET), {}, as_json=False)
+    print_tier_summary(ctx, DEMO_DATASET)
     out.print(
         "\nSee it in the Dagster UI: `.venv/bin/thermocline ui up`, then open "
         "http://127.0.0.1:3000/assets: the rides asset, its checks, this run and the "

@@ -204,6 +204,20 @@ def test_union_members_are_named_as_written(tmp_path: Path) -> None:
             "datasets: {a: {quality: {checks: [{check: schema_drift, removed: maybe}]}}}\n",
             "removed: Input should be 'error', 'warn' or 'ignore'",
         ),
+        (
+            "tiering: {storage_classes: {hot: STANDARD_IA}}\n",
+            "storage_classes.hot is 'STANDARD_IA': hot data, the Delta log and the catalog stay",
+        ),
+        (
+            "tiering: {storage_classes: {cold: COLDLINE}}\n",
+            "storage_classes.cold is 'COLDLINE', which has no price; add prices.COLDLINE",
+        ),
+        ("tiering: {prices: {STANDARD: -1}}\n", "a price per GB-month is 0 or more"),
+        ("tiering: {schedule: daily}\n", "is not a cron line of 5 fields"),
+        (
+            "datasets: {a: {tiering: {zstd_level: 30}}}\n",
+            "zstd_level: Input should be less than or equal to 22",
+        ),
         ("- just\n- a list\n", "the top level must be a mapping"),
         ("lake: [unclosed\n", "not valid YAML"),
     ],
@@ -261,4 +275,19 @@ def test_cli_config_check_and_schema_on_the_repository_project() -> None:
     schema = thermocline("config", "schema", cwd=REPO_ROOT)
     assert schema.exit_code == 0, schema.stderr
     properties = json.loads(schema.stdout)["properties"]
-    assert set(properties) == {"lake", "kafka", "pii", "quality", "datasets"}
+    assert set(properties) == {"lake", "kafka", "pii", "quality", "tiering", "datasets"}
+
+
+def test_tiering_settings_default_to_aws_and_merge_what_the_file_sets(tmp_path: Path) -> None:
+    text = (
+        "tiering: {storage_classes: {cold: GLACIER, archive: GLACIER}, prices: {GLACIER: 0.01}}\n"
+    )
+    settings = load_project(write_project(tmp_path, text), environ={}).tiering
+    assert settings.storage_classes == {
+        "hot": "STANDARD",
+        "warm": "STANDARD_IA",
+        "cold": "GLACIER",
+        "archive": "GLACIER",
+    }
+    assert (settings.price_of("cold"), settings.price_of("warm")) == (0.01, 0.0125)
+    assert settings.schedule == "0 4 * * *"

@@ -45,6 +45,8 @@ def test_demo_ingests_a_new_version_per_run(project: Path) -> None:
         assert result.exit_code == 0, result.stderr
         assert f"published version {run} of rides" in result.stdout
         assert "history of rides" in result.stdout
+        assert f"tier report of rides: {run + 1} file(s)" in result.stdout  # a day per batch
+        assert "tiering of rides: " in result.stdout
 
     listing = thermocline("history", "rides", "--json", cwd=project)
     assert listing.exit_code == 0, listing.stderr

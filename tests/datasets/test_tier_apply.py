@@ -1,0 +1,160 @@
+"""``tier apply`` and ``tier restore`` on a local lake (logical tiers): compaction on the way
+out of hot, the inventory, resuming an interrupted run, restoring an archived version.
+
+The classes on real S3 (RGW) and a SIGKILL mid-apply are in test_tiering_s3.py.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.config import TieringPolicy, TieringSettings
+from thermocline.catalog.errors import ArchivedFilesError, InputError
+from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.faults import FAULT_ENV, InjectedFaultError
+from thermocline.datasets.tables.tier_apply import apply_tiers, restore_version
+from thermocline.datasets.tables.tier_plan import MIN_BILLED_BYTES
+from thermocline.datasets.tables.versions import (
+    history,
+    live_files,
+    open_table,
+    read_dataset,
+    require_not_archived,
+)
+from thermocline.datasets.tables.writes import write
+
+NOW = datetime(2026, 12, 3, tzinfo=UTC)
+OLD, WARM, YOUNG = "2026-03-01", "2026-10-01", "2026-12-01"
+POLICY = TieringPolicy(
+    warm_after_days=30, cold_after_days=180, archive_after_days=300, zstd_level=12
+)
+SETTINGS = TieringSettings()
+
+
+def rows(day: str, n: int = 80) -> pa.Table:
+    """``n`` rows of ~2 KB random payload in partition ``day`` (each file over 128 KB)."""
+    return pa.table(
+        {
+            "day": [day] * n,
+            "payload": pa.array([os.urandom(2000) for _ in range(n)], pa.binary()),
+        }
+    )
+
+
+@pytest.fixture
+def catalog(local_lake: Lake) -> Catalog:
+    """Versions 0-5: two appends to each of an old, a warm and a young day; tag ``golden`` at 3."""
+    catalog = Catalog(local_lake)
+    for _ in range(2):
+        for day in (OLD, WARM, YOUNG):
+            write(catalog, "ev", rows(day), partition_by=["day"])
+    catalog.set_tag("golden", "ev", 3)
+    return catalog
+
+
+def checksum(catalog: Catalog, at: int | None = None) -> list[bytes]:
+    return sorted(read_dataset(catalog, "ev", at).to_table()["payload"].to_pylist())
+
+
+def test_apply_compacts_what_leaves_hot_then_records_every_file_in_its_tier(
+    catalog: Catalog,
+) -> None:
+    before = {v: checksum(catalog, v) for v in range(6)}
+    result = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW)
+    assert sorted((c.partition, c.files_removed, c.files_added) for c in result.compacted) == [
+        (f"day={OLD}", 2, 1),
+        (f"day={WARM}", 2, 1),
+    ]
+    # one optimize compacts both days of the one-column partitioning (side by side)
+    assert [c.operation for c in history(catalog.lake, "ev", limit=2)] == ["OPTIMIZE", "WRITE"]
+    assert {c.version for c in result.compacted} == {open_table(catalog.lake, "ev").version()}
+    latest = {a["path"]: a for a in live_files(open_table(catalog.lake, "ev"))}
+    placed = catalog.tiers.placements("ev")
+    by_day = {path.split("/")[0]: placed[path].tier for path in latest if path in placed}
+    assert by_day == {f"day={OLD}": "cold", f"day={WARM}": "warm"}
+    assert all(placed[p].storage_class == SETTINGS.storage_classes[placed[p].tier] for p in placed)
+    # Warm recompression writes the policy's zstd level: the compacted files are zstd.
+    compacted = next(p for p in latest if p.startswith(f"day={WARM}/") and p in placed)
+    meta = pq.read_metadata(catalog.lake.table_filesystem("ev").open_input_file(compacted))
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    # golden's old-day files left the latest version but are younger than archive_after_days
+    # at NOW, so they follow their age (cold), not archive; nothing reads differently.
+    assert {v: checksum(catalog, v) for v in range(6)} == before
+    [event] = catalog.events("ev", kinds=["tier"])
+    assert event.details["run_id"] == result.run_id
+    again = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW)
+    assert (again.moved, again.compacted, again.resumed) == (0, (), 0)
+
+
+def test_a_dry_run_changes_nothing(catalog: Catalog) -> None:
+    versions = open_table(catalog.lake, "ev").version()
+    result = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW, dry_run=True)
+    assert result.dry_run
+    assert result.plan.moves
+    assert result.plan.compactions
+    assert open_table(catalog.lake, "ev").version() == versions
+    assert catalog.tiers.placements("ev") == {}
+
+
+def test_an_interrupted_apply_is_finished_by_the_next_run_and_archive_intents_block_reads(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moves whose intent was recorded and whose done row was not are redone first; while an
+    archive intent is pending, readers already refuse the file."""
+    later = NOW + timedelta(days=400)  # golden's old-day files are now past archive_after_days
+    apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW)
+    monkeypatch.setenv(FAULT_ENV, "tier-apply:after-intent:1=raise")
+    with pytest.raises(InjectedFaultError):
+        apply_tiers(catalog, "ev", POLICY, SETTINGS, now=later)
+    monkeypatch.delenv(FAULT_ENV)
+    pending = [p for p in catalog.tiers.placements("ev").values() if p.pending is not None]
+    assert any(p.pending == "archive" for p in pending)
+    assert all(p.tier != p.pending for p in pending)
+    with pytest.raises(ArchivedFilesError, match=r"tier restore ev@3"):
+        require_not_archived(catalog, "ev", 3, via="tag golden")
+    rerun = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=later)
+    assert (rerun.resumed, rerun.moved) == (len(pending), 0)
+    placed = catalog.tiers.placements("ev")
+    assert all(p.pending is None for p in placed.values())
+    assert {p.path: p.pending for p in pending} == {p.path: placed[p.path].tier for p in pending}
+
+
+def test_restore_makes_an_archived_version_readable_and_keeps_it_out_of_archive(
+    catalog: Catalog,
+) -> None:
+    later = NOW + timedelta(days=400)
+    expected = checksum(catalog, 3)
+    apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW)
+    apply_tiers(catalog, "ev", POLICY, SETTINGS, now=later)
+    archived = catalog.tiers.archived("ev")
+    assert any(p.startswith(f"day={OLD}/") for p in archived)
+    with pytest.raises(ArchivedFilesError):
+        require_not_archived(catalog, "ev", 3)
+    restored = restore_version(catalog, "ev", 3, POLICY, SETTINGS, now=later)
+    assert (restored.tier, sorted(restored.restored)) == ("cold", archived)
+    assert catalog.tiers.archived("ev") == []
+    require_not_archived(catalog, "ev", 3)
+    assert checksum(catalog, 3) == expected
+    # Cold's 90-day minimum keeps the restored files readable: the next run does not re-archive.
+    held = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=later + timedelta(days=1))
+    assert held.moved == 0
+    assert {h.path for h in held.plan.held if h.wanted == "archive"} == set(archived)
+
+
+def test_small_files_and_bad_batch_sizes(catalog: Catalog) -> None:
+    """A partition whose files together stay under 128 KB is neither compacted nor moved."""
+    tiny = Catalog(Lake.open(str(catalog.lake.uri) + "-tiny"))
+    write(tiny, "ev", rows(OLD, 2), partition_by=["day"])
+    write(tiny, "ev", rows(OLD, 2), partition_by=["day"])
+    result = apply_tiers(tiny, "ev", POLICY, SETTINGS, now=NOW)
+    assert (result.moved, result.compacted) == (0, ())
+    assert all("128 KB" in h.reason for h in result.plan.held)
+    assert sum(h.size_bytes for h in result.plan.held) < MIN_BILLED_BYTES
+    with pytest.raises(InputError, match="batch_size"):
+        apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW, batch_size=0)

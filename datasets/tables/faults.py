@@ -26,13 +26,21 @@ import signal
 
 from thermocline.catalog.errors import ThermoclineError
 
-__all__ = ["FAULT_ENV", "InjectedFaultError", "fault_point"]
+__all__ = ["FAULT_ENV", "InjectedFaultError", "armed", "fault_point"]
 
 FAULT_ENV = "THERMOCLINE_FAULT"
 
 
 class InjectedFaultError(ThermoclineError):
     """The failure ``THERMOCLINE_FAULT`` asked for (tests only)."""
+
+
+def armed(step: str) -> bool:
+    """Whether ``THERMOCLINE_FAULT`` names ``step``: code that overlaps work in threads settles
+    it before the fault point, so a crash test sees one state."""
+    return any(
+        item.strip().partition("=")[0] == step for item in os.environ.get(FAULT_ENV, "").split(",")
+    )
 
 
 def fault_point(step: str) -> None:

@@ -6,9 +6,11 @@ to its storage class in place, recording every move in the catalog's tier invent
 1. **Finish what a crash interrupted.** Moves with an ``intent`` row and no ``done`` row are
    copied again (a copy in place is idempotent) and recorded done.
 2. **Compact.** Each :class:`~thermocline.datasets.tables.tier_plan.Compaction` (hot files of
-   one dated partition leaving together) becomes one delta-rs ``optimize.compact`` of that
-   partition: ``target_file_mb`` files at the policy's zstd level, a ``data_change=False``
-   commit that readers and ingestion positions do not see as new data. A compaction that loses
+   one dated partition leaving together) is compacted by delta-rs ``optimize.compact`` into
+   ``target_file_mb`` files at the policy's zstd level, a ``data_change=False`` commit that
+   readers and ingestion positions do not see as new data: all partitions in one call when the
+   table has one partition column (delta-rs works on them in parallel), else one call per
+   partition. A compaction that loses
    a race with a concurrent writer (delta-io/delta-rs#2700) is skipped and retried next run.
    The plan is then made again from the new log: the compacted files are what moves, and the
    files they replaced are left to vacuum (or, when a tag still reads them, to their own age).
@@ -29,10 +31,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote
 
 from deltalake import CommitProperties, WriterProperties
@@ -43,11 +45,11 @@ from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.config import Tier, TieringPolicy, TieringSettings
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.tier_inventory import TierRecord
-from thermocline.datasets.tables.faults import fault_point
+from thermocline.datasets.tables.faults import armed, fault_point
 from thermocline.datasets.tables.tier_facts import plan_dataset
 from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan
 from thermocline.datasets.tables.tier_storage import ClassStore, class_store
-from thermocline.datasets.tables.versions import live_files, open_table
+from thermocline.datasets.tables.versions import commit_actions, live_files, open_table
 
 __all__ = [
     "ApplyResult",
@@ -143,7 +145,7 @@ def apply_tiers(
     resumed = mover.resume()
     if resumed:
         plan = plan_dataset(catalog, dataset, policy, now=moment)
-    compacted = tuple(_compact(catalog, dataset, c, policy) for c in plan.compactions)
+    compacted = _compact_all(catalog, dataset, plan.compactions, policy)
     if any(c.version is not None for c in compacted):
         plan = plan_dataset(catalog, dataset, policy, now=moment)
     fault_point("tier-apply:after-compact")
@@ -224,16 +226,40 @@ def restore_version(
     return RestoreResult(dataset, version, target, tuple(archived), moved)
 
 
+def _compact_all(
+    catalog: Catalog, dataset: str, compactions: Sequence[Compaction], policy: TieringPolicy
+) -> tuple[Compacted, ...]:
+    """The plan's compactions: one ``optimize.compact`` over all of them when the table is
+    partitioned by one column (delta-rs compacts the partitions side by side: about twice as
+    fast on two cores as one call per partition), else one call per partition."""
+    filters = [_partition_filters(c.partition) for c in compactions]
+    if filters and all(len(f) == 1 for f in filters) and len({f[0][0] for f in filters}) == 1:
+        selected = [(filters[0][0][0], "in", [f[0][2] for f in filters])]
+        return _compact(catalog, dataset, compactions, selected, policy)
+    return tuple(
+        done
+        for compaction, selected_one in zip(compactions, filters, strict=True)
+        for done in _compact(catalog, dataset, [compaction], selected_one, policy)
+    )
+
+
 def _compact(
-    catalog: Catalog, dataset: str, compaction: Compaction, policy: TieringPolicy
-) -> Compacted:
-    """One ``optimize.compact`` of the partition, at the policy's size and zstd level."""
-    table = open_table(lake_of(catalog), dataset)
+    catalog: Catalog,
+    dataset: str,
+    compactions: Sequence[Compaction],
+    filters: list[tuple[str, str, Any]],
+    policy: TieringPolicy,
+) -> tuple[Compacted, ...]:
+    """One ``optimize.compact`` of the partitions ``filters`` select, at the policy's size and
+    zstd level; each compaction's file counts come from the commit's actions."""
+    lake = lake_of(catalog)
+    table = open_table(lake, dataset)
     before = table.version()
-    custom = {USER_KEY: current_user(), REASON_KEY: f"tier apply: to {compaction.target}"}
+    targets = ", ".join(sorted({c.target for c in compactions}))
+    custom = {USER_KEY: current_user(), REASON_KEY: f"tier apply: to {targets}"}
     try:
-        metrics = table.optimize.compact(
-            partition_filters=_partition_filters(compaction.partition),
+        table.optimize.compact(
+            partition_filters=filters,
             target_size=policy.target_file_mb * 1024 * 1024,
             writer_properties=WriterProperties(
                 compression="ZSTD",
@@ -245,14 +271,21 @@ def _compact(
             commit_properties=CommitProperties(custom_metadata=custom),
         )
     except (CommitFailedError, DeltaError) as error:
-        return Compacted(compaction.partition, 0, 0, None, f"skipped, retried next run: {error}")
-    table.update_incremental()
-    changed = table.version() != before
-    return Compacted(
-        compaction.partition,
-        int(metrics.get("numFilesRemoved", 0)),
-        int(metrics.get("numFilesAdded", 0)),
-        table.version() if changed else None,
+        why = f"skipped, retried next run: {error}"
+        return tuple(Compacted(c.partition, 0, 0, None, why) for c in compactions)
+    version = table.version()  # the optimize commit's (optimize updates the table it ran on)
+    if version == before:
+        return tuple(Compacted(c.partition, 0, 0, None) for c in compactions)
+    counts: dict[str, list[int]] = {}
+    for action in commit_actions(lake, dataset, version) or []:
+        for kind, slot in (("remove", 0), ("add", 1)):
+            if kind in action:
+                folder = unquote(action[kind]["path"]).rsplit("/", 1)[0]
+                counts.setdefault(folder, [0, 0])[slot] += 1
+    found = [counts.get(unquote(c.partition), [0, 0]) for c in compactions]
+    return tuple(
+        Compacted(c.partition, removed, added, version)
+        for c, (removed, added) in zip(compactions, found, strict=True)
     )
 
 
@@ -293,19 +326,46 @@ class _Mover:
 
     def move(self, moves: Sequence[Move]) -> int:
         """Copy each file into its target class, recording intents before and dones after
-        each batch; return the bytes moved."""
+        each batch; return the bytes moved.
+
+        The inventory commits run on a thread of their own, in order, while the copies run:
+        the next batch's intents are committed while this batch copies, and this batch's dones
+        while the next one copies. A batch's copies start only once its intents are committed,
+        so a crash still leaves at most intents without dones (the next run redoes those)."""
+        size = self.batch_size
+        batches = [moves[s : s + size] for s in range(0, len(moves), size)]
         moved_files = moved_bytes = 0
-        for number, start in enumerate(range(0, len(moves), self.batch_size), start=1):
-            batch = moves[start : start + self.batch_size]
-            self.catalog.tiers.record([self._record(m, "intent") for m in batch])
-            fault_point(f"tier-apply:after-intent:{number}")
-            self._copy(batch)
-            fault_point(f"tier-apply:after-copies:{number}")
-            self.catalog.tiers.record([self._record(m, "done") for m in batch])
-            moved_files += len(batch)
-            moved_bytes += sum(m.size_bytes for m in batch)
-            if self.progress is not None:
-                self.progress(moved_files, moved_bytes)
+        with ThreadPoolExecutor(1) as recorder:
+            submitted: list[Future[None]] = []
+
+            def settled(step: str) -> str:
+                """``step``, with every commit submitted so far in when a crash test stops
+                there (so it sees one state)."""
+                if armed(step):
+                    for commit in submitted:
+                        commit.result()
+                return step
+
+            def record(batch: Sequence[Move], state: Literal["intent", "done"]) -> None:
+                self.catalog.tiers.record([self._record(m, state) for m in batch])
+
+            intents = [recorder.submit(record, b, "intent") for b in batches[:1]]
+            submitted.extend(intents)
+            for number, batch in enumerate(batches, start=1):
+                intents[number - 1].result()  # this batch's; the last dones may still run
+                fault_point(settled(f"tier-apply:after-intent:{number}"))
+                if number < len(batches):
+                    intents.append(recorder.submit(record, batches[number], "intent"))
+                    submitted.append(intents[-1])
+                self._copy(batch)
+                fault_point(settled(f"tier-apply:after-copies:{number}"))
+                submitted.append(recorder.submit(record, batch, "done"))
+                moved_files += len(batch)
+                moved_bytes += sum(m.size_bytes for m in batch)
+                if self.progress is not None:
+                    self.progress(moved_files, moved_bytes)
+            for commit in submitted:
+                commit.result()
         return moved_bytes
 
     def _copy(self, moves: Sequence[Move]) -> None:

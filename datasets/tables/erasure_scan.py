@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,7 +24,12 @@ from deltalake.exceptions import CommitFailedError
 from thermocline.catalog.errors import ErasureConflictError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.erasure_plan import LogCommit
-from thermocline.datasets.tables.versions import commit_actions, live_files, open_table
+from thermocline.datasets.tables.versions import (
+    commit_actions,
+    live_files,
+    open_table,
+    storage_path,
+)
 
 __all__ = ["count_matches", "delete_retrying", "files_holding", "read_log"]
 
@@ -66,9 +70,10 @@ def read_log(lake: Lake, dataset: str, table: DeltaTable) -> list[LogCommit]:
             raise FileNotFoundError(f"{dataset}: _delta_log/{version:020d}.json")
         for action in actions:
             if "add" in action:
-                adds[unquote(action["add"]["path"])] = action["add"].get("partitionValues") or {}
+                add = action["add"]
+                adds[storage_path(add["path"])] = add.get("partitionValues") or {}
             elif "remove" in action:
-                removes.add(unquote(action["remove"]["path"]))
+                removes.add(storage_path(action["remove"]["path"]))
         commits.append(LogCommit(version, adds, frozenset(removes)))
     return commits
 

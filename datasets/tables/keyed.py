@@ -36,7 +36,7 @@ from thermocline.datasets.tables.keys import (
     plan_batch,
 )
 from thermocline.datasets.tables.staging import StagedBatch, discard
-from thermocline.datasets.tables.versions import open_table
+from thermocline.datasets.tables.versions import open_table, storage_path
 from thermocline.datasets.tables.writes import publish, upsert
 
 __all__ = ["existing_keys", "plan_keys", "publish_keyed"]
@@ -87,7 +87,7 @@ def existing_keys(
     def read(path: str) -> pa.Table:
         if stored:
             keys = pq.read_table(
-                path,
+                storage_path(path),  # the log's path is percent-encoded once more
                 columns=stored,
                 filesystem=filesystem,
                 filters=pc.field(first).isin(wanted),

@@ -49,7 +49,12 @@ from thermocline.datasets.tables.faults import armed, fault_point
 from thermocline.datasets.tables.tier_facts import plan_dataset
 from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan
 from thermocline.datasets.tables.tier_storage import ClassStore, class_store
-from thermocline.datasets.tables.versions import commit_actions, live_files, open_table
+from thermocline.datasets.tables.versions import (
+    commit_actions,
+    live_files,
+    open_table,
+    storage_path,
+)
 
 __all__ = [
     "ApplyResult",
@@ -280,9 +285,9 @@ def _compact(
     for action in commit_actions(lake, dataset, version) or []:
         for kind, slot in (("remove", 0), ("add", 1)):
             if kind in action:
-                folder = unquote(action[kind]["path"]).rsplit("/", 1)[0]
+                folder = storage_path(action[kind]["path"]).rsplit("/", 1)[0]
                 counts.setdefault(folder, [0, 0])[slot] += 1
-    found = [counts.get(unquote(c.partition), [0, 0]) for c in compactions]
+    found = [counts.get(c.partition, [0, 0]) for c in compactions]
     return tuple(
         Compacted(c.partition, removed, added, version)
         for c, (removed, added) in zip(compactions, found, strict=True)

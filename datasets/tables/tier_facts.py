@@ -30,7 +30,7 @@ from thermocline.catalog.config import TieringPolicy, TieringSettings
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.datasets.tables.tier_plan import Placement, TierFile, TierPlan, plan_tiers
 from thermocline.datasets.tables.tier_report import TierReport, cost_report
-from thermocline.datasets.tables.versions import open_table
+from thermocline.datasets.tables.versions import open_table, storage_path
 
 __all__ = ["placements", "plan_dataset", "report_dataset", "report_datasets", "tier_files"]
 
@@ -126,7 +126,8 @@ def placements(catalog: Catalog, dataset: str) -> dict[str, Placement]:
 
 
 def _added(table: DeltaTable) -> dict[str, _Added]:
-    """Path -> size and age basis of each file a table version's add actions list."""
+    """Path (as storage holds it) -> size and age basis of each file a table version's add
+    actions list."""
     actions = pa.table(table.get_add_actions(flatten=False))
     columns = table.metadata().partition_columns
     partitions = (
@@ -141,11 +142,12 @@ def _added(table: DeltaTable) -> dict[str, _Added]:
         strict=True,
     ):
         day = _as_date(values[columns[0]]) if values else None
+        path = storage_path(row["path"])
         if day is not None:
-            found[row["path"]] = _Added(row["size_bytes"], day, "partition")
+            found[path] = _Added(row["size_bytes"], day, "partition")
         else:
             added = datetime.fromtimestamp(row["modification_time"] / 1000, tz=UTC)
-            found[row["path"]] = _Added(row["size_bytes"], added, "added")
+            found[path] = _Added(row["size_bytes"], added, "added")
     return found
 
 

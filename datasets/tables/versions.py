@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -63,6 +64,7 @@ __all__ = [
     "require_not_erased",
     "resolve_version",
     "restore_command",
+    "storage_path",
     "stored_files",
 ]
 
@@ -392,7 +394,10 @@ def _commit(entry: dict[str, Any]) -> Commit:
 
 
 def live_files(table: DeltaTable) -> list[dict[str, Any]]:
-    """The live files of a table version: path, size, rows and partition values."""
+    """The live files of a table version: path, size, rows and partition values.
+
+    ``path`` is the file's name under the table root as storage holds it
+    (:func:`storage_path`): what listings, reads and the tier inventory use."""
     actions = pa.table(table.get_add_actions(flatten=False))
     partitions = (
         actions["partition"].to_pylist()
@@ -400,13 +405,20 @@ def live_files(table: DeltaTable) -> list[dict[str, Any]]:
         else [None] * actions.num_rows
     )
     return [
-        {**row, "partition_values": values}
+        {**row, "path": storage_path(row["path"]), "partition_values": values}
         for row, values in zip(
             actions.select(["path", "size_bytes", "num_records"]).to_pylist(),
             partitions,
             strict=True,
         )
     ]
+
+
+def storage_path(log_path: str) -> str:
+    """A data file's name under the table root as storage holds it, from its path in the
+    Delta log, which percent-encodes it once more: a partition value that Hive-style folders
+    escape (``ts=2026-03-01%2000%3A00``) appears in the log as ``%2520`` and ``%253A``."""
+    return unquote(log_path)
 
 
 def stored_files(lake: Lake, dataset: str) -> set[str]:

@@ -281,6 +281,18 @@ def test_file_statistics_rule_out_files_and_only_key_columns_are_read(local_lake
     assert candidate_files(files, gap, ["id"], []) == []
 
 
+def test_keys_are_found_in_a_partition_whose_folder_name_is_escaped(local_lake: Lake) -> None:
+    """Storage escapes ``a b:c`` in the folder name and the log encodes that name once more:
+    the lookup reads the file by its stored name."""
+    catalog = Catalog(local_lake)
+    data = pa.table({"id": [1, 2], "zone": ["a b:c", "a b:c"]})
+    writes.write(catalog, "users", data, partition_by=["zone"])
+    table = open_table(local_lake, "users")
+    batch = pa.table({"id": [2, 3], "zone": ["a b:c", "a b:c"]})
+    found = existing_keys(local_lake, "users", table, batch, ["id"])
+    assert found["id"].to_pylist() == [2]
+
+
 def test_partition_values_rule_out_files_of_other_partitions() -> None:
     files = pa.table(
         {

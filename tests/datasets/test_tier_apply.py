@@ -26,6 +26,7 @@ from thermocline.datasets.tables.versions import (
     open_table,
     read_dataset,
     require_not_archived,
+    stored_files,
 )
 from thermocline.datasets.tables.writes import write
 
@@ -158,3 +159,31 @@ def test_small_files_and_bad_batch_sizes(catalog: Catalog) -> None:
     assert sum(h.size_bytes for h in result.plan.held) < MIN_BILLED_BYTES
     with pytest.raises(InputError, match="batch_size"):
         apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW, batch_size=0)
+
+
+def test_partition_values_that_need_escaping_are_compacted_moved_and_read_back(
+    local_lake: Lake,
+) -> None:
+    """The log percent-encodes a partition folder that storage already escapes (a timestamp's
+    space and colons, a slash in a string): plans, the inventory and the moves use the stored
+    name, compaction selects the partition by its value, and older versions still read."""
+    catalog = Catalog(local_lake)
+    when = datetime(2026, 3, 1, tzinfo=UTC)
+    for _ in range(2):
+        table = rows("unused").drop_columns(["day"])
+        table = table.append_column(
+            "ts", pa.array([when] * table.num_rows, pa.timestamp("us", "UTC"))
+        )
+        table = table.append_column("zone", pa.array(["a b:c/d"] * table.num_rows))
+        write(catalog, "esc", table, partition_by=["ts", "zone"])
+    before = sorted(read_dataset(catalog, "esc", 0).to_table()["payload"].to_pylist())
+    result = apply_tiers(catalog, "esc", POLICY, SETTINGS, now=NOW)
+    [compacted] = result.compacted
+    assert compacted.error is None
+    assert (compacted.files_removed, compacted.files_added) == (2, 1)
+    stored = stored_files(local_lake, "esc")
+    placed = catalog.tiers.placements("esc")
+    assert placed
+    assert set(placed) <= stored, "the inventory names files as storage holds them"
+    assert {p.tier for p in placed.values()} == {"cold"}
+    assert sorted(read_dataset(catalog, "esc", 0).to_table()["payload"].to_pylist()) == before

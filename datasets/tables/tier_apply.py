@@ -32,7 +32,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import unquote
@@ -45,7 +45,7 @@ from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.config import Tier, TieringPolicy, TieringSettings
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.tier_inventory import TierRecord
-from thermocline.datasets.tables.faults import armed, fault_point
+from thermocline.datasets.tables.faults import InjectedFaultError, armed, fault_point
 from thermocline.datasets.tables.tier_facts import plan_dataset
 from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan
 from thermocline.datasets.tables.tier_storage import ClassStore, class_store
@@ -127,6 +127,7 @@ def apply_tiers(
     (default: the current time). ``dry_run`` plans and changes nothing.
 
     Crash tests stop it with ``THERMOCLINE_FAULT`` (:mod:`.faults`) at
+    ``tier-apply:compact`` (with ``=raise``: a compaction that lost a race),
     ``tier-apply:after-compact``, ``tier-apply:after-intent:N`` and
     ``tier-apply:after-copies:N`` (N counts batches of ``batch_size`` moves from 1)."""
     if batch_size < 1:
@@ -150,9 +151,11 @@ def apply_tiers(
     resumed = mover.resume()
     if resumed:
         plan = plan_dataset(catalog, dataset, policy, now=moment)
-    compacted = _compact_all(catalog, dataset, plan.compactions, policy)
+    compactions = plan.compactions
+    compacted = _compact_all(catalog, dataset, compactions, policy)
     if any(c.version is not None for c in compacted):
         plan = plan_dataset(catalog, dataset, policy, now=moment)
+    plan = _without_skipped(plan, compactions, compacted)
     fault_point("tier-apply:after-compact")
     moved_bytes = mover.move(plan.moves)
     result = ApplyResult(
@@ -231,6 +234,19 @@ def restore_version(
     return RestoreResult(dataset, version, target, tuple(archived), moved)
 
 
+def _without_skipped(
+    plan: TierPlan, compactions: Sequence[Compaction], compacted: Sequence[Compacted]
+) -> TierPlan:
+    """``plan`` less the moves of files whose compaction was skipped: each alone may be under
+    the 128 KB minimum (only the group passed it), and once out of hot it would never be
+    compacted; hot, they are compacted by the next run."""
+    failed = {c.partition for c in compacted if c.error is not None}
+    skipped = {p for c in compactions if c.partition in failed for p in c.paths}
+    if not skipped:
+        return plan
+    return replace(plan, moves=tuple(m for m in plan.moves if m.path not in skipped))
+
+
 def _compact_all(
     catalog: Catalog, dataset: str, compactions: Sequence[Compaction], policy: TieringPolicy
 ) -> tuple[Compacted, ...]:
@@ -263,6 +279,7 @@ def _compact(
     targets = ", ".join(sorted({c.target for c in compactions}))
     custom = {USER_KEY: current_user(), REASON_KEY: f"tier apply: to {targets}"}
     try:
+        fault_point("tier-apply:compact")  # =raise: a test's stand-in for a lost race
         table.optimize.compact(
             partition_filters=filters,
             target_size=policy.target_file_mb * 1024 * 1024,
@@ -275,7 +292,7 @@ def _compact(
             ),
             commit_properties=CommitProperties(custom_metadata=custom),
         )
-    except (CommitFailedError, DeltaError) as error:
+    except (CommitFailedError, DeltaError, InjectedFaultError) as error:
         why = f"skipped, retried next run: {error}"
         return tuple(Compacted(c.partition, 0, 0, None, why) for c in compactions)
     version = table.version()  # the optimize commit's (optimize updates the table it ran on)

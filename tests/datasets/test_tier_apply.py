@@ -187,3 +187,24 @@ def test_partition_values_that_need_escaping_are_compacted_moved_and_read_back(
     assert set(placed) <= stored, "the inventory names files as storage holds them"
     assert {p.tier for p in placed.values()} == {"cold"}
     assert sorted(read_dataset(catalog, "esc", 0).to_table()["payload"].to_pylist()) == before
+
+
+def test_files_whose_compaction_lost_a_race_stay_hot_until_a_run_compacts_them(
+    local_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each small file passes the 128 KB minimum only with its partition's others: moved alone
+    it would be billed at the minimum and never compacted, so it waits in hot."""
+    catalog = Catalog(local_lake)
+    for _ in range(2):
+        write(catalog, "ev", rows(WARM, 40), partition_by=["day"])  # ~80 KB a file
+    monkeypatch.setenv(FAULT_ENV, "tier-apply:compact=raise")
+    skipped = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW)
+    [compacted] = skipped.compacted
+    assert compacted.version is None
+    assert compacted.error is not None
+    assert "retried next run" in compacted.error
+    assert (skipped.moved, catalog.tiers.placements("ev")) == (0, {})
+    monkeypatch.delenv(FAULT_ENV)
+    done = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW)
+    assert done.compacted[0].files_removed == 2
+    assert [m.target for m in done.plan.moves] == ["warm"]

@@ -155,7 +155,7 @@ def apply_tiers(
     compacted = _compact_all(catalog, dataset, compactions, policy)
     if any(c.version is not None for c in compacted):
         plan = plan_dataset(catalog, dataset, policy, now=moment)
-    plan = _without_skipped(plan, compactions, compacted)
+    plan = _settled(plan, compactions, compacted)
     fault_point("tier-apply:after-compact")
     moved_bytes = mover.move(plan.moves)
     result = ApplyResult(
@@ -234,17 +234,27 @@ def restore_version(
     return RestoreResult(dataset, version, target, tuple(archived), moved)
 
 
-def _without_skipped(
+def _settled(
     plan: TierPlan, compactions: Sequence[Compaction], compacted: Sequence[Compacted]
 ) -> TierPlan:
-    """``plan`` less the moves of files whose compaction was skipped: each alone may be under
-    the 128 KB minimum (only the group passed it), and once out of hot it would never be
-    compacted; hot, they are compacted by the next run."""
+    """``plan`` (made after compaction) less the moves of the files the compactions were for.
+
+    - A compaction that was skipped: each of its files alone may be under the 128 KB minimum
+      (only the group passed it), and once out of hot it would never be compacted; hot, the
+      next run compacts it.
+    - A compaction that ran dropped its files from the latest version: where a tag or release
+      still reads them, the plan made after it would archive them in the same run that made
+      them archive-only, so a version tagged today would be unreadable at once. They stay
+      where they are; a later run plans them like any file the latest version left.
+    """
+    members = {p: c.partition for c in compactions for p in c.paths}
     failed = {c.partition for c in compacted if c.error is not None}
-    skipped = {p for c in compactions if c.partition in failed for p in c.paths}
-    if not skipped:
-        return plan
-    return replace(plan, moves=tuple(m for m in plan.moves if m.path not in skipped))
+    kept = tuple(
+        m
+        for m in plan.moves
+        if m.path not in members or (m.target != "archive" and members[m.path] not in failed)
+    )
+    return plan if len(kept) == len(plan.moves) else replace(plan, moves=kept)
 
 
 def _compact_all(

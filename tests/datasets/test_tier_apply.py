@@ -120,7 +120,12 @@ def test_an_interrupted_apply_is_finished_by_the_next_run_and_archive_intents_bl
     with pytest.raises(ArchivedFilesError, match=r"tier restore ev@3"):
         require_not_archived(catalog, "ev", 3, via="tag golden")
     rerun = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=later)
-    assert (rerun.resumed, rerun.moved) == (len(pending), 0)
+    assert rerun.resumed == len(pending)
+    # Besides: golden's young-day files, which the interrupted run's compaction dropped from
+    # the latest version and so left where they were, now go to archive.
+    assert {(m.path.split("/")[0], m.target) for m in rerun.plan.moves} == {
+        (f"day={YOUNG}", "archive")
+    }
     placed = catalog.tiers.placements("ev")
     assert all(p.pending is None for p in placed.values())
     assert {p.path: p.pending for p in pending} == {p.path: placed[p.path].tier for p in pending}
@@ -144,7 +149,7 @@ def test_restore_makes_an_archived_version_readable_and_keeps_it_out_of_archive(
     assert checksum(catalog, 3) == expected
     # Cold's 90-day minimum keeps the restored files readable: the next run does not re-archive.
     held = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=later + timedelta(days=1))
-    assert held.moved == 0
+    assert not {m.path for m in held.plan.moves} & set(archived)
     assert {h.path for h in held.plan.held if h.wanted == "archive"} == set(archived)
 
 
@@ -208,3 +213,20 @@ def test_files_whose_compaction_lost_a_race_stay_hot_until_a_run_compacts_them(
     done = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW)
     assert done.compacted[0].files_removed == 2
     assert [m.target for m in done.plan.moves] == ["warm"]
+
+
+def test_a_version_tagged_today_is_not_archived_by_the_run_whose_compaction_dropped_its_files(
+    local_lake: Lake,
+) -> None:
+    """The compaction makes the tagged files archive-only; the plan made after it must not
+    send them to a class that takes hours to restore in the same run."""
+    catalog = Catalog(local_lake)
+    for _ in range(3):
+        write(catalog, "ev", rows("2024-01-01"), partition_by=["day"])
+    catalog.set_tag("train-set", "ev", 2)
+    expected = checksum(catalog, "train-set")
+    result = apply_tiers(catalog, "ev", TieringPolicy(), SETTINGS, now=NOW)
+    assert result.compacted[0].files_removed == 3
+    assert [m.target for m in result.plan.moves] == ["cold"]
+    assert catalog.tiers.archived("ev") == []
+    assert checksum(catalog, "train-set") == expected

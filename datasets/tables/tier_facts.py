@@ -30,7 +30,7 @@ from thermocline.catalog.config import TieringPolicy, TieringSettings
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.datasets.tables.tier_plan import Placement, TierFile, TierPlan, plan_tiers
 from thermocline.datasets.tables.tier_report import TierReport, cost_report
-from thermocline.datasets.tables.versions import open_table, storage_path
+from thermocline.datasets.tables.versions import erased_by, erasures, open_table, storage_path
 
 __all__ = ["placements", "plan_dataset", "report_dataset", "report_datasets", "tier_files"]
 
@@ -44,14 +44,20 @@ class _Added:
 
 def tier_files(catalog: Catalog, dataset: str) -> list[TierFile]:
     """Every data file of ``dataset`` that the latest version or a tag or release references,
-    with its size, age basis and pins, in path order."""
+    with its size, age basis and pins, in path order.
+
+    A pinned version that an erasure made unreadable is left out: the erasure deleted some of
+    its files, and tiering has nothing to do for a version nobody can read."""
     lake = lake_of(catalog)
     table = open_table(lake, dataset)
     latest = table.version()
     in_latest = _added(table)
     files = dict(in_latest)
     pinned: dict[str, list[str]] = {}
+    broken = erasures(catalog, dataset)
     for version, names in sorted(catalog.pins(dataset).items()):
+        if erased_by(broken, version) is not None:
+            continue
         held = in_latest if version == latest else _added(open_table(lake, dataset, version))
         for path, added in held.items():
             files.setdefault(path, added)

@@ -42,6 +42,7 @@ from thermocline.datasets.tables.maintenance import vacuum
 from thermocline.datasets.tables.releases import create_release, release_rollback
 from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.tier_apply import apply_tiers, restore_version
+from thermocline.datasets.tables.tier_facts import tier_files
 from thermocline.datasets.tables.versions import (
     history,
     live_files,
@@ -357,3 +358,21 @@ def test_an_erasure_that_must_read_an_archived_file_asks_for_its_restore_then_de
     assert v1 not in stored_files(local_lake, "trips")
     assert catalog.tiers.archived("trips") == []
     assert catalog.tiers.placements("trips") == {}
+
+
+def test_a_tagged_version_an_erasure_broke_is_no_longer_planned(local_lake: Lake) -> None:
+    """``erase --force`` through a tag deletes files only that tag's version read: the plan
+    must not try to move them (on S3 the copy of a missing key would fail every run)."""
+    catalog = Catalog(local_lake)
+    project = Project.model_validate(
+        {"datasets": {"trips": {"schema": {"trip_id": "int64", "rider_id": "int64"}}}}
+    )
+    for trips, mode in [([(1, 2)], "append"), ([(2, 1)], "append"), ([(1, 2)], "overwrite")]:
+        table = pa.table({"trip_id": [t for t, _ in trips], "rider_id": [r for _, r in trips]})
+        write(catalog, "trips", table, mode=mode)
+    catalog.set_tag("old", "trips", 1)
+    held = {f.path for f in tier_files(catalog, "trips")}
+    erase(catalog, project, "rider_id", "1", datasets=["trips"], force=True)
+    after = {f.path for f in tier_files(catalog, "trips")}
+    assert after < held
+    assert after <= stored_files(local_lake, "trips")

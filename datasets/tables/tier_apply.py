@@ -10,13 +10,14 @@ to its storage class in place, recording every move in the catalog's tier invent
    ``target_file_mb`` files at the policy's zstd level, a ``data_change=False`` commit that
    readers and ingestion positions do not see as new data: all partitions in one call when the
    table has one partition column (delta-rs works on them in parallel), else one call per
-   partition. A compaction that loses
-   a race with a concurrent writer (delta-io/delta-rs#2700) is skipped and retried next run.
-   The plan is then made again from the new log: the compacted files are what moves, and the
-   files they replaced are left to vacuum (or, when a tag still reads them, to their own age).
-3. **Move.** In batches: one commit of ``intent`` rows, the copies in parallel
-   (:mod:`.tier_storage`), one commit of ``done`` rows. A file is never read while it may sit
-   in an archive class, because readers count an archive intent as archived.
+   partition. A compaction that loses a race with a concurrent writer (delta-io/delta-rs#2700)
+   is skipped: its files stay hot and the next run compacts them. The plan is then made again
+   from the new log: the compacted files are what moves, and the files they replaced are left
+   to vacuum or, when a tag still reads them, to a later run (never archived by the run that
+   made them archive-only).
+3. **Move** (:mod:`.tier_moves`): in batches, one commit of ``intent`` rows, the copies in
+   parallel (:mod:`.tier_storage`), one commit of ``done`` rows. A file is never read while it
+   may sit in an archive class, because readers count an archive intent as archived.
 
 :func:`restore_version` brings a version's archived files back to a readable tier (cold when
 the policy has one, else warm), where the early-deletion minimum keeps them for 90 (30) days
@@ -30,11 +31,10 @@ before a later ``tier apply`` may archive them again.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import unquote
 
 from deltalake import CommitProperties, WriterProperties
@@ -44,11 +44,11 @@ from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.config import Tier, TieringPolicy, TieringSettings
 from thermocline.catalog.errors import InputError
-from thermocline.catalog.tier_inventory import TierRecord
-from thermocline.datasets.tables.faults import InjectedFaultError, armed, fault_point
+from thermocline.datasets.tables.faults import InjectedFaultError, fault_point
 from thermocline.datasets.tables.tier_facts import plan_dataset
+from thermocline.datasets.tables.tier_moves import BATCH, WORKERS, Mover, Progress, move_files
 from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan
-from thermocline.datasets.tables.tier_storage import ClassStore, class_store
+from thermocline.datasets.tables.tier_storage import class_store
 from thermocline.datasets.tables.versions import (
     commit_actions,
     live_files,
@@ -59,17 +59,12 @@ from thermocline.datasets.tables.versions import (
 __all__ = [
     "ApplyResult",
     "Compacted",
-    "Progress",
     "RestoreResult",
     "apply_tiers",
     "restore_version",
 ]
 
 TIER_EVENT = "tier"  # the catalog event of one apply or restore run
-Progress = Callable[[int, int], None]
-"""Called after each batch with (files moved so far, bytes moved so far)."""
-_BATCH = 500  # moves per pair of inventory commits
-_WORKERS = 16  # copies in flight: a copy is one request the server spends its time on
 _STATS_BYTES = 64  # min/max statistics kept per column chunk (parquet-rs's column index default)
 
 
@@ -120,8 +115,8 @@ def apply_tiers(
     now: datetime | None = None,
     dry_run: bool = False,
     progress: Progress | None = None,
-    workers: int = _WORKERS,
-    batch_size: int = _BATCH,
+    workers: int = WORKERS,
+    batch_size: int = BATCH,
 ) -> ApplyResult:
     """Compact, then move every file of ``dataset`` to the tier ``policy`` asks for at ``now``
     (default: the current time). ``dry_run`` plans and changes nothing.
@@ -137,7 +132,7 @@ def apply_tiers(
     plan = plan_dataset(catalog, dataset, policy, now=moment)
     if dry_run:
         return ApplyResult(dataset, run_id, plan, (), 0, 0, 0, True)
-    mover = _Mover(
+    mover = Mover(
         catalog,
         dataset,
         settings,
@@ -198,7 +193,7 @@ def restore_version(
     *,
     now: datetime | None = None,
     progress: Progress | None = None,
-    workers: int = _WORKERS,
+    workers: int = WORKERS,
 ) -> RestoreResult:
     """Copy the archived files of ``dataset`` at ``version`` back to a readable tier (cold, or
     warm when the policy has no cold): afterwards the version reads and rolls back. The
@@ -212,10 +207,10 @@ def restore_version(
     why = f"restore of version {version}"
     moves = tuple(Move(p, "archive", target, files[p], why) for p in archived)
     run_id = uuid.uuid4().hex
-    store = class_store(lake, max_connections=workers)
-    moment = now or datetime.now(UTC)
-    mover = _Mover(catalog, dataset, settings, store, run_id, moment, workers, _BATCH, progress)
-    moved = mover.move(moves)
+    moved = move_files(
+        catalog, dataset, moves, settings, now=now, progress=progress, workers=workers,
+        run_id=run_id,
+    )  # fmt: skip
     if moves:
         catalog.record(
             Event(
@@ -328,100 +323,6 @@ def _partition_filters(folder: str) -> list[tuple[str, str, str]]:
         name, _, value = part.partition("=")
         filters.append((unquote(name), "=", unquote(value)))
     return filters
-
-
-@dataclass(frozen=True)
-class _Mover:
-    """Moves files of one dataset into their classes for one run, recording each step."""
-
-    catalog: Catalog
-    dataset: str
-    settings: TieringSettings
-    store: ClassStore
-    run_id: str
-    moment: datetime
-    workers: int
-    batch_size: int
-    progress: Progress | None
-
-    def resume(self) -> int:
-        """Finish the moves an interrupted run recorded an intent for; how many."""
-        placed = self.catalog.tiers.placements(self.dataset).values()
-        moves = [
-            Move(p.path, p.tier, p.pending, p.size_bytes, "resumed")
-            for p in placed
-            if p.pending is not None
-        ]
-        self._copy(moves)
-        self.catalog.tiers.record([self._record(m, "done") for m in moves])
-        return len(moves)
-
-    def move(self, moves: Sequence[Move]) -> int:
-        """Copy each file into its target class, recording intents before and dones after
-        each batch; return the bytes moved.
-
-        The inventory commits run on a thread of their own, in order, while the copies run:
-        the next batch's intents are committed while this batch copies, and this batch's dones
-        while the next one copies. A batch's copies start only once its intents are committed,
-        so a crash still leaves at most intents without dones (the next run redoes those)."""
-        size = self.batch_size
-        batches = [moves[s : s + size] for s in range(0, len(moves), size)]
-        moved_files = moved_bytes = 0
-        with ThreadPoolExecutor(1) as recorder:
-            submitted: list[Future[None]] = []
-
-            def settled(step: str) -> str:
-                """``step``, with every commit submitted so far in when a crash test stops
-                there (so it sees one state)."""
-                if armed(step):
-                    for commit in submitted:
-                        commit.result()
-                return step
-
-            def record(batch: Sequence[Move], state: Literal["intent", "done"]) -> None:
-                self.catalog.tiers.record([self._record(m, state) for m in batch])
-
-            intents = [recorder.submit(record, b, "intent") for b in batches[:1]]
-            submitted.extend(intents)
-            for number, batch in enumerate(batches, start=1):
-                intents[number - 1].result()  # this batch's; the last dones may still run
-                fault_point(settled(f"tier-apply:after-intent:{number}"))
-                if number < len(batches):
-                    intents.append(recorder.submit(record, batches[number], "intent"))
-                    submitted.append(intents[-1])
-                self._copy(batch)
-                fault_point(settled(f"tier-apply:after-copies:{number}"))
-                submitted.append(recorder.submit(record, batch, "done"))
-                moved_files += len(batch)
-                moved_bytes += sum(m.size_bytes for m in batch)
-                if self.progress is not None:
-                    self.progress(moved_files, moved_bytes)
-            for commit in submitted:
-                commit.result()
-        return moved_bytes
-
-    def _copy(self, moves: Sequence[Move]) -> None:
-        classes = self.settings.storage_classes
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            list(
-                pool.map(
-                    lambda m: self.store.set_class(self.dataset, m.path, classes[m.target]),
-                    moves,
-                )
-            )
-
-    def _record(self, move: Move, state: Literal["intent", "done"]) -> TierRecord:
-        return TierRecord(
-            self.dataset,
-            move.path,
-            move.target,
-            self.settings.storage_classes[move.target],
-            move.size_bytes,
-            state,
-            self.run_id,
-            move.source,
-            self.moment,
-        )
 
 
 def _by_target(moves: Sequence[Move]) -> dict[str, int]:

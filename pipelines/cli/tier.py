@@ -41,7 +41,8 @@ from thermocline.pipelines.cli.output import (
 
 if TYPE_CHECKING:
     from thermocline.catalog.config import TieringPolicy
-    from thermocline.datasets.tables.tier_apply import ApplyResult, Progress
+    from thermocline.datasets.tables.tier_apply import ApplyResult
+    from thermocline.datasets.tables.tier_moves import Progress
     from thermocline.datasets.tables.tier_plan import TierPlan
     from thermocline.datasets.tables.tier_report import TierReport
 

@@ -18,7 +18,9 @@ from thermocline.catalog.config import TieringPolicy, TieringSettings
 from thermocline.catalog.errors import ArchivedFilesError, InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.faults import FAULT_ENV, InjectedFaultError
+from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.tier_apply import apply_tiers, restore_version
+from thermocline.datasets.tables.tier_moves import move_files
 from thermocline.datasets.tables.tier_plan import MIN_BILLED_BYTES
 from thermocline.datasets.tables.versions import (
     history,
@@ -230,3 +232,21 @@ def test_a_version_tagged_today_is_not_archived_by_the_run_whose_compaction_drop
     assert [m.target for m in result.plan.moves] == ["cold"]
     assert catalog.tiers.archived("ev") == []
     assert checksum(catalog, "train-set") == expected
+
+
+def test_an_archive_move_of_a_file_a_rollback_made_latest_again_is_not_made(
+    catalog: Catalog,
+) -> None:
+    """The plan was made before a rollback to golden: by the time the moves' intents are in,
+    the latest version reads the files again, so they are not archived."""
+    later = NOW + timedelta(days=400)
+    apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW)
+    stale = apply_tiers(catalog, "ev", POLICY, SETTINGS, now=later, dry_run=True).plan
+    archiving = {m.path for m in stale.moves if m.target == "archive"}
+    assert archiving
+    rollback(catalog, "ev", "golden")
+    move_files(catalog, "ev", stale.moves, SETTINGS, now=later)
+    assert catalog.tiers.archived("ev") == []
+    placed = catalog.tiers.placements("ev")
+    assert all(placed[p].tier != "archive" and placed[p].pending is None for p in archiving)
+    assert checksum(catalog) == checksum(catalog, 3)

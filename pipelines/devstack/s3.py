@@ -24,7 +24,7 @@ ACCESS_KEY = "thermocline"
 SECRET_KEY = "thermocline-dev-secret"  # noqa: S105
 REGION = "us-east-1"
 BUCKET = "thermocline"
-STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER")
+STORAGE_CLASSES = ("STANDARD", "STANDARD_IA", "GLACIER", "DEEP_ARCHIVE")
 
 
 def s3_info(kind: S3Kind, port: int, pids: tuple[int, ...]) -> S3Info:

@@ -50,7 +50,7 @@ POLICY = TieringPolicy(
     warm_after_days=30, cold_after_days=90, archive_after_days=365, target_file_mb=1
 )
 KEEP_ALL = POLICY.model_copy(update={"archive_after_days": None})  # nothing archived
-SETTINGS = TieringSettings(storage_classes={"cold": "GLACIER", "archive": "GLACIER"})  # RGW's
+SETTINGS = TieringSettings(storage_classes={"cold": "GLACIER"})  # RGW's; archive: DEEP_ARCHIVE
 
 
 @pytest.fixture

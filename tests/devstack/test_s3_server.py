@@ -44,7 +44,7 @@ def test_storage_classes_for_tiering(dev_stack: devstack.StackInfo) -> None:
     bucket = dev_stack.s3.bucket
     key = f"tests/classes/{uuid.uuid4().hex}.parquet"
     s3.put_object(Bucket=bucket, Key=key, Body=b"x" * 1024)
-    for storage_class in ("STANDARD_IA", "GLACIER"):
+    for storage_class in ("STANDARD_IA", "GLACIER", "DEEP_ARCHIVE", "STANDARD"):
         s3.copy_object(
             Bucket=bucket,
             Key=key,

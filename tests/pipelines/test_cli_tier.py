@@ -361,18 +361,19 @@ def test_bad_tier_input_is_one_line_and_exit_2(
 def test_apply_on_rgw_puts_each_file_in_its_class_and_reports_them(
     tmp_path: Path, s3_lake: Lake
 ) -> None:
-    """The same commands on the dev RGW, whose project maps cold and archive to GLACIER."""
+    """The same commands on the dev RGW, whose project maps cold to GLACIER and archive to
+    DEEP_ARCHIVE (RGW reads both at once)."""
     options = json.dumps(dict(s3_lake.storage_options))
     head = (
         f"lake: {{uri: {s3_lake.uri}, storage_options: {options}}}\n"
-        "tiering: {storage_classes: {cold: GLACIER, archive: GLACIER}}\n"
+        "tiering: {storage_classes: {cold: GLACIER}}\n"
     )
     catalog = build_lake(tmp_path, head + PROJECT.split("\n", 2)[2])
     write(catalog, "events", rows(("2026-10-01", BIG)), partition_by=["day"])
     found = cli_json(tmp_path, "apply", "events", "--now", "2026-12-01")
     assert found["moved"] == 3
     assert [c["files_removed"] for c in found["compacted"]] == [2]
-    classes = {"warm": "STANDARD_IA", "cold": "GLACIER", "archive": "GLACIER"}
+    classes = {"warm": "STANDARD_IA", "cold": "GLACIER", "archive": "DEEP_ARCHIVE"}
     store = class_store(catalog.lake)
     for move in found["plan"]["moves"]:
         assert store.class_of("events", move["path"]) == classes[move["target"]], move
@@ -385,13 +386,14 @@ def test_apply_on_rgw_puts_each_file_in_its_class_and_reports_them(
         "hot": ("STANDARD", 3),
         "warm": ("STANDARD_IA", 1),
         "cold": ("GLACIER", 1),
-        "archive": ("GLACIER", 1),
+        "archive": ("DEEP_ARCHIVE", 1),
     }
     assert report["tiers"]["cold"]["usd_per_gb_month"] == 0.0036
     [archived] = catalog.tiers.archived("events")
+    assert store.class_of("events", archived) == "DEEP_ARCHIVE"
     restored = cli_json(tmp_path, "restore", "events@golden")
     assert restored["restored"] == [archived]
-    assert store.class_of("events", archived) == "GLACIER"  # cold, on RGW the same class
+    assert store.class_of("events", archived) == "GLACIER"
     assert catalog.tiers.placements("events")[archived].tier == "cold"
 
 

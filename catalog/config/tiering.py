@@ -12,6 +12,7 @@ the daily schedule of the Dagster tiering job.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Literal
 
@@ -50,6 +51,30 @@ AWS_PRICES: Mapping[str, float] = {
 """USD per GB-month of each AWS S3 storage class (us-east-1 list prices, first 50 TB)."""
 
 
+_CRON_FIELDS = (
+    ("minute", 0, 59),
+    ("hour", 0, 23),
+    ("day", 1, 31),
+    ("month", 1, 12),
+    ("weekday", 0, 7),
+)
+_CRON_PART = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?$")
+
+
+def _cron_field_ok(text: str, low: int, high: int) -> bool:
+    """A cron field of numbers (no names): ``*``, ``n``, ``a-b``, each with an optional
+    ``/step``, comma-separated, every number within ``low``..``high``."""
+    for part in text.split(","):
+        if not _CRON_PART.match(part):
+            return False
+        bounds, _, step = part.partition("/")
+        if step and int(step) < 1:
+            return False
+        if bounds != "*" and any(not low <= int(n) <= high for n in bounds.split("-")):
+            return False
+    return True
+
+
 class TieringPolicy(Model):
     """When one dataset's data files move from hot to warm to cold, by partition age.
 
@@ -63,7 +88,13 @@ class TieringPolicy(Model):
     warm_after_days: int = Field(30, ge=1)
     cold_after_days: int | None = Field(180, ge=1)
     archive_after_days: int | None = Field(365, ge=1)
-    target_file_mb: int = Field(128, ge=1, description="compaction target")
+    target_file_mb: int = Field(
+        128,
+        ge=1,
+        le=4096,
+        description="compaction target; at most 4096 (S3 copies an object in place in one "
+        "request only up to 5 GB)",
+    )
     zstd_level: int = Field(9, ge=1, le=22, description="warm recompression level")
 
     @model_validator(mode="after")
@@ -99,11 +130,20 @@ class TieringSettings(Model):
     @field_validator("schedule")
     @classmethod
     def _cron(cls, schedule: str | None) -> str | None:
-        if schedule is not None and len(schedule.split()) != 5:
+        if schedule is None:
+            return None
+        fields = schedule.split()
+        if len(fields) != 5:
             raise ValueError(
                 f"schedule {schedule!r} is not a cron line of 5 fields (minute hour day month "
                 "weekday), e.g. '0 4 * * *' for 04:00 every day"
             )
+        for text, (name, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+            if not _cron_field_ok(text, low, high):
+                raise ValueError(
+                    f"schedule {schedule!r}: the {name} field {text!r} is not *, a number from "
+                    f"{low} to {high}, a range a-b, a step */n or a list of those"
+                )
         return schedule
 
     @field_validator("storage_classes")
@@ -121,12 +161,24 @@ class TieringSettings(Model):
     @classmethod
     def _known_prices(cls, prices: dict[str, float]) -> dict[str, float]:
         for name, price in prices.items():
+            if name != name.upper():
+                raise ValueError(
+                    f"prices.{name}: storage classes are spelled in capitals, as S3 does; "
+                    f"write prices.{name.upper()}"
+                )
             if price < 0:
                 raise ValueError(f"prices.{name} is {price}: a price per GB-month is 0 or more")
         return {**AWS_PRICES, **prices}
 
     @model_validator(mode="after")
     def _priced_classes(self) -> TieringSettings:
+        used = set(self.storage_classes.values())
+        for name in self.prices:
+            if name not in used and name not in AWS_PRICES:
+                raise ValueError(
+                    f"prices.{name} prices a class no tier uses; name it in storage_classes "
+                    "or remove the price"
+                )
         for tier, storage_class in self.storage_classes.items():
             if storage_class not in self.prices:
                 raise ValueError(

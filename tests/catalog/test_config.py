@@ -214,6 +214,14 @@ def test_union_members_are_named_as_written(tmp_path: Path) -> None:
         ),
         ("tiering: {prices: {STANDARD: -1}}\n", "a price per GB-month is 0 or more"),
         ("tiering: {schedule: daily}\n", "is not a cron line of 5 fields"),
+        ("tiering: {schedule: '99 4 * * *'}\n", "the minute field '99' is not *, a number"),
+        ("tiering: {schedule: '0 4 * * MON'}\n", "the weekday field 'MON' is not *"),
+        ("tiering: {prices: {standard_ia: 0.01}}\n", "write prices.STANDARD_IA"),
+        ("tiering: {prices: {COLDLINE: 0.01}}\n", "prices.COLDLINE prices a class no tier uses"),
+        (
+            "datasets: {a: {tiering: {target_file_mb: 8192}}}\n",
+            "target_file_mb: Input should be less than or equal to 4096",
+        ),
         (
             "datasets: {a: {tiering: {zstd_level: 30}}}\n",
             "zstd_level: Input should be less than or equal to 22",
@@ -291,3 +299,5 @@ def test_tiering_settings_default_to_aws_and_merge_what_the_file_sets(tmp_path: 
     }
     assert (settings.price_of("cold"), settings.price_of("warm")) == (0.01, 0.0125)
     assert settings.schedule == "0 4 * * *"
+    every = "tiering: {schedule: '*/15 0-6,22 1 1-12/2 0'}\n"
+    assert load_project(write_project(tmp_path, every), environ={}).tiering.schedule is not None

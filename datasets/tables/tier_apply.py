@@ -47,7 +47,7 @@ from thermocline.catalog.errors import InputError
 from thermocline.datasets.tables.faults import InjectedFaultError, fault_point
 from thermocline.datasets.tables.tier_facts import plan_dataset
 from thermocline.datasets.tables.tier_moves import BATCH, WORKERS, Mover, Progress, move_files
-from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan
+from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan, count_targets
 from thermocline.datasets.tables.tier_storage import class_store
 from thermocline.datasets.tables.versions import (
     commit_actions,
@@ -165,7 +165,7 @@ def apply_tiers(
                 "tier apply",
                 {
                     "run_id": run_id,
-                    "moves": _by_target(plan.moves),
+                    "moves": plan.moves_by_target(),
                     "moved_bytes": moved_bytes,
                     "resumed": resumed,
                     "compacted": [
@@ -220,7 +220,7 @@ def restore_version(
                 why,
                 {
                     "run_id": run_id,
-                    "moves": _by_target(moves),
+                    "moves": count_targets(moves),
                     "moved_bytes": moved,
                     "restored_version": version,
                 },
@@ -323,10 +323,3 @@ def _partition_filters(folder: str) -> list[tuple[str, str, str]]:
         name, _, value = part.partition("=")
         filters.append((unquote(name), "=", unquote(value)))
     return filters
-
-
-def _by_target(moves: Sequence[Move]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for move in moves:
-        counts[move.target] = counts.get(move.target, 0) + 1
-    return counts

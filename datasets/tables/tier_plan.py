@@ -66,6 +66,7 @@ __all__ = [
     "TierFile",
     "TierPlan",
     "TierTotal",
+    "count_targets",
     "plan_tiers",
 ]
 
@@ -160,6 +161,18 @@ class TierPlan:
     @property
     def moved_bytes(self) -> int:
         return sum(m.size_bytes for m in self.moves)
+
+    def moves_by_target(self) -> dict[Tier, int]:
+        """How many files each tier receives, in tier order."""
+        return count_targets(self.moves)
+
+
+def count_targets(moves: Iterable[Move]) -> dict[Tier, int]:
+    """How many of ``moves`` go to each tier, in tier order (tiers receiving none left out)."""
+    counts = {tier: 0 for tier in TIERS}
+    for move in moves:
+        counts[move.target] += 1
+    return {tier: n for tier, n in counts.items() if n}
 
 
 def plan_tiers(

@@ -215,10 +215,7 @@ def _print_applied(found: ApplyResult) -> None:
 
 
 def _print_plan_summary(found: TierPlan) -> None:
-    counts: dict[str, int] = {}
-    for m in found.moves:
-        counts[m.target] = counts.get(m.target, 0) + 1
-    moving = ", ".join(f"{n} to {target}" for target, n in sorted(counts.items()))
+    moving = ", ".join(f"{n} to {target}" for target, n in found.moves_by_target().items())
     out.print(
         f"would move {len(found.moves)} file(s), {size(found.moved_bytes)}"
         + (f" ({moving})" if moving else ""),

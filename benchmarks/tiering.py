@@ -94,7 +94,7 @@ ROUNDS = (  # (from, to, its storage class on the dev RGW, days ahead, which sid
     ("warm", "cold", "GLACIER", 130, "peer"),
 )
 POLICY = TieringPolicy(warm_after_days=30, cold_after_days=90, archive_after_days=None)
-SETTINGS = TieringSettings(storage_classes={"cold": "GLACIER", "archive": "GLACIER"})
+SETTINGS = TieringSettings(storage_classes={"cold": "GLACIER"})  # the dev RGW has no GLACIER_IR
 COMPACT_DAYS = (date(2026, 1, 1), date(2026, 1, 2), date(2026, 1, 3), date(2026, 1, 4))
 TARGET_MB = 128
 ZSTD_LEVEL = 9

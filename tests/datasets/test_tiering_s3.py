@@ -218,10 +218,12 @@ def test_an_apply_killed_at_each_step_in_turn_is_finished_by_the_next_run(
         == head_classes(catalog)
         == {f.path: "STANDARD" for f in tier_files(catalog, DS)}
     )
-    killed_apply(rgw_lake, "tier-apply:after-intent:2")  # batch 1 moved, batch 2 not copied
-    assert pending(catalog) == 2
+    # Batch 1's copies were submitted (finished or not: its dones are recorded only after batch
+    # 2's copies start), batch 2's intents are in and none of its copies started.
+    killed_apply(rgw_lake, "tier-apply:after-intent:2")
+    assert pending(catalog) == 4
     # finished those, planned the 3 moves left, copied batch 1 (2, not recorded done) while
-    # batch 2's intents (1) were committed
+    # batch 2's intents (1) were committed and its copy started
     killed_apply(rgw_lake, "tier-apply:after-copies:1")
     assert pending(catalog) == 3
 

@@ -55,6 +55,7 @@ def search_records(catalog: Catalog, specs: Mapping[str, DatasetSpec]) -> list[S
     tags: dict[str, list[str]] = {}
     for tag in catalog.tags():
         tags.setdefault(tag.dataset, []).append(tag.name)
+    classified = catalog.pii.current_all()
     records = []
     for name in sorted(set(specs) | set(registered)):
         spec = _spec_fields(specs[name]) if name in specs else _snapshot_fields(registered[name])
@@ -67,7 +68,7 @@ def search_records(catalog: Catalog, specs: Mapping[str, DatasetSpec]) -> list[S
             version = table.version()
         pii = {
             column: found.pii_class
-            for column, found in catalog.pii.current(name).items()
+            for column, found in classified.get(name, {}).items()
             if found.is_pii
         }
         records.append(

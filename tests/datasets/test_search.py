@@ -75,6 +75,7 @@ def test_records_from_project_registry_tags_and_pii(local_lake: Lake) -> None:
     catalog.pii.record([scan, fare, card], user="test")
     catalog.pii.review("legacy", "card", user="test", reject=True)
 
+    assert catalog.pii.current_all() == {d: catalog.pii.current(d) for d in ("legacy", "rides")}
     found = {r.dataset: r for r in search_records(catalog, specs)}
     assert list(found) == ["legacy", "rides", "zones"]
     assert found["rides"] == SearchRecord(

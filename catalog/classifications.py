@@ -149,28 +149,41 @@ class Classifications:
 
     def current(self, dataset: str) -> dict[str, Classification]:
         """The newest scan of each column of ``dataset`` with the newest review applied."""
-        scans: dict[str, Classification] = {}
-        reviews: dict[str, Classification] = {}
-        for row in self.history(dataset):
-            (scans if row.review == "detected" else reviews)[row.column] = row
-        merged: dict[str, Classification] = {}
-        for column in {*scans, *reviews}:
-            scan, decision = scans.get(column), reviews.get(column)
-            if decision is None:
-                merged[column] = scan  # type: ignore[assignment]
-            elif scan is None:
-                merged[column] = decision
-            elif decision.review == "confirmed":
-                merged[column] = replace(scan, pii_class=decision.pii_class, review="confirmed")
-            elif decision.pii_class == scan.pii_class or scan.pii_class == NOT_PII:
-                merged[column] = replace(scan, pii_class=decision.pii_class, review="rejected")
-            else:  # a later scan found something else than what was rejected
-                merged[column] = scan
-        return dict(sorted(merged.items()))
+        return _merge(self.history(dataset))
+
+    def current_all(self) -> dict[str, dict[str, Classification]]:
+        """:meth:`current` of every dataset with rows, by dataset, from one read."""
+        grouped: dict[str, list[Classification]] = {}
+        for row in self.history():
+            grouped.setdefault(row.dataset, []).append(row)
+        return {dataset: _merge(rows) for dataset, rows in sorted(grouped.items())}
 
     def in_clear(self, dataset: str) -> set[str]:
         """Columns of ``dataset`` that hold PII in clear by their current classification."""
         return {c for c, found in self.current(dataset).items() if found.in_clear}
+
+
+def _merge(history: Iterable[Classification]) -> dict[str, Classification]:
+    """One dataset's rows, oldest first, merged: the newest scan of each column carrying the
+    newest review (see the module's docstring)."""
+    scans: dict[str, Classification] = {}
+    reviews: dict[str, Classification] = {}
+    for row in history:
+        (scans if row.review == "detected" else reviews)[row.column] = row
+    merged: dict[str, Classification] = {}
+    for column in {*scans, *reviews}:
+        scan, decision = scans.get(column), reviews.get(column)
+        if decision is None:
+            merged[column] = scan  # type: ignore[assignment]
+        elif scan is None:
+            merged[column] = decision
+        elif decision.review == "confirmed":
+            merged[column] = replace(scan, pii_class=decision.pii_class, review="confirmed")
+        elif decision.pii_class == scan.pii_class or scan.pii_class == NOT_PII:
+            merged[column] = replace(scan, pii_class=decision.pii_class, review="rejected")
+        else:  # a later scan found something else than what was rejected
+            merged[column] = scan
+    return dict(sorted(merged.items()))
 
 
 def _row(found: Classification) -> dict[str, Any]:

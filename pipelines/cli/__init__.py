@@ -1,7 +1,8 @@
 """The ``thermocline`` command line: parses arguments, calls the Python API, prints the result.
 
 One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
-``checks``, ``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``tier``, ``demo``),
+``checks``, ``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``tier``, ``runs``,
+``demo``),
 each with a ``register(group)`` that adds its commands to :data:`cli`;
 :mod:`.output` holds how every command prints (tables for people, ``--json`` for scripts) and
 how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` or a usage error
@@ -31,6 +32,7 @@ from thermocline.pipelines.cli import (
     pii,
     quality,
     quarantine,
+    runs,
     tier,
     ui,
     versions,
@@ -90,6 +92,7 @@ for _group in (
     quality,
     erase,
     tier,
+    runs,
     demo,
 ):
     _group.register(cli)

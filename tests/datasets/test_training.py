@@ -334,7 +334,10 @@ def test_pii_is_refused_unless_allowed_and_runs_are_recorded(harness: Lake) -> N
     ok = TableDataset("harness", lake=harness, columns=["id", "x"], run_id="run-1")
     allowed = TableDataset("harness", lake=harness, allow_pii=["name"], run_id="run-2")
     catalog.pii.review("harness", "name", user="reviewer", reject=True)
-    TableDataset("harness", lake=harness, run_id="run-3")  # a person said it is not PII
+    third = TableDataset("harness", lake=harness, run_id="run-3")  # a person said it is not PII
+    assert catalog.events("harness", kinds=[TRAINING_RUN]) == []  # recorded when reading starts
+    for dataset in (ok, allowed, third):
+        next(iter(dataset))
     runs = catalog.events("harness", kinds=[TRAINING_RUN])
     assert [r.details["run_id"] for r in runs] == ["run-1", "run-2", "run-3"]
     assert runs[0].version == ok.plan.version == 7  # the latest: 8 commits

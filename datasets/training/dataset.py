@@ -191,7 +191,7 @@ class TableDataset(IterableDataset[Batch]):
                 "older name of run)",
                 field="run",
             )
-        self.run_id = new_run_id(run if run is not None else run_id)
+        self.run_id = _shared_run_id(new_run_id(run if run is not None else run_id))
         self._record_run = record_run and self.rank == 0
 
         def plan() -> Plan:
@@ -427,6 +427,15 @@ def _shared_plan(make: Callable[[], Plan]) -> Plan:
         raise box[0]
     plan: Plan = box[0]
     return plan
+
+
+def _shared_run_id(run_id: str) -> str:
+    """Rank 0's run id on every rank when distributed: a generated one differs per process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return run_id
+    box: list[Any] = [run_id]
+    dist.broadcast_object_list(box, src=0)
+    return str(box[0])
 
 
 def _refuse_pii(catalog: Catalog, plan: Plan, allow_pii: Sequence[str]) -> None:

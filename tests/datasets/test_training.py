@@ -412,7 +412,8 @@ dataset = TableDataset("harness", lake=Lake.open(sys.argv[1]), batch_size=16, sh
 batches = list(dataset)
 ids = [i for b in batches for i in b["id"][b[MASK]].tolist()]
 print(json.dumps({"plans": len(plans), "batches": len(batches), "ids": ids,
-                  "fingerprint": dataset.plan.fingerprint, "world": dataset.world_size}))
+                  "fingerprint": dataset.plan.fingerprint, "world": dataset.world_size,
+                  "run": dataset.run_id}))
 dist.destroy_process_group()
 """
 
@@ -445,6 +446,9 @@ def test_ddp_rank_zero_plans_and_broadcasts(harness: Lake) -> None:
     assert results[0]["batches"] == results[1]["batches"]
     assert sorted(results[0]["ids"] + results[1]["ids"]) == list(range(ROWS))
     assert len(Catalog(harness).events("harness", kinds=[TRAINING_RUN])) == 1
+    [run] = Catalog(harness).runs.find("harness")  # rank 0 recorded it, for both ranks
+    assert results[0]["run"] == results[1]["run"] == run.run_id  # a generated id, shared
+    assert (run.world_size, run.seed, run.shuffle, run.batch_size) == (2, 0, True, 16)
 
 
 class CountingLake(Lake):

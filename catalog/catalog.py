@@ -44,6 +44,7 @@ from thermocline.catalog.journal import RollbackJournal
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.store import CatalogTable
 from thermocline.catalog.tier_inventory import TierInventory
+from thermocline.catalog.training_runs import TrainingRuns
 
 __all__ = [
     "ERASURE",
@@ -203,6 +204,7 @@ class Catalog:
         self.pii = Classifications(lake)  # PII classes of columns, with reviews
         self.checks = CheckResults(lake)  # check results per version or quarantined batch
         self.tiers = TierInventory(lake)  # where each data file is: tier, class, since
+        self.runs = TrainingRuns(lake)  # training reads: run id -> dataset@version, how
 
     # --- events ---------------------------------------------------------------------------
 

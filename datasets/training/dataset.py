@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import operator
 import os
-import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from thermocline.catalog.catalog import TRAINING_RUN, Catalog, Event
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.errors import (
     InputError,
     LoaderStateError,
@@ -59,6 +58,7 @@ from thermocline.datasets.tables.versions import (
 from thermocline.datasets.training.filecache import FileCache
 from thermocline.datasets.training.plans import FilterSpec, Plan, filter_columns, make_plan
 from thermocline.datasets.training.prefetch import produce
+from thermocline.datasets.training.runs import new_run_id, record_read
 from thermocline.datasets.training.shards import (
     Spans,
     Topology,
@@ -124,6 +124,11 @@ class TableDataset(IterableDataset[Batch]):
     null; a NaN would train silently) unless ``fill`` gives that column's value for nulls
     (``fill={"fare": 0.0}``) or ``null_masks`` names it (``True``: every such column): then its
     nulls are 0 and ``batch["<column>_mask"]`` is True where the value is real, in every batch.
+
+    When iteration first starts, rank 0 records the read in the catalog (``catalog.runs``,
+    ``thermocline runs``): the run id ``run`` (default: torchrun's ``TORCHELASTIC_RUN_ID``, else
+    a fresh one; ``run_id`` is its older name), dataset@version, columns, filter, seed, world
+    size and the git commit of the working directory. ``record_run=False`` records nothing.
     """
 
     def __init__(
@@ -154,6 +159,7 @@ class TableDataset(IterableDataset[Batch]):
         allow_pii: Sequence[str] = (),
         fill: Mapping[str, Any] | None = None,
         null_masks: bool | Sequence[str] = False,
+        run: str | None = None,
         run_id: str | None = None,
         record_run: bool = True,
     ) -> None:
@@ -179,15 +185,20 @@ class TableDataset(IterableDataset[Batch]):
         self.cache = (
             FileCache(cache_dir, cache_bytes) if cache_dir and not self.lake.is_local else None
         )
-        self.run_id = run_id or os.environ.get("TORCHELASTIC_RUN_ID") or uuid.uuid4().hex
+        if run is not None and run_id is not None and run != run_id:
+            raise InputError(
+                f"run={run!r} and run_id={run_id!r} name two runs; pass one (run_id is the "
+                "older name of run)",
+                field="run",
+            )
+        self.run_id = _shared_run_id(new_run_id(run if run is not None else run_id))
+        self._record_run = record_run and self.rank == 0
 
         def plan() -> Plan:
             pinned = _pin_version(self.catalog, self.dataset, version, tag, release)
             made = make_plan(self.lake, self.dataset, pinned, columns, filter)
             _refuse_pii(self.catalog, made, allow_pii)
             _check_types(made, ragged, drop_last, self.list_sizes)
-            if record_run:
-                _record_run(self.catalog, made, self.run_id, self.world_size)
             return made
 
         self.plan = _shared_plan(plan)
@@ -245,6 +256,8 @@ class TableDataset(IterableDataset[Batch]):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         spans, leg, skip = self._begin(workers, worker)
         counting = info is None  # in a worker process, TableLoader counts in the main one
+        if counting:
+            self._record_read()
         blocks = schedule(int((spans[:, 1] - spans[:, 0]).sum()), leg.topology, self.rank, worker)
         produced = produce(self, spans, len(self._legs) - 1, blocks, skip)
         packing = info is not None and self._pack
@@ -254,6 +267,22 @@ class TableDataset(IterableDataset[Batch]):
             yield pack(batch) if packing else batch
         if counting:
             self.set_epoch(self.epoch + 1)
+
+    def _record_read(self) -> None:
+        """Record this run's read of the plan in the catalog (``catalog.runs``), once: on
+        rank 0, in the main process, when the first iteration starts (a plan made to look at,
+        never iterated, trained nothing)."""
+        if self._record_run:
+            record_read(
+                self.catalog,
+                self.plan,
+                self.run_id,
+                seed=self.seed,
+                world_size=self.world_size,
+                shuffle=self.shuffle,
+                batch_size=self.batch_size,
+            )
+            self._record_run = False
 
     def _topology(self, workers: int) -> Topology:
         return Topology(
@@ -309,6 +338,7 @@ class TableLoader(DataLoader[Batch]):
             yield from super().__iter__()
             return
         dataset._pack = True
+        dataset._record_read()  # here: the workers' own iterations never record
         _, leg, _ = dataset._begin(workers)  # before the workers fork, so they agree
         for batch in super().__iter__():
             leg.delivered += 1
@@ -399,6 +429,15 @@ def _shared_plan(make: Callable[[], Plan]) -> Plan:
     return plan
 
 
+def _shared_run_id(run_id: str) -> str:
+    """Rank 0's run id on every rank when distributed: a generated one differs per process."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return run_id
+    box: list[Any] = [run_id]
+    dist.broadcast_object_list(box, src=0)
+    return str(box[0])
+
+
 def _refuse_pii(catalog: Catalog, plan: Plan, allow_pii: Sequence[str]) -> None:
     """Refuse to read columns that hold personal data in clear (detected or confirmed, not
     rejected; hashed, masked, generalized and dropped columns are not in clear) unless
@@ -420,19 +459,6 @@ def _refuse_pii(catalog: Catalog, plan: Plan, allow_pii: Sequence[str]) -> None:
             fix=f"leave {', '.join(refused)} out of columns and filter, "
             f"or pass allow_pii=[{allowed}]",
         )
-
-
-def _record_run(catalog: Catalog, plan: Plan, run_id: str, world_size: int) -> None:
-    details = {
-        "run_id": run_id,
-        "fingerprint": plan.fingerprint,
-        "columns": list(plan.columns),
-        "filter": None if plan.filter is None else str(plan.filter),
-        "rows": plan.rows,
-        "units": len(plan.units),
-        "world_size": world_size,
-    }
-    catalog.record(Event(TRAINING_RUN, plan.dataset, plan.version, None, details))
 
 
 def _check_types(plan: Plan, ragged: str, drop_last: bool, list_sizes: Mapping[str, int]) -> None:

@@ -1,9 +1,8 @@
 """The ``thermocline`` command line: parses arguments, calls the Python API, prints the result.
 
 One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
-``checks``, ``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``tier``, ``search``,
-``demo``),
-each with a ``register(group)`` that adds its commands to :data:`cli`;
+``checks``, ``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``tier``, ``runs``,
+``search``, ``demo``), each with a ``register(group)`` that adds its commands to :data:`cli`;
 :mod:`.output` holds how every command prints (tables for people, ``--json`` for scripts) and
 how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` or a usage error
 prints one line on stderr and exits 1, or 2 when the input was wrong (project file, arguments,
@@ -32,6 +31,7 @@ from thermocline.pipelines.cli import (
     pii,
     quality,
     quarantine,
+    runs,
     search,
     tier,
     ui,
@@ -92,6 +92,7 @@ for _group in (
     quality,
     erase,
     tier,
+    runs,
     search,
     demo,
 ):

@@ -185,7 +185,8 @@ def release_rollback(
             abort=True,
             err=True,  # stdout is for the result (--json)
         )
-    with Progress(console=err, transient=True, disable=as_json) as progress:
+    # Only at a terminal: elsewhere rich leaves a blank line on stderr (not one error line).
+    with Progress(console=err, transient=True, disable=as_json or not err.is_terminal) as progress:
         task = progress.add_task(f"release {name}", total=None)
         result = rollback_release(
             ctx.catalog,

@@ -334,7 +334,10 @@ def test_pii_is_refused_unless_allowed_and_runs_are_recorded(harness: Lake) -> N
     ok = TableDataset("harness", lake=harness, columns=["id", "x"], run_id="run-1")
     allowed = TableDataset("harness", lake=harness, allow_pii=["name"], run_id="run-2")
     catalog.pii.review("harness", "name", user="reviewer", reject=True)
-    TableDataset("harness", lake=harness, run_id="run-3")  # a person said it is not PII
+    third = TableDataset("harness", lake=harness, run_id="run-3")  # a person said it is not PII
+    assert catalog.events("harness", kinds=[TRAINING_RUN]) == []  # recorded when reading starts
+    for dataset in (ok, allowed, third):
+        next(iter(dataset))
     runs = catalog.events("harness", kinds=[TRAINING_RUN])
     assert [r.details["run_id"] for r in runs] == ["run-1", "run-2", "run-3"]
     assert runs[0].version == ok.plan.version == 7  # the latest: 8 commits
@@ -409,7 +412,8 @@ dataset = TableDataset("harness", lake=Lake.open(sys.argv[1]), batch_size=16, sh
 batches = list(dataset)
 ids = [i for b in batches for i in b["id"][b[MASK]].tolist()]
 print(json.dumps({"plans": len(plans), "batches": len(batches), "ids": ids,
-                  "fingerprint": dataset.plan.fingerprint, "world": dataset.world_size}))
+                  "fingerprint": dataset.plan.fingerprint, "world": dataset.world_size,
+                  "run": dataset.run_id}))
 dist.destroy_process_group()
 """
 
@@ -442,6 +446,9 @@ def test_ddp_rank_zero_plans_and_broadcasts(harness: Lake) -> None:
     assert results[0]["batches"] == results[1]["batches"]
     assert sorted(results[0]["ids"] + results[1]["ids"]) == list(range(ROWS))
     assert len(Catalog(harness).events("harness", kinds=[TRAINING_RUN])) == 1
+    [run] = Catalog(harness).runs.find("harness")  # rank 0 recorded it, for both ranks
+    assert results[0]["run"] == results[1]["run"] == run.run_id  # a generated id, shared
+    assert (run.world_size, run.seed, run.shuffle, run.batch_size) == (2, 0, True, 16)
 
 
 class CountingLake(Lake):

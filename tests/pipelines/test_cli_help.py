@@ -70,6 +70,7 @@ def test_the_split_kept_every_command() -> None:
         "release list",
         "release rollback",
         "rollback",
+        "runs",
         "search",
         "tag",
         "tags",

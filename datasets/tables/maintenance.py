@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from deltalake import CommitProperties, WriterProperties
+from deltalake import CommitProperties, DeltaTable, WriterProperties
 
 from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.tier_plan import folder_values
 from thermocline.datasets.tables.versions import open_table, stored_files
 
 __all__ = [
@@ -40,11 +42,17 @@ class CompactionResult:
 
 
 def compact(catalog: Catalog, dataset: str, *, target_file_mb: int = 128) -> CompactionResult:
-    """Bin-pack small files into ~``target_file_mb`` zstd files, as one no-data-change commit."""
+    """Bin-pack small files into ~``target_file_mb`` zstd files, as one no-data-change commit.
+
+    Partitions that tiering moved out of hot are left alone: rewriting a warm or cold file pays
+    its class's retrieval charge and, inside its minimum days, the early-deletion charge, and
+    ``tier apply`` compacted them on their way out. (delta-rs selects partitions by one
+    column's values: a table partitioned by several columns, or none, is compacted whole.)"""
     lake = lake_of(catalog)
     table = open_table(lake, dataset)
     before = table.version()
     metrics = table.optimize.compact(
+        partition_filters=_hot_partitions(catalog, dataset, table),
         target_size=target_file_mb * 1024 * 1024,
         writer_properties=WriterProperties(compression="ZSTD"),
         commit_properties=CommitProperties(custom_metadata={USER_KEY: current_user()}),
@@ -68,6 +76,24 @@ def compact(catalog: Catalog, dataset: str, *, target_file_mb: int = 128) -> Com
             )
         )
     return result
+
+
+def _hot_partitions(
+    catalog: Catalog, dataset: str, table: DeltaTable
+) -> list[tuple[str, str, Any]] | None:
+    """A filter leaving out the partitions that hold files tiering moved out of hot (or is
+    moving), when the table has one partition column; None: every partition."""
+    columns = table.metadata().partition_columns
+    if len(columns) != 1:
+        return None
+    out = {
+        value
+        for path, placed in catalog.tiers.placements(dataset).items()
+        if "/" in path and (placed.tier != "hot" or placed.pending is not None)
+        for name, value in folder_values(path.rsplit("/", 1)[0])
+        if name == columns[0]
+    }
+    return [(columns[0], "not in", sorted(out))] if out else None
 
 
 def checkpoint(lake: Lake, dataset: str) -> int:

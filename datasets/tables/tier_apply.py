@@ -35,7 +35,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote
 
 from deltalake import CommitProperties, WriterProperties
 from deltalake.exceptions import CommitFailedError, DeltaError
@@ -47,7 +46,13 @@ from thermocline.catalog.errors import InputError
 from thermocline.datasets.tables.faults import InjectedFaultError, fault_point
 from thermocline.datasets.tables.tier_facts import plan_dataset
 from thermocline.datasets.tables.tier_moves import BATCH, WORKERS, Mover, Progress, move_files
-from thermocline.datasets.tables.tier_plan import Compaction, Move, TierPlan, count_targets
+from thermocline.datasets.tables.tier_plan import (
+    Compaction,
+    Move,
+    TierPlan,
+    count_targets,
+    folder_values,
+)
 from thermocline.datasets.tables.tier_storage import class_store
 from thermocline.datasets.tables.versions import (
     commit_actions,
@@ -258,7 +263,7 @@ def _compact_all(
     """The plan's compactions: one ``optimize.compact`` over all of them when the table is
     partitioned by one column (delta-rs compacts the partitions side by side: about twice as
     fast on two cores as one call per partition), else one call per partition."""
-    filters = [_partition_filters(c.partition) for c in compactions]
+    filters = [[(n, "=", v) for n, v in folder_values(c.partition)] for c in compactions]
     if filters and all(len(f) == 1 for f in filters) and len({f[0][0] for f in filters}) == 1:
         selected = [(filters[0][0][0], "in", [f[0][2] for f in filters])]
         return _compact(catalog, dataset, compactions, selected, policy)
@@ -314,12 +319,3 @@ def _compact(
         Compacted(c.partition, removed, added, version)
         for c, (removed, added) in zip(compactions, found, strict=True)
     )
-
-
-def _partition_filters(folder: str) -> list[tuple[str, str, str]]:
-    """``day=2026-01-01/hour=3`` -> [("day", "=", "2026-01-01"), ("hour", "=", "3")]."""
-    filters = []
-    for part in folder.split("/"):
-        name, _, value = part.partition("=")
-        filters.append((unquote(name), "=", unquote(value)))
-    return filters

@@ -48,6 +48,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
+from urllib.parse import unquote
 
 from thermocline.catalog.config import AWS_STORAGE_CLASSES, TIERS, Tier, TieringPolicy
 from thermocline.catalog.errors import InputError
@@ -67,6 +68,7 @@ __all__ = [
     "TierPlan",
     "TierTotal",
     "count_targets",
+    "folder_values",
     "plan_tiers",
 ]
 
@@ -244,6 +246,20 @@ def plan_tiers(
         {t: TierTotal(*after[t]) for t in TIERS},
         compactions,
     )
+
+
+def folder_values(folder: str) -> list[tuple[str, str]]:
+    """The partition (column, value) pairs a Hive-style folder names, as stored:
+    ``day=2026-01-01/zone=a%20b`` -> [("day", "2026-01-01"), ("zone", "a b")].
+
+    >>> folder_values("day=2026-01-01/zone=a%20b")
+    [('day', '2026-01-01'), ('zone', 'a b')]
+    """
+    pairs = []
+    for part in folder.split("/"):
+        name, _, value = part.partition("=")
+        pairs.append((unquote(name), unquote(value)))
+    return pairs
 
 
 def _compactable(file: TierFile, where: Placement, wanted: Tier | None) -> bool:

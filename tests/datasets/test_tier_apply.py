@@ -18,6 +18,7 @@ from thermocline.catalog.config import TieringPolicy, TieringSettings
 from thermocline.catalog.errors import ArchivedFilesError, InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.faults import FAULT_ENV, InjectedFaultError
+from thermocline.datasets.tables.maintenance import compact
 from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.tier_apply import apply_tiers, restore_version
 from thermocline.datasets.tables.tier_moves import move_files
@@ -250,3 +251,23 @@ def test_an_archive_move_of_a_file_a_rollback_made_latest_again_is_not_made(
     placed = catalog.tiers.placements("ev")
     assert all(placed[p].tier != "archive" and placed[p].pending is None for p in archiving)
     assert checksum(catalog) == checksum(catalog, 3)
+
+
+def test_nightly_compaction_leaves_partitions_tiering_moved_out_of_hot(local_lake: Lake) -> None:
+    """A backfill lands a small file in a warm partition: the nightly compaction must not
+    rewrite the warm file with it (retrieval and early-deletion charges); hot partitions are
+    compacted as before."""
+    catalog = Catalog(local_lake)
+    for _ in range(2):
+        write(catalog, "ev", rows(WARM), partition_by=["day"])
+    apply_tiers(catalog, "ev", POLICY, SETTINGS, now=NOW)
+    [warm_file] = [
+        p for p, placed in catalog.tiers.placements("ev").items() if placed.tier == "warm"
+    ]
+    for day in (WARM, YOUNG, YOUNG):
+        write(catalog, "ev", rows(day, 2), partition_by=["day"])
+    result = compact(catalog, "ev")
+    assert (result.files_removed, result.files_added) == (2, 1), "only the young day's two files"
+    latest = {a["path"] for a in live_files(open_table(local_lake, "ev"))}
+    assert warm_file in latest
+    assert sum(p.startswith(f"day={WARM}/") for p in latest) == 2

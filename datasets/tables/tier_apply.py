@@ -53,7 +53,6 @@ from thermocline.datasets.tables.tier_plan import (
     count_targets,
     folder_values,
 )
-from thermocline.datasets.tables.tier_storage import class_store
 from thermocline.datasets.tables.versions import (
     commit_actions,
     live_files,
@@ -134,23 +133,21 @@ def apply_tiers(
         raise InputError(f"batch_size must be at least 1, not {batch_size}")
     moment = now or datetime.now(UTC)
     run_id = uuid.uuid4().hex
-    plan = plan_dataset(catalog, dataset, policy, now=moment)
     if dry_run:
+        plan = plan_dataset(catalog, dataset, policy, now=moment)
         return ApplyResult(dataset, run_id, plan, (), 0, 0, 0, True)
-    mover = Mover(
+    mover = Mover.start(
         catalog,
         dataset,
         settings,
-        class_store(lake_of(catalog), max_connections=workers),
-        run_id,
-        moment,
-        workers,
-        batch_size,
-        progress,
+        now=moment,
+        progress=progress,
+        workers=workers,
+        batch_size=batch_size,
+        run_id=run_id,
     )
-    resumed = mover.resume()
-    if resumed:
-        plan = plan_dataset(catalog, dataset, policy, now=moment)
+    resumed = mover.resume()  # first: the plan then sees where those files went
+    plan = plan_dataset(catalog, dataset, policy, now=moment)
     compactions = plan.compactions
     compacted = _compact_all(catalog, dataset, compactions, policy)
     if any(c.version is not None for c in compacted):
@@ -206,8 +203,7 @@ def restore_version(
     lake = lake_of(catalog)
     table = open_table(lake, dataset, version)
     files = {a["path"]: a["size_bytes"] for a in live_files(table)}
-    placed = catalog.tiers.placements(dataset)
-    archived = sorted(p for p in files if p in placed and placed[p].archived)
+    archived = catalog.tiers.archived(dataset, files)
     target: Tier = "cold" if policy.cold_after_days is not None else "warm"
     why = f"restore of version {version}"
     moves = tuple(Move(p, "archive", target, files[p], why) for p in archived)

@@ -50,18 +50,16 @@ def move_files(
     """Make ``moves`` (from a plan, or a restore), recording each in the tier inventory; the
     bytes moved. An archive move of a file the latest version references again by the time
     its intent is committed (a rollback since the plan was made) is not made."""
-    mover = Mover(
+    return Mover.start(
         catalog,
         dataset,
         settings,
-        class_store(lake_of(catalog), max_connections=workers),
-        run_id or uuid.uuid4().hex,
-        now or datetime.now(UTC),
-        workers,
-        batch_size,
-        progress,
-    )
-    return mover.move(moves)
+        now=now,
+        progress=progress,
+        workers=workers,
+        batch_size=batch_size,
+        run_id=run_id,
+    ).move(moves)
 
 
 @dataclass(frozen=True)
@@ -77,6 +75,33 @@ class Mover:
     workers: int
     batch_size: int
     progress: Progress | None
+
+    @classmethod
+    def start(
+        cls,
+        catalog: Catalog,
+        dataset: str,
+        settings: TieringSettings,
+        *,
+        now: datetime | None = None,
+        progress: Progress | None = None,
+        workers: int = WORKERS,
+        batch_size: int = BATCH,
+        run_id: str | None = None,
+    ) -> Mover:
+        """The mover of one run on ``catalog``'s lake (its class store), counting moves as
+        made at ``now`` (default: the current time)."""
+        return cls(
+            catalog,
+            dataset,
+            settings,
+            class_store(lake_of(catalog), max_connections=workers),
+            run_id or uuid.uuid4().hex,
+            now or datetime.now(UTC),
+            workers,
+            batch_size,
+            progress,
+        )
 
     def resume(self) -> int:
         """Finish the moves an interrupted run recorded an intent for; how many."""

@@ -25,7 +25,7 @@ The plan is a function of plain values only (no storage, no clock): :mod:`.tier_
 the :class:`TierFile` list from the log and the catalog's pins.
 
 >>> from datetime import datetime, UTC
->>> from thermocline.catalog.config import AWS_STORAGE_CLASSES, TIERS, Tier, TieringPolicy
+>>> from thermocline.catalog.config import TieringPolicy
 >>> now = datetime(2026, 12, 1, tzinfo=UTC)
 >>> files = [
 ...     TierFile("day=2026-11-30/a.parquet", 4 << 20, datetime(2026, 11, 30, tzinfo=UTC)),
@@ -50,20 +50,17 @@ from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import unquote
 
-from thermocline.catalog.config import AWS_STORAGE_CLASSES, TIERS, Tier, TieringPolicy
+from thermocline.catalog.config import TIERS, Tier, TieringPolicy
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.store import CATALOG_DIR
 
 __all__ = [
-    "AWS_STORAGE_CLASSES",
     "MIN_BILLED_BYTES",
     "MIN_DAYS",
-    "TIERS",
     "Compaction",
     "Hold",
     "Move",
     "Placement",
-    "Tier",
     "TierFile",
     "TierPlan",
     "TierTotal",

@@ -232,8 +232,12 @@ def reclaim(stack: devstack.StackInfo) -> None:
 
 
 def class_moves(args: argparse.Namespace) -> tuple[float, float, float]:
-    """Both rounds on the dev RGW; returns (peer seconds, tier seconds, tier bytes moved)."""
-    stack = devstack.up(REPO / ".thermocline" / "dev", kafka=False, log=print)
+    """Both rounds on the dev RGW; returns (peer seconds, tier seconds, tier bytes moved).
+    Starts the dev S3 server when it is not running, and then stops it afterwards."""
+    state = REPO / ".thermocline" / "dev"
+    before = devstack.status(state).s3
+    started_here = before is None or not before.running
+    stack = devstack.up(state, kafka=False, log=print)
     assert stack.s3 is not None
     if stack.s3.kind != "ceph":
         print(f"warning: the dev S3 server is {stack.s3.kind}, not Ceph RGW")
@@ -298,6 +302,8 @@ def class_moves(args: argparse.Namespace) -> tuple[float, float, float]:
         fs.base_fs.delete_dir(fs.base_path.rstrip("/"))
         reclaim(stack)
         print(f"deleted s3://{bucket.name}/{prefix} and reclaimed its space")
+        if started_here:
+            print("stopped the dev stack this run started:", ", ".join(devstack.down(state)))
     return peer_total, tier_total, tier_bytes
 
 

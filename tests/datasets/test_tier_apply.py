@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -271,3 +273,40 @@ def test_nightly_compaction_leaves_partitions_tiering_moved_out_of_hot(local_lak
     latest = {a["path"] for a in live_files(open_table(local_lake, "ev"))}
     assert warm_file in latest
     assert sum(p.startswith(f"day={WARM}/") for p in latest) == 2
+
+
+def test_warm_compaction_recompresses_at_the_policy_zstd_level(tmp_path: Path) -> None:
+    """The same two files compacted at zstd level 1 and at 19: the stronger level writes a
+    smaller file (the files are written at the default level 3)."""
+    rng = np.random.default_rng(7)
+    words = np.array([f"w{n:03d}" for n in range(300)])
+    parts = [[" ".join(rng.choice(words, 12)) for _ in range(6000)] for _ in range(2)]
+    sizes = {}
+    for level in (1, 19):
+        catalog = Catalog(Lake.open(tmp_path / f"level{level}"))
+        for text in parts:
+            table = pa.table({"day": [WARM] * len(text), "text": text})
+            write(catalog, "ev", table, partition_by=["day"])
+        policy = POLICY.model_copy(update={"zstd_level": level})
+        [compacted] = apply_tiers(catalog, "ev", policy, SETTINGS, now=NOW).compacted
+        assert compacted.files_removed == 2
+        [size] = [p.size_bytes for p in catalog.tiers.placements("ev").values()]
+        sizes[level] = size
+    assert sizes[19] < sizes[1] * 0.95, sizes
+
+
+def test_warm_compaction_writes_files_of_the_policy_target_size(tmp_path: Path) -> None:
+    """Six ~400 KB files of one partition: one file at the 128 MB default target, several of
+    about 1 MB at ``target_file_mb: 1``."""
+    payloads = [rows(WARM, 200) for _ in range(6)]
+    added = {}
+    for target in (1, 128):
+        catalog = Catalog(Lake.open(tmp_path / f"target{target}"))
+        for table in payloads:
+            write(catalog, "ev", table, partition_by=["day"])
+        policy = POLICY.model_copy(update={"target_file_mb": target})
+        [compacted] = apply_tiers(catalog, "ev", policy, SETTINGS, now=NOW).compacted
+        assert compacted.files_removed == 6
+        added[target] = compacted.files_added
+    assert added[128] == 1
+    assert added[1] >= 2, added

@@ -37,6 +37,7 @@ __all__ = [
     "ETAGS_KEY",
     "FILES_KEY",
     "FILE_COUNT_KEY",
+    "INPUTS_KEY",
     "JOURNAL_KEY",
     "JOURNAL_STEP_KEY",
     "KEYS_IGNORED_KEY",
@@ -84,7 +85,7 @@ KEYS_UPDATED_KEY = "thermocline.keys.updated"  # rows that replaced a published 
 KEYS_IGNORED_KEY = "thermocline.keys.ignored"  # batch rows dropped: key known or repeated
 
 # Where the data came from: the source position travels in the same commit as the rows.
-KIND_KEY = "thermocline.source.kind"  # files | sql | kafka
+KIND_KEY = "thermocline.source.kind"  # files | sql | kafka | derived
 FILES_KEY = "thermocline.source.files"  # JSON list of URLs the commit consumed
 SIZES_KEY = "thermocline.source.sizes"  # JSON list of their sizes (same order), null if unknown
 ETAGS_KEY = "thermocline.source.etags"  # JSON list of their ETags/mtimes (same order) or null
@@ -92,6 +93,9 @@ REPLAY_KEY = "thermocline.source.replay"  # JSON list of URLs a replay made unco
 WATERMARK_KEY = "thermocline.source.watermark"  # JSON {"type": ..., "value": ...}
 ADDED_COLUMNS_KEY = "thermocline.source.added_columns"  # JSON list, when the batch adds any
 PARTITION_KEY = "thermocline.source.partition"  # the partition a partition run replaced
+# A derived dataset's inputs: JSON {dataset: version} of the input versions it was computed
+# from (its app transactions `derived:<input>` carry the same versions, for the publish CAS).
+INPUTS_KEY = "thermocline.source.inputs"
 
 # Rollbacks.
 ROLLBACK_TO_KEY = "thermocline.rollback_to"  # the version a restore went back to

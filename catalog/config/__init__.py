@@ -1,5 +1,6 @@
-"""The project file's models: the lake, Kafka, and a spec per dataset (sources, checks, PII,
-tiering); :mod:`thermocline.catalog.project_file` finds and loads the file into them.
+"""The project file's models: the lake, Kafka, a spec per dataset (sources, checks, PII,
+tiering, automation), lineage export and models trained on datasets;
+:mod:`thermocline.catalog.project_file` finds and loads the file into them.
 
 One file describes a project: the lake (URI and storage options), the Kafka connection and a
 spec per dataset. Values may reference environment variables as ``${NAME}`` or
@@ -12,8 +13,11 @@ value is used, so secrets never sit in a model that could be printed or logged.
 ['day']
 """
 
+from thermocline.catalog.config.automation import AutomationPolicy
 from thermocline.catalog.config.base import expand_env, parse_duration
 from thermocline.catalog.config.lake import KafkaConfig, LakeConfig
+from thermocline.catalog.config.lineage import LineageSettings, OpenLineageConfig
+from thermocline.catalog.config.models import ModelSpec
 from thermocline.catalog.config.pii import PiiAction, PiiColumnRule, PiiPolicy, PiiSettings
 from thermocline.catalog.config.project import DatasetSpec, Project, field_names
 from thermocline.catalog.config.quality import (
@@ -33,7 +37,13 @@ from thermocline.catalog.config.quality import (
     UniqueCheck,
     VolumeCheck,
 )
-from thermocline.catalog.config.sources import FileSource, KafkaSource, Source, SqlSource
+from thermocline.catalog.config.sources import (
+    DerivedSource,
+    FileSource,
+    KafkaSource,
+    Source,
+    SqlSource,
+)
 from thermocline.catalog.config.tiering import (
     AWS_PRICES,
     AWS_STORAGE_CLASSES,
@@ -48,16 +58,21 @@ __all__ = [
     "AWS_STORAGE_CLASSES",
     "TIERS",
     "AcceptedValuesCheck",
+    "AutomationPolicy",
     "Check",
     "CompletenessCheck",
     "DatasetSpec",
+    "DerivedSource",
     "DistributionDriftCheck",
     "FileSource",
     "FreshnessCheck",
     "KafkaConfig",
     "KafkaSource",
     "LakeConfig",
+    "LineageSettings",
+    "ModelSpec",
     "NotNullCheck",
+    "OpenLineageConfig",
     "PiiAction",
     "PiiColumnRule",
     "PiiPolicy",

@@ -7,17 +7,20 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from thermocline.catalog.arrow_types import parse_arrow_type
+from thermocline.catalog.config.automation import AutomationPolicy
 from thermocline.catalog.config.base import Model
 from thermocline.catalog.config.lake import KafkaConfig, LakeConfig
+from thermocline.catalog.config.lineage import LineageSettings
+from thermocline.catalog.config.models import ModelSpec
 from thermocline.catalog.config.pii import PiiPolicy, PiiSettings
 from thermocline.catalog.config.quality import Check, QualityConfig, QualitySettings
-from thermocline.catalog.config.sources import Source
+from thermocline.catalog.config.sources import DerivedSource, Source
 from thermocline.catalog.config.tiering import TieringPolicy, TieringSettings
 from thermocline.catalog.errors import ConfigError
 
@@ -64,6 +67,7 @@ class DatasetSpec(Model):
     tiering: TieringPolicy = Field(default_factory=TieringPolicy)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     pii: PiiPolicy = Field(default_factory=PiiPolicy)
+    automation: AutomationPolicy = Field(default_factory=AutomationPolicy)
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -188,20 +192,77 @@ class Project(Model):
     pii: PiiSettings = Field(default_factory=PiiSettings)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     tiering: TieringSettings = Field(default_factory=TieringSettings)
+    lineage: LineageSettings = Field(default_factory=LineageSettings)
     datasets: dict[str, DatasetSpec] = Field(default_factory=dict)
+    models: dict[str, ModelSpec] = Field(
+        default_factory=dict, description="models trained on a dataset, one Dagster asset each"
+    )
 
     _path: Path | None = PrivateAttr(default=None)
 
-    @field_validator("datasets")
+    @field_validator("datasets", "models")
     @classmethod
-    def _dataset_names(cls, datasets: dict[str, DatasetSpec]) -> dict[str, DatasetSpec]:
-        for name in datasets:
+    def _names(cls, named: dict[str, Any]) -> dict[str, Any]:
+        for name in named:
             if not _DATASET_NAME.match(name):
                 raise ValueError(
-                    f"dataset name {name!r} must be lowercase letters, digits and _ and start "
-                    "with a letter (it names a folder in the lake and a Dagster asset)"
+                    f"name {name!r} must be lowercase letters, digits and _ and start with a "
+                    "letter (a dataset name names a folder in the lake; a dataset or model "
+                    "name, a Dagster asset)"
                 )
-        return datasets
+        return named
+
+    @model_validator(mode="after")
+    def _derived_inputs(self) -> Project:
+        """A derived dataset reads datasets of this project, and no dataset reads itself
+        through its inputs (the asset graph must be acyclic)."""
+        known = ", ".join(sorted(self.datasets))
+        inputs: dict[str, list[str]] = {}
+        for name, spec in self.datasets.items():
+            if not isinstance(spec.source, DerivedSource):
+                continue
+            for input_name in spec.source.inputs:
+                if input_name not in self.datasets:
+                    raise ValueError(
+                        f"datasets.{name}.source.inputs names {input_name!r}, which the project "
+                        f"lacks (datasets: {known}); fix: correct the name or add the dataset"
+                    )
+            inputs[name] = spec.source.inputs
+        for start in inputs:
+            path = _cycle(start, inputs)
+            if path:
+                raise ValueError(
+                    f"datasets.{start}.source.inputs: the datasets read each other in a cycle "
+                    f"({' -> '.join(path)}); fix: a derived dataset must not read itself"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _model_datasets(self) -> Project:
+        """A model trains on a dataset of this project, on columns it declares, and its name
+        is not a dataset's (both are Dagster assets)."""
+        for name, model in self.models.items():
+            key = f"models.{name}"
+            if name in self.datasets:
+                raise ValueError(
+                    f"{key}: a dataset has the same name (both are Dagster assets); fix: "
+                    "rename the model"
+                )
+            spec = self.datasets.get(model.dataset)
+            if spec is None:
+                known = ", ".join(sorted(self.datasets)) or "none"
+                raise ValueError(
+                    f"{key}.dataset names {model.dataset!r}, which the project lacks "
+                    f"(datasets: {known}); fix: correct the name or add the dataset"
+                )
+            if isinstance(spec.schema_, dict):
+                unknown = [c for c in model.columns if c not in spec.schema_]
+                if unknown:
+                    raise ValueError(
+                        f"{key}.columns names {unknown} which {model.dataset} does not declare "
+                        f"(columns: {', '.join(spec.schema_)}); fix: correct the names"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> Project:
@@ -256,6 +317,21 @@ class Project(Model):
             raise ConfigError(
                 f"unknown dataset {name!r} in {self._path or 'the project'}; datasets: {known}"
             ) from None
+
+
+def _cycle(start: str, inputs: dict[str, list[str]]) -> list[str]:
+    """A path of inputs from ``start`` back to itself, or [] when there is none."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        name, path = stack.pop()
+        for input_name in inputs.get(name, []):
+            if input_name == start:
+                return [*path, start]
+            if input_name not in seen:
+                seen.add(input_name)
+                stack.append((input_name, [*path, input_name]))
+    return []
 
 
 def _time_column(spec: DatasetSpec) -> str:

@@ -1,4 +1,5 @@
-"""Where a dataset's data comes from: files, a Kafka topic or a SQL table."""
+"""Where a dataset's data comes from: files, a Kafka topic, a SQL table, or other datasets of
+the project (a derived dataset)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pydantic import Field, model_validator
 
 from thermocline.catalog.config.base import Model
 
-__all__ = ["FileSource", "KafkaSource", "Source", "SqlSource"]
+__all__ = ["DerivedSource", "FileSource", "KafkaSource", "Source", "SqlSource"]
 
 
 class FileSource(Model):
@@ -54,4 +55,34 @@ class SqlSource(Model):
         return self
 
 
-Source = Annotated[FileSource | KafkaSource | SqlSource, Field(discriminator="kind")]
+class DerivedSource(Model):
+    """Other datasets of the project, combined by a DuckDB SQL query or a Python function.
+
+    Each run reads every input at its latest version (a pinned, consistent snapshot), so the
+    derived version records exactly which input versions it was computed from; a run whose
+    inputs have no new version since the last one publishes nothing. In ``sql`` each input is
+    a table named by its dataset name; ``function`` is ``module:name``, called as
+    ``fn(inputs: dict[str, pyarrow.Table]) -> pyarrow.Table``.
+    """
+
+    kind: Literal["derived"]
+    inputs: list[str] = Field(min_length=1, description="dataset names of this project")
+    sql: str | None = Field(None, description="a DuckDB query over the inputs, by dataset name")
+    function: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="module:function taking {dataset: pyarrow.Table}, returning a Table",
+    )
+
+    @model_validator(mode="after")
+    def _sql_or_function(self) -> DerivedSource:
+        if (self.sql is None) == (self.function is None):
+            raise ValueError("give exactly one of `sql` or `function`")
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"inputs {self.inputs} name a dataset twice")
+        return self
+
+
+Source = Annotated[
+    FileSource | KafkaSource | SqlSource | DerivedSource, Field(discriminator="kind")
+]

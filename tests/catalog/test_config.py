@@ -137,7 +137,7 @@ def test_union_members_are_named_as_written(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("datasets: {Bad-Name: {}}\n", "dataset name 'Bad-Name' must be lowercase"),
+        ("datasets: {Bad-Name: {}}\n", "name 'Bad-Name' must be lowercase"),
         (
             "datasets: {a: {schema: {id: int64}, partition_by: [day]}}\n",
             "partition_by names ['day'] which are not in `schema`",
@@ -283,7 +283,16 @@ def test_cli_config_check_and_schema_on_the_repository_project() -> None:
     schema = thermocline("config", "schema", cwd=REPO_ROOT)
     assert schema.exit_code == 0, schema.stderr
     properties = json.loads(schema.stdout)["properties"]
-    assert set(properties) == {"lake", "kafka", "pii", "quality", "tiering", "datasets"}
+    assert set(properties) == {
+        "lake",
+        "kafka",
+        "pii",
+        "quality",
+        "tiering",
+        "lineage",
+        "datasets",
+        "models",
+    }
 
 
 def test_tiering_settings_default_to_aws_and_merge_what_the_file_sets(tmp_path: Path) -> None:

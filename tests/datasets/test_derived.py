@@ -28,7 +28,9 @@ from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest import run as run_module
 from thermocline.datasets.ingest.derived import derived_app_id
+from thermocline.datasets.ingest.quarantine import replay
 from thermocline.datasets.ingest.run import IngestOutcome, ingest
+from thermocline.datasets.tables.quarantine import quarantine_id_of
 from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.versions import live_files, open_table, read_dataset
 
@@ -432,3 +434,26 @@ def test_a_partition_run_of_an_unpartitioned_derived_dataset_is_refused(
     seeded(project, catalog)
     with pytest.raises(ConfigError, match="derived partition runs need"):
         ingest(project, catalog, "zone_days", partition=DAYS[0].isoformat())
+
+
+def test_a_replayed_derived_quarantine_keeps_the_recorded_input_versions(
+    tmp_path: Path, local_lake: Lake
+) -> None:
+    """A replay publishes the quarantined rows; the positions stay the input versions (a file
+    source's replay moves them on by one), so the next run still knows what it read."""
+    checks = "    quality:\n      checks:\n        - {check: range, column: fares, max: 8}\n"
+    strict = make_project(tmp_path, PROJECT + checks)
+    catalog = Catalog(local_lake)
+    landing = seeded(strict, catalog)
+    outcome = ingest(strict, catalog, "zone_days")
+    assert outcome.status == "quarantined"
+    assert outcome.quarantine_path is not None
+    relaxed = make_project(tmp_path, PROJECT)
+    replayed = replay(relaxed, catalog, quarantine_id_of(outcome.quarantine_path))
+    assert replayed.status == "published"
+    assert derived_rows(catalog) == landing.expected()
+    table = open_table(local_lake, "zone_days")
+    versions = {n: open_table(local_lake, n).version() for n in ("trips", "zones")}
+    assert {n: table.transaction_version(derived_app_id(n)) for n in versions} == versions
+    assert json.loads(last_commit(local_lake, "zone_days")[INPUTS_KEY]) == versions
+    assert ingest(relaxed, catalog, "zone_days").status == "nothing_new"

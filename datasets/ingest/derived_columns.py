@@ -38,7 +38,7 @@ def column_lineage(
     from sqlglot.lineage import lineage
     from sqlglot.optimizer.qualify import qualify
 
-    schema = {
+    schema: dict[str, object] = {
         name: {field.name: _sql_type(field.type) for field in fields}
         for name, fields in input_schemas.items()
     }

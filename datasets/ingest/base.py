@@ -49,6 +49,10 @@ class SourceBatch:
     (``data`` is their concatenation), so a quarantine can keep each file's rows apart.
     ``schema_changes`` is what the batch changed in the table's schema (None for a table's
     first batch), for the ``schema_drift`` check: pass it to ``judge.context_for``.
+    ``replace`` (with ``mode="overwrite"``, pass it as ``publish(replace=...)``) is what the
+    commit replaces: the partitions the batch has rows in (``"touched"``), the whole table
+    (``"all"``), or the listed values of the first partition column, emptied where the batch
+    has no rows for them; a batch that replaces something publishes even without rows.
     """
 
     dataset: str
@@ -63,6 +67,7 @@ class SourceBatch:
     expected_positions: dict[str, int | None] = field(default_factory=dict)
     file_rows: tuple[int, ...] = ()
     schema_changes: SchemaChanges | None = None
+    replace: Literal["touched", "all"] | tuple[str | None, ...] = "touched"
 
 
 def open_or_none(lake: Lake, dataset: str) -> DeltaTable | None:

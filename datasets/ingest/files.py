@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from fsspec.core import url_to_fs
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import (
     ADDED_COLUMNS_KEY,
     ETAGS_KEY,
@@ -242,6 +243,7 @@ def read_new(
     urls: Sequence[str] | None = None,
     max_files: int | None = None,
     environ: Mapping[str, str] | None = None,
+    catalog: Catalog | None = None,
 ) -> SourceBatch | None:
     """New files of a file source (those the table's history has not consumed); None if none.
 

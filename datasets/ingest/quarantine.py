@@ -28,6 +28,7 @@ from thermocline.catalog.commits import (
     CHECKS_KEY,
     ETAGS_KEY,
     FILES_KEY,
+    INPUTS_KEY,
     KIND_KEY,
     PARTITION_KEY,
     QUARANTINE_KEY,
@@ -65,7 +66,8 @@ __all__ = [
     "replay_app_id",
 ]
 
-_CARRIED = (KIND_KEY, FILES_KEY, SIZES_KEY, ETAGS_KEY, PARTITION_KEY)  # what a replay re-states
+# What a replay re-states.
+_CARRIED = (KIND_KEY, FILES_KEY, SIZES_KEY, ETAGS_KEY, PARTITION_KEY, INPUTS_KEY)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ def quarantine_batch(
         # cannot see a removed column in them).
         publish={
             "mode": batch.mode,
+            "replace": batch.replace if isinstance(batch.replace, str) else list(batch.replace),
             "metadata": carried,
             "positions": batch.app_transactions,
             "schema_changes": None
@@ -310,8 +313,12 @@ def replay(
         partition_by=record.publish.get("partition_by"),
     )
     # Overwrite: move the positions on by one, so a run that read the source before this replay
-    # loses its race (and a rival commit of them makes delta-rs reject this one).
-    moved = {a: v + 1 for a, v in positions.items()} if overwrite else {}
+    # loses its race (and a rival commit of them makes delta-rs reject this one). A derived
+    # dataset's positions are its inputs' versions, so they stay: a run that read before this
+    # replay saw those versions recorded already and publishes nothing.
+    derived = record.publish.get("metadata", {}).get(KIND_KEY) == "derived"
+    moved = {a: v + 1 for a, v in positions.items()} if overwrite and not derived else {}
+    replaced = record.publish.get("replace", "touched")
     try:
         version = publish_keyed(
             catalog,
@@ -326,6 +333,7 @@ def replay(
                 REPLAYED_KEY: record.id,
                 CHECKS_KEY: check_summary(results),
             },
+            replace=replaced if isinstance(replaced, str) else tuple(replaced),
         )
     except CommitConflictError:
         discard(lake, staged)

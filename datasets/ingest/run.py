@@ -24,11 +24,12 @@ from typing import Literal
 
 from thermocline.catalog.catalog import Catalog, lake_of
 from thermocline.catalog.commits import CHECKS_KEY
-from thermocline.catalog.config import Project
+from thermocline.catalog.config import DerivedSource, Project
 from thermocline.catalog.errors import (
     CommitConflictError,
     SchemaEvolutionError,
 )
+from thermocline.datasets.ingest import derived
 from thermocline.datasets.ingest.files import read_partition
 from thermocline.datasets.ingest.judge import context_for, judge, part_judge
 from thermocline.datasets.ingest.pii import enforce, record_scan, redactions
@@ -65,13 +66,16 @@ def ingest(
     """Run write-audit-publish once for ``dataset`` from its source in the project file.
 
     With ``partition`` (a value of the first partition column), the run recomputes that
-    partition from the source and replaces it; otherwise it appends what is new.
+    partition from the source and replaces it; otherwise it appends what is new (a derived
+    dataset replaces what its inputs' new versions change, see :mod:`.derived`).
     """
     lake = lake_of(catalog)
     spec = project.dataset(dataset)
     try:
         if partition is None:
-            batch = read_new(lake, dataset, spec, project)
+            batch = read_new(lake, dataset, spec, project, catalog=catalog)
+        elif isinstance(spec.source, DerivedSource):
+            batch = derived.read_partition(catalog, dataset, spec, project, partition)
         else:
             batch = read_partition(lake, dataset, spec, project, partition)
     except SchemaEvolutionError as conflict:
@@ -86,7 +90,7 @@ def ingest(
         return IngestOutcome(dataset, "quarantined", rows, None, [], path, str(conflict))
     if batch is None:
         return IngestOutcome(dataset, "nothing_new", description="no new data in the source")
-    if batch.data.num_rows == 0:  # new files without rows: no empty version
+    if batch.data.num_rows == 0 and batch.replace == "touched":  # no rows, nothing to replace
         return IngestOutcome(dataset, "nothing_new", description=batch.description)
     # PII before anything is staged: the checks judge the batch as it will be stored.
     pii = enforce(project, catalog, dataset, batch.data)
@@ -144,6 +148,7 @@ def ingest(
             app_transactions=batch.app_transactions,
             expected_positions=batch.expected_positions,
             metadata={**batch.commit_metadata, CHECKS_KEY: summary},
+            replace=batch.replace,
         )
     except CommitConflictError:
         # Another run published some of this input first: publish nothing, leave nothing

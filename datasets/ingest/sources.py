@@ -1,9 +1,10 @@
 """The batch-source registry: one reader per source kind, all of the same shape.
 
-Each source module (:mod:`.files`, :mod:`.sql`) exposes ``read_new(dataset, spec, source, table,
-project, *, urls, max_files, environ) -> SourceBatch | None``: what the source has that the
-table has not consumed, plus the source position its publishing commit must carry
-(DESIGN.md > Decisions 2 and 3). Kafka topics are streams, ingested by
+Each source module (:mod:`.files`, :mod:`.sql`, :mod:`.derived`) exposes ``read_new(dataset,
+spec, source, table, project, *, urls, max_files, environ, catalog) -> SourceBatch | None``:
+what the source has that the table has not consumed, plus the source position its publishing
+commit must carry (DESIGN.md > Decisions 2 and 3). A derived source reads other datasets, so
+it needs the ``catalog`` (the others ignore it). Kafka topics are streams, ingested by
 :class:`~thermocline.datasets.ingest.kafka.KafkaIngester`, not read here.
 """
 
@@ -14,10 +15,11 @@ from typing import Any, Protocol
 
 from deltalake import DeltaTable
 
-from thermocline.catalog.config import DatasetSpec, FileSource, Project, SqlSource
+from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.config import DatasetSpec, DerivedSource, FileSource, Project, SqlSource
 from thermocline.catalog.errors import ConfigError
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.ingest import files, sql
+from thermocline.datasets.ingest import derived, files, sql
 from thermocline.datasets.ingest.base import SourceBatch, open_or_none
 
 __all__ = ["READERS", "SourceReader", "read_new"]
@@ -37,10 +39,15 @@ class SourceReader(Protocol):
         urls: Sequence[str] | None,
         max_files: int | None,
         environ: Mapping[str, str] | None,
+        catalog: Catalog | None,
     ) -> SourceBatch | None: ...
 
 
-READERS: dict[type, SourceReader] = {FileSource: files.read_new, SqlSource: sql.read_new}
+READERS: dict[type, SourceReader] = {
+    FileSource: files.read_new,
+    SqlSource: sql.read_new,
+    DerivedSource: derived.read_new,
+}
 
 
 def read_new(
@@ -52,6 +59,7 @@ def read_new(
     urls: Sequence[str] | None = None,
     max_files: int | None = None,
     environ: Mapping[str, str] | None = None,
+    catalog: Catalog | None = None,
 ) -> SourceBatch | None:
     """Read what the dataset's source has that the table has not consumed; None if nothing.
 
@@ -59,6 +67,7 @@ def read_new(
     ``urls`` replaces the listing of a file source (HTTP servers cannot be globbed);
     ``max_files`` caps one batch (call again for the rest). A :class:`SchemaEvolutionError`
     carries the unconformed batch in ``error.batch`` so the caller can quarantine it.
+    ``catalog`` (default: the lake's) resolves and gates the input versions of a derived source.
 
     >>> batch = read_new(lake, "rides", spec, project)                      # doctest: +SKIP
     >>> batch.description                                                    # doctest: +SKIP
@@ -69,10 +78,18 @@ def read_new(
     if reader is None:
         kind = "no source" if source is None else f"a {source.kind} source"
         raise ConfigError(
-            f"datasets.{dataset} has {kind}; read_new reads `kind: files` and `kind: sql` "
-            "sources (Kafka topics are ingested by the Kafka service)"
+            f"datasets.{dataset} has {kind}; read_new reads `kind: files`, `kind: sql` and "
+            "`kind: derived` sources (Kafka topics are ingested by the Kafka service)"
         )
     table = open_or_none(lake, dataset)
     return reader(
-        dataset, spec, source, table, project, urls=urls, max_files=max_files, environ=environ
+        dataset,
+        spec,
+        source,
+        table,
+        project,
+        urls=urls,
+        max_files=max_files,
+        environ=environ,
+        catalog=catalog if catalog is not None else Catalog(lake),
     )

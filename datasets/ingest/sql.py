@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from deltalake import DeltaTable
 
+from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import (
     ADDED_COLUMNS_KEY,
     KIND_KEY,
@@ -116,6 +117,7 @@ def read_new(
     urls: Sequence[str] | None = None,
     max_files: int | None = None,
     environ: Mapping[str, str] | None = None,
+    catalog: Catalog | None = None,
 ) -> SourceBatch | None:
     """New rows of a SQL source past the table's watermark; None if there are none."""
     if urls is not None or max_files is not None:

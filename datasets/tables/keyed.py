@@ -116,6 +116,7 @@ def publish_keyed(
     expected_positions: Mapping[str, int | None] | None = None,
     metadata: Mapping[str, Any] | None = None,
     record_event: bool = True,
+    replace: Literal["touched", "all"] | Sequence[str | None] = "touched",
 ) -> int:
     """Publish ``staged`` (``plan.rows`` staged) as :func:`publish` does, or merge
     ``plan.rows`` when the plan says so; with a plan the commit also moves the key epoch from
@@ -139,6 +140,7 @@ def publish_keyed(
             expected_positions=expected,
             metadata=custom,
             record_event=record_event,
+            replace=replace,
         )
     version = upsert(
         catalog,

@@ -14,7 +14,7 @@ rejected batch to ``<lake>/_quarantine/<dataset>/`` with its reasons. :func:`wri
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -55,6 +55,7 @@ def publish(
     expected_positions: Mapping[str, int | None] | None = None,
     metadata: Mapping[str, Any] | None = None,
     record_event: bool = True,
+    replace: Literal["touched", "all"] | Sequence[str | None] = "touched",
 ) -> int:
     """Commit ``staged`` as one new version (creating the table on first publish); return it.
 
@@ -64,7 +65,9 @@ def publish(
     compare-and-swap: if any of them moved, another run consumed input this batch may also
     hold, and :class:`CommitConflictError` refuses it (discard the batch and read again).
     ``mode="overwrite"`` replaces the partitions the batch touches (the whole table when
-    unpartitioned).
+    unpartitioned); ``replace`` widens that: ``"all"`` replaces the whole table, a list of
+    values of the first partition column replaces those partitions too (emptied where the
+    batch has no rows for them; an empty list and no rows replaces nothing).
     ``record_event=False`` leaves the catalog's event log out: streaming micro-batches (one a
     second) would swamp it, and the table's own history holds each of them.
     """
@@ -116,8 +119,11 @@ def publish(
         _check_partitioning(table, staged)
         _check_positions(table, staged.dataset, app_transactions or {}, expected_positions or {})
         _add_new_columns(table, staged.schema)
+        filters = _partition_filters(staged, replace) if mode == "overwrite" else None
+        if mode == "overwrite" and filters == []:
+            mode = "append"  # replaces nothing: a commit of positions and metadata alone
         if mode == "overwrite":
-            custom[ROWS_REMOVED_KEY] = _rows_replaced(table, staged)
+            custom[ROWS_REMOVED_KEY] = _rows_replaced(table, staged, filters)
         changes: list[AddAction | RemoveAction] = [*actions]
         try:
             table.create_write_transaction(
@@ -125,7 +131,7 @@ def publish(
                 mode,
                 staged.schema,
                 partition_by=list(staged.partition_by) or None,
-                partition_filters=_partition_filters(staged) if mode == "overwrite" else None,
+                partition_filters=filters or None,
                 commit_properties=properties,
             )
         except CommitFailedError as error:  # a rival moved one of our app transactions
@@ -269,15 +275,21 @@ def upsert(
     return version
 
 
-def _rows_replaced(table: DeltaTable, staged: StagedBatch) -> int:
-    """Rows an overwrite of the batch's partitions removes (all rows when unpartitioned)."""
+def _rows_replaced(
+    table: DeltaTable, staged: StagedBatch, filters: list[tuple[str, str, Any]] | None
+) -> int:
+    """Rows an overwrite with ``filters`` removes (all rows when None)."""
     actions = pa.table(table.get_add_actions(flatten=True)).to_pylist()
-    touched = {tuple(f.partition_values[c] for c in staged.partition_by) for f in staged.files}
     return sum(
         a["num_records"] or 0
         for a in actions
-        if not staged.partition_by
-        or tuple(partition_value(a[f"partition.{c}"]) for c in staged.partition_by) in touched
+        if filters is None
+        or all(
+            (partition_value(a[f"partition.{c}"]) in v)
+            if op == "in"
+            else partition_value(a[f"partition.{c}"]) == v
+            for c, op, v in filters
+        )
     )
 
 
@@ -334,11 +346,23 @@ def _add_new_columns(table: DeltaTable, schema: pa.Schema) -> None:
         )
 
 
-def _partition_filters(staged: StagedBatch) -> list[tuple[str, str, Any]] | None:
-    """Filters matching exactly the partitions the batch touches (None: the whole table)."""
-    if not staged.partition_by:
+def _partition_filters(
+    staged: StagedBatch, replace: Literal["touched", "all"] | Sequence[str | None] = "touched"
+) -> list[tuple[str, str, Any]] | None:
+    """Filters matching exactly the partitions an overwrite replaces (None: the whole table;
+    []: none)."""
+    if not staged.partition_by or replace == "all":
         return None
     combos = {tuple(f.partition_values[c] for c in staged.partition_by) for f in staged.files}
+    if not isinstance(replace, str):
+        first = staged.partition_by[0]
+        values = {c[0] for c in combos} | set(replace)
+        if None in values:
+            raise InputError(
+                f"{staged.dataset}: an overwrite cannot name the null partition of {first}; "
+                "give the rows a value"
+            )
+        return [(first, "in", sorted(v for v in values if v is not None))] if values else []
     if len(staged.partition_by) == 1:
         return [(staged.partition_by[0], "in", sorted(c[0] for c in combos if c[0] is not None))]
     if len(combos) != 1:

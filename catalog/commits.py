@@ -33,6 +33,7 @@ __all__ = [
     "ADDED_COLUMNS_KEY",
     "BATCH_KEY",
     "CHECKS_KEY",
+    "DEFINITION_KEY",
     "ERASURE_KEY",
     "ETAGS_KEY",
     "FILES_KEY",
@@ -96,6 +97,8 @@ PARTITION_KEY = "thermocline.source.partition"  # the partition a partition run 
 # A derived dataset's inputs: JSON {dataset: version} of the input versions it was computed
 # from (its app transactions `derived:<input>` carry the same versions, for the publish CAS).
 INPUTS_KEY = "thermocline.source.inputs"
+# ... and a fingerprint of the query or function that computed it (a change recomputes all).
+DEFINITION_KEY = "thermocline.source.definition"
 
 # Rollbacks.
 ROLLBACK_TO_KEY = "thermocline.rollback_to"  # the version a restore went back to

@@ -92,6 +92,19 @@ class DatasetSpec(Model):
     def _known_columns(self) -> DatasetSpec:
         if self.partition_start is not None and not self.partition_by:
             raise ValueError("partition_start needs partition_by: the column holding the day")
+        if isinstance(self.source, DerivedSource):
+            if self.source.partition_wise and not self.partition_by:
+                raise ValueError(
+                    "source.partition_wise needs partition_by: the column whose partitions "
+                    "the query computes one by one"
+                )
+            if self.partition_start is not None and not self.source.partition_wise:
+                raise ValueError(
+                    "partition_start on a derived dataset runs one partition at a time, which "
+                    "is right only for a per-partition query; fix: set source.partition_wise: "
+                    "true if each day depends only on the same day of its inputs, or remove "
+                    "partition_start"
+                )
         if "on_duplicate" in self.model_fields_set and not self.primary_key:
             raise ValueError("on_duplicate needs primary_key: the columns that identify a row")
         if self.source is not None and self.source.kind == "kafka":

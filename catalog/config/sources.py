@@ -62,7 +62,9 @@ class DerivedSource(Model):
     derived version records exactly which input versions it was computed from; a run whose
     inputs have no new version since the last one publishes nothing. In ``sql`` each input is
     a table named by its dataset name; ``function`` is ``module:name``, called as
-    ``fn(inputs: dict[str, pyarrow.Table]) -> pyarrow.Table``.
+    ``fn(inputs: dict[str, pyarrow.Table]) -> pyarrow.Table``. A changed query or function
+    recomputes everything on the next run. ``partition_wise`` is a promise about the query, so
+    it is opt-in: a query that mixes partitions would otherwise publish stale rows silently.
     """
 
     kind: Literal["derived"]
@@ -72,6 +74,13 @@ class DerivedSource(Model):
         None,
         pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
         description="module:function taking {dataset: pyarrow.Table}, returning a Table",
+    )
+    partition_wise: bool = Field(
+        False,
+        description="each partition of the result depends only on the same partition of the "
+        "inputs partitioned like it (a per-day query): a run then recomputes only the "
+        "partitions whose input files changed, and partition runs are allowed. Leave it off "
+        "for queries that mix partitions (running totals, windows over days)",
     )
 
     @model_validator(mode="after")

@@ -21,7 +21,9 @@ run recomputes (everything, or only the partitions whose input files changed) is
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -35,7 +37,13 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError
 
 from thermocline.catalog.catalog import Catalog, lake_of
-from thermocline.catalog.commits import ADDED_COLUMNS_KEY, INPUTS_KEY, KIND_KEY, PARTITION_KEY
+from thermocline.catalog.commits import (
+    ADDED_COLUMNS_KEY,
+    DEFINITION_KEY,
+    INPUTS_KEY,
+    KIND_KEY,
+    PARTITION_KEY,
+)
 from thermocline.catalog.config import DatasetSpec, DerivedSource, Project
 from thermocline.catalog.errors import (
     ConfigError,
@@ -51,12 +59,53 @@ from thermocline.datasets.ingest.schema_changes import evolved_changes
 from thermocline.datasets.tables.staging import partition_value
 from thermocline.datasets.tables.versions import live_files, open_table, read_dataset
 
-__all__ = ["derived_app_id", "read_new", "read_partition", "recorded_inputs"]
+__all__ = [
+    "definition_fingerprint",
+    "derived_app_id",
+    "read_new",
+    "read_partition",
+    "recorded_definition",
+    "recorded_inputs",
+]
 
 
 def derived_app_id(input_dataset: str) -> str:
     """App-transaction id holding the version of ``input_dataset`` a derived table read."""
     return f"derived:{input_dataset}"
+
+
+_DEFINITION_LOOKBACK = 50  # commits; maintenance commits sit between derived runs
+
+
+def definition_fingerprint(dataset: str, source: DerivedSource, project: Project | None) -> str:
+    """A fingerprint of what computes ``dataset``: the SQL text (whitespace folded), or the
+    function's reference and source code (its reference alone when the source cannot be
+    read). A different fingerprint than the one recorded recomputes everything."""
+    if source.sql is not None:
+        text = "sql:" + " ".join(source.sql.split())
+    else:
+        reference = source.function or ""
+        function = _import_function(dataset, reference, project)
+        try:
+            code = inspect.getsource(function)
+        except (OSError, TypeError):
+            code = ""
+        text = f"function:{reference}:{code}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def recorded_definition(table: DeltaTable | None) -> str | None:
+    """The fingerprint (:data:`DEFINITION_KEY`) of the latest plain derived run among the last
+    :data:`_DEFINITION_LOOKBACK` commits; None when there is none (a table computed before
+    fingerprints were recorded: only new input versions recompute it). Partition runs do not
+    count: they recomputed one partition, so the rest may still hold an older query's rows."""
+    if table is None:
+        return None
+    for commit in table.history(_DEFINITION_LOOKBACK):
+        if commit.get(KIND_KEY) == "derived" and PARTITION_KEY not in commit:
+            found = commit.get(DEFINITION_KEY)
+            return str(found) if found is not None else None
+    return None
 
 
 def recorded_inputs(table: DeltaTable | None, inputs: Sequence[str]) -> dict[str, int | None]:
@@ -103,9 +152,12 @@ def read_new(
     if urls is not None or max_files is not None:
         raise ConfigError(f"datasets.{dataset}: `urls` and `max_files` are for file sources")
     catalog = _required(catalog, dataset)
-    column = spec.partition_by[0] if spec.partition_by else None
+    # Partition by partition only where the query promises it (source.partition_wise).
+    column = spec.partition_by[0] if spec.partition_by and source.partition_wise else None
     recorded = recorded_inputs(table, source.inputs)
     pinned = _pin(catalog, dataset, source.inputs)
+    definition = definition_fingerprint(dataset, source, project)
+    recorded_fingerprint = recorded_definition(table)
     for name, given in pinned.items():
         before = recorded[name]
         if before is not None and given.version < before:
@@ -117,7 +169,12 @@ def read_new(
     states = {
         name: _state(catalog, name, recorded[name], given, column) for name, given in pinned.items()
     }
-    plan = plan_recompute(column, states, table_exists=table is not None)
+    plan = plan_recompute(
+        column,
+        states,
+        table_exists=table is not None,
+        definition_changed=recorded_fingerprint not in (None, definition),
+    )
     if plan is None:
         return None
     partitions = plan.partitions
@@ -140,6 +197,7 @@ def read_new(
         reason,
         app_transactions={derived_app_id(n): pinned[n].version for n in sorted(moved)},
         expected={derived_app_id(n): recorded[n] for n in source.inputs},
+        definition=definition,
         replace_partitions="all" if partitions is None else tuple(sorted(partitions, key=str)),
         partition=None,
     )
@@ -162,6 +220,13 @@ def read_partition(
         raise ConfigError(
             f"datasets.{dataset}: derived partition runs need a `kind: derived` source and "
             "partition_by"
+        )
+    if not source.partition_wise:
+        raise ConfigError(
+            f"datasets.{dataset}: a partition run recomputes one partition, which is right "
+            "only for a per-partition query; fix: set source.partition_wise: true if each "
+            f"partition depends only on the same partition of its inputs, or run `thermocline "
+            f"ingest batch {dataset}` without --partition"
         )
     column = spec.partition_by[0]
     lake = lake_of(catalog)
@@ -190,6 +255,7 @@ def read_partition(
         f"partition {column}={key}",
         app_transactions={},
         expected={derived_app_id(n): recorded[n] for n in source.inputs},
+        definition=definition_fingerprint(dataset, source, project),
         replace_partitions=(value,),
         partition=key,
     )
@@ -382,9 +448,14 @@ def _batch(
     expected: dict[str, int | None],
     replace_partitions: Literal["all"] | tuple[str | None, ...],
     partition: str | None,
+    definition: str,
 ) -> SourceBatch:
     versions = {name: given.version for name, given in sorted(pinned.items())}
-    metadata = {KIND_KEY: "derived", INPUTS_KEY: json.dumps(versions, sort_keys=True)}
+    metadata = {
+        KIND_KEY: "derived",
+        INPUTS_KEY: json.dumps(versions, sort_keys=True),
+        DEFINITION_KEY: definition,
+    }
     if partition is not None:
         metadata[PARTITION_KEY] = partition
     read = ", ".join(f"{n}@{v}" for n, v in versions.items())

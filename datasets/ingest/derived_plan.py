@@ -3,8 +3,10 @@
 Pure functions over plain values (the versions a derived table recorded, its inputs' latest
 versions, the file lists of two snapshots of an input), so the rule is tested without a lake.
 
-The rule: nothing when every input is at the version the derived table recorded; some
-partitions when the derived table is partitioned, every input it read before is recorded, and
+The rule: everything when the query or function changed; nothing when every input is at the
+version the derived table recorded; some partitions when the query is partition-wise (the
+derived table is partitioned and ``partition_wise`` promises each partition depends only on
+the same partition of its inputs), every input it read before is recorded, and
 each input that moved is partitioned by the derived table's first partition column: then the
 partitions to recompute are those whose files changed between the recorded and the latest
 snapshot of each moved input (a pure diff of two file lists, no log replay, so it holds
@@ -69,14 +71,22 @@ def changed_partitions(
 
 
 def plan_recompute(
-    partition_column: str | None, inputs: Mapping[str, InputState], *, table_exists: bool = True
+    partition_column: str | None,
+    inputs: Mapping[str, InputState],
+    *,
+    table_exists: bool = True,
+    definition_changed: bool = False,
 ) -> Recompute | None:
-    """What a run must recompute (None: nothing, every input is at its recorded version)."""
+    """What a run must recompute (None: nothing, every input is at its recorded version and
+    the query or function is the one recorded). ``partition_column`` is None unless the query
+    is partition-wise."""
     moved = {name: state for name, state in inputs.items() if state.moved}
-    if table_exists and not moved:
-        return None
     if not table_exists:
         return Recompute(None, "first computation")
+    if definition_changed:
+        return Recompute(None, "full recompute: the query or function changed since the last run")
+    if not moved:
+        return None
     never = sorted(n for n, s in inputs.items() if s.recorded is None)
     if never:
         return Recompute(None, f"full recompute: never read {', '.join(never)} before")

@@ -76,6 +76,16 @@ def test_a_valid_derived_source_loads(tmp_path: Path) -> None:
             "  daily:\n    source: {kind: derived, inputs: [trips], function: features.build}\n",
             "datasets.daily.source.function: String should match pattern",
         ),
+        (
+            "  daily:\n    source: {kind: derived, inputs: [trips], sql: SELECT 1, "
+            "partition_wise: true}\n",
+            "source.partition_wise needs partition_by",
+        ),
+        (
+            "  daily:\n    source: {kind: derived, inputs: [trips], sql: SELECT 1}\n"
+            "    partition_by: [day]\n    partition_start: 2026-11-01\n",
+            "partition_start on a derived dataset runs one partition at a time",
+        ),
     ],
     ids=[
         "unknown input",
@@ -86,6 +96,8 @@ def test_a_valid_derived_source_loads(tmp_path: Path) -> None:
         "input twice",
         "no input",
         "function not module:name",
+        "partition_wise without partition_by",
+        "partition_start without partition_wise",
     ],
 )
 def test_bad_derived_sources_are_refused_with_the_key(

@@ -51,6 +51,7 @@ datasets:
     source:
       kind: derived
       inputs: [trips, zones]
+      partition_wise: true
       sql: >
         SELECT t.day, z.name AS zone_name, count(*) AS rides, sum(t.fare) AS fares
         FROM trips AS t JOIN zones AS z ON t.zone = z.zone
@@ -429,7 +430,12 @@ def test_an_input_without_a_table_says_to_ingest_it_first(
 def test_a_partition_run_of_an_unpartitioned_derived_dataset_is_refused(
     tmp_path: Path, local_lake: Lake
 ) -> None:
-    project = make_project(tmp_path, PROJECT.replace("    partition_by: [day]\n", "", 2))
+    project = make_project(
+        tmp_path,
+        PROJECT.replace("    partition_by: [day]\n", "", 2).replace(
+            "      partition_wise: true\n", ""
+        ),
+    )
     catalog = Catalog(local_lake)
     seeded(project, catalog)
     with pytest.raises(ConfigError, match="derived partition runs need"):
@@ -457,3 +463,86 @@ def test_a_replayed_derived_quarantine_keeps_the_recorded_input_versions(
     assert {n: table.transaction_version(derived_app_id(n)) for n in versions} == versions
     assert json.loads(last_commit(local_lake, "zone_days")[INPUTS_KEY]) == versions
     assert ingest(relaxed, catalog, "zone_days").status == "nothing_new"
+
+
+RUNNING_TOTAL = """
+lake: {uri: ./lake}
+datasets:
+  trips:
+    source: {kind: files, url: landing/trips/*.csv, format: csv}
+    schema: {id: int64, day: date32, zone: int64, fare: float64}
+    partition_by: [day]
+  zones:
+    source: {kind: files, url: landing/zones/*.csv, format: csv}
+    schema: {zone: int64, name: string}
+  zone_days:
+    source:
+      kind: derived
+      inputs: [trips, zones]
+      sql: >
+        SELECT day, sum(sum(fare)) OVER (ORDER BY day) AS fares_so_far
+        FROM trips GROUP BY day
+    partition_by: [day]
+"""
+
+
+def running_totals(landing: Landing) -> dict[dt.date, float]:
+    per_day: dict[dt.date, float] = defaultdict(float)
+    for _, day, _, fare in landing.trips:
+        per_day[day] += fare
+    totals, total = {}, 0.0
+    for day in sorted(per_day):
+        total += per_day[day]
+        totals[day] = round(total, 6)
+    return totals
+
+
+def test_a_query_that_mixes_days_is_recomputed_whole_unless_it_is_declared_partition_wise(
+    tmp_path: Path, local_lake: Lake
+) -> None:
+    """A running total over days: a new row on day 1 changes every later day's total too. A
+    partition-wise recompute of day 1 alone would leave days 2 and 3 stale, so partition-wise
+    is a promise the project file makes (``partition_wise``), off by default."""
+    project = make_project(tmp_path, RUNNING_TOTAL)
+    catalog = Catalog(local_lake)
+    landing = seeded(project, catalog)
+    ingest(project, catalog, "zone_days")
+    landing.land_trips([(DAYS[0], 1, 100.0)])
+    assert ingest(project, catalog, "trips").status == "published"
+    outcome = ingest(project, catalog, "zone_days")
+    assert outcome.status == "published", outcome
+    assert "full recompute" in outcome.description
+    table = read_dataset(catalog, "zone_days").to_table()
+    found = {r["day"]: round(r["fares_so_far"], 6) for r in table.to_pylist()}
+    assert found == running_totals(landing)
+
+
+def test_a_changed_query_recomputes_everything_although_no_input_moved(
+    project: Project, tmp_path: Path, local_lake: Lake
+) -> None:
+    catalog = Catalog(local_lake)
+    landing = seeded(project, catalog)
+    assert ingest(project, catalog, "zone_days").status == "published"
+    assert ingest(project, catalog, "zone_days").status == "nothing_new"
+    changed = make_project(
+        tmp_path, PROJECT.replace("sum(t.fare) AS fares", "sum(t.fare) * 2 AS fares")
+    )
+    outcome = ingest(changed, catalog, "zone_days")
+    assert outcome.status == "published", outcome
+    assert "the query or function changed" in outcome.description
+    doubled = [(d, n, rides, round(2 * fares, 6)) for d, n, rides, fares in landing.expected()]
+    assert derived_rows(catalog) == doubled
+    assert ingest(changed, catalog, "zone_days").status == "nothing_new"
+    # Whitespace is not a change of the query.
+    respaced = make_project(
+        tmp_path, PROJECT.replace("sum(t.fare) AS fares", "sum(t.fare)  *  2  AS fares")
+    )
+    assert ingest(respaced, catalog, "zone_days").status == "nothing_new"
+
+
+def test_a_partition_run_needs_a_partition_wise_query(tmp_path: Path, local_lake: Lake) -> None:
+    project = make_project(tmp_path, RUNNING_TOTAL)
+    catalog = Catalog(local_lake)
+    seeded(project, catalog)
+    with pytest.raises(ConfigError, match=r"set source\.partition_wise: true"):
+        ingest(project, catalog, "zone_days", partition=DAYS[0].isoformat())

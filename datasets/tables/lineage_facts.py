@@ -199,9 +199,9 @@ class LineageFacts:
                 if commit != node.version:
                     older = self.version(node.dataset, commit)
                     found.append((Edge(older.id, node.id, "part_of"), older))
-        for url, size, partition in log.files(node.version):
+        for url, size, taken in log.files(node.version):
             source = SourceFile(url, size)
-            detail = None if partition is None else f"partition {partition}"
+            detail = None if taken is None else f"partition {taken}"
             found.append((Edge(source.id, node.id, "consumed", detail), source))
         for topic, partition, first, last, from_start in log.kafka_ranges(node.version):
             offsets = KafkaRange(topic, partition, first, last, from_start)
@@ -282,7 +282,9 @@ class LineageFacts:
             index: dict[tuple[str, int], list[tuple[str, int]]] = defaultdict(list)
             for name in sorted(self._tables()):
                 log = self.log(name)
-                for version in log.versions() if log is not None else []:
+                if log is None:
+                    continue
+                for version in log.versions():
                     for source, used in log.inputs(version).items():
                         index[(source, used)].append((name, version))
             self._derived = dict(index)

@@ -25,7 +25,7 @@ from thermocline.pipelines.cli.context import Context
 from thermocline.pipelines.cli.output import json_option, out, print_json
 
 if TYPE_CHECKING:
-    from thermocline.datasets.tables.lineage_graph import Edge, LineageGraph, Node
+    from thermocline.datasets.tables.lineage_graph import Direction, Edge, LineageGraph, Node
 
 __all__ = ["lineage", "register"]
 
@@ -61,7 +61,7 @@ def lineage(ctx: Context, ref: str, up: bool, down: bool, depth: int | None, as_
 
     if up and down:
         raise InputError("--up and --down exclude each other; leave both out for both ways")
-    direction = "up" if up else "down" if down else "both"
+    direction: Direction = "up" if up else "down" if down else "both"
     name = ref.partition("@")[0]
     if name:
         ctx.dataset(name)  # an unknown dataset: one line listing the datasets there are

@@ -29,7 +29,7 @@ from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.store import CatalogTable
 
-__all__ = ["NOT_PII", "REVIEW_STATES", "Classification", "Classifications"]
+__all__ = ["NOT_PII", "REVIEW_STATES", "Classification", "Classifications", "as_of"]
 
 NOT_PII = "none"
 """The class of a column that holds no personal data."""
@@ -161,6 +161,18 @@ class Classifications:
     def in_clear(self, dataset: str) -> set[str]:
         """Columns of ``dataset`` that hold PII in clear by their current classification."""
         return {c for c, found in self.current(dataset).items() if found.in_clear}
+
+
+def as_of(history: Iterable[Classification], version: int) -> dict[str, Classification]:
+    """What applied to ``version``, from one dataset's rows (oldest first, as
+    :meth:`Classifications.history` gives them): per column, the newest scan of a version at or
+    before ``version`` carrying the newest review (lineage shows each version's decisions)."""
+    return _merge(
+        row
+        for row in history
+        if (row.version is None and row.review != "detected")
+        or (row.version is not None and row.version <= version)
+    )
 
 
 def _merge(history: Iterable[Classification]) -> dict[str, Classification]:

@@ -6,7 +6,8 @@ time; :mod:`.rollback` restores versions and :mod:`.releases` whole releases;
 :mod:`.maintenance` compacts, checkpoints and vacuums; :mod:`.inspection` describes, lists
 and diffs; :mod:`.tier_plan` plans storage tiers from the log's facts (pure) and
 :mod:`.tier_facts` reads those facts; :mod:`.search` finds datasets by name, column, owner,
-tag or PII class, ranked by :mod:`.search_rank` (pure).
+tag or PII class, ranked by :mod:`.search_rank` (pure); :mod:`.lineage_graph` (pure) and
+:mod:`.lineage_log` (pure) hold lineage's graph and log replay, :mod:`.lineage_facts` reads them.
 """
 
 from thermocline.datasets.tables.inspection import describe, diff, list_datasets

@@ -2,7 +2,8 @@
 
 One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
 ``checks``, ``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``tier``, ``runs``,
-``search``, ``demo``), each with a ``register(group)`` that adds its commands to :data:`cli`;
+``lineage``, ``search``, ``demo``), each with a ``register(group)`` that adds its commands to
+:data:`cli`;
 :mod:`.output` holds how every command prints (tables for people, ``--json`` for scripts) and
 how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` or a usage error
 prints one line on stderr and exits 1, or 2 when the input was wrong (project file, arguments,
@@ -28,6 +29,7 @@ from thermocline.pipelines.cli import (
     dev,
     erase,
     ingest,
+    lineage,
     pii,
     quality,
     quarantine,
@@ -93,6 +95,7 @@ for _group in (
     erase,
     tier,
     runs,
+    lineage,
     search,
     demo,
 ):

@@ -53,6 +53,7 @@ def test_the_split_kept_every_command() -> None:
         "ingest",
         "ingest batch",
         "ingest kafka",
+        "lineage",
         "pii",
         "pii list",
         "pii review",

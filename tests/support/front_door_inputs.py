@@ -88,6 +88,7 @@ PARAM_POOLS = {
     "to": "version",
     "name": "name",
     "limit": "number",
+    "depth": "number",
     "sample_rows": "number",
     "retention_hours": "number",
     "partition": "partition",

@@ -1,0 +1,237 @@
+"""What a table's Delta log says about lineage, pure: which commits' rows a version holds, and
+the source position each commit consumed.
+
+The log is replayed once, oldest commit first (:class:`TableLog`). Every data file is traced to
+the commits whose rows it holds (its *origin*):
+
+- a file a publish adds (``WRITE``, ``CREATE TABLE``) holds that commit's rows;
+- a file a rewrite adds (``OPTIMIZE`` and tier compaction, which change no data; ``DELETE``
+  and erasure; ``MERGE``, which also adds the commit's own rows) holds the rows of the files
+  the same commit removed. Approximation: a rewrite that bin-packs several groups in one commit
+  is attributed to every file that commit removed, not to its own bin's;
+- a file a ``RESTORE`` (rollback) adds again keeps the origin it had, so a rollback leads to the
+  commits it restored, whatever happened in between.
+
+The commits that make up version V are the origins of V's live files: a partition run's
+overwrite removes only the files of its partition, so the other partitions keep their commits
+(exact, not "every commit since the last overwrite"). Not covered: a commit that added no file
+(every record quarantined or dead-lettered, positions only) holds no rows of V and is not part
+of it, though its positions are shown when it is asked for; files whose adding commit is older
+than the oldest commit file the log keeps (log retention) have no known origin and are counted
+as unattributed.
+
+Source positions per commit: the files of :data:`FILES_KEY` (with :data:`PARTITION_KEY` when a
+partition run took one partition of each); per Kafka partition, the offsets after the previous
+commit's app transaction ``kafka:<topic>:<partition>`` up to this one's (a rollback keeps app
+transactions, so ranges never repeat); the SQL watermark range from the previous commit's
+:data:`WATERMARK_KEY` to this one's; a derived commit's :data:`INPUTS_KEY` versions.
+
+>>> log = TableLog("t", [
+...     parse_commit(0, [{"commitInfo": {"operation": "WRITE"}}, {"add": {"path": "a"}},
+...                      {"txn": {"appId": "kafka:rides:0", "version": 9}}]),
+...     parse_commit(1, [{"commitInfo": {"operation": "WRITE"}}, {"add": {"path": "b"}},
+...                      {"txn": {"appId": "kafka:rides:0", "version": 19}}]),
+...     parse_commit(2, [{"commitInfo": {"operation": "RESTORE"}}, {"remove": {"path": "b"}}]),
+... ])
+>>> log.commits_of(1), log.commits_of(2)
+([0, 1], [0])
+>>> log.kafka_ranges(1)
+[('rides', 0, 10, 19, False)]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from thermocline.catalog.commits import (
+    FILES_KEY,
+    INPUTS_KEY,
+    KIND_KEY,
+    PARTITION_KEY,
+    SIZES_KEY,
+    WATERMARK_KEY,
+    decode_watermark,
+    json_list,
+)
+
+__all__ = ["LogCommit", "TableLog", "parse_commit"]
+
+_KAFKA_PREFIX = "kafka:"
+# Operations whose added files hold the rows of the files they removed.
+_REWRITES = frozenset({"OPTIMIZE", "DELETE", "UPDATE", "MERGE"})
+
+
+@dataclass(frozen=True)
+class LogCommit:
+    """One commit file of the log: its commit info (with Thermocline's metadata keys), the
+    data files it added and removed (paths as storage holds them) and its app transactions."""
+
+    version: int
+    info: Mapping[str, Any]
+    adds: tuple[str, ...] = ()
+    removes: tuple[str, ...] = ()
+    txns: Mapping[str, int] = field(default_factory=dict)
+    data_change: bool = True
+
+    @property
+    def operation(self) -> str:
+        return str(self.info.get("operation", ""))
+
+
+def parse_commit(version: int, actions: Sequence[Mapping[str, Any]]) -> LogCommit:
+    """A commit file's actions (its JSON lines, parsed) as a :class:`LogCommit`."""
+    info: Mapping[str, Any] = {}
+    adds: list[str] = []
+    removes: list[str] = []
+    txns: dict[str, int] = {}
+    changes: list[bool] = []
+    for action in actions:
+        if "commitInfo" in action:
+            info = action["commitInfo"] or {}
+        elif "add" in action:
+            adds.append(unquote(action["add"]["path"]))
+            changes.append(bool(action["add"].get("dataChange", True)))
+        elif "remove" in action:
+            removes.append(unquote(action["remove"]["path"]))
+            changes.append(bool(action["remove"].get("dataChange", True)))
+        elif "txn" in action:
+            txns[str(action["txn"]["appId"])] = int(action["txn"]["version"])
+    return LogCommit(version, info, tuple(adds), tuple(removes), txns, any(changes) or not changes)
+
+
+class TableLog:
+    """The lineage facts of one table's log, from one replay of its commits (oldest first).
+
+    ``commits`` may start after version 0 when log retention removed older commit files;
+    files added before them have no known origin.
+    """
+
+    def __init__(self, dataset: str, commits: Sequence[LogCommit]) -> None:
+        self.dataset = dataset
+        self._commits = {c.version: c for c in sorted(commits, key=lambda c: c.version)}
+        self.first = min(self._commits, default=0)
+        self.latest = max(self._commits, default=-1)
+        self._origins: dict[str, frozenset[int]] = {}
+        self._spans: dict[str, list[list[int | None]]] = {}  # path -> [[added, removed], ...]
+        self._kafka: dict[int, list[tuple[str, int, int, int, bool]]] = {}
+        self._watermarks: dict[int, tuple[str | None, str | None]] = {}
+        self._replay()
+
+    @property
+    def complete(self) -> bool:
+        """Whether the log holds every commit from version 0 (no retention gap)."""
+        return self.first == 0
+
+    def commit(self, version: int) -> LogCommit | None:
+        return self._commits.get(version)
+
+    def versions(self) -> list[int]:
+        return list(self._commits)
+
+    def live_at(self, version: int) -> set[str]:
+        """The data files of ``version``, by replaying adds and removes."""
+        return {
+            path
+            for path, spans in self._spans.items()
+            if any(a is not None and a <= version and (r is None or r > version) for a, r in spans)
+        }
+
+    def origins(self, paths: Sequence[str] | set[str]) -> tuple[set[int], int]:
+        """The commits whose rows ``paths`` hold, and how many of them have no known origin."""
+        commits: set[int] = set()
+        unknown = 0
+        for path in paths:
+            origin = self._origins.get(path)
+            if origin is None:
+                unknown += 1
+            else:
+                commits |= origin
+        return commits, unknown
+
+    def commits_of(self, version: int) -> list[int]:
+        """The commits whose rows ``version`` holds, oldest first (see the module docstring)."""
+        return sorted(self.origins(self.live_at(version))[0])
+
+    def holds(self, version: int, commit: int) -> bool:
+        """Whether ``version`` still holds rows that ``commit`` added."""
+        return any(commit in self._origins.get(path, frozenset()) for path in self.live_at(version))
+
+    def files(self, version: int) -> list[tuple[str, int | None, str | None]]:
+        """The source files ``version``'s commit consumed: (url, size, partition taken)."""
+        info = self._info(version)
+        urls = json_list(info.get(FILES_KEY))
+        sizes = json_list(info.get(SIZES_KEY)) or [None] * len(urls)
+        partition = info.get(PARTITION_KEY)
+        return [
+            (str(u), s, None if partition is None else str(partition))
+            for u, s in zip(urls, sizes, strict=False)
+        ]
+
+    def kafka_ranges(self, version: int) -> list[tuple[str, int, int, int, bool]]:
+        """(topic, partition, first, last, from_start) of each Kafka partition ``version``'s
+        commit moved. ``from_start``: no earlier commit the log keeps held a position of that
+        partition, so ``first`` is 0, the partition's beginning (when log retention removed
+        older commits, the range may start later than that: see :attr:`complete`)."""
+        return list(self._kafka.get(version, []))
+
+    def watermark(self, version: int) -> tuple[str | None, str | None] | None:
+        """(after, upto) of a SQL commit, both None for a full read; None for other commits."""
+        return self._watermarks.get(version)
+
+    def inputs(self, version: int) -> dict[str, int]:
+        """A derived commit's input versions, {dataset: version} (:data:`INPUTS_KEY`)."""
+        text = self._info(version).get(INPUTS_KEY)
+        try:
+            found = json.loads(text) if isinstance(text, str) else (text or {})
+        except ValueError:
+            return {}
+        if not isinstance(found, dict):
+            return {}
+        return {str(k): int(v) for k, v in found.items() if isinstance(v, int | str)}
+
+    def _info(self, version: int) -> Mapping[str, Any]:
+        commit = self._commits.get(version)
+        return commit.info if commit is not None else {}
+
+    def _replay(self) -> None:
+        last: dict[str, int] = {}
+        watermark: str | None = None
+        for version, commit in self._commits.items():
+            inherited, _ = self.origins(commit.removes)
+            if commit.operation == "RESTORE":
+                pass  # re-added files keep the origin they had
+            elif not commit.data_change or commit.operation in _REWRITES:
+                own = {version} if commit.operation == "MERGE" else set()
+                for path in commit.adds:
+                    self._origins[path] = frozenset(inherited | own)
+            else:
+                for path in commit.adds:
+                    self._origins.setdefault(path, frozenset({version}))
+            for path in commit.removes:
+                for span in self._spans.get(path, []):
+                    if span[1] is None:
+                        span[1] = version
+            for path in commit.adds:
+                spans = self._spans.setdefault(path, [])
+                if not spans or spans[-1][1] is not None:
+                    spans.append([version, None])
+            ranges = []
+            for app, offset in sorted(commit.txns.items()):
+                if not app.startswith(_KAFKA_PREFIX):
+                    continue
+                topic, _, partition = app[len(_KAFKA_PREFIX) :].rpartition(":")
+                before = last.get(app)
+                first = 0 if before is None else before + 1
+                ranges.append((topic, int(partition), first, offset, before is None))
+                last[app] = offset
+            if ranges:
+                self._kafka[version] = ranges
+            if commit.info.get(KIND_KEY) == "sql":
+                text = commit.info.get(WATERMARK_KEY)
+                upto = None if text is None else str(decode_watermark(str(text)))
+                self._watermarks[version] = (watermark if upto is not None else None, upto)
+                watermark = upto if upto is not None else watermark

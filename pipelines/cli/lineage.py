@@ -1,0 +1,129 @@
+"""``thermocline lineage DATASET[@VERSION|@TAG] [--up|--down] [--depth N] [--json]``: where a
+dataset version came from (source files, Kafka offset ranges, SQL watermarks, input versions of
+a derived dataset) and where it went (derived datasets, training runs), as a tree with each
+version's checks and PII decisions.
+
+The logic lives in :mod:`thermocline.datasets.lineage` (facts in
+:mod:`thermocline.datasets.tables.lineage_facts`, the graph in
+:mod:`thermocline.datasets.tables.lineage_graph`); this module parses and prints.
+
+``--json`` prints ``{"root", "direction", "depth", "nodes", "edges"}``: nodes by ``id`` with
+their ``type`` (file, kafka, sql, version, run) and fields, edges ``source`` -> ``target`` with
+their ``kind`` (consumed, part_of, input, read) and ``detail`` when set (see
+:meth:`~thermocline.datasets.tables.lineage_graph.LineageGraph.to_dict`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import click
+from rich.markup import escape
+from rich.tree import Tree
+
+from thermocline.pipelines.cli.context import Context
+from thermocline.pipelines.cli.output import json_option, out, print_json
+
+if TYPE_CHECKING:
+    from thermocline.datasets.tables.lineage_graph import Direction, Edge, LineageGraph, Node
+
+__all__ = ["lineage", "register"]
+
+_VERB = {
+    "consumed": "consumed by",
+    "part_of": "rows kept in",
+    "input": "input of",
+    "read": "read by",
+}
+_FROM = {"consumed": "consumed", "part_of": "rows from", "input": "input", "read": "read"}
+
+
+@click.command()
+@click.argument("ref", metavar="DATASET[@VERSION|@TAG]")
+@click.option("--up", "up", is_flag=True, help="Only upstream: sources and input versions.")
+@click.option("--down", "down", is_flag=True, help="Only downstream: derived datasets, runs.")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Follow at most N edges from the version (default: all the way).",
+)
+@json_option
+@click.pass_obj
+def lineage(ctx: Context, ref: str, up: bool, down: bool, depth: int | None, as_json: bool) -> None:
+    """Lineage of a dataset version: the source files, Kafka offset ranges and SQL watermarks
+    its commits consumed, the input versions of a derived dataset, and the derived datasets and
+    training runs downstream; each version with its checks and PII decisions. DATASET alone is
+    its latest version. Example: `thermocline lineage rides@golden --up`."""
+    from thermocline.catalog.errors import InputError
+    from thermocline.datasets.lineage import lineage as walk
+
+    if up and down:
+        raise InputError("--up and --down exclude each other; leave both out for both ways")
+    direction: Direction = "up" if up else "down" if down else "both"
+    name = ref.partition("@")[0]
+    if name:
+        ctx.dataset(name)  # an unknown dataset: one line listing the datasets there are
+    graph = walk(ctx.catalog, ref, direction=direction, depth=depth, datasets=ctx.project.datasets)
+    if as_json:
+        print_json({"direction": direction, "depth": depth, **graph.to_dict()})
+        return
+    out.print(render(graph, direction))
+
+
+def render(graph: LineageGraph, direction: str) -> Tree:
+    """The graph as a tree from its root: upstream under "from", downstream under "to"; a
+    node met again is shown once more by name only ("see above")."""
+    root = graph.nodes[graph.root]
+    tree = Tree(_line(root))
+    shown: set[str] = {root.id}
+    if direction in ("up", "both"):
+        branch = tree.add("[bold]from[/]")
+        _grow(graph, branch, root.id, up=True, shown=shown)
+        if not branch.children:
+            branch.add("(nothing recorded upstream)")
+    if direction in ("down", "both"):
+        branch = tree.add("[bold]to[/]")
+        _grow(graph, branch, root.id, up=False, shown=shown)
+        if not branch.children:
+            branch.add("(nothing recorded downstream)")
+    return tree
+
+
+def _grow(graph: LineageGraph, branch: Tree, node_id: str, *, up: bool, shown: set[str]) -> None:
+    for edge in graph.parents(node_id) if up else graph.children(node_id):
+        other = edge.source if up else edge.target
+        node = graph.nodes[other]
+        if other in shown:
+            branch.add(f"{_how(edge, up)}{escape(node.label)} (see above)")
+            continue
+        shown.add(other)
+        child = branch.add(_how(edge, up) + _line(node))
+        _grow(graph, child, other, up=up, shown=shown)
+
+
+def _how(edge: Edge, up: bool) -> str:
+    verb = (_FROM if up else _VERB)[edge.kind]
+    detail = f", {edge.detail}" if edge.detail else ""
+    return f"[dim]{escape(verb + detail)}:[/] "
+
+
+def _line(node: Node) -> str:
+    from thermocline.datasets.tables.lineage_graph import VersionNode
+
+    text = escape(node.label)
+    if not isinstance(node, VersionNode):
+        return text
+    parts = [f"[bold]{text}[/]", f"checks: {escape(node.checks.text)}"]
+    if node.pii:
+        parts.append("PII: " + escape("; ".join(d.text for d in node.pii)))
+    if node.quarantine:
+        parts.append(f"rows quarantined at {escape(node.quarantine)}")
+    if node.unattributed:
+        parts.append(f"{node.unattributed} file(s) older than the kept log")
+    return " | ".join(parts)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(lineage)

@@ -16,7 +16,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -365,3 +365,55 @@ def test_lineage_settings_reach_the_lake_with_the_path_made_absolute(tmp_path: P
     with pytest.raises(ValidationError):
         OpenLineageConfig(transport="http")
     assert LineageDataset("file", "/x").version is None
+
+
+@pytest.mark.kafka
+def test_each_kafka_micro_batch_sends_complete_naming_its_version(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from thermocline.datasets.ingest.kafka import KafkaIngester
+
+    topic = fresh_name("ol")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, num_partitions=1)])[topic].result(timeout=30)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for number in range(60):
+        producer.produce(topic, value=json.dumps({"id": number, "name": f"n{number}"}).encode())
+    assert producer.flush(30) == 0
+    (tmp_path / "thermocline.yaml").write_text(
+        textwrap.dedent(f"""
+        lake: {{uri: "{local_lake.uri}"}}
+        kafka: {{bootstrap_servers: "{kafka_bootstrap}"}}
+        lineage: {{openlineage: {{transport: file, path: ol}}}}
+        datasets:
+          events:
+            source: {{kind: kafka, topic: {topic}}}
+            schema: {{id: int64, name: string}}
+        """)
+    )
+    project = load_project(tmp_path / "thermocline.yaml", environ={})
+    catalog = Catalog(Lake.from_project(project))
+    versions: list[int] = []
+    KafkaIngester(
+        project,
+        catalog,
+        "events",
+        max_records=25,
+        on_batch=lambda report: versions.append(report.version),  # type: ignore[arg-type]
+    ).run(until_caught_up=True)
+    events = sent(project)
+    for event in events:
+        validate(event)
+    assert [e["eventType"] for e in events] == ["COMPLETE"] * len(versions)
+    outputs = [e["outputs"][0] for e in events]
+    assert sorted(o["facets"]["version"]["datasetVersion"] for o in outputs) == sorted(
+        f"events@{v}" for v in versions
+    )
+    host, port = kafka_bootstrap.split(",")[0].rsplit(":", 1)
+    assert {(e["inputs"][0]["namespace"], e["inputs"][0]["name"]) for e in events} == {
+        (f"kafka://{host}:{port}", topic)
+    }
+    assert {e["job"]["facets"]["jobType"]["processingType"] for e in events} == {"STREAMING"}

@@ -11,6 +11,7 @@ RunEvent(eventTime='2026-12-01T10:00:00+00:00', ...)
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
@@ -68,7 +69,9 @@ def run_event(event: LineageEvent) -> RunEvent:
 
 
 def _facets(dataset: LineageDataset) -> dict[str, DatasetFacet]:
-    facets: dict[str, DatasetFacet] = {}
+    # dataQualityAssertions is an InputDatasetFacet in the client's class tree; it sits here,
+    # among the facets of the version the checks judged (the schema allows any facet there).
+    facets: dict[str, Any] = {}
     if dataset.fields:
         facets["schema"] = schema_dataset.SchemaDatasetFacet(
             fields=[

@@ -191,6 +191,7 @@ def assertions(results: Iterable[Any] | Mapping[str, Mapping[str, Any]]) -> tupl
             )
             for name, entry in results.items()
         )
+    judged: Iterable[Any] = results
     return tuple(
         Assertion(
             name=result.name,
@@ -202,7 +203,7 @@ def assertions(results: Iterable[Any] | Mapping[str, Mapping[str, Any]]) -> tupl
             actual=_text(result.observed),
             description=_text(result.message),
         )
-        for result in results
+        for result in judged
     )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pyarrow as pa
 
 from thermocline.catalog.commits import INPUTS_KEY
+from thermocline.catalog.config.sources import DerivedSource, FileSource, KafkaSource, SqlSource
 from thermocline.datasets.openlineage.emitter import Emitter, NullEmitter, emitter_for, emitter_of
 from thermocline.datasets.openlineage.events import (
     EventType,
@@ -70,8 +71,8 @@ class IngestLineage:
         self.emitter, self.project, self.lake, self.dataset = emitter, project, lake, dataset
         self.run_id = str(uuid.uuid4())
         source = project.dataset(dataset).source
-        self.derived = source.kind == "derived"
-        self.sql: str | None = getattr(source, "sql", None) if self.derived else None
+        self.derived = isinstance(source, DerivedSource)
+        self.sql = source.sql if isinstance(source, DerivedSource) else None
         self.job = f"{dataset}.{'derive' if self.derived else 'ingest'}"
 
     def started(self) -> IngestLineage:
@@ -139,8 +140,10 @@ class IngestLineage:
 
     def _inputs_of(self, version: int | None) -> tuple[LineageDataset, ...]:
         """A derived version's inputs at the versions its commit records; else the source."""
-        inputs = _commit_inputs(self.lake, self.dataset, version) if self.derived else {}
-        if version is None or not inputs:
+        inputs = {}
+        if self.derived and version is not None:
+            inputs = _commit_inputs(self.lake, self.dataset, version)
+        if not inputs:
             names = source_names(self.project, self.dataset, self.lake.uri)
             return tuple(LineageDataset(ns, name) for ns, name in names)
         return tuple(table_dataset(self.lake.uri, name, at) for name, at in inputs.items())
@@ -161,15 +164,17 @@ def source_names(project: Project, dataset: str, lake_uri: str) -> list[tuple[st
     source, the topic of a Kafka source, the table(s) of a SQL source, the input tables of a
     derived dataset."""
     source = project.dataset(dataset).source
-    if source.kind == "files":
+    if isinstance(source, FileSource):
         return [files_dataset(project.resolve_url(source.url))]
-    if source.kind == "kafka":
+    if isinstance(source, KafkaSource):
         servers = project.kafka.bootstrap_servers if project.kafka is not None else "kafka"
         return [kafka_dataset(servers, source.topic)]
-    if source.kind == "sql":
+    if isinstance(source, SqlSource):
         tables = [source.table] if source.table else _query_tables(source.query or "")
         return [sql_dataset(source.url, table) for table in tables]
-    return [lake_dataset(lake_uri, name) for name in getattr(source, "inputs", ())]
+    if isinstance(source, DerivedSource):
+        return [lake_dataset(lake_uri, name) for name in source.inputs]
+    return []
 
 
 def ingest_started(project: Project, catalog: Any, dataset: str) -> IngestLineage | _NoLineage:

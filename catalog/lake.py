@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import pyarrow.fs as pafs
 
 from thermocline.catalog.config import Project, expand_env
+from thermocline.catalog.config.lineage import OpenLineageConfig
 from thermocline.catalog.errors import LakeError
 
 __all__ = ["Lake"]
@@ -51,11 +52,14 @@ class Lake:
     """A lake root (``/abs/path`` or ``s3://bucket/prefix``) and the options to reach it.
 
     Build one with :meth:`open` or :meth:`from_project`; the storage options may hold secrets,
-    so they stay out of ``repr``.
+    so they stay out of ``repr``. A lake from a project also carries the project's OpenLineage
+    export (``lineage``, its file path made absolute), so code that holds only the catalog (the
+    training loader) sends its events where the project says.
     """
 
     uri: str
     storage_options: Mapping[str, str] = field(default_factory=dict, repr=False)
+    lineage: OpenLineageConfig | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def open(
@@ -100,7 +104,12 @@ class Lake:
             for key, value in project.lake.storage_options.items()
         }
         uri = expand_env(project.lake.uri, environ, "lake.uri")
-        return cls.open(uri, options, base_dir=project.root)
+        lineage = project.lineage.openlineage
+        path = project.resolve_url(lineage.path)
+        return replace(
+            cls.open(uri, options, base_dir=project.root),
+            lineage=lineage.model_copy(update={"path": path}),
+        )
 
     @property
     def is_local(self) -> bool:

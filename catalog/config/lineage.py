@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from thermocline.catalog.config.base import Model
 
@@ -38,6 +38,12 @@ class OpenLineageConfig(Model):
     )
     timeout_s: float = Field(5.0, gt=0, le=60, description="http transport: per event")
     namespace: str = Field("thermocline", min_length=1, description="the OpenLineage job namespace")
+
+    @field_validator("transport", mode="before")
+    @classmethod
+    def _bare_off(cls, value: object) -> object:
+        # YAML 1.1 reads a bare `transport: off` as false: that is the `off` it means.
+        return "off" if value is False else value
 
     @model_validator(mode="after")
     def _url_for_http(self) -> OpenLineageConfig:

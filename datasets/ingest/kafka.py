@@ -88,6 +88,7 @@ from thermocline.datasets.ingest.kafka_topic import (
 )
 from thermocline.datasets.ingest.pii import record_scan
 from thermocline.datasets.ingest.quarantine import quarantine_kafka
+from thermocline.datasets.openlineage.hooks import kafka_published
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.maintenance import CompactionResult, compact
 from thermocline.datasets.tables.quarantine import quarantine_id_of, remove_quarantine
@@ -370,6 +371,15 @@ class KafkaIngester:
                 remove_quarantine(self.catalog, quarantine_path)
             raise
         record_scan(self.catalog, self.decoder.pii.rows_to_record(pii, None if failed else version))
+        kafka_published(
+            self._project,
+            self.lake,
+            self.dataset,
+            version,
+            rows.schema,
+            results,
+            [r.message for r in failed],
+        )
         if results:  # held for the next flush; the commit carries their summary meanwhile
             kept = quarantine_id_of(quarantine_path) if quarantine_path is not None else None
             self.check_results.add(

@@ -35,6 +35,7 @@ from thermocline.datasets.ingest.judge import context_for, judge, part_judge
 from thermocline.datasets.ingest.pii import enforce, record_scan, redactions
 from thermocline.datasets.ingest.quarantine import quarantine_batch
 from thermocline.datasets.ingest.sources import read_new
+from thermocline.datasets.openlineage.hooks import ingest_started
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.quarantine import quarantine_id_of
 from thermocline.datasets.tables.staging import discard, stage
@@ -67,8 +68,27 @@ def ingest(
 
     With ``partition`` (a value of the first partition column), the run recomputes that
     partition from the source and replaces it; otherwise it appends what is new (a derived
-    dataset replaces what its inputs' new versions change, see :mod:`.derived`).
+    dataset replaces what its inputs' new versions change, see :mod:`.derived`). The run's
+    OpenLineage events (START, then COMPLETE or FAIL) go out when the project enables them.
     """
+    lineage = ingest_started(project, catalog, dataset)
+    try:
+        outcome = _ingest(project, catalog, dataset, partition=partition, now=now)
+    except Exception as error:
+        lineage.failed(error)
+        raise
+    lineage.finished(outcome)
+    return outcome
+
+
+def _ingest(
+    project: Project,
+    catalog: Catalog,
+    dataset: str,
+    *,
+    partition: str | None,
+    now: datetime | None,
+) -> IngestOutcome:
     lake = lake_of(catalog)
     spec = project.dataset(dataset)
     try:

@@ -20,6 +20,7 @@ import uuid
 
 from thermocline.catalog.catalog import TRAINING_RUN, Catalog, Event, current_user
 from thermocline.catalog.training_runs import TrainingRun
+from thermocline.datasets.openlineage.hooks import training_read
 from thermocline.datasets.training.plans import Plan
 
 __all__ = ["code_version", "new_run_id", "record_read"]
@@ -94,4 +95,5 @@ def record_read(
             "code_version": run.code_version,
         }
         catalog.record(Event(TRAINING_RUN, plan.dataset, plan.version, None, details))
+        training_read(catalog, run)
     return run

@@ -14,8 +14,11 @@ from thermocline.catalog.errors import TagNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.tables.versions import open_table
+from thermocline.datasets.training.models import load_train_function
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 from thermocline.pipelines.models import MODELS_GROUP, model_assets
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def materialize(project_file: Path, *selection: str) -> dg.ExecuteInProcessResult:
@@ -50,6 +53,17 @@ def test_the_model_is_an_asset_downstream_of_its_dataset(tmp_path: Path) -> None
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert graph.get(dg.AssetKey(MODEL)).parent_keys == {dg.AssetKey("rides")}
+
+
+def test_the_repository_project_has_the_demo_model_on_rides() -> None:
+    project = load_project(REPO_ROOT / "thermocline.yaml", environ={"THERMOCLINE_PII_KEY": "k"})
+    [asset] = model_assets(project)
+    spec = next(iter(asset.specs))
+    assert spec.key == dg.AssetKey("ride_fare_model")
+    assert [dep.asset_key for dep in spec.deps] == [dg.AssetKey("rides")]
+    model = project.models["ride_fare_model"]
+    assert callable(load_train_function("ride_fare_model", model.train))
+    assert set(model.columns) <= set(project.dataset("rides").schema_)
 
 
 def test_materializing_trains_on_the_new_version_and_records_the_dagster_run(

@@ -9,10 +9,19 @@ version and each metric as a number (plotted across materializations in the UI).
 
 >>> dg.Definitions(assets=[*dataset_assets, *model_assets(project)])     # doctest: +SKIP
 
+:func:`materialize_model` runs one model's asset in a recorded Dagster run (what the demo does
+after ingesting, so the training shows in the UI) and returns what it trained on.
+
+>>> with dagster_instance(project) as instance:                          # doctest: +SKIP
+...     run = materialize_model(project, "ride_fare_model", instance=instance)
+>>> run.ref, run.metrics["loss_last"]                                    # doctest: +SKIP
+('rides@3', 1.01)
+
 No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotations.
 """
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -22,7 +31,7 @@ from thermocline.catalog.config.models import ModelSpec
 from thermocline.catalog.errors import ThermoclineError
 from thermocline.datasets.training.models import TrainedModel, train_model
 
-__all__ = ["MODELS_GROUP", "model_assets", "model_metadata"]
+__all__ = ["MODELS_GROUP", "ModelRun", "materialize_model", "model_assets", "model_metadata"]
 
 MODELS_GROUP = "models"
 
@@ -32,6 +41,58 @@ def model_assets(project: Project) -> list[dg.AssetsDefinition]:
     asset reads the project and catalog through the ``thermocline`` resource
     (:class:`~thermocline.pipelines.definitions.ThermoclineResource`)."""
     return [_model_asset(name, spec) for name, spec in project.models.items()]
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One Dagster run of a model's asset: ``ref`` (``dataset@version``) and ``tag`` are None
+    when it failed, and ``error`` then says why."""
+
+    model: str
+    run_id: str
+    success: bool
+    ref: str | None = None
+    tag: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+def materialize_model(
+    project: Project,
+    model: str,
+    *,
+    instance: dg.DagsterInstance,
+    project_path: str | None = None,
+) -> ModelRun:
+    """Materialize ``model``'s asset alone (its dataset is read, not rebuilt) in ``instance``,
+    with the ``thermocline`` resource on ``project_path`` (default: ``project``'s file)."""
+    from thermocline.datasets.training.models import model_spec
+    from thermocline.pipelines.definitions import ThermoclineResource  # it will import us
+
+    spec = model_spec(project, model)
+    path = project_path or (str(project.path) if project.path else None)
+    result = dg.materialize(
+        [_model_asset(model, spec)],
+        resources={"thermocline": ThermoclineResource(project_path=path)},
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    )
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        data = failures[0].step_failure_data if failures else None
+        error = data.error.message.strip() if data is not None and data.error else None
+        if error and data is not None and data.error and data.error.cls_name == "Failure":
+            error = error.partition("Failure: ")[2] or error  # the description, bare
+        return ModelRun(model, result.run_id, False, error=error or "the run failed")
+    [materialization] = result.asset_materializations_for_node(model)
+    values = {key: value.value for key, value in materialization.metadata.items()}
+    metrics = {
+        key.removeprefix("metric/"): float(cast("float", value))
+        for key, value in values.items()
+        if key.startswith("metric/")
+    }
+    return ModelRun(model, result.run_id, True, str(values["dataset"]), str(values["tag"]), metrics)
 
 
 def model_metadata(trained: TrainedModel) -> dict[str, Any]:
@@ -65,7 +126,7 @@ def _model_asset(name: str, spec: ModelSpec) -> dg.AssetsDefinition:
             trained = train_model(project, catalog, name, run=context.run.run_id)
         except ThermoclineError as error:
             raise dg.Failure(
-                description=f"{name}: {error}",
+                description=str(error) if name in str(error) else f"{name}: {error}",
                 metadata={"model": name, "dataset": spec.dataset, "run_id": context.run.run_id},
             ) from error
         context.log.info(

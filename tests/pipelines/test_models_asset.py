@@ -13,10 +13,11 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.errors import TagNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
+from thermocline.datasets.ingest.run import ingest
 from thermocline.datasets.tables.versions import open_table
 from thermocline.datasets.training.models import load_train_function
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
-from thermocline.pipelines.models import MODELS_GROUP, model_assets
+from thermocline.pipelines.models import MODELS_GROUP, materialize_model, model_assets
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,3 +116,31 @@ def test_a_failing_training_fails_the_step_and_tags_nothing(
     assert "the optimizer diverged" in str(failure.step_failure_data.error)
     with pytest.raises(TagNotFoundError):
         catalog_of(project_file).tag("rides", MODEL)
+
+
+def test_materialize_model_runs_the_model_alone_and_says_what_it_trained_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project_file = model_project(tmp_path)
+    project = load_project(project_file, environ={})
+    add_rides(tmp_path, 2_000)
+    catalog = catalog_of(project_file)
+    assert ingest(project, catalog, "rides").status == "published"
+    instance = dg.DagsterInstance.ephemeral()
+
+    run = materialize_model(project, MODEL, instance=instance)
+
+    assert run.success, run.error
+    assert (run.ref, run.tag) == ("rides@0", f"rides@{MODEL}")
+    assert run.metrics["loss_last"] < 0.5 * run.metrics["loss_first"]
+    assert instance.get_run_by_id(run.run_id) is not None
+    assert [r.run_id for r in catalog.runs.find("rides")] == [run.run_id]
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = write_broken_models(tmp_path)
+    broken = load_project(model_project(tmp_path, train=f"{module}:raises"), environ={})
+    failed = materialize_model(broken, MODEL, instance=instance)
+    assert not failed.success
+    assert (failed.ref, failed.tag) == (None, None)
+    assert "the optimizer diverged" in (failed.error or "")
+    assert catalog.tag("rides", MODEL).version == 0  # still where the good run put it

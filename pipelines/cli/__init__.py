@@ -2,12 +2,12 @@
 
 One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
 ``checks``, ``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``tier``, ``runs``,
-``lineage``, ``search``, ``demo``), each with a ``register(group)`` that adds its commands to
-:data:`cli`;
-:mod:`.output` holds how every command prints (tables for people, ``--json`` for scripts) and
-how errors exit: a :class:`~thermocline.catalog.errors.ThermoclineError` or a usage error
-prints one line on stderr and exits 1, or 2 when the input was wrong (project file, arguments,
-unknown names); with ``--json`` the error is also one JSON object on stdout.
+``lineage``, ``train``, ``search``, ``demo``), each with a ``register(group)`` that adds its
+commands to :data:`cli`; :mod:`.output` holds how every command prints (tables for people,
+``--json`` for scripts) and how errors exit: a
+:class:`~thermocline.catalog.errors.ThermoclineError` or a usage error prints one line on stderr
+and exits 1, or 2 when the input was wrong (project file, arguments, unknown names); with
+``--json`` the error is also one JSON object on stdout.
 
 Startup stays fast: dagster, Great Expectations and torch are imported only inside the commands
 that need them (a test checks ``thermocline --help`` imports none of them).
@@ -36,6 +36,7 @@ from thermocline.pipelines.cli import (
     runs,
     search,
     tier,
+    train,
     ui,
     versions,
 )
@@ -96,6 +97,7 @@ for _group in (
     tier,
     runs,
     lineage,
+    train,
     search,
     demo,
 ):

@@ -80,6 +80,7 @@ def test_the_split_kept_every_command() -> None:
         "tier plan",
         "tier report",
         "tier restore",
+        "train",
         "ui",
         "ui down",
         "ui status",

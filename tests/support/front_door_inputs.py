@@ -46,6 +46,14 @@ BASE: dict[str, Any] = {
         },
         "events": {"source": {"kind": "kafka", "topic": "events"}, "schema": {"id": "int64"}},
     },
+    # `train` reaches a model whose function does not import: exit 2, and no torch in the fuzz.
+    "models": {
+        "fare_model": {
+            "dataset": "rides",
+            "columns": ["fare"],
+            "train": "thermocline_fuzz_no_such_module:fit",
+        }
+    },
 }
 
 # Strings never hold "/" or "://": a mutated lake URI stays a folder inside the test's own.
@@ -78,6 +86,7 @@ POOLS: dict[str, list[str]] = {
     "number": NUMBERS,
     "partition": ["2026-11-01", "2026-11-02", "2026-11-99", "abc", "", "2026-02-30", "1"],
     "reason": ["fuzz", "", "x" * 500, "line\nbreak", "[bold]markup[/]"],
+    "model": ["fare_model", "nope", "", "Fare_model", "rides", "fare_model@1", "m" * 300],
 }
 PARAM_POOLS = {
     "dataset": "dataset",
@@ -93,6 +102,8 @@ PARAM_POOLS = {
     "retention_hours": "number",
     "partition": "partition",
     "reason": "reason",
+    "model": "model",
+    "run_id": "name",
 }
 
 

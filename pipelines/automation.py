@@ -179,7 +179,7 @@ def source_sensor(name: str, spec: DatasetSpec) -> dg.SensorDefinition | None:
 
 def derived_automation(
     name: str, spec: DatasetSpec
-) -> tuple[dg.AutomationCondition | None, dg.AutomationConditionSensorDefinition | None]:
+) -> tuple[dg.AutomationCondition[Any] | None, dg.AutomationConditionSensorDefinition | None]:
     """A derived dataset's automation condition (eager: its inputs' new versions) and the
     sensor that evaluates it; (None, None) when its automation is off."""
     if spec.source is None or spec.source.kind != "derived" or not spec.automation.on("derived"):
@@ -247,7 +247,7 @@ def _pending_files(project: Project, lake: Lake, name: str, source: FileSource) 
 def _newest_watermark(project: Project, source: SqlSource, after: Any) -> Any:
     """The source's highest watermark past ``after`` (all of them when None); None if none.
     One aggregate query, the watermark a bound parameter as ingest binds it."""
-    column = source.watermark_column
+    column = str(source.watermark_column)
     url = _sqlalchemy_url(expand_env(source.url, None, "source.url"), project)
     engine = sa.create_engine(url)
     try:
@@ -266,7 +266,7 @@ def _newest_watermark(project: Project, source: SqlSource, after: Any) -> Any:
                     )
             else:
                 query = (source.query or "").strip().rstrip(";")
-                quoted = connection.dialect.identifier_preparer.quote(str(column))
+                quoted = connection.dialect.identifier_preparer.quote(column)
                 where = f" WHERE s.{quoted} > :watermark" if after is not None else ""
                 # The query is the project's own configuration, the column name quoted, the
                 # watermark a bound parameter.

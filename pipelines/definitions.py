@@ -85,7 +85,7 @@ def build_definitions(project: Project, project_path: str | None = None) -> dg.D
         for name, spec in project.datasets.items()
         if spec.source
     ]
-    sensors: list[dg.SensorDefinition] = []
+    sensors: list[dg.SensorDefinition | None] = []
     for name, spec in project.datasets.items():
         if spec.source is None:
             continue

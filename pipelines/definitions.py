@@ -16,10 +16,18 @@ job (``tier apply``, the tier report as numeric metadata; :mod:`thermocline.pipe
 on the project's ``tiering.schedule``. Writers of one dataset share a concurrency pool, and
 ``dagster.yaml`` limits every pool to one at a time.
 
+A derived dataset is an asset downstream of its inputs (group ``derived``; daily-partitioned
+like an input that is, partition by partition) with its column lineage in the metadata.
+Datasets run themselves as their ``automation:`` says: a source sensor per batch dataset, an
+automation condition on a derived one's inputs (:mod:`thermocline.pipelines.automation`).
+What the UI's catalog search finds a dataset by (owners, column schema with PII tags, tags per
+PII class and column) is :mod:`thermocline.pipelines.discovery`.
+
 No ``from __future__ import annotations`` here: Dagster reads the ``context`` annotations.
 """
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -27,12 +35,12 @@ import pyarrow as pa
 from dagster import AssetExecutionContext, OpExecutionContext
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import DatasetSpec, Project
+from thermocline.catalog.classifications import Classification
+from thermocline.catalog.config import DatasetSpec, DerivedSource, Project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
-from thermocline.datasets.ingest.kafka_topic import pending_records
 from thermocline.datasets.ingest.run import ingest
 from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
 from thermocline.datasets.tables.versions import open_table, read_dataset
@@ -44,7 +52,16 @@ from thermocline.pipelines.asset_checks import (
     declared_results,
     freshness_policy,
 )
+from thermocline.pipelines.automation import derived_automation, kafka_sensor, source_sensor
+from thermocline.pipelines.discovery import (
+    COLUMN_SCHEMA,
+    ColumnLineage,
+    asset_tags,
+    column_lineage_metadata,
+    column_schema,
+)
 from thermocline.pipelines.pii_checks import pii_check_spec, pii_report
+from thermocline.pipelines.resource import ThermoclineResource
 from thermocline.pipelines.streaming import batch_metadata, check_results
 from thermocline.pipelines.tiering import tiering_job, tiering_schedule
 from thermocline.quality.results import CheckResult
@@ -54,33 +71,30 @@ __all__ = ["ThermoclineResource", "build_definitions", "defs"]
 _PREVIEW_ROWS = 5
 
 
-class ThermoclineResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """The project file, and through it the lake and its catalog, that assets read and write.
-
-    An asset calls :meth:`load` once per execution and hands the catalog (which carries the
-    lake) to every function it calls; nothing below the code location builds its own.
-    """
-
-    project_path: str | None = None
-
-    def load(self) -> tuple[Project, Catalog]:
-        project = load_project(self.project_path)
-        return project, Catalog(Lake.from_project(project))
+_log = logging.getLogger(__name__)
 
 
 def build_definitions(project: Project, project_path: str | None = None) -> dg.Definitions:
     """Assets, checks, maintenance and tiering jobs, schedules and sensors for every dataset of
     ``project``."""
+    known = _Known.read(project)
     assets = [
-        (_kafka_asset if spec.source.kind == "kafka" else _dataset_asset)(project, name, spec)
+        (_kafka_asset if spec.source.kind == "kafka" else _dataset_asset)(
+            project, name, spec, known
+        )
         for name, spec in project.datasets.items()
         if spec.source
     ]
-    sensors = [
-        _kafka_sensor(name)
-        for name, spec in project.datasets.items()
-        if spec.source and spec.source.kind == "kafka"
-    ]
+    sensors: list[dg.SensorDefinition | None] = []
+    for name, spec in project.datasets.items():
+        if spec.source is None:
+            continue
+        if spec.source.kind == "kafka":
+            sensors.append(kafka_sensor(name, spec))
+        elif spec.source.kind == "derived":
+            sensors.append(derived_automation(name, spec)[1])
+        else:
+            sensors.append(source_sensor(name, spec))
     jobs = [_maintenance_job(name, spec) for name, spec in project.datasets.items()]
     schedules = [
         dg.ScheduleDefinition(job=job, cron_schedule="0 3 * * *", name=f"{job.name}_nightly")
@@ -94,9 +108,44 @@ def build_definitions(project: Project, project_path: str | None = None) -> dg.D
         assets=assets,
         jobs=[*jobs, *tier_jobs],
         schedules=schedules,
-        sensors=sensors,
+        sensors=[s for s in sensors if s is not None],
         resources={"thermocline": ThermoclineResource(project_path=project_path)},
     )
+
+
+class _Known:
+    """What the lake knows of the datasets when the code location loads: each table's columns
+    and the PII classifications, for the asset specs' schemas and tags. The UI must load when
+    the lake cannot be read (a dev S3 server that is down): then nothing is known, and the
+    materializations' metadata still carries both."""
+
+    def __init__(
+        self,
+        schemas: Mapping[str, pa.Schema],
+        classified: Mapping[str, Mapping[str, Classification]],
+    ) -> None:
+        self.schemas = schemas
+        self.classified = classified
+
+    @classmethod
+    def read(cls, project: Project) -> "_Known":
+        lake = Lake.from_project(project)
+        try:
+            classified = Catalog(lake).pii.current_all()
+        except Exception as error:  # any lake failure: show what the project file says
+            _log.warning("PII classifications not read (%s); the asset specs carry none", error)
+            return cls({}, {})
+        schemas = {}
+        for name, spec in project.datasets.items():
+            declared = spec.arrow_schema()
+            if declared is not None:
+                schemas[name] = declared
+                continue
+            try:
+                schemas[name] = pa.schema(open_table(lake, name).schema().to_arrow())
+            except Exception:  # noqa: S112 - no table yet, or unreadable: no columns
+                continue
+        return cls(schemas, classified)
 
 
 def _check_specs(project: Project, name: str) -> list[dg.AssetCheckSpec]:
@@ -115,21 +164,43 @@ def _check_events(
         yield asset_check_result(name, result)
 
 
-def _asset_spec(project: Project, name: str, spec: DatasetSpec, source_kind: str) -> dg.AssetSpec:
+def _asset_spec(
+    project: Project, name: str, spec: DatasetSpec, source_kind: str, known: _Known
+) -> dg.AssetSpec:
+    classified = known.classified.get(name, {})
+    schema = known.schemas.get(name)
+    metadata = {COLUMN_SCHEMA: column_schema(schema, classified)} if schema is not None else {}
+    deps: list[dg.AssetDep] = []
+    condition = None
+    if isinstance(spec.source, DerivedSource):
+        deps = [_input_dep(project, spec, i) for i in spec.source.inputs]
+        condition = derived_automation(name, spec)[0]
     return dg.AssetSpec(
         name,
-        group_name=f"{source_kind}_sources",
+        deps=deps,
+        group_name="derived" if source_kind == "derived" else f"{source_kind}_sources",
         kinds={"delta", source_kind},
         owners=spec.owners,
         description=spec.description or None,
-        tags={"thermocline/source": source_kind},
+        tags=asset_tags(source_kind, schema.names if schema is not None else [], classified),
+        metadata=metadata,
+        automation_condition=condition,
         freshness_policy=freshness_policy(project, name),
     )
 
 
-def _dataset_asset(project: Project, name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
+def _input_dep(project: Project, spec: DatasetSpec, name: str) -> dg.AssetDep:
+    """A derived dataset's dependency on input ``name``: day by day when both are
+    daily-partitioned, else on all of it."""
+    both = spec.partition_start is not None and project.dataset(name).partition_start is not None
+    return dg.AssetDep(name, partition_mapping=dg.IdentityPartitionMapping() if both else None)
+
+
+def _dataset_asset(
+    project: Project, name: str, spec: DatasetSpec, known: _Known
+) -> dg.AssetsDefinition:
     source_kind = spec.source.kind if spec.source else "none"
-    asset_spec = _asset_spec(project, name, spec, source_kind)
+    asset_spec = _asset_spec(project, name, spec, source_kind, known)
 
     # can_subset makes every output optional: with nothing new, nothing is materialized.
     partitions = (
@@ -167,7 +238,7 @@ def _dataset_asset(project: Project, name: str, spec: DatasetSpec) -> dg.AssetsD
             context.log.info(f"{name}: {outcome.description}; nothing to publish")
             return
         pii_check, pii_metadata = pii_report(catalog, name, spec, outcome.version)
-        metadata = _metadata(catalog, name, outcome.rows, outcome.description)
+        metadata = _metadata(catalog, name, outcome.rows, outcome.description, spec)
         yield dg.MaterializeResult(
             asset_key=name, metadata={**metadata, **checks_table, **pii_metadata}
         )
@@ -176,13 +247,15 @@ def _dataset_asset(project: Project, name: str, spec: DatasetSpec) -> dg.AssetsD
     return materialize
 
 
-def _kafka_asset(project: Project, name: str, spec: DatasetSpec) -> dg.AssetsDefinition:
+def _kafka_asset(
+    project: Project, name: str, spec: DatasetSpec, known: _Known
+) -> dg.AssetsDefinition:
     """Micro-batch mode for a topic: a run consumes until caught up, exactly once, and
     materializes when it published (the long-lived service is ``thermocline ingest kafka``).
     Each check reports its first failure over the run's micro-batches. A micro-batch that
     failed a blocking check was quarantined while the stream went on; the run then fails, as a
     batch quarantine does, so that downstream assets wait."""
-    asset_spec = _asset_spec(project, name, spec, "kafka")
+    asset_spec = _asset_spec(project, name, spec, "kafka", known)
 
     @dg.multi_asset(
         name=name,
@@ -199,7 +272,9 @@ def _kafka_asset(project: Project, name: str, spec: DatasetSpec) -> dg.AssetsDef
             context.log.info(f"{name}: the topic has nothing new")
             return
         rows = sum(r.published for r in reports)
-        metadata = _metadata(catalog, name, rows, f"{len(reports)} micro-batch(es) from Kafka")
+        metadata = _metadata(
+            catalog, name, rows, f"{len(reports)} micro-batch(es) from Kafka", spec
+        )
         versions = [r.version for r in reports if r.version is not None]
         pii_check, pii_metadata = pii_report(catalog, name, spec, max(versions, default=None))
         yield dg.MaterializeResult(
@@ -211,57 +286,19 @@ def _kafka_asset(project: Project, name: str, spec: DatasetSpec) -> dg.AssetsDef
     return consume
 
 
-def _kafka_sensor(name: str) -> dg.SensorDefinition:
-    """Requests a micro-batch run when the topic has records the table lacks, unless a run it
-    requested is still queued or going. Off by default: the long-lived service is the usual
-    way; turn the sensor on for small topics."""
-    sensor_name = f"{name}_kafka_sensor"
-
-    @dg.sensor(
-        name=sensor_name,
-        target=[name],
-        minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.STOPPED,
-        description=f"Micro-batch ingestion of {name} when its topic has new records.",
-    )
-    def sensor(
-        context: dg.SensorEvaluationContext, thermocline: ThermoclineResource
-    ) -> dg.RunRequest | dg.SkipReason:
-        busy = context.instance.get_runs(
-            filters=dg.RunsFilter(
-                statuses=[
-                    dg.DagsterRunStatus.QUEUED,
-                    dg.DagsterRunStatus.NOT_STARTED,
-                    dg.DagsterRunStatus.STARTING,
-                    dg.DagsterRunStatus.STARTED,
-                ],
-                tags={"dagster/sensor_name": sensor_name},
-            ),
-            limit=1,
-        )
-        if busy:
-            return dg.SkipReason(f"run {busy[0].run_id} is still ingesting {name}")
-        project, catalog = thermocline.load()
-        pending = pending_records(project, catalog.lake, name)
-        if not pending:
-            return dg.SkipReason(f"{name}: the table has every record of the topic")
-        return dg.RunRequest(tags={"thermocline/pending_records": str(pending)})
-
-    return sensor
-
-
-def _metadata(catalog: Catalog, name: str, rows_published: int, source: str) -> dict[str, Any]:
+def _metadata(
+    catalog: Catalog, name: str, rows_published: int, source: str, spec: DatasetSpec
+) -> dict[str, Any]:
     lake = catalog.lake
     table = open_table(lake, name)
-    schema = table.schema().to_arrow()
+    schema = pa.schema(table.schema().to_arrow())
+    lineage = _column_lineage(catalog, spec)
     actions = pa.table(table.get_add_actions(flatten=True))
     sizes = actions.column("size_bytes").to_pylist() if actions.num_rows else []
     rows = actions.column("num_records").to_pylist() if actions.num_rows else []
     preview = read_dataset(catalog, name).head(_PREVIEW_ROWS).to_pylist()
     return {
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(f.name, str(f.type)) for f in pa.schema(schema)]
-        ),
+        COLUMN_SCHEMA: column_schema(schema, catalog.pii.current(name), lineage),
         "dagster/row_count": sum(r or 0 for r in rows),
         "delta/version": table.version(),
         "delta/table_uri": lake.table_uri(name),
@@ -270,7 +307,21 @@ def _metadata(catalog: Catalog, name: str, rows_published: int, source: str) -> 
         "rows_published": rows_published,
         "source": source,
         "preview": dg.MetadataValue.md(_markdown(preview)),
+        **column_lineage_metadata(lineage),
     }
+
+
+def _column_lineage(catalog: Catalog, spec: DatasetSpec) -> ColumnLineage | None:
+    """Which input columns each column of a SQL-derived dataset comes from, from the inputs'
+    schemas; None when unknown (not derived, a Python function, or SQL the derived reader
+    cannot trace)."""
+    source = spec.source
+    if not isinstance(source, DerivedSource) or source.sql is None:
+        return None
+    from thermocline.datasets.ingest.derived_columns import column_lineage
+
+    schemas = {i: pa.schema(open_table(catalog.lake, i).schema().to_arrow()) for i in source.inputs}
+    return column_lineage(source.sql, schemas)
 
 
 def _markdown(rows: list[dict[str, Any]]) -> str:

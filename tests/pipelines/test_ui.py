@@ -17,12 +17,14 @@ import shutil
 import socket
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from waits import wait_until
 
 from thermocline.catalog.config import Project
@@ -99,6 +101,11 @@ def dagster_ui(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tupl
     root.mkdir()
     for name in ("thermocline.yaml", "rides.suite.json", "dagster.yaml"):
         shutil.copy(REPO_ROOT / name, root / name)
+    # The test launches the run itself: rides' source sensor (on by default) would take the
+    # batch first. test_daemon.py is where the sensor runs it.
+    config = yaml.safe_load((root / "thermocline.yaml").read_text())
+    config["datasets"]["rides"]["automation"] = {"enabled": False}
+    (root / "thermocline.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     write_demo_rides_csv(root / ".thermocline" / "demo" / "rides", ROWS)
     # The lake must be <root>/lake, whatever the developer's shell exports; dagster dev inherits
     # this environment (and the working directory, as when run from the project folder).
@@ -239,6 +246,44 @@ query Asset($path: [String!]!) {
   }
 }
 """
+
+
+RELOAD = """
+mutation Reload($name: String!) {
+  reloadRepositoryLocation(repositoryLocationName: $name) {
+    __typename
+    ... on WorkspaceLocationEntry { name loadStatus }
+    ... on Error { message }
+  }
+}
+"""
+
+DISCOVERY = """
+query Discovery($path: [String!]!) {
+  assetNodeOrError(assetKey: {path: $path}) {
+    __typename
+    ... on AssetNode {
+      description
+      owners {
+        __typename
+        ... on UserAssetOwner { email }
+        ... on TeamAssetOwner { team }
+      }
+      tags { key value }
+      metadataEntries {
+        label
+        ... on TableSchemaMetadataEntry {
+          schema { columns { name type description tags { key value } } }
+        }
+      }
+    }
+  }
+}
+"""
+# Dagster OSS's catalog search resolves tag:, owner:, kind:, group: (column: and column_tag:
+# parse, but only Dagster+ resolves them): a PII class is the asset tag pii/<class>.
+SEARCH = 'tag:"pii/email"'
+SEARCH_PNG = Path("/work/notes/ui-search.png")
 
 
 def _asset_job_selector(gql: GraphQL, asset: str) -> dict[str, Any]:
@@ -401,3 +446,46 @@ def test_ui_runs_asset_and_shows_graph(dagster_ui: tuple[Project, UiInfo], tmp_p
     assert 'data-tooltip="rides"' in dom, "the asset graph has no `rides` node"
     assert f"{len(CHECKS)} / {len(CHECKS)} Passed" in dom
     assert "Empty graph" not in dom
+
+    _check_discovery(gql, selector["repositoryLocationName"], info, tmp_path)
+
+
+def _check_discovery(gql: GraphQL, location: str, info: UiInfo, tmp_path: Path) -> None:
+    """After the run's PII scan, a reload of the code location gives rides its PII column tags
+    and the asset tag pii/email; the catalog searched by that tag lists rides alone."""
+    reloaded = gql(RELOAD, name=location)["reloadRepositoryLocation"]
+    assert reloaded["__typename"] == "WorkspaceLocationEntry", reloaded
+
+    def discovered() -> dict[str, Any] | None:
+        node: dict[str, Any] = gql(DISCOVERY, path=["rides"])["assetNodeOrError"]
+        tags = {t["key"]: t["value"] for t in node.get("tags", [])}
+        return node if "pii/email" in tags else None
+
+    node = wait_until(discovered, LOAD_SECONDS, "the reloaded rides asset to carry pii/email")
+    tags = {t["key"]: t["value"] for t in node["tags"]}
+    assert tags["thermocline/source"] == "files"
+    assert tags["column/rider_email"] == ""
+    assert node["owners"] == [
+        {"__typename": "UserAssetOwner", "email": "data-platform@thermocline.dev"}
+    ]
+    assert node["description"].startswith("Synthetic taxi rides")
+    (schema,) = [e for e in node["metadataEntries"] if e["label"] == "dagster/column_schema"]
+    columns = {c["name"]: c for c in schema["schema"]["columns"]}
+    email_tags = {t["key"]: t["value"] for t in columns["rider_email"]["tags"]}
+    assert email_tags == {"pii_class": "email", "pii_review": "detected", "pii_action": "hash"}
+    assert columns["rider_email"]["description"] == "PII: email (hash; detected)"
+    assert {t["key"] for t in columns["fare"]["tags"]} == {"pii_class", "pii_review"}
+    events = gql(DISCOVERY, path=["ride_events"])["assetNodeOrError"]
+    assert not any(t["key"].startswith("pii/") for t in events["tags"]), events["tags"]
+
+    png = tmp_path / "catalog-search.png"
+    query = urllib.parse.urlencode({"asset-selection": SEARCH})
+    dom = _screenshot(f"{info.url}/assets?{query}", png, tmp_path / "chromium-profile")
+    data = png.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{png} is not a PNG"
+    assert len(data) > MIN_SCREENSHOT_BYTES, f"{png} is {len(data)} bytes: a blank page?"
+    assert 'href="/assets/rides' in dom, "the catalog search for a PII class lists rides"
+    assert 'href="/assets/ride_events' not in dom, "ride_events holds no email"
+    if SEARCH_PNG.parent.is_dir():
+        shutil.copy(png, SEARCH_PNG)
+    print(f"catalog search screenshot: {png}")

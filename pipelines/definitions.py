@@ -60,6 +60,7 @@ from thermocline.pipelines.discovery import (
     column_lineage_metadata,
     column_schema,
 )
+from thermocline.pipelines.models import model_assets
 from thermocline.pipelines.pii_checks import pii_check_spec, pii_report
 from thermocline.pipelines.resource import ThermoclineResource
 from thermocline.pipelines.streaming import batch_metadata, check_results
@@ -85,6 +86,7 @@ def build_definitions(project: Project, project_path: str | None = None) -> dg.D
         for name, spec in project.datasets.items()
         if spec.source
     ]
+    assets += model_assets(project)
     sensors: list[dg.SensorDefinition | None] = []
     for name, spec in project.datasets.items():
         if spec.source is None:

@@ -10,7 +10,6 @@ session is stopped afterwards. Waits poll the lake and the instance with a deadl
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import signal
 import sys
@@ -194,10 +193,6 @@ def test_the_automation_condition_requests_the_derived_dataset_after_its_input(
     assert run.asset_selection == {dg.AssetKey("city_fares")}
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("thermocline.datasets.ingest.derived_columns") is None,
-    reason="the derived reader is not on this branch yet (#17: it lands with the derived slice)",
-)
 def test_the_derived_dataset_is_recomputed_when_its_input_is(daemon: Daemon) -> None:
     lake = Lake.from_project(daemon.project)
     wait_until(

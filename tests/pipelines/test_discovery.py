@@ -49,6 +49,7 @@ datasets:
     source:
       kind: derived
       inputs: [rides]
+      partition_wise: true
       sql: SELECT day, sum(fare) AS fares FROM rides GROUP BY day
     partition_by: [day]
     partition_start: 2026-01-01

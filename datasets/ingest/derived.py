@@ -8,9 +8,12 @@ latest version once and reads exactly those versions through the lake's pyarrow 
 
 The commit records what it was computed from: :data:`INPUTS_KEY` holds ``{input: version}``
 and one app transaction per input, ``derived:<input>`` (:func:`derived_app_id`), holds the
-version. Those positions are the recompute rule and the race guard: a run whose inputs are all
-at their recorded versions publishes nothing, and a run that planned against positions another
-run has moved since is refused (:class:`CommitConflictError`) and discards its batch. What a
+version. Those positions are the recompute rule: a run whose inputs are all at their recorded
+versions (and whose query is the latest plain run's, :func:`definition_changed`) publishes
+nothing. Every derived commit also moves the run count :data:`RUN_APP_ID` by one: a run or a
+partition run that planned against a table another one has committed to since is refused
+(:class:`CommitConflictError`) and discards its batch. A derived batch that fails a check is
+quarantined without any commit, so the next run computes it again. What a
 run recomputes (everything, or only the partitions whose input files changed) is planned by
 :mod:`.derived_plan`; the result replaces that much of the table (``mode="overwrite"``).
 
@@ -60,11 +63,14 @@ from thermocline.datasets.tables.staging import partition_value
 from thermocline.datasets.tables.versions import live_files, open_table, read_dataset
 
 __all__ = [
+    "PLAIN_APP_ID",
+    "RUN_APP_ID",
+    "definition_app_id",
+    "definition_changed",
     "definition_fingerprint",
     "derived_app_id",
     "read_new",
     "read_partition",
-    "recorded_definition",
     "recorded_inputs",
 ]
 
@@ -74,13 +80,26 @@ def derived_app_id(input_dataset: str) -> str:
     return f"derived:{input_dataset}"
 
 
-_DEFINITION_LOOKBACK = 50  # commits; maintenance commits sit between derived runs
+RUN_APP_ID = "derived-run"
+"""App transaction counting a derived table's commits (plain runs, partition runs, replays):
+each sets it one past the value it planned against, so of two derived commits planned against
+the same table state delta-rs lets one in. (No dataset name has a hyphen, so none of these ids
+clashes with :func:`derived_app_id`.)"""
+PLAIN_APP_ID = "derived-plain"
+"""App transaction holding the run count of the latest plain (whole-table) run."""
+
+
+def definition_app_id(fingerprint: str) -> str:
+    """App transaction holding the run count at which a plain run last used the query or
+    function with ``fingerprint``: equal to :data:`PLAIN_APP_ID`'s value when the latest plain
+    run used it. One read each, whatever the history's length."""
+    return f"derived-definition:{fingerprint}"
 
 
 def definition_fingerprint(dataset: str, source: DerivedSource, project: Project | None) -> str:
     """A fingerprint of what computes ``dataset``: the SQL text (whitespace folded), or the
     function's reference and source code (its reference alone when the source cannot be
-    read). A different fingerprint than the one recorded recomputes everything."""
+    read). A different fingerprint than the latest plain run's recomputes everything."""
     if source.sql is not None:
         text = "sql:" + " ".join(source.sql.split())
     else:
@@ -94,18 +113,19 @@ def definition_fingerprint(dataset: str, source: DerivedSource, project: Project
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def recorded_definition(table: DeltaTable | None) -> str | None:
-    """The fingerprint (:data:`DEFINITION_KEY`) of the latest plain derived run among the last
-    :data:`_DEFINITION_LOOKBACK` commits; None when there is none (a table computed before
-    fingerprints were recorded: only new input versions recompute it). Partition runs do not
-    count: they recomputed one partition, so the rest may still hold an older query's rows."""
+def definition_changed(table: DeltaTable | None, fingerprint: str) -> bool:
+    """Whether the latest plain run of ``table`` computed with another query or function (a
+    table without a plain run yet has nothing to compare: its first one recomputes all)."""
     if table is None:
-        return None
-    for commit in table.history(_DEFINITION_LOOKBACK):
-        if commit.get(KIND_KEY) == "derived" and PARTITION_KEY not in commit:
-            found = commit.get(DEFINITION_KEY)
-            return str(found) if found is not None else None
-    return None
+        return False
+    plain = table.transaction_version(PLAIN_APP_ID)
+    return plain is not None and table.transaction_version(definition_app_id(fingerprint)) != plain
+
+
+def _run_positions(table: DeltaTable | None) -> tuple[int, int | None]:
+    """(this commit's run count, the count it is planned against)."""
+    before = table.transaction_version(RUN_APP_ID) if table is not None else None
+    return (before or 0) + 1, before
 
 
 def recorded_inputs(table: DeltaTable | None, inputs: Sequence[str]) -> dict[str, int | None]:
@@ -157,7 +177,6 @@ def read_new(
     recorded = recorded_inputs(table, source.inputs)
     pinned = _pin(catalog, dataset, source.inputs)
     definition = definition_fingerprint(dataset, source, project)
-    recorded_fingerprint = recorded_definition(table)
     for name, given in pinned.items():
         before = recorded[name]
         if before is not None and given.version < before:
@@ -173,7 +192,7 @@ def read_new(
         column,
         states,
         table_exists=table is not None,
-        definition_changed=recorded_fingerprint not in (None, definition),
+        definition_changed=definition_changed(table, definition),
     )
     if plan is None:
         return None
@@ -188,6 +207,7 @@ def read_new(
         partitions = None
         data = _compute(catalog, dataset, source, project, pinned, column, None)
     moved = {n for n, s in states.items() if s.moved}
+    run, run_before = _run_positions(table)
     return _batch(
         dataset,
         spec,
@@ -195,8 +215,16 @@ def read_new(
         data,
         pinned,
         reason,
-        app_transactions={derived_app_id(n): pinned[n].version for n in sorted(moved)},
-        expected={derived_app_id(n): recorded[n] for n in source.inputs},
+        app_transactions={
+            **{derived_app_id(n): pinned[n].version for n in sorted(moved)},
+            RUN_APP_ID: run,
+            PLAIN_APP_ID: run,
+            definition_app_id(definition): run,
+        },
+        expected={
+            **{derived_app_id(n): recorded[n] for n in source.inputs},
+            RUN_APP_ID: run_before,
+        },
         definition=definition,
         replace_partitions="all" if partitions is None else tuple(sorted(partitions, key=str)),
         partition=None,
@@ -232,6 +260,7 @@ def read_partition(
     lake = lake_of(catalog)
     table = open_or_none(lake, dataset)
     recorded = recorded_inputs(table, source.inputs)
+    run, run_before = _run_positions(table)
     pinned = _pin(catalog, dataset, source.inputs)
     data = _compute(catalog, dataset, source, project, pinned, column, frozenset({key}))
     if column not in data.column_names:
@@ -253,8 +282,11 @@ def read_partition(
         data,
         pinned,
         f"partition {column}={key}",
-        app_transactions={},
-        expected={derived_app_id(n): recorded[n] for n in source.inputs},
+        app_transactions={RUN_APP_ID: run},
+        expected={
+            **{derived_app_id(n): recorded[n] for n in source.inputs},
+            RUN_APP_ID: run_before,
+        },
         definition=definition_fingerprint(dataset, source, project),
         replace_partitions=(value,),
         partition=key,

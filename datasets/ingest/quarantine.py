@@ -136,11 +136,17 @@ def quarantine_batch(
             "replace": batch.replace if isinstance(batch.replace, str) else list(batch.replace),
             "metadata": carried,
             "positions": batch.app_transactions,
+            "expected": batch.expected_positions,
             "schema_changes": None
             if batch.schema_changes is None
             else asdict(batch.schema_changes),
         },
     )
+    if batch.commit_metadata.get(KIND_KEY) == "derived":
+        # No positions-only commit: a derived table's positions say which input versions its
+        # rows were computed from, and these rows are not in it. The next run computes the same
+        # thing again; a replay publishes these rows if nothing was committed since.
+        return folder
     table = open_or_none(lake, dataset)
     if table is not None:
         schema = arrow_schema(table)
@@ -245,7 +251,10 @@ def replay(
         if record.state != "replayed" and version is not None:
             mark_replayed(catalog, record, version)  # a crash after the publish: finish it
         return ReplayOutcome(record.id, record.dataset, "already_replayed", 0, version)
-    if table is None or not _positions_published(table, record):
+    derived = record.publish.get("metadata", {}).get(KIND_KEY) == "derived"
+    if derived:
+        _check_derived_unchanged(table, record)
+    elif table is None or not _positions_published(table, record):
         raise QuarantineError(
             f"quarantine {record.id} of {record.dataset}: its source positions were never "
             "published (the run stopped between quarantining and publishing them), so the next "
@@ -257,8 +266,10 @@ def replay(
     # A partition run replaces its partition with a recompute of the whole source: replayed
     # after anything else consumed that source, it would drop what was loaded since.
     positions: dict[str, int] = dict(record.publish.get("positions") or {})
-    if overwrite and (
-        not positions or any(table.transaction_version(a) != v for a, v in positions.items())
+    if (
+        overwrite
+        and not derived
+        and (not positions or any(table.transaction_version(a) != v for a, v in positions.items()))
     ):
         partition = record.publish.get("metadata", {}).get(PARTITION_KEY, "PARTITION")
         raise QuarantineError(
@@ -267,7 +278,7 @@ def replay(
             f"since. Run the partition again (thermocline ingest batch {record.dataset} "
             f"--partition {partition}), then thermocline quarantine discard {record.id[:12]}"
         )
-    current = arrow_schema(table)
+    current = arrow_schema(table) if table is not None else None  # a derived first run's
     kept = read_quarantined(catalog, record)
     evolved = evolve_schema(current, kept)
     data = evolved.data
@@ -314,10 +325,16 @@ def replay(
     )
     # Overwrite: move the positions on by one, so a run that read the source before this replay
     # loses its race (and a rival commit of them makes delta-rs reject this one). A derived
-    # dataset's positions are its inputs' versions, so they stay: a run that read before this
-    # replay saw those versions recorded already and publishes nothing.
-    derived = record.publish.get("metadata", {}).get(KIND_KEY) == "derived"
-    moved = {a: v + 1 for a, v in positions.items()} if overwrite and not derived else {}
+    # batch publishes the positions its run would have: the table is where that run planned.
+    expected: dict[str, int | None] = {app: None}
+    if derived:
+        moved = positions
+        expected.update(record.publish.get("expected") or {})
+    elif overwrite:
+        moved = {a: v + 1 for a, v in positions.items()}
+        expected.update(positions)
+    else:
+        moved = {}
     replaced = record.publish.get("replace", "touched")
     try:
         version = publish_keyed(
@@ -327,7 +344,7 @@ def replay(
             mode="overwrite" if overwrite else "append",
             reason=f"replay of quarantine {record.id[:12]}: {record.description}",
             app_transactions={app: 1, **moved},
-            expected_positions={app: None, **(positions if overwrite else {})},
+            expected_positions=expected,
             metadata={
                 **record.publish.get("metadata", {}),
                 REPLAYED_KEY: record.id,
@@ -373,6 +390,20 @@ def _per_source(batch: SourceBatch) -> list[tuple[str, dict[str, object], pa.Tab
         parts.append((file.url, position, data.slice(start, rows)))
         start += rows
     return parts
+
+
+def _check_derived_unchanged(table: DeltaTable | None, record: QuarantinedBatch) -> None:
+    """A derived batch replays only onto the table its run planned against: a commit since
+    (a later run, a partition run) means its rows may be stale, or already recomputed."""
+    expected = dict(record.publish.get("expected") or {})
+    have = {a: (table.transaction_version(a) if table is not None else None) for a in expected}
+    if have != expected:
+        raise QuarantineError(
+            f"quarantine {record.id[:12]} of {record.dataset} was computed from input versions "
+            f"the table has moved past (it recorded {expected}, it is at {have}): replaying it "
+            f"could publish stale rows. Run it again (thermocline ingest batch {record.dataset}), "
+            f"then thermocline quarantine discard {record.id[:12]}"
+        )
 
 
 def _positions_published(table: DeltaTable, record: QuarantinedBatch) -> bool:

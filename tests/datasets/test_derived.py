@@ -21,7 +21,7 @@ import pytest
 from cli_runner import thermocline
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.commits import INPUTS_KEY, KIND_KEY, PARTITION_KEY, QUARANTINE_KEY
+from thermocline.catalog.commits import INPUTS_KEY, KIND_KEY, PARTITION_KEY
 from thermocline.catalog.config import Project
 from thermocline.catalog.errors import CommitConflictError, ConfigError, InputError
 from thermocline.catalog.lake import Lake
@@ -300,15 +300,43 @@ def test_an_error_check_failure_quarantines_the_derived_batch(tmp_path: Path, la
     assert outcome.status == "quarantined", outcome
     assert outcome.quarantine_path is not None
     assert any(not c.passed and c.name.startswith("range") for c in outcome.checks)
-    assert read_dataset(catalog, "zone_days").count_rows() == 0
-    commit = last_commit(lake, "zone_days")
-    assert commit[QUARANTINE_KEY] == outcome.quarantine_path
-    assert json.loads(commit[INPUTS_KEY])["trips"] == open_table(lake, "trips").version()
-    # Its inputs' versions count as read: the next run has nothing new, until one moves.
-    assert ingest(project, catalog, "zone_days").status == "nothing_new"
+    # No commit: the table's positions must not claim input versions its rows were not
+    # computed from. The next run computes the same batch again, and it fails again.
+    assert lake.filesystem.get_file_info("zone_days/_delta_log").type.name == "NotFound"
+    again = ingest(project, catalog, "zone_days")
+    assert again.status == "quarantined"
+    assert again.quarantine_path != outcome.quarantine_path
     landing.land_trips([(DAYS[0], 2, 0.5)])
     ingest(project, catalog, "trips")
     assert ingest(project, catalog, "zone_days").status == "quarantined"
+
+
+def test_a_quarantined_partition_is_recomputed_by_the_next_run(
+    tmp_path: Path, local_lake: Lake
+) -> None:
+    """A partition-wise run whose changed day fails a check publishes nothing and moves no
+    position; the next run (after another input version) recomputes that day too, instead of
+    leaving its old rows for good."""
+    checks = "    quality:\n      checks:\n        - {check: range, column: fares, max: 100}\n"
+    project = make_project(tmp_path, PROJECT + checks)
+    catalog = Catalog(local_lake)
+    landing = seeded(project, catalog)
+    assert ingest(project, catalog, "zone_days").status == "published"
+    table = open_table(local_lake, "zone_days")
+    recorded = {n: table.transaction_version(derived_app_id(n)) for n in ("trips", "zones")}
+    landing.land_trips([(DAYS[0], 1, 500.0)])  # day 0's harbour fares break the range
+    ingest(project, catalog, "trips")
+    assert ingest(project, catalog, "zone_days").status == "quarantined"
+    table = open_table(local_lake, "zone_days")
+    assert {n: table.transaction_version(derived_app_id(n)) for n in recorded} == recorded
+    relaxed = make_project(tmp_path, PROJECT)  # the range was too strict: fixed
+    landing.land_trips([(DAYS[2], 2, 1.0)])
+    ingest(relaxed, catalog, "trips")
+    outcome = ingest(relaxed, catalog, "zone_days")
+    assert outcome.status == "published", outcome
+    assert f"day={DAYS[0]}" in outcome.description
+    assert f"day={DAYS[2]}" in outcome.description
+    assert derived_rows(catalog) == landing.expected()
 
 
 def test_a_function_source_gets_the_inputs_as_tables(
@@ -546,3 +574,52 @@ def test_a_partition_run_needs_a_partition_wise_query(tmp_path: Path, local_lake
     seeded(project, catalog)
     with pytest.raises(ConfigError, match=r"set source\.partition_wise: true"):
         ingest(project, catalog, "zone_days", partition=DAYS[0].isoformat())
+
+
+def test_a_partition_run_and_a_plain_run_racing_publish_one_of_them(
+    project: Project, local_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plain run commits after the partition run planned and checked its positions but
+    before it commits: the partition run must lose (it would add the day's rows twice)."""
+    from thermocline.datasets.tables import writes
+
+    catalog = Catalog(local_lake)
+    landing = seeded(project, catalog)
+    ingest(project, catalog, "zone_days")
+    new_day = DAYS[2] + dt.timedelta(days=1)
+    landing.land_trips([(new_day, 1, 2.0), (new_day, 2, 3.0)])
+    ingest(project, catalog, "trips")
+    original = writes._add_new_columns
+    rival: list[IngestOutcome] = []
+
+    def plain_run_lands_first(*args: Any, **kwargs: Any) -> Any:
+        if not rival:
+            monkeypatch.setattr(writes, "_add_new_columns", original)
+            rival.append(ingest(project, catalog, "zone_days"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(writes, "_add_new_columns", plain_run_lands_first)
+    with pytest.raises(CommitConflictError):
+        ingest(project, catalog, "zone_days", partition=new_day.isoformat())
+    assert rival[0].status == "published"
+    assert derived_rows(catalog) == landing.expected()
+
+
+def test_a_changed_query_is_found_however_many_commits_came_since_the_last_plain_run(
+    project: Project, tmp_path: Path, local_lake: Lake
+) -> None:
+    catalog = Catalog(local_lake)
+    landing = seeded(project, catalog)
+    ingest(project, catalog, "zone_days")
+    for _ in range(3):
+        ingest(project, catalog, "zone_days", partition=DAYS[0].isoformat())
+    table = open_table(local_lake, "zone_days")
+    for _ in range(60):  # commits that are not derived runs (as maintenance makes)
+        table.alter.set_table_description("zone days")
+    changed = make_project(
+        tmp_path, PROJECT.replace("sum(t.fare) AS fares", "sum(t.fare) * 2 AS fares")
+    )
+    outcome = ingest(changed, catalog, "zone_days")
+    assert outcome.status == "published", outcome
+    doubled = [(d, n, rides, round(2 * fares, 6)) for d, n, rides, fares in landing.expected()]
+    assert derived_rows(catalog) == doubled

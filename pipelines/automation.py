@@ -157,6 +157,8 @@ def source_sensor(name: str, spec: DatasetSpec) -> dg.SensorDefinition | None:
         if busy is not None:
             return dg.SkipReason(f"run {busy} is still materializing {name}")
         project, catalog = thermocline.load()
+        if not project.dataset(name).automation.on(source.kind):
+            return dg.SkipReason(_switched_off(name))
         now = project.dataset(name).source
         cursor = context.cursor or ""
         if isinstance(now, FileSource):
@@ -192,7 +194,12 @@ def derived_automation(
         emit_backfills=False,
         description=f"Recomputes {name} when one of its inputs has a new version.",
     )
-    return dg.AutomationCondition.eager(), sensor
+    condition = dg.AutomationCondition.eager()
+    if spec.partition_start is not None:
+        # eager() only looks at the latest day; a late file for an older day of an input must
+        # recompute that day too.
+        condition = condition.without(dg.AutomationCondition.in_latest_time_window())
+    return condition, sensor
 
 
 def kafka_sensor(name: str, spec: DatasetSpec) -> dg.SensorDefinition | None:
@@ -221,12 +228,23 @@ def kafka_sensor(name: str, spec: DatasetSpec) -> dg.SensorDefinition | None:
         if busy is not None:
             return dg.SkipReason(f"run {busy} is still ingesting {name}")
         project, catalog = thermocline.load()
+        if project.dataset(name).automation.enabled is False:
+            return dg.SkipReason(_switched_off(name))
         pending = pending_records(project, catalog.lake, name)
         if not pending:
             return dg.SkipReason(f"{name}: the table has every record of the topic")
         return dg.RunRequest(tags={"thermocline/pending_records": str(pending)})
 
     return sensor
+
+
+def _switched_off(name: str) -> str:
+    """Why a sensor skips after the project file turned its dataset's automation off: the
+    file is read at every tick, the sensor list only when the code location loads."""
+    return (
+        f"{name}: automation is off in the project file (datasets.{name}.automation); reload "
+        "the code location to remove this sensor"
+    )
 
 
 def _running(instance: dg.DagsterInstance, sensor_name: str) -> str | None:

@@ -42,7 +42,11 @@ from thermocline.datasets.tables.staging import discard, stage
 from thermocline.quality.pii.policy import transformed_schema
 from thermocline.quality.results import CheckResult, blocking, check_summary
 
-__all__ = ["IngestOutcome", "ingest"]
+__all__ = ["CONFLICT_RETRIES", "IngestOutcome", "ingest"]
+
+CONFLICT_RETRIES = 2
+"""Reads again after losing a publish race; past that, :class:`CommitConflictError` (many
+writers of one dataset at once: Dagster's pool for the dataset keeps it to one)."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,20 @@ def ingest(
     partition from the source and replaces it; otherwise it appends what is new (a derived
     dataset replaces what its inputs' new versions change, see :mod:`.derived`). The run's
     OpenLineage events (START, then COMPLETE or FAIL) go out when the project enables them.
+
+    A run that loses a publish race to another run (:class:`CommitConflictError`: a sensor's
+    run and a person's on the same new file) discards its batch and reads the source again,
+    up to :data:`CONFLICT_RETRIES` times: what the other run left is loaded, or nothing is new.
     """
     lineage = ingest_started(project, catalog, dataset)
     try:
-        outcome = _ingest(project, catalog, dataset, partition=partition, now=now)
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                outcome = _ingest(project, catalog, dataset, partition=partition, now=now)
+                break
+            except CommitConflictError:
+                if attempt == CONFLICT_RETRIES:
+                    raise
     except Exception as error:
         lineage.failed(error)
         raise

@@ -111,8 +111,8 @@ def test_a_run_that_loses_the_race_discards_its_staging_and_the_retry_loads_the_
     project: Project, lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue #13: a rival run publishes between this run's read and its publish. This run's
-    listing overlaps the rival's, so it must publish nothing, leave no staged file behind, and
-    say so; the next run loads what is left, and every row is in the table once."""
+    listing overlaps the rival's, so its batch must not be published and must leave no staged
+    file behind; it reads again and loads what is left, and every row is in the table once."""
     catalog = Catalog(lake)
     add(project, "a.csv", "id,city\n1,oslo\n2,rome\n")
     read_new = run_module.read_new
@@ -127,17 +127,37 @@ def test_a_run_that_loses_the_race_discards_its_staging_and_the_retry_loads_the_
 
     add(project, "b.csv", "id,city\n3,kyiv\n4,oslo\n")
     monkeypatch.setattr(run_module, "read_new", read_then_lose)
-    with pytest.raises(CommitConflictError, match="another run published this input first"):
-        ingest(project, catalog, "events")
+    outcome = ingest(project, catalog, "events")  # loses, reads again: c.csv is what is left
+    assert (outcome.status, outcome.rows) == ("published", 1)
     table = open_table(lake, "events")
+    assert table.version() == 1, "the rival's version, then the retry's"
     data_files = {p for p in stored_files(lake, "events") if not p.startswith("_delta_log/")}
     assert data_files == {a["path"] for a in live_files(table)}, "the loser's staging is gone"
-
-    assert table.version() == 0
-    again = ingest(project, catalog, "events")
-    assert (again.status, again.rows) == ("published", 1)
     ids = read_dataset(catalog, "events").to_table()["id"].to_pylist()
     assert sorted(ids) == [1, 2, 3, 4, 5]
+
+
+def test_a_run_that_keeps_losing_the_race_says_so(
+    project: Project, lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past its retries a run raises the conflict, with nothing of its own published."""
+    catalog = Catalog(lake)
+    read_new = run_module.read_new
+    landed = iter(range(100))
+
+    def read_then_lose(*args: Any, **options: Any) -> Any:
+        batch = read_new(*args, **options)
+        with monkeypatch.context() as inner:
+            inner.setattr(run_module, "read_new", read_new)
+            assert ingest(project, catalog, "events").status == "published"  # the rival
+        add(project, f"n{next(landed)}.csv", "id,city\n9,oslo\n")  # and more keeps landing
+        return batch
+
+    add(project, "a.csv", "id,city\n1,oslo\n")
+    monkeypatch.setattr(run_module, "read_new", read_then_lose)
+    with pytest.raises(CommitConflictError, match="another run published this input first"):
+        ingest(project, catalog, "events")
+    assert next(landed) == run_module.CONFLICT_RETRIES + 1
 
 
 def test_files_without_rows_publish_nothing_and_are_read_once_they_have_rows(

@@ -145,6 +145,23 @@ def test_the_file_sensor_requests_a_run_for_new_files_and_only_once(tmp_path: Pa
     assert second.run_key != request.run_key
 
 
+def test_switching_automation_off_in_the_project_file_stops_the_running_sensor(
+    tmp_path: Path,
+) -> None:
+    """The daemon keeps the sensor it loaded; the project file it reads at every tick says
+    the dataset's automation is off now, so the sensor requests nothing."""
+    project = write_project(tmp_path, RIDES.format(automation="{}"))
+    tick = Ticker(project, "rides_source_sensor")
+    add_csv(tmp_path, 1)
+    assert project.path is not None
+    project.path.write_text(
+        project.path.read_text().replace("automation: {}", "automation: {enabled: false}")
+    )
+    skipped = tick()
+    assert isinstance(skipped, dg.SkipReason)
+    assert "automation is off in the project file" in (skipped.skip_message or "")
+
+
 def test_the_file_sensor_waits_while_a_run_it_requested_is_going(tmp_path: Path) -> None:
     project = write_project(tmp_path, RIDES.format(automation="{}"))
     tick = Ticker(project, "rides_source_sensor")
@@ -255,3 +272,33 @@ def test_interval_s_is_the_sensors_minimum_interval(tmp_path: Path, interval: in
     project = write_project(tmp_path, RIDES.format(automation=f"{{interval_s: {interval}}}"))
     defs = build_definitions(project, str(project.path))
     assert defs.get_sensor_def("rides_source_sensor").minimum_interval_seconds == interval
+
+
+def test_a_late_day_of_an_input_recomputes_that_day_of_a_daily_derived_dataset(
+    tmp_path: Path,
+) -> None:
+    """Dagster's eager condition looks at the latest day only; a file that lands late for an
+    older day of the input must recompute that day of a partition-wise derived dataset."""
+    project = write_project(
+        tmp_path,
+        RIDES.format(automation="{}").replace(
+            "    automation: {}\n",
+            "    partition_by: [day]\n    partition_start: 2026-11-01\n",
+        )
+        + """
+  daily_fares:
+    source:
+      kind: derived
+      inputs: [rides]
+      partition_wise: true
+      sql: SELECT day, sum(fare) AS fares FROM rides GROUP BY day
+    partition_by: [day]
+    partition_start: 2026-11-01
+""",
+    )
+    defs = build_definitions(project, str(project.path))
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    instance.report_runless_asset_event(dg.AssetMaterialization("rides", partition="2026-11-02"))
+    after = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert after.get_requested_partitions(dg.AssetKey("daily_fares")) == {"2026-11-02"}

@@ -30,7 +30,7 @@ import inspect
 import json
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -41,7 +41,6 @@ from deltalake.exceptions import DeltaError
 
 from thermocline.catalog.catalog import Catalog, lake_of
 from thermocline.catalog.commits import (
-    ADDED_COLUMNS_KEY,
     DEFINITION_KEY,
     INPUTS_KEY,
     KIND_KEY,
@@ -52,13 +51,11 @@ from thermocline.catalog.errors import (
     ConfigError,
     DatasetNotFoundError,
     InputError,
-    SchemaEvolutionError,
     ThermoclineError,
 )
 from thermocline.datasets.ingest.base import SourceBatch, arrow_schema, open_or_none
 from thermocline.datasets.ingest.derived_plan import InputState, changed_partitions, plan_recompute
-from thermocline.datasets.ingest.evolution import evolve_schema
-from thermocline.datasets.ingest.schema_changes import evolved_changes
+from thermocline.datasets.ingest.schema_changes import conform_batch
 from thermocline.datasets.tables.staging import partition_value
 from thermocline.datasets.tables.versions import live_files, open_table, read_dataset
 
@@ -501,16 +498,6 @@ def _batch(
         mode="overwrite",
         replace=replace_partitions,
     )
-    table_schema = arrow_schema(table) if table is not None else None
-    try:
-        evolved = evolve_schema(
-            table_schema if table_schema is not None else spec.arrow_schema(), data
-        )
-    except SchemaEvolutionError as error:
-        error.batch = raw
-        raise
-    added = evolved.added if table_schema is not None else ()
-    if added:
-        metadata[ADDED_COLUMNS_KEY] = json.dumps(list(added))
-    changes = evolved_changes(table_schema, [(data.schema, evolved)], evolved.schema)
-    return replace(raw, data=evolved.data, added_columns=added, schema_changes=changes)
+    return conform_batch(
+        raw, arrow_schema(table) if table is not None else None, spec.arrow_schema()
+    )

@@ -16,14 +16,19 @@ SchemaChanges(added={'tip': 'double'}, removed=(), retyped={})
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pyarrow as pa
 
-from thermocline.datasets.ingest.evolution import EvolvedBatch
+from thermocline.catalog.commits import ADDED_COLUMNS_KEY
+from thermocline.catalog.errors import SchemaEvolutionError
+from thermocline.datasets.ingest.base import SourceBatch
+from thermocline.datasets.ingest.evolution import EvolvedBatch, evolve_schema
 from thermocline.quality.results import SchemaChanges
 
-__all__ = ["evolved_changes", "schema_changes"]
+__all__ = ["conform_batch", "evolved_changes", "schema_changes"]
 
 
 def schema_changes(before: pa.Schema | None, after: pa.Schema | None) -> SchemaChanges | None:
@@ -54,3 +59,29 @@ def evolved_changes(
             if column in names and column not in retyped:
                 retyped[column] = (str(table.field(column).type), str(read.field(column).type))
     return SchemaChanges(added=added, removed=tuple(removed), retyped=retyped)
+
+
+def conform_batch(
+    raw: SourceBatch, table_schema: pa.Schema | None, declared: pa.Schema | None
+) -> SourceBatch:
+    """``raw`` (one piece, as a SQL or derived read gives) conformed to the table's schema, or
+    to ``declared`` for a new table: the columns it adds are recorded in its commit metadata
+    and, with what it removed or retyped, in its schema changes. A conflict raises
+    :class:`SchemaEvolutionError` carrying ``raw``, so the caller can quarantine it."""
+    try:
+        evolved = evolve_schema(table_schema if table_schema is not None else declared, raw.data)
+    except SchemaEvolutionError as error:
+        error.batch = raw
+        raise
+    added = evolved.added if table_schema is not None else ()
+    metadata = dict(raw.commit_metadata)
+    if added:
+        metadata[ADDED_COLUMNS_KEY] = json.dumps(list(added))
+    changes = evolved_changes(table_schema, [(raw.data.schema, evolved)], evolved.schema)
+    return replace(
+        raw,
+        data=evolved.data,
+        commit_metadata=metadata,
+        added_columns=added,
+        schema_changes=changes,
+    )

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -21,7 +19,6 @@ from deltalake import DeltaTable
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import (
-    ADDED_COLUMNS_KEY,
     KIND_KEY,
     WATERMARK_KEY,
     decode_watermark,
@@ -35,14 +32,12 @@ from thermocline.catalog.config import (
 )
 from thermocline.catalog.errors import (
     ConfigError,
-    SchemaEvolutionError,
     SourceHistoryError,
     SourceReadError,
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.base import SourceBatch, arrow_schema, open_or_none
-from thermocline.datasets.ingest.evolution import evolve_schema
-from thermocline.datasets.ingest.schema_changes import evolved_changes
+from thermocline.datasets.ingest.schema_changes import conform_batch
 
 __all__ = [
     "last_watermark",
@@ -159,18 +154,7 @@ def read_new(
         mode="append" if column else "overwrite",
         watermark=watermark,
     )
-    try:
-        evolved = evolve_schema(
-            table_schema if table_schema is not None else spec.arrow_schema(), data
-        )
-    except SchemaEvolutionError as error:
-        error.batch = raw
-        raise
-    added = evolved.added if table_schema is not None else ()
-    if added:
-        metadata[ADDED_COLUMNS_KEY] = json.dumps(list(added))
-    changes = evolved_changes(table_schema, [(data.schema, evolved)], evolved.schema)
-    return replace(raw, data=evolved.data, added_columns=added, schema_changes=changes)
+    return conform_batch(raw, table_schema, spec.arrow_schema())
 
 
 def _sqlalchemy_url(url: str, project: Project | None) -> str:

@@ -383,7 +383,9 @@ def test_two_racing_derived_runs_publish_exactly_one_version(
     project: Project, local_lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Both runs read the same input versions before either publishes (a barrier after the
-    read): one publishes, the other loses the compare-and-swap and publishes nothing."""
+    read): one publishes, the other loses the compare-and-swap and publishes nothing (its
+    read-again retry is switched off, to see the loss itself)."""
+    monkeypatch.setattr(run_module, "CONFLICT_RETRIES", 0)
     catalog = Catalog(local_lake)
     landing = seeded(project, catalog)
     ingest(project, catalog, "zone_days")
@@ -583,6 +585,7 @@ def test_a_partition_run_and_a_plain_run_racing_publish_one_of_them(
     before it commits: the partition run must lose (it would add the day's rows twice)."""
     from thermocline.datasets.tables import writes
 
+    monkeypatch.setattr(run_module, "CONFLICT_RETRIES", 0)  # see the loss, not the retry
     catalog = Catalog(local_lake)
     landing = seeded(project, catalog)
     ingest(project, catalog, "zone_days")

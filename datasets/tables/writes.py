@@ -100,6 +100,14 @@ def publish(
                 f"{staged.dataset}: the table this batch was read against is gone; discard "
                 "this batch and read the source again"
             ) from None
+        # No commit retries: delta-rs would otherwise rebase a create that lost to a
+        # concurrent create onto it as version 1, a second CREATE TABLE holding the same
+        # source rows again (reproduced on the local lake and on RGW).
+        creating = CommitProperties(
+            custom_metadata=custom,
+            max_commit_retries=0,
+            app_transactions=[Transaction(app, v) for app, v in (app_transactions or {}).items()],
+        )
         try:
             create_table_with_add_actions(
                 uri,
@@ -107,7 +115,7 @@ def publish(
                 actions,
                 partition_by=list(staged.partition_by) or None,
                 storage_options=options,
-                commit_properties=properties,
+                commit_properties=creating,
             )
         except DeltaError as error:  # another writer created the table first
             raise CommitConflictError(

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.errors import DatasetNotFoundError, InputError
+from thermocline.catalog.errors import CommitConflictError, DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.demo import demo_rides
 from thermocline.datasets.tables.staging import discard, stage
@@ -167,3 +167,40 @@ def test_a_big_batch_is_written_as_parallel_files_with_exact_stats(local_lake: L
     assert spans[-1][1] == rows - 1
     assert all(low == previous[1] + 1 for previous, (low, _, _) in pairwise(spans))
     assert read_dataset(Catalog(local_lake), "big").count_rows() == rows
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_two_first_publishes_racing_create_the_table_once(lake: Lake, trial: int) -> None:
+    """Both read a source against no table yet and publish at the same moment: one creates
+    the table, the other must lose. delta-rs would otherwise rebase the losing create onto the
+    winner as a second CREATE TABLE version with the same rows (it did, every time)."""
+    catalog = Catalog(lake)
+    name = f"first_{trial}"
+    rows = pa.table({"id": list(range(5))})
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def first_publish() -> None:
+        staged = stage(lake, name, rows)
+        barrier.wait()
+        try:
+            outcomes.append(
+                publish(
+                    catalog,
+                    staged,
+                    app_transactions={f"files:{name}": 1},
+                    expected_positions={f"files:{name}": None},
+                )
+            )
+        except CommitConflictError:
+            discard(lake, staged)
+            outcomes.append("lost")
+
+    threads = [threading.Thread(target=first_publish) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str) == [0, "lost"]
+    assert read_dataset(catalog, name).count_rows() == 5
+    assert open_table(lake, name).version() == 0

@@ -153,7 +153,7 @@ def test_unknown_dataset_is_one_line_and_non_zero(project: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"error: unknown dataset 'nope' in {project / 'thermocline.yaml'}; "
-        "datasets: ride_events, rides"
+        "datasets: ride_events, ride_features, rides"
     )
 
 

@@ -17,7 +17,6 @@ both in the project's Dagster instance, so the UI shows ``rides, ride_events -> 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
 
 import dagster as dg
 
@@ -97,7 +96,7 @@ def run_training_demo(project: Project, catalog: Catalog) -> TrainingDemo:
 
 def _latest(catalog: Catalog) -> int | None:
     try:
-        return cast("int", open_table(catalog.lake, DEMO_FEATURES).version())
+        return open_table(catalog.lake, DEMO_FEATURES).version()
     except DatasetNotFoundError:
         return None
 

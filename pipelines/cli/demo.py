@@ -164,7 +164,7 @@ def _training_demo(ctx: Context) -> None:
             f"`thermocline lineage {model.tag}` and `thermocline runs`):",
             markup=False,
         )
-        out.print(render(done.lineage, "up", limit=LINEAGE_COMMITS))
+        out.print(render(done.lineage, "up", limit=LINEAGE_COMMITS), crop=False)
     out.print(
         f"In the Dagster UI: rides, ride_events -> {DEMO_FEATURES} -> {DEMO_MODEL}, each run "
         "with its checks and metadata."

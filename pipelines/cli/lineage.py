@@ -69,7 +69,7 @@ def lineage(ctx: Context, ref: str, up: bool, down: bool, depth: int | None, as_
     if as_json:
         print_json({"direction": direction, "depth": depth, **graph.to_dict()})
         return
-    out.print(render(graph, direction))
+    out.print(render(graph, direction), crop=False)  # long lines stay whole when piped
 
 
 def render(graph: LineageGraph, direction: str, *, limit: int | None = None) -> Tree:

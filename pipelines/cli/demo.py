@@ -117,7 +117,7 @@ def _event_demo(ctx: Context, events: int) -> None:
 
 
 def _training_demo(ctx: Context) -> None:
-    from thermocline.pipelines.cli.lineage import render
+    from thermocline.pipelines.cli.lineage import print_tree, render
     from thermocline.pipelines.demo_training import (
         DEMO_FEATURES,
         DEMO_MODEL,
@@ -164,7 +164,7 @@ def _training_demo(ctx: Context) -> None:
             f"`thermocline lineage {model.tag}` and `thermocline runs`):",
             markup=False,
         )
-        out.print(render(done.lineage, "up", limit=LINEAGE_COMMITS), crop=False)
+        print_tree(render(done.lineage, "up", limit=LINEAGE_COMMITS))
     out.print(
         f"In the Dagster UI: rides, ride_events -> {DEMO_FEATURES} -> {DEMO_MODEL}, each run "
         "with its checks and metadata."

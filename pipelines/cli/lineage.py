@@ -27,7 +27,9 @@ from thermocline.pipelines.cli.output import json_option, out, print_json
 if TYPE_CHECKING:
     from thermocline.datasets.tables.lineage_graph import Direction, Edge, LineageGraph, Node
 
-__all__ = ["lineage", "register"]
+__all__ = ["lineage", "print_tree", "register", "render"]
+
+_PIPED_TREE_WIDTH = 1_000
 
 _VERB = {
     "consumed": "consumed by",
@@ -69,7 +71,21 @@ def lineage(ctx: Context, ref: str, up: bool, down: bool, depth: int | None, as_
     if as_json:
         print_json({"direction": direction, "depth": depth, **graph.to_dict()})
         return
-    out.print(render(graph, direction), crop=False)  # long lines stay whole when piped
+    print_tree(render(graph, direction))
+
+
+def print_tree(tree: Tree) -> None:
+    """Print ``tree`` on stdout; piped (a script, a log, ``make demo | tee``), its lines are
+    kept whole however long, as a tree's guides would otherwise crop them at the width."""
+    if out.is_terminal:
+        out.print(tree)
+        return
+    width = out.width
+    out.width = max(width, _PIPED_TREE_WIDTH)
+    try:
+        out.print(tree, crop=False)
+    finally:
+        out.width = width
 
 
 def render(graph: LineageGraph, direction: str, *, limit: int | None = None) -> Tree:

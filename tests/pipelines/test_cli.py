@@ -338,7 +338,8 @@ def test_the_demo_trains_a_model_and_prints_its_lineage_back_to_files_and_offset
     assert run.version == features, "the tag points at the version trained on"
     assert f"trained ride_fare_model on ride_features@{features} in Dagster run" in printed
     lineage = printed[printed.index(f"lineage of training run {run.run_id} ") :]
-    assert f"ride_features@{features} (derived, 300 rows)" in lineage
+    read = f"ride_features@{features} (derived, 300 rows) | checks: 3 passed, 0 failed\n"
+    assert read in lineage, "the long line of the read is printed whole"
     assert "rider_email: email -> hash" in lineage, "the PII decision on rides is shown"
 
     # The versions the features were computed from, as their commit records them.

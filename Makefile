@@ -21,7 +21,9 @@ setup: $(BIN)/.installed
 
 ## demo: a Dagster run ingests a new batch of demo rides into the local lake; then ride events
 ## go through the dev Kafka broker (Tansu, started here; no S3 needed) into their own table;
-## last, a bad batch of rides that the GX suite quarantines, naming the expectation it broke
+## Dagster builds ride_features from both and trains ride_fare_model on it, and the lineage of
+## that training run is printed back to the source file and Kafka offsets; last, a bad batch
+## of rides that the GX suite quarantines, naming the expectation it broke
 demo: setup
 	$(BIN)/thermocline dev up --no-s3 > /dev/null
 	$(BIN)/thermocline demo --events 20000

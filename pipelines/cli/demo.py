@@ -9,7 +9,11 @@ from thermocline.catalog.errors import ThermoclineError
 from thermocline.pipelines.cli.context import Context
 from thermocline.pipelines.cli.output import err, out, print_history
 
-__all__ = ["demo", "register"]
+__all__ = ["LINEAGE_COMMITS", "demo", "register"]
+
+LINEAGE_COMMITS = 3
+"""In the demo's lineage, the earlier commits shown under each version; the rest on one line
+(ride events arrive in many micro-batches, one commit each)."""
 
 
 @click.command()
@@ -83,6 +87,8 @@ def demo(ctx: Context, rows: int, events: int, bad: bool) -> None:
         raise ThermoclineError(f"the Dagster run {run.run_id[:8]} failed; see the output above")
     if events:
         _event_demo(ctx, events)
+    if run.version is not None and not bad:
+        _training_demo(ctx)
 
 
 def _event_demo(ctx: Context, events: int) -> None:
@@ -107,6 +113,61 @@ def _event_demo(ctx: Context, events: int) -> None:
     out.print(
         "The Dagster UI shows each micro-batch as a materialization of ride_events, with its "
         "offsets, lag and checks."
+    )
+
+
+def _training_demo(ctx: Context) -> None:
+    from thermocline.pipelines.cli.lineage import print_tree, render
+    from thermocline.pipelines.demo_training import (
+        DEMO_FEATURES,
+        DEMO_MODEL,
+        run_training_demo,
+        training_demo_ready,
+    )
+
+    if not training_demo_ready(ctx.project, ctx.catalog):
+        if DEMO_FEATURES in ctx.project.datasets:
+            out.print(
+                f"\n{DEMO_FEATURES} needs ride events too: run `thermocline demo --events N` "
+                f"to build it and train {DEMO_MODEL}"
+            )
+        return
+    with err.status(f"building {DEMO_FEATURES} and training {DEMO_MODEL} with Dagster..."):
+        done = run_training_demo(ctx.project, ctx.catalog)
+    if not done.features_success or done.model is None:
+        raise ThermoclineError(
+            f"the Dagster run {done.features_run_id[:8]} of {DEMO_FEATURES} failed: "
+            f"{done.features_error}"
+        )
+    features = f"{DEMO_FEATURES}@{done.features_version}"
+    out.print(
+        f"\nDagster run {done.features_run_id[:8]} "
+        + (f"built {features}" if done.features_published else f"found {features} up to date")
+        + " (DuckDB over the latest rides and ride_events)"
+    )
+    model = done.model
+    if not model.success:
+        raise ThermoclineError(
+            f"the Dagster run {model.run_id[:8]} of {DEMO_MODEL} failed: {model.error}"
+        )
+    metrics = model.metrics
+    out.print(
+        f"trained {DEMO_MODEL} on {model.ref} in Dagster run {model.run_id[:8]}: loss "
+        f"{metrics.get('loss_first', float('nan')):.2f} -> {metrics.get('loss_last', 0):.2f} "
+        f"over {metrics.get('steps', 0):.0f} steps ({metrics.get('rows', 0):.0f} rows)"
+    )
+    version = (model.ref or "").rpartition("@")[2]
+    out.print(f"tagged {model.tag} -> version {version}")
+    if done.lineage is not None:
+        out.print(
+            f"\nlineage of training run {model.run_id} back to its sources (see also "
+            f"`thermocline lineage {model.tag}` and `thermocline runs`):",
+            markup=False,
+        )
+        print_tree(render(done.lineage, "up", limit=LINEAGE_COMMITS))
+    out.print(
+        f"In the Dagster UI: rides, ride_events -> {DEMO_FEATURES} -> {DEMO_MODEL}, each run "
+        "with its checks and metadata."
     )
 
 

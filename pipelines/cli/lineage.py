@@ -27,7 +27,9 @@ from thermocline.pipelines.cli.output import json_option, out, print_json
 if TYPE_CHECKING:
     from thermocline.datasets.tables.lineage_graph import Direction, Edge, LineageGraph, Node
 
-__all__ = ["lineage", "register"]
+__all__ = ["lineage", "print_tree", "register", "render"]
+
+_PIPED_TREE_WIDTH = 1_000
 
 _VERB = {
     "consumed": "consumed by",
@@ -69,30 +71,63 @@ def lineage(ctx: Context, ref: str, up: bool, down: bool, depth: int | None, as_
     if as_json:
         print_json({"direction": direction, "depth": depth, **graph.to_dict()})
         return
-    out.print(render(graph, direction))
+    print_tree(render(graph, direction))
 
 
-def render(graph: LineageGraph, direction: str) -> Tree:
+def print_tree(tree: Tree) -> None:
+    """Print ``tree`` on stdout; piped (a script, a log, ``make demo | tee``), its lines are
+    kept whole however long, as a tree's guides would otherwise crop them at the width."""
+    if out.is_terminal:
+        out.print(tree)
+        return
+    width = out.width
+    out.width = max(width, _PIPED_TREE_WIDTH)
+    try:
+        out.print(tree, crop=False)
+    finally:
+        out.width = width
+
+
+def render(graph: LineageGraph, direction: str, *, limit: int | None = None) -> Tree:
     """The graph as a tree from its root: upstream under "from", downstream under "to"; a
-    node met again is shown once more by name only ("see above")."""
+    node met again is shown once more by name only ("see above").
+
+    ``limit``: under each version, show at most this many of the earlier commits whose rows
+    it holds (``rows from``, oldest first) and sum up the rest on one line: how many, the
+    versions, the Kafka offsets per partition and the number of files they consumed, and their
+    checks (a table fed by many Kafka micro-batches has a commit each)."""
     root = graph.nodes[graph.root]
     tree = Tree(_line(root))
     shown: set[str] = {root.id}
     if direction in ("up", "both"):
         branch = tree.add("[bold]from[/]")
-        _grow(graph, branch, root.id, up=True, shown=shown)
+        _grow(graph, branch, root.id, up=True, shown=shown, limit=limit)
         if not branch.children:
             branch.add("(nothing recorded upstream)")
     if direction in ("down", "both"):
         branch = tree.add("[bold]to[/]")
-        _grow(graph, branch, root.id, up=False, shown=shown)
+        _grow(graph, branch, root.id, up=False, shown=shown, limit=limit)
         if not branch.children:
             branch.add("(nothing recorded downstream)")
     return tree
 
 
-def _grow(graph: LineageGraph, branch: Tree, node_id: str, *, up: bool, shown: set[str]) -> None:
-    for edge in graph.parents(node_id) if up else graph.children(node_id):
+def _grow(
+    graph: LineageGraph,
+    branch: Tree,
+    node_id: str,
+    *,
+    up: bool,
+    shown: set[str],
+    limit: int | None = None,
+) -> None:
+    edges = graph.parents(node_id) if up else graph.children(node_id)
+    hidden: list[Edge] = []
+    if limit is not None and up:
+        commits = sorted((e for e in edges if e.kind == "part_of"), key=lambda e: _order(graph, e))
+        hidden = commits[limit:]
+        edges = [e for e in edges if e not in hidden]
+    for edge in edges:
         other = edge.source if up else edge.target
         node = graph.nodes[other]
         if other in shown:
@@ -100,7 +135,46 @@ def _grow(graph: LineageGraph, branch: Tree, node_id: str, *, up: bool, shown: s
             continue
         shown.add(other)
         child = branch.add(_how(edge, up) + _line(node))
-        _grow(graph, child, other, up=up, shown=shown)
+        _grow(graph, child, other, up=up, shown=shown, limit=limit)
+    if hidden:
+        branch.add(_more(graph, [graph.nodes[e.source] for e in hidden]))
+
+
+def _order(graph: LineageGraph, edge: Edge) -> tuple[str, int]:
+    """Versions by number (``rides@10`` after ``rides@9``), not by id text."""
+    from thermocline.datasets.tables.lineage_graph import VersionNode
+
+    node = graph.nodes[edge.source]
+    return (node.dataset, node.version) if isinstance(node, VersionNode) else (node.id, -1)
+
+
+def _more(graph: LineageGraph, nodes: list[Node]) -> str:
+    """One line for the commits ``limit`` left out: versions, what they consumed, checks."""
+    from thermocline.datasets.tables.lineage_graph import KafkaRange, SourceFile, VersionNode
+
+    versions = [n for n in nodes if isinstance(n, VersionNode)]
+    refs = sorted((v.dataset, v.version) for v in versions)
+    span = f"{refs[0][0]}@{refs[0][1]}..{refs[-1][1]}" if refs else ""
+    offsets: dict[tuple[str, int], tuple[int, int]] = {}
+    files = 0
+    for node in nodes:
+        for edge in graph.parents(node.id):
+            source = graph.nodes[edge.source]
+            if isinstance(source, KafkaRange):
+                key = (source.topic, source.partition)
+                low, high = offsets.get(key, (source.first, source.last))
+                offsets[key] = (min(low, source.first), max(high, source.last))
+            elif isinstance(source, SourceFile):
+                files += 1
+    consumed = [f"kafka {t}[{p}] offsets {a}..{b}" for (t, p), (a, b) in sorted(offsets.items())]
+    if files:
+        consumed.append(f"{files} file(s)")
+    passed = sum(v.checks.passed for v in versions)
+    failed = sum(v.checks.failed for v in versions)
+    warned = sum(v.checks.warned for v in versions)
+    checks = f"checks: {passed} passed, {failed} failed" + (f", {warned} warned" if warned else "")
+    parts = [f"and {len(nodes)} more commit(s) {span}".rstrip(), *consumed, checks]
+    return f"[dim]{escape(_FROM['part_of'])}:[/] " + escape(" | ".join(parts))
 
 
 def _how(edge: Edge, up: bool) -> str:

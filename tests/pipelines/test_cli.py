@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -21,11 +22,14 @@ import pytest
 from cli_runner import thermocline
 
 from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.commits import FILES_KEY, INPUTS_KEY
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.demo import write_next_demo_batch
-from thermocline.datasets.tables.versions import read_dataset
+from thermocline.datasets.tables.versions import open_table, read_dataset
 from thermocline.datasets.tables.writes import write
+from thermocline.pipelines.cli.demo import LINEAGE_COMMITS
+from thermocline.pipelines.ui import dagster_instance
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -153,7 +157,7 @@ def test_unknown_dataset_is_one_line_and_non_zero(project: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.strip() == (
         f"error: unknown dataset 'nope' in {project / 'thermocline.yaml'}; "
-        "datasets: ride_events, rides"
+        "datasets: ride_events, ride_features, rides"
     )
 
 
@@ -209,7 +213,9 @@ def as_json(project: Path, *args: str) -> Any:
 def test_versions_through_the_command_line(project: Path) -> None:
     ingest_demo(project, 3)
     listed = {d["dataset"]: d["version"] for d in as_json(project, "datasets", "list")}
-    assert listed == {"rides": 2, "ride_events": None}, "ride_events has no table yet"
+    assert listed == {"rides": 2, "ride_events": None, "ride_features": None}, (
+        "ride_events has no table yet, so the features are not built"
+    )
     described = as_json(project, "describe", "rides")
     assert (described["version"], described["rows"], described["files"]) == (2, 300, 3)
     assert described["owners"] == ["data-platform@thermocline.dev"]
@@ -304,3 +310,89 @@ def test_tags_are_per_dataset_through_the_command_line(project: Path) -> None:
     assert tags == {("rides", "prod"): 1, ("ride_events", "prod"): 0}
     created = as_json(project, "release", "create", "r1", "rides@prod", "ride_events@prod")
     assert created["versions"] == {"rides": 1, "ride_events": 0}
+
+
+@pytest.mark.kafka
+def test_the_demo_trains_a_model_and_prints_its_lineage_back_to_files_and_offsets(
+    project: Path,
+    kafka_bootstrap: str,
+    fresh_name: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole story: rides from a file and events from Kafka -> ride_features -> a model
+    trained on a pinned version, tagged, with the lineage of its run printed back to the
+    source file and the offset ranges the commits hold."""
+    topic = fresh_name("demo-story")
+    monkeypatch.setenv("THERMOCLINE_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("THERMOCLINE_DEMO_TOPIC", topic)
+    result = thermocline("demo", "--rows", "300", "--events", "400", cwd=project)
+    assert result.exit_code == 0, result.stderr
+    printed = result.stdout
+    catalog = Catalog(Lake.open(project / "lake"))
+
+    features = open_table(catalog.lake, "ride_features").version()
+    assert f" built ride_features@{features} " in printed
+    assert catalog.tag("ride_features", "ride_fare_model").version == features
+    assert f"tagged ride_features@ride_fare_model -> version {features}\n" in printed
+    [run] = catalog.runs.find("ride_features")
+    assert run.version == features, "the tag points at the version trained on"
+    assert f"trained ride_fare_model on ride_features@{features} in Dagster run" in printed
+    lineage = printed[printed.index(f"lineage of training run {run.run_id} ") :]
+    read = f"ride_features@{features} (derived, 300 rows) | checks: 3 passed, 0 failed\n"
+    assert read in lineage, "the long line of the read is printed whole"
+    assert "rider_email: email -> hash" in lineage, "the PII decision on rides is shown"
+
+    # The versions the features were computed from, as their commit records them.
+    inputs = json.loads(history_of(catalog, "ride_features")[features][INPUTS_KEY])
+    rides_commits = history_of(catalog, "rides")
+    assert inputs["rides"] == max(rides_commits)
+    for url in json.loads(rides_commits[inputs["rides"]][FILES_KEY]):
+        assert f"consumed: file {url}\n" in lineage
+    assert f"input: rides@{inputs['rides']} (files, 300 rows) | checks: 8 passed, 0 failed" in (
+        lineage
+    )
+    # The offsets of each ride_events commit, from the app transactions in its log.
+    ranges = kafka_ranges(project / "lake" / "ride_events", topic)
+    assert max(ranges) == inputs["ride_events"]
+    assert sum(r[2] - r[1] + 1 for commit in ranges.values() for r in commit) == 400
+    newest, *earlier = sorted(ranges, reverse=True)
+    shown = [newest, *sorted(earlier)[:LINEAGE_COMMITS]]
+    for version in shown:
+        for partition, first, last in ranges[version]:
+            assert f"consumed: kafka {topic}[{partition}] offsets {first}..{last}\n" in lineage
+    hidden = sorted(earlier)[LINEAGE_COMMITS:]
+    assert ("more commit(s) ride_events@" in lineage) == bool(hidden)
+
+    with dagster_instance(load_project(project / "thermocline.yaml")) as instance:
+        for asset in ("ride_features", "ride_fare_model"):
+            event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+            assert event is not None, f"no materialization of {asset} in the project's instance"
+        model = event.asset_materialization
+        assert model is not None
+        assert event.run_id == run.run_id, "the training run is the Dagster run"
+        assert model.metadata["dataset"].value == f"ride_features@{features}"
+
+
+def history_of(catalog: Catalog, dataset: str) -> dict[int, dict[str, Any]]:
+    """Commit info by version."""
+    return {c["version"]: c for c in open_table(catalog.lake, dataset).history()}
+
+
+def kafka_ranges(table: Path, topic: str) -> dict[int, list[tuple[int, int, int]]]:
+    """(partition, first, last) per commit that added rows, from the app transactions
+    ``kafka:<topic>:<partition>`` of the raw log: each range starts after the last one."""
+    last: dict[int, int] = {}
+    ranges: dict[int, list[tuple[int, int, int]]] = {}
+    for path in sorted((table / "_delta_log").glob("*.json")):
+        actions = [json.loads(line) for line in path.read_text().splitlines() if line]
+        moved = []
+        prefix = f"kafka:{topic}:"
+        for txn in (a["txn"] for a in actions if "txn" in a):
+            if not txn["appId"].startswith(prefix):
+                continue  # another app's position (the primary key index)
+            partition = int(txn["appId"].removeprefix(prefix))
+            moved.append((partition, last.get(partition, -1) + 1, int(txn["version"])))
+            last[partition] = int(txn["version"])
+        if moved and any("add" in a for a in actions):
+            ranges[int(path.stem)] = sorted(moved)
+    return ranges

@@ -116,7 +116,17 @@ def test_the_repository_project_loads_as_a_code_location() -> None:
         "gx_table_row_count_to_be_between",
     }
     jobs = {job.name for job in defs.resolve_all_job_defs() if job.name.startswith("maintain_")}
-    assert jobs == {"maintain_rides_job", "maintain_ride_events_job"}, "one per dataset"
+    assert jobs == {
+        "maintain_rides_job",
+        "maintain_ride_events_job",
+        "maintain_ride_features_job",
+    }, "one per dataset"
+    graph = defs.resolve_asset_graph()  # the demo's story: sources -> features -> model
+    assert graph.get(dg.AssetKey("ride_features")).parent_keys == {
+        dg.AssetKey("rides"),
+        dg.AssetKey("ride_events"),
+    }
+    assert graph.get(dg.AssetKey("ride_fare_model")).parent_keys == {dg.AssetKey("ride_features")}
     (maintain,) = defs.get_job_def("maintain_rides_job").graph.node_defs
     assert maintain.name == "maintain_rides"
     assert maintain.required_resource_keys == {"thermocline"}

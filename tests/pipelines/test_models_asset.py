@@ -10,6 +10,7 @@ import pytest
 from model_project import MODEL, add_rides, model_project, write_broken_models
 
 from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.config import DerivedSource
 from thermocline.catalog.errors import TagNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
@@ -56,15 +57,20 @@ def test_the_model_is_an_asset_downstream_of_its_dataset(tmp_path: Path) -> None
     assert graph.get(dg.AssetKey(MODEL)).parent_keys == {dg.AssetKey("rides")}
 
 
-def test_the_repository_project_has_the_demo_model_on_rides() -> None:
+def test_the_repository_project_has_the_demo_model_on_ride_features() -> None:
     project = load_project(REPO_ROOT / "thermocline.yaml", environ={"THERMOCLINE_PII_KEY": "k"})
     [asset] = model_assets(project)
     spec = next(iter(asset.specs))
     assert spec.key == dg.AssetKey("ride_fare_model")
-    assert [dep.asset_key for dep in spec.deps] == [dg.AssetKey("rides")]
+    assert [dep.asset_key for dep in spec.deps] == [dg.AssetKey("ride_features")]
     model = project.models["ride_fare_model"]
     assert callable(load_train_function("ride_fare_model", model.train))
-    assert set(model.columns) <= set(project.dataset("rides").schema_)
+    features = project.dataset("ride_features")
+    assert set(model.columns) <= set(features.schema_)
+    assert set(model.params["features"]) | {"fare"} == set(model.columns)
+    assert isinstance(features.source, DerivedSource)
+    assert sorted(features.source.inputs) == ["ride_events", "rides"]
+    assert "rider_email" not in features.schema_, "the features hold no PII column"
 
 
 def test_materializing_trains_on_the_new_version_and_records_the_dagster_run(

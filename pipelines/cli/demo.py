@@ -160,8 +160,8 @@ def _training_demo(ctx: Context) -> None:
     out.print(f"tagged {model.tag} -> version {version}")
     if done.lineage is not None:
         out.print(
-            f"\nlineage of training run {model.run_id} back to its sources (see also "
-            f"`thermocline lineage {model.tag}` and `thermocline runs`):",
+            f"\nlineage of training run {model.run_id} back to its sources (the whole tree: "
+            f"`thermocline lineage run:{model.run_id} --up`; also `thermocline runs`):",
             markup=False,
         )
         print_tree(render(done.lineage, "up", limit=LINEAGE_COMMITS))

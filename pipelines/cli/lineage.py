@@ -41,7 +41,7 @@ _FROM = {"consumed": "consumed", "part_of": "rows from", "input": "input", "read
 
 
 @click.command()
-@click.argument("ref", metavar="DATASET[@VERSION|@TAG]")
+@click.argument("ref", metavar="DATASET[@VERSION|@TAG] | run:RUN_ID")
 @click.option("--up", "up", is_flag=True, help="Only upstream: sources and input versions.")
 @click.option("--down", "down", is_flag=True, help="Only downstream: derived datasets, runs.")
 @click.option(
@@ -57,7 +57,8 @@ def lineage(ctx: Context, ref: str, up: bool, down: bool, depth: int | None, as_
     """Lineage of a dataset version: the source files, Kafka offset ranges and SQL watermarks
     its commits consumed, the input versions of a derived dataset, and the derived datasets and
     training runs downstream; each version with its checks and PII decisions. DATASET alone is
-    its latest version. Example: `thermocline lineage rides@golden --up`."""
+    its latest version; run:RUN_ID starts from a training run (`thermocline runs` lists them).
+    Examples: `thermocline lineage rides@golden --up`, `thermocline lineage run:7f3a --up`."""
     from thermocline.catalog.errors import InputError
     from thermocline.datasets.lineage import lineage as walk
 
@@ -65,7 +66,7 @@ def lineage(ctx: Context, ref: str, up: bool, down: bool, depth: int | None, as_
         raise InputError("--up and --down exclude each other; leave both out for both ways")
     direction: Direction = "up" if up else "down" if down else "both"
     name = ref.partition("@")[0]
-    if name:
+    if name and not ref.startswith("run:"):
         ctx.dataset(name)  # an unknown dataset: one line listing the datasets there are
     graph = walk(ctx.catalog, ref, direction=direction, depth=depth, datasets=ctx.project.datasets)
     if as_json:

@@ -64,6 +64,18 @@ def test_the_tree_runs_from_files_to_the_training_run(project: Path) -> None:
     assert "model-1" not in up
 
 
+def test_a_training_run_is_a_starting_point_too(project: Path) -> None:
+    result = thermocline("lineage", "run:model-1", "--up", cwd=project)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("run model-1")
+    assert "rides@1 (files, 1 rows)" in result.stdout
+    assert f"consumed: file {(project / 'incoming' / 'a.csv').as_uri()}" in result.stdout
+    unknown = thermocline("lineage", "run:nope", cwd=project)
+    assert unknown.exit_code == 2
+    assert "nope" in unknown.stderr
+
+
 def test_json_has_the_documented_shape(project: Path) -> None:
     result = thermocline("lineage", "rides", "--json", cwd=project)
     assert result.exit_code == 0, result.output

@@ -108,7 +108,7 @@ class UnitCache:
 
     def put(self, name: str, table: pa.Table) -> bool:
         """Keep ``table`` as entry ``name``; False (nothing kept) when it alone is larger than
-        the bound."""
+        the bound, or another writer (a thread, a process) evicted it at once."""
         if table.nbytes > self.max_bytes:
             return False
         self._evict(self.max_bytes - table.nbytes)
@@ -121,10 +121,14 @@ class UnitCache:
             ):
                 writer.write_table(table)
             partial.replace(target)
-            _touch(target)
         finally:
             partial.unlink(missing_ok=True)
-        if target.stat().st_size > self.max_bytes:
+        try:
+            _touch(target)
+            size = target.stat().st_size
+        except FileNotFoundError:  # another writer evicted it at once, to make room for its own
+            return False
+        if size > self.max_bytes:
             target.unlink(missing_ok=True)
             return False
         self._evict(self.max_bytes)  # the estimate was short by the IPC framing

@@ -1,5 +1,5 @@
 """Training loader throughput against raw pyarrow, Hugging Face ``datasets``, Daft, Polars and
-Ray Data, and the local file cache's second-epoch speed-up on the dev S3 server.
+Ray Data, and the loader cache's second-epoch speed-up on the dev S3 server.
 
 One local Delta table of ``--rows`` rows (default 9,000,000: 20 float32 columns, an int64 id
 and a variable-length ``list<float32>`` of 0-15 items; about 1.1 GB of zstd Parquet in 750,000-row
@@ -37,9 +37,11 @@ measured too.
 
 Cache: ``--cache-rows`` rows (default 4,500,000, ~540 MB) of the same shape written to a fresh
 prefix of the dev S3 server (Ceph RGW, started when it is not running and then stopped again),
-two epochs of our loader over it without and with ``cache_dir`` (:class:`FileCache`, a fresh
-folder each run), interleaved; the speed-up is the uncached second epoch's time over the cached
-one's. The prefix is deleted afterwards. ``--cache-rows 0`` skips it.
+two epochs of our loader over it without and with ``cache_dir`` (decoded row groups as Arrow IPC
+files, :class:`~thermocline.datasets.training.unitcache.UnitCache`, a fresh folder each run),
+interleaved; the speed-up is the uncached second epoch's time over the cached one's. The same
+pairs over the local ``--rows`` table print beside it (outside the RESULT). The prefix is
+deleted afterwards. ``--cache-rows 0`` skips it.
 
 Run: .venv/bin/python benchmarks/loader.py [--rows 9000000] [--batch-size 8192] [--repeat 3]
     [--cache-rows 4500000] [--skip hf,ray]
@@ -221,15 +223,18 @@ def side_ours(table_rows: int, batch_size: int, shuffle: bool = False, workers: 
 
 
 def side_epochs(uri: str, batch_size: int, cache_dir: str | None) -> Result:
-    """Two epochs of our loader over the table at ``uri`` (on the dev S3 server), with the
-    local file cache in ``cache_dir`` or without one; seconds of each epoch."""
+    """Two epochs of our loader over the table at ``uri`` (on the dev S3 server, or a local
+    folder), with the cache of decoded row groups in ``cache_dir`` or without one; seconds of
+    each epoch."""
     from torch.utils.data import DataLoader
 
     from thermocline.catalog.lake import Lake
     from thermocline.datasets.training import MASK, TableDataset
     from thermocline.pipelines import devstack
 
-    options = devstack.status(REPO / ".thermocline" / "dev").s3_storage_options()
+    options = None
+    if uri.startswith("s3://"):
+        options = devstack.status(REPO / ".thermocline" / "dev").s3_storage_options()
     start = time.perf_counter()
     dataset = TableDataset(
         DATASET,
@@ -288,9 +293,10 @@ def run_side(name: str, args: argparse.Namespace, *extra: str) -> Result:
 
 
 def cache_speedup(args: argparse.Namespace) -> float:
-    """Two epochs on the dev S3 server without and with the file cache, ``--repeat`` times each,
-    interleaved; the uncached second epoch's median time over the cached one's. Starts the dev
-    S3 server when it is not running, and then stops it afterwards."""
+    """Two epochs on the dev S3 server without and with the cache of decoded row groups,
+    ``--repeat`` times each, interleaved; the uncached second epoch's median time over the
+    cached one's. The same pairs on the local ``--rows`` table are printed beside it (outside
+    the RESULT). Starts the dev S3 server when it is not running, and then stops it afterwards."""
     import pyarrow.fs as pafs
     from tiering import reclaim  # frees what RGW keeps of deleted objects (see tiering.py)
 
@@ -305,13 +311,28 @@ def cache_speedup(args: argparse.Namespace) -> float:
     reclaim(stack)
     uri = f"s3://{stack.s3.bucket}/bench/loader-cache-{uuid.uuid4().hex[:10]}"
     lake = Lake.open(uri, stack.s3_storage_options())
-    runs: dict[str, list[Result]] = {"uncached": [], "cached": []}
+    sides = {  # name: (table, rows, cached)
+        "uncached": (uri, args.cache_rows, False),
+        "cached": (uri, args.cache_rows, True),
+        "local uncached": (str(lake_path(args.rows)), args.rows, False),
+        "local cached": (str(lake_path(args.rows)), args.rows, True),
+    }
+    runs: dict[str, list[Result]] = {name: [] for name in sides}
     try:
         generate(args.cache_rows, uri, stack.s3_storage_options())
+        parquet = sum(
+            info.size
+            for info in lake.table_filesystem(DATASET).get_file_info(
+                pafs.FileSelector("", recursive=True)
+            )
+            if info.path.endswith(".parquet")
+        )
+        print(f"{parquet / 1e6:,.0f} MB of Parquet on RGW")
         for round_number in range(args.repeat + 1):  # round 0 warms up, untimed
-            for name in runs if round_number % 2 else list(runs)[::-1]:
+            for name in list(sides) if round_number % 2 else list(sides)[::-1]:
+                table, rows, cached = sides[name]
                 cache = WORK / f"cache-{uuid.uuid4().hex[:10]}"
-                extra = ["--uri", uri] + (["--cache-dir", str(cache)] if name == "cached" else [])
+                extra = ["--uri", table] + (["--cache-dir", str(cache)] if cached else [])
                 try:
                     result = run_side("epochs", args, *extra)
                     cached_bytes = (
@@ -319,18 +340,16 @@ def cache_speedup(args: argparse.Namespace) -> float:
                     )
                 finally:
                     shutil.rmtree(cache, ignore_errors=True)
-                if (name == "cached") != (cached_bytes > 0):
+                if cached != (cached_bytes > 0):
                     raise SystemExit(f"{name} run left {cached_bytes} bytes in its cache folder")
-                if result["rows"] != args.cache_rows:
-                    raise SystemExit(
-                        f"{name} delivered {result['rows']} rows, not {args.cache_rows}"
-                    )
+                if result["rows"] != rows:
+                    raise SystemExit(f"{name} delivered {result['rows']} rows, not {rows}")
                 if round_number:
                     runs[name].append(result)
                 print(
                     f"cache {'run ' + str(round_number) if round_number else 'warm-up'} "
-                    f"{name:9s} plan {result['plan']:5.2f} s  epoch 1 {result['epoch1']:6.2f} s  "
-                    f"epoch 2 {result['epoch2']:6.2f} s  ({cached_bytes / 1e6:,.0f} MB cached)",
+                    f"{name:14s} plan {result['plan']:5.2f} s  epoch 1 {result['epoch1']:6.2f} s"
+                    f"  epoch 2 {result['epoch2']:6.2f} s  ({cached_bytes / 1e6:,.0f} MB cached)",
                     flush=True,
                 )
     finally:
@@ -346,11 +365,13 @@ def cache_speedup(args: argparse.Namespace) -> float:
         for n, rs in runs.items()
     }
     for name, m in median.items():
-        rate = args.cache_rows / m["epoch2"]
+        rate = sides[name][1] / m["epoch2"]
         print(
-            f"cache {name:9s} medians: epoch 1 {m['epoch1']:.2f} s, "
+            f"cache {name:14s} medians: epoch 1 {m['epoch1']:.2f} s, "
             f"epoch 2 {m['epoch2']:.2f} s ({rate:,.0f} rows/s)"
         )
+    local = median["local uncached"]["epoch2"] / median["local cached"]["epoch2"]
+    print(f"outside the RESULT: local_cache_epoch2_speedup={local:.3f}")
     return median["uncached"]["epoch2"] / median["cached"]["epoch2"]
 
 

@@ -3,8 +3,8 @@
 :class:`TableDataset` (a torch ``IterableDataset``) and :class:`TableLoader` live in
 :mod:`.dataset`; the pure parts beside them are the plan from the Delta log (:mod:`.plans`),
 the dealing and resume arithmetic (:mod:`.shards`), Arrow -> tensor conversion
-(:mod:`.tensors`), background reading (:mod:`.prefetch`) and the local file cache
-(:mod:`.filecache`). The torch-backed names load on first use, so that planning and sharding
+(:mod:`.tensors`), background reading (:mod:`.prefetch`) and the local cache of decoded row groups
+(:mod:`.unitcache`). The torch-backed names load on first use, so that planning and sharding
 import without torch.
 
 >>> from thermocline.datasets.training import TableDataset              # doctest: +SKIP

@@ -55,7 +55,6 @@ from thermocline.datasets.tables.versions import (
     require_not_erased,
     resolve_version,
 )
-from thermocline.datasets.training.filecache import FileCache
 from thermocline.datasets.training.plans import FilterSpec, Plan, filter_columns, make_plan
 from thermocline.datasets.training.prefetch import produce
 from thermocline.datasets.training.runs import new_run_id, record_read
@@ -79,6 +78,7 @@ from thermocline.datasets.training.tensors import (
     unpack,
     value_type,
 )
+from thermocline.datasets.training.unitcache import UnitCache
 
 __all__ = [
     "TableDataset",
@@ -124,6 +124,11 @@ class TableDataset(IterableDataset[Batch]):
     null; a NaN would train silently) unless ``fill`` gives that column's value for nulls
     (``fill={"fare": 0.0}``) or ``null_masks`` names it (``True``: every such column): then its
     nulls are 0 and ``batch["<column>_mask"]`` is True where the value is real, in every batch.
+
+    With ``cache_dir`` (a local folder, shared by the processes of one machine), each row
+    group read is kept there decoded, as a memory-mapped Arrow IPC file, so later epochs skip
+    the store and Parquet decoding; at most ``cache_bytes`` in all, least recently used
+    evicted first (:mod:`.unitcache`).
 
     When iteration first starts, rank 0 records the read in the catalog (``catalog.runs``,
     ``thermocline runs``): the run id ``run`` (default: torchrun's ``TORCHELASTIC_RUN_ID``, else
@@ -182,9 +187,7 @@ class TableDataset(IterableDataset[Batch]):
         self.ragged, self.prefetch = ragged, prefetch
         self.list_sizes = dict(list_sizes or {})
         self.pin_memory = pin_memory and _pinning_possible()
-        self.cache = (
-            FileCache(cache_dir, cache_bytes) if cache_dir and not self.lake.is_local else None
-        )
+        self.cache = UnitCache(cache_dir, cache_bytes) if cache_dir else None
         if run is not None and run_id is not None and run != run_id:
             raise InputError(
                 f"run={run!r} and run_id={run_id!r} name two runs; pass one (run_id is the "

@@ -7,21 +7,21 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
-import pyarrow.fs as pafs
 from torch.utils.data import get_worker_info
 
 from thermocline.catalog.errors import (
     ThermoclineError,
 )
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.training.plans import Unit
+from thermocline.datasets.training.plans import Unit, filter_columns
 from thermocline.datasets.training.shards import (
     Block,
     Spans,
@@ -31,6 +31,7 @@ from thermocline.datasets.training.shards import (
     unit_segments,
 )
 from thermocline.datasets.training.tensors import Batch, PinnedRing, to_tensors
+from thermocline.datasets.training.unitcache import cached_columns, entry_name, select
 
 if TYPE_CHECKING:
     from thermocline.datasets.training.dataset import TableDataset
@@ -40,7 +41,7 @@ __all__ = ["produce"]
 
 class _Reader:
     """Reads units of a plan as Arrow tables: projected, filtered, through the lake's native
-    filesystem (or the local file cache)."""
+    filesystem, or from the local cache of decoded units (filling it on a miss)."""
 
     def __init__(self, dataset: TableDataset) -> None:
         plan = dataset.plan
@@ -52,6 +53,9 @@ class _Reader:
         )
         self.filesystem = self.lake.table_filesystem(plan.dataset)
         self.cache = dataset.cache
+        self.table_uri = self.lake.table_uri(plan.dataset)
+        reads = filter_columns(plan.filter, plan.table_schema) if plan.filter is not None else []
+        self.cached = cached_columns(plan.table_schema, plan.columns, reads)
         self.format = pads.ParquetFileFormat(
             default_fragment_scan_options=pads.ParquetFragmentScanOptions(pre_buffer=True)
         )
@@ -59,50 +63,39 @@ class _Reader:
         self.lock = threading.Lock()
 
     def read(self, unit: Unit) -> pa.Table:
-        try:
-            table = self._read(self._fragment(unit.path), unit)
-        except FileNotFoundError:
-            if self.cache is None:
-                raise
-            # The cache evicted our copy to make room for another read: read the remote file.
-            remote = self._make_fragment(unit.path, self.filesystem, unit.path)
-            with self.lock:
-                self.fragments[unit.path] = remote
-            table = self._read(remote, unit)
+        plan = self.plan
+        if self.cache is None:
+            table = self._read(unit, plan.columns, plan.filter)
+        else:
+            name = entry_name(self.table_uri, unit.path, unit.row_group, self.cached)
+            decoded = self.cache.get(name)
+            if decoded is None:
+                decoded = self._read(unit, self.cached, None)
+                self.cache.put(name, decoded)
+            table = select(decoded, plan.columns, plan.filter)
         if table.num_rows != unit.rows:
             raise ThermoclineError(
-                f"{self.plan.dataset}: {unit.path} row group {unit.row_group} has {table.num_rows} "
+                f"{plan.dataset}: {unit.path} row group {unit.row_group} has {table.num_rows} "
                 f"matching rows, the plan counted {unit.rows}; the file changed under the plan"
             )
         return table
 
-    def _read(self, fragment: pads.ParquetFileFragment, unit: Unit) -> pa.Table:
-        return fragment.subset(row_group_ids=[unit.row_group]).to_table(
-            schema=self.plan.table_schema, columns=list(self.plan.columns), filter=self.plan.filter
+    def _read(self, unit: Unit, columns: Sequence[str], filter: pc.Expression | None) -> pa.Table:
+        return (
+            self._fragment(unit.path)
+            .subset(row_group_ids=[unit.row_group])
+            .to_table(schema=self.plan.table_schema, columns=list(columns), filter=filter)
         )
-
-    def _make_fragment(
-        self, path: str, filesystem: pafs.FileSystem, location: str
-    ) -> pads.ParquetFileFragment:
-        fragment = self.format.make_fragment(
-            location, filesystem, partition_expression=self.plan.partitions[path]
-        )
-        fragment.ensure_complete_metadata()
-        return fragment
 
     def _fragment(self, path: str) -> pads.ParquetFileFragment:
         with self.lock:
             found = self.fragments.get(path)
         if found is not None:
             return found
-        filesystem, location = self.filesystem, path
-        if self.cache is not None:
-            size = self.filesystem.get_file_info(path).size
-            key = f"{self.lake.table_uri(self.plan.dataset)}/{path}"
-            local = self.cache.local_path(self.filesystem, path, size, key)
-            if local is not None:
-                filesystem, location = pafs.LocalFileSystem(), local
-        fragment = self._make_fragment(path, filesystem, location)
+        fragment = self.format.make_fragment(
+            path, self.filesystem, partition_expression=self.plan.partitions[path]
+        )
+        fragment.ensure_complete_metadata()
         with self.lock:
             self.fragments[path] = fragment
         return fragment

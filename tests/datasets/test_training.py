@@ -14,17 +14,16 @@ import socket
 import subprocess
 import sys
 import uuid
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 import torch
+from counting_lake import CountingLake
 from deltalake import WriterProperties, write_deltalake
 
 from thermocline.catalog.catalog import TRAINING_RUN, Catalog
@@ -451,80 +450,6 @@ def test_ddp_rank_zero_plans_and_broadcasts(harness: Lake) -> None:
     assert (run.world_size, run.seed, run.shuffle, run.batch_size) == (2, 0, True, 16)
 
 
-class CountingLake(Lake):
-    """A lake whose native filesystem counts the bytes read through it."""
-
-    @cached_property
-    def filesystem(self) -> pafs.FileSystem:
-        return pafs.PyFileSystem(_Counting(super().filesystem))
-
-    @property
-    def bytes_read(self) -> int:
-        handler: _Counting = self.filesystem.handler
-        return handler.bytes_read
-
-
-class _Counting(pafs.FileSystemHandler):
-    def __init__(self, inner: pafs.FileSystem) -> None:
-        self.inner, self.bytes_read = inner, 0
-
-    def open_input_file(self, path: str) -> pa.NativeFile:
-        return pa.PythonFile(_CountingFile(self, self.inner.open_input_file(path)), mode="r")
-
-    def open_input_stream(self, path: str) -> pa.NativeFile:
-        return self.open_input_file(path)
-
-    def get_type_name(self) -> str:
-        return "counting"
-
-    def normalize_path(self, path: str) -> str:
-        return self.inner.normalize_path(path)
-
-    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
-        return self.inner.get_file_info(paths)
-
-    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
-        return self.inner.get_file_info(selector)
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    def __ne__(self, other: object) -> bool:
-        return self is not other
-
-    def _unsupported(self, *args: Any) -> None:
-        raise NotImplementedError("read-only")
-
-    create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = _unsupported
-    delete_file = move = copy_file = open_output_stream = open_append_stream = _unsupported
-
-
-class _CountingFile:
-    def __init__(self, owner: _Counting, inner: pa.NativeFile) -> None:
-        self.owner, self.inner = owner, inner
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.inner.read(size)
-        self.owner.bytes_read += len(data)
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.inner.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self.inner.tell()
-
-    def size(self) -> int:
-        return self.inner.size()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    @property
-    def closed(self) -> bool:
-        return self.inner.closed
-
-
 def test_column_pruning_reads_proportionally_fewer_bytes(lake: Lake) -> None:
     rng = np.random.default_rng(0)
     wide = pa.table({f"c{i:02d}": rng.standard_normal(150_000) for i in range(20)})
@@ -543,25 +468,89 @@ def test_column_pruning_reads_proportionally_fewer_bytes(lake: Lake) -> None:
     assert two <= 0.15 * twenty, (two, twenty)
 
 
-@pytest.mark.s3
-def test_local_cache_of_remote_files(s3_lake: Lake, tmp_path: Path) -> None:
-    make_table(s3_lake)
-    cache = tmp_path / "cache"
-    options = {"batch_size": 32, "cache_dir": cache, "record_run": False}
-    bound = 6_000  # bytes: a few of the harness files fit
-    bounded = TableDataset("harness", lake=s3_lake, cache_bytes=bound, **options)
-    for _ in range(2):
-        assert sorted(i for b in bounded for i in real_ids(b)) == list(range(ROWS))
-        assert 0 < bounded.cache.size() <= bound  # type: ignore[union-attr]
-    counting = CountingLake(s3_lake.uri, s3_lake.storage_options)
-    unbounded = TableDataset("harness", lake=counting, cache_bytes=2**30, **options)
-    planned = counting.bytes_read  # footers, read to plan
-    assert sorted(i for b in unbounded for i in real_ids(b)) == list(range(ROWS))
-    fetched = counting.bytes_read
-    assert fetched > planned
-    assert len(list(cache.iterdir())) == len({u.path for u in unbounded.plan.units})
-    assert sorted(i for b in unbounded for i in real_ids(b)) == list(range(ROWS))
-    assert counting.bytes_read == fetched  # the second epoch read only the local copies
+def same_batches(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> None:
+    """Equal batches: the same keys in the same order, values and dtypes."""
+    assert len(got) == len(expected)
+    for mine, theirs in zip(got, expected, strict=True):
+        assert list(mine) == list(theirs)
+        for key, value in mine.items():
+            if isinstance(value, torch.Tensor):
+                assert value.dtype == theirs[key].dtype, key
+                assert torch.equal(value, theirs[key]), key
+            else:
+                assert value == theirs[key], key
+
+
+CACHED_READS: dict[str, dict[str, Any]] = {
+    "all columns": {},
+    "projected, list column": {"columns": ["tags", "id", "x"]},
+    "filter on a column not read": {"columns": ["id", "name"], "filter": [("x", ">", 100.0)]},
+    "partition filter, shuffled": {
+        "columns": ["id", "vec"],
+        "filter": [("day", "=", "2026-11-02")],
+        "shuffle": True,
+    },
+}
+
+
+@pytest.mark.parametrize("options", CACHED_READS.values(), ids=list(CACHED_READS))
+def test_cached_batches_equal_uncached_ones_and_epoch_two_reads_no_data_file(
+    lake: Lake, tmp_path: Path, options: dict[str, Any]
+) -> None:
+    make_table(lake)
+    common = {"batch_size": 32, "record_run": False, **options}
+    plain = TableDataset("harness", lake=lake, **common)
+    expected = [list(plain), list(plain)]  # epochs 1 and 2 (a shuffled order differs)
+    counting = CountingLake(lake.uri, lake.storage_options)
+    cached = TableDataset("harness", lake=counting, cache_dir=tmp_path / "cache", **common)
+    planned = len(counting.opened)
+    first = list(cached)
+    filled = len(counting.opened)
+    second = list(cached)
+    same_batches(first, expected[0])
+    same_batches(second, expected[1])
+    assert any(p.endswith(".parquet") for p in counting.opened[planned:filled])
+    assert counting.opened[filled:] == [], "the second epoch read the cache alone"
+    assert cached.cache is not None
+    assert cached.cache.size() > 0
+
+
+def test_one_cached_row_group_serves_any_filter_on_its_columns(lake: Lake, tmp_path: Path) -> None:
+    make_table(lake)
+    folder = tmp_path / "cache"
+    common: dict[str, Any] = {"batch_size": 64, "record_run": False, "cache_dir": folder}
+    warm = TableDataset("harness", lake=lake, columns=["id", "x"], **common)
+    assert sorted(i for b in warm for i in real_ids(b)) == list(range(ROWS))
+    entries = sorted(folder.iterdir())
+    counting = CountingLake(lake.uri, lake.storage_options)
+    narrow = [("x", "<", 50.0)]
+    filtered = TableDataset("harness", lake=counting, columns=["id"], filter=narrow, **common)
+    planned = len(counting.opened)
+    assert sorted(i for b in filtered for i in real_ids(b)) == list(range(100))
+    assert counting.opened[planned:] == []
+    assert sorted(folder.iterdir()) == entries
+
+
+def test_the_cache_bound_holds_and_larger_row_groups_are_read_from_the_lake(
+    lake: Lake, tmp_path: Path
+) -> None:
+    make_table(lake)
+    held = {}
+    for bound in (100, 6_000):  # bytes: no row group fits, a few do
+        dataset = TableDataset(
+            "harness",
+            lake=lake,
+            batch_size=32,
+            cache_dir=tmp_path / str(bound),
+            cache_bytes=bound,
+            record_run=False,
+        )
+        for _ in range(2):
+            assert sorted(i for b in dataset for i in real_ids(b)) == list(range(ROWS))
+            assert dataset.cache is not None
+            held[bound] = dataset.cache.size()
+            assert held[bound] <= bound
+    assert held[100] == 0 < held[6_000]
 
 
 @pytest.mark.s3

@@ -269,6 +269,7 @@ def replay(
     if (
         overwrite
         and not derived
+        and table is not None  # (never None here: checked above, unless derived)
         and (not positions or any(table.transaction_version(a) != v for a, v in positions.items()))
     ):
         partition = record.publish.get("metadata", {}).get(PARTITION_KEY, "PARTITION")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from thermocline.catalog.config.base import Model
+from thermocline.catalog.config.base import Model, parse_duration
 
 __all__ = ["DerivedSource", "FileSource", "KafkaSource", "Source", "SqlSource"]
 
@@ -37,6 +37,30 @@ class KafkaSource(Model):
     max_record_bytes: int = Field(
         8 * 1024 * 1024, ge=1, description="a larger record is a dead letter, with the reason"
     )
+    compact_every: str = Field(
+        "5m",
+        description="how often the ingester compacts the table and its dead-letter table, "
+        "between its own commits (a duration such as 5m, or `off`)",
+    )
+
+    @field_validator("compact_every", mode="before")
+    @classmethod
+    def _off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
+
+    @field_validator("compact_every")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if value.strip().lower() != "off" and parse_duration(value) <= 0:
+            raise ValueError(f"{value!r}: compact at an interval above zero, or write `off`")
+        return value
+
+    @property
+    def compact_every_s(self) -> float | None:
+        """Seconds between compactions; None when ``compact_every`` is ``off``."""
+        if self.compact_every.strip().lower() == "off":
+            return None
+        return parse_duration(self.compact_every)
 
 
 class SqlSource(Model):

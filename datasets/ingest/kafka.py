@@ -41,8 +41,9 @@ Three threads, one batch each, in order (pyarrow and delta-rs release the GIL): 
 one decodes and checks the previous batch (:class:`.kafka_decode.MicroBatchDecoder`), one
 stages and publishes the one before. After a
 failed publish the batches behind it are dropped and every partition is sought from the table
-again. The publishing thread also compacts the table every ``compact_every_s`` (one small file
-per partition per second adds up), between its own commits so that it never races them.
+again. The publishing thread also compacts the table and its dead-letter table every
+``source.compact_every`` (5 minutes; one small file per partition per second adds up), between
+its own commits: compaction that races an append fails (delta-io/delta-rs#2700).
 Micro-batches are not catalog events; the table's history holds each of them. Their check
 results go to the catalog (``catalog.checks``) in one append every half minute
 (:class:`~thermocline.catalog.check_results.ResultBuffer`), on stop and before a rebalance;
@@ -58,11 +59,10 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
-from deltalake.exceptions import CommitFailedError
 
 from thermocline.catalog.catalog import Catalog, lake_of
 from thermocline.catalog.check_results import ResultBuffer
@@ -88,9 +88,10 @@ from thermocline.datasets.ingest.kafka_topic import (
 )
 from thermocline.datasets.ingest.pii import record_scan
 from thermocline.datasets.ingest.quarantine import quarantine_kafka
+from thermocline.datasets.ingest.stream_compaction import StreamCompaction, compact_stream
 from thermocline.datasets.openlineage.hooks import kafka_published
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
-from thermocline.datasets.tables.maintenance import CompactionResult, compact
+from thermocline.datasets.tables.maintenance import CompactionResult
 from thermocline.datasets.tables.quarantine import quarantine_id_of, remove_quarantine
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.quality.pii.policy import transformed_schema
@@ -119,7 +120,8 @@ _RESULTS_FLUSH_S = 30.0
 class BatchReport:
     """What one micro-batch did: rows published (or quarantined), dead letters, the version it
     made, the last offset per partition, the checks, the records still behind, and the
-    compaction that followed it, if one was due."""
+    compactions of the table and of its dead-letter table that followed it, if one was due
+    (None: not due, lost a race, or no such table yet)."""
 
     consumed: int
     published: int
@@ -131,6 +133,7 @@ class BatchReport:
     checks: tuple[CheckResult, ...] = ()
     lag: int | None = None
     compaction: CompactionResult | None = None
+    dead_letter_compaction: CompactionResult | None = None
 
 
 class KafkaIngester:
@@ -146,7 +149,7 @@ class KafkaIngester:
         max_records: int = 100_000,
         max_bytes: int = 64 * 1024 * 1024,
         max_latency_s: float = 1.0,
-        compact_every_s: float | None = 300.0,
+        compact_every_s: float | Literal["source"] | None = "source",
         environ: Mapping[str, str] | None = None,
         on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
@@ -160,7 +163,10 @@ class KafkaIngester:
         self.key, self.on_duplicate = spec.primary_key, spec.on_duplicate
         self.partition_by = spec.partition_by or None
         self.limits = (max_records, max_bytes, max_latency_s)
-        self.compact_every_s = compact_every_s
+        # "source": the source's `compact_every` (5m by default); None: never
+        self.compact_every_s = (
+            source.compact_every_s if compact_every_s == "source" else compact_every_s
+        )
         self.target_file_mb = spec.tiering.target_file_mb
         self._compacted_at = time.monotonic()
         self.on_batch = on_batch
@@ -390,7 +396,7 @@ class KafkaIngester:
                 at=decoded.context.now if decoded.context is not None else None,
             )
         self.check_results.flush_when_due()
-        compaction = self._compact_when_due()
+        compacted = self._compact_when_due()
         if self.on_batch is not None:
             self.on_batch(
                 BatchReport(
@@ -403,23 +409,21 @@ class KafkaIngester:
                     quarantine_path=quarantine_path,
                     checks=tuple(results),
                     lag=batch.lag,
-                    compaction=compaction,
+                    compaction=compacted.table if compacted else None,
+                    dead_letter_compaction=compacted.dead_letters if compacted else None,
                 )
             )
 
-    def _compact_when_due(self) -> CompactionResult | None:
-        """Every ``compact_every_s``, bin-pack the small files the micro-batches left (a
-        ``data_change=False`` commit). It runs between our own publishes, so it never races
-        them; a commit race with another member of the group waits for the next turn."""
+    def _compact_when_due(self) -> StreamCompaction | None:
+        """Every ``compact_every_s``, compact the table and its dead-letter table
+        (:mod:`.stream_compaction`), on this thread between our own publishes, so that it
+        never races them; a race with another member of the group waits for the next turn."""
         if self.compact_every_s is None:
             return None
         if time.monotonic() - self._compacted_at < self.compact_every_s:
             return None
         self._compacted_at = time.monotonic()
-        try:
-            return compact(self.catalog, self.dataset, target_file_mb=self.target_file_mb)
-        except CommitFailedError:
-            return None
+        return compact_stream(self.catalog, self.dataset, target_file_mb=self.target_file_mb)
 
     def _lag_after(self, batch: MicroBatch) -> int:
         """Records behind the batch's last offsets, from the watermarks fetches brought (on

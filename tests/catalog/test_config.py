@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 from cli_runner import thermocline
 
-from thermocline.catalog.config import FileSource, expand_env, parse_duration
+from thermocline.catalog.config import FileSource, KafkaSource, expand_env, parse_duration
 from thermocline.catalog.errors import ConfigError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import PROJECT_FILENAME, find_project_file, load_project
@@ -226,6 +226,14 @@ def test_union_members_are_named_as_written(tmp_path: Path) -> None:
             "datasets: {a: {tiering: {zstd_level: 30}}}\n",
             "zstd_level: Input should be less than or equal to 22",
         ),
+        (
+            "datasets: {a: {source: {kind: kafka, topic: t, compact_every: 0s}}}\n",
+            "'0s': compact at an interval above zero, or write `off`",
+        ),
+        (
+            "datasets: {a: {source: {kind: kafka, topic: t, compact_every: hourly}}}\n",
+            "'hourly' is not a duration",
+        ),
         ("- just\n- a list\n", "the top level must be a mapping"),
         ("lake: [unclosed\n", "not valid YAML"),
     ],
@@ -256,6 +264,19 @@ def test_discovery_prefers_explicit_then_environment_then_working_directory(
 def test_no_project_file_says_how_to_point_at_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pass --project PATH or set THERMOCLINE_PROJECT"):
         find_project_file(None, {}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("written", "seconds"),
+    [("", 300.0), (", compact_every: 90s", 90.0), (", compact_every: off", None)],
+)
+def test_kafka_compaction_interval(tmp_path: Path, written: str, seconds: float | None) -> None:
+    """Five minutes unless the source says otherwise; a bare YAML `off` (a boolean) turns
+    it off."""
+    text = f"datasets: {{a: {{source: {{kind: kafka, topic: t{written}}}}}}}\n"
+    source = load_project(write_project(tmp_path, text), environ={}).dataset("a").source
+    assert isinstance(source, KafkaSource)
+    assert source.compact_every_s == seconds
 
 
 def test_expand_env_and_durations() -> None:

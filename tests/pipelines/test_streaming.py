@@ -17,8 +17,10 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import Project
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
+from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.kafka import KafkaIngester
 from thermocline.datasets.ingest.kafka_topic import pending_records
+from thermocline.datasets.tables.versions import open_table, read_dataset
 from thermocline.pipelines.asset_checks import CHECKS_TABLE
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 from thermocline.pipelines.streaming import DagsterReporter
@@ -146,3 +148,38 @@ def test_the_sensor_requests_a_run_only_when_the_topic_is_ahead_of_the_table(
     assert isinstance(tick(), dg.SkipReason)
     send(kafka_bootstrap, topic, 40, 5)
     assert pending_records(project, local_lake, "clicks") == 5
+
+
+def test_the_maintenance_job_compacts_a_kafka_table_and_its_dead_letters(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, topic: str
+) -> None:
+    """The Dagster route for topics ingested by the micro-batch asset (a short run seldom
+    reaches the ingester's own `compact_every`): both tables, every row kept."""
+    project = make_project(tmp_path, local_lake, kafka_bootstrap, topic)
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for run in range(3):  # three runs: small files in both tables
+        send(kafka_bootstrap, topic, run * 10, 10)
+        producer.produce(topic, value=b'{"id": "poison %d"}' % run)
+        assert producer.flush(30) == 0
+        KafkaIngester(
+            project, Catalog(local_lake), "clicks", group_id=topic, compact_every_s=None
+        ).run(until_caught_up=True)
+    dead_table = dead_letter_table("clicks")
+    before = {t: open_table(local_lake, t) for t in ("clicks", dead_table)}
+    assert all(len(t.file_uris()) >= 3 for t in before.values())
+
+    defs = build_definitions(project, str(project.path))
+    result = defs.get_job_def("maintain_clicks_job").execute_in_process(
+        resources={"thermocline": ThermoclineResource(project_path=str(project.path))},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    for name, old in before.items():
+        table = open_table(local_lake, name)
+        assert "OPTIMIZE" in [h["operation"] for h in table.history(3)], name
+        assert len(table.file_uris()) < len(old.file_uris()), name
+        order = "id" if name == "clicks" else "offset"
+        now = read_dataset(Catalog(local_lake), name).to_table().sort_by(order)
+        then = read_dataset(Catalog(local_lake), name, old.version()).to_table().sort_by(order)
+        assert now == then, f"{name}: compaction changed its rows"
+    assert read_dataset(Catalog(local_lake), dead_table).count_rows() == 3

@@ -15,7 +15,7 @@ from thermocline.catalog.catalog import Catalog, Tag, lake_of
 from thermocline.catalog.errors import DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.versions import (
-    history,
+    commit_of,
     live_files,
     open_table,
     resolve_version,
@@ -184,7 +184,7 @@ def describe(catalog: Catalog, dataset: str) -> Description:
     table = open_table(lake, dataset)
     actions = live_files(table)
     metadata = table.metadata()
-    newest = history(lake, dataset, limit=1)
+    newest = table.history(1)  # this table's newest commit: no second open of the log
     return Description(
         dataset=dataset,
         uri=lake.table_uri(dataset),
@@ -195,7 +195,7 @@ def describe(catalog: Catalog, dataset: str) -> Description:
         files=len(actions),
         size_bytes=sum(a["size_bytes"] for a in actions),
         rows=sum(a["num_records"] or 0 for a in actions),
-        last_modified=newest[0].timestamp if newest else None,
+        last_modified=commit_of(newest[0]).timestamp if newest else None,
         tags=catalog.tags(dataset),
         properties=dict(metadata.configuration),
     )

@@ -43,12 +43,14 @@ from thermocline.catalog.errors import (
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.version_index import oldest_commit, version_at_time
 
 __all__ = [
     "Commit",
     "Erasure",
     "archived_of",
     "commit_actions",
+    "commit_of",
     "create",
     "erased_by",
     "erasures",
@@ -179,9 +181,17 @@ def _resolve(
             f"{moment.isoformat()} is in the future, so it names no version of {name} yet; name "
             f"a past time, a version number or a tag (the latest is version {latest})"
         )
-    for commit in history(lake, name):
-        if commit.timestamp <= moment:
-            return commit.version
+    # A bisection over commit timestamps: O(log n) small reads, not a scan of every commit.
+    first = oldest_commit(lake, name, latest)
+    found = version_at_time(lake, name, moment, latest=latest, first=first)
+    if found is not None:
+        return found
+    if first > 0:
+        raise VersionNotFoundError(
+            f"{name}'s readable history starts at version {first}, after {moment.isoformat()}: "
+            f"log retention removed the commits before it; name a later time, a version from "
+            f"{first} on, or a tag (see `thermocline history {name}`)"
+        )
     raise VersionNotFoundError(
         f"{name} did not exist yet at {moment.isoformat()}; "
         f"see `thermocline history {name}` for its first version"
@@ -375,10 +385,11 @@ def history(lake: Lake, name: str, limit: int | None = None) -> list[Commit]:
     table = open_table(lake, name)
     if limit is not None and limit > table.version() + 1:
         limit = None  # more than there are: all of them (delta-rs takes no 64-bit overflow)
-    return [_commit(entry) for entry in table.history(limit)]
+    return [commit_of(entry) for entry in table.history(limit)]
 
 
-def _commit(entry: dict[str, Any]) -> Commit:
+def commit_of(entry: dict[str, Any]) -> Commit:
+    """A :class:`Commit` from a history entry (a commitInfo with its ``version``)."""
     metrics = entry.get("operationMetrics") or {}
     return Commit(
         version=int(entry["version"]),

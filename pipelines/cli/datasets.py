@@ -83,16 +83,38 @@ def describe(ctx: Context, dataset: str, as_json: bool) -> None:
 
 @click.command()
 @click.argument("dataset")
-@click.option("--limit", type=int, default=None, help="Show only the newest N versions.")
+@click.option("--limit", type=int, default=None, help="Show the newest N versions (default 20).")
+@click.option("--all", "show_all", is_flag=True, help="Show every version the log keeps.")
 @json_option
 @click.pass_obj
-def history(ctx: Context, dataset: str, limit: int | None, as_json: bool) -> None:
-    """Versions of DATASET, newest first: when, what, rows, who and why (and vacuum ledgers)."""
-    from thermocline.datasets.tables.maintenance import vacuum_ledgers
-    from thermocline.datasets.tables.versions import history as table_history
+def history(ctx: Context, dataset: str, limit: int | None, show_all: bool, as_json: bool) -> None:
+    """Versions of DATASET, newest first: when, what, rows, who and why (and vacuum ledgers).
 
-    commits = table_history(ctx.lake, ctx.dataset(dataset), limit)
-    print_history(dataset, commits, vacuum_ledgers(ctx.catalog, dataset), as_json)
+    Shows the newest 20 unless --limit or --all says otherwise; reading a page of the log costs
+    the same at 100 and 100,000 versions. --json writes one JSON array, an element at a time.
+    """
+    from thermocline.catalog.errors import InputError
+    from thermocline.datasets.tables.history_pages import DEFAULT_PAGE, iter_history
+    from thermocline.datasets.tables.maintenance import vacuum_ledgers
+    from thermocline.datasets.tables.versions import open_table
+
+    if show_all and limit is not None:
+        raise InputError(
+            "--limit and --all contradict each other; fix: give one of them",
+            field="--limit",
+            fix="give one of them",
+        )
+    name = ctx.dataset(dataset)
+    table_ = open_table(ctx.lake, name)
+    wanted = None if show_all else (DEFAULT_PAGE if limit is None else limit)
+    commits = iter_history(ctx.lake, name, wanted, table=table_)
+    shown = print_history(dataset, commits, vacuum_ledgers(ctx.catalog, name), as_json)
+    versions = table_.version() + 1
+    if not as_json and shown == wanted and versions > shown:
+        out.print(
+            f"the newest {shown} of {versions} versions; --limit N or --all shows more",
+            markup=False,
+        )
 
 
 @click.command()

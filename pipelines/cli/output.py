@@ -13,7 +13,7 @@ import dataclasses
 import json
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -105,22 +105,30 @@ def size(size_bytes: int) -> str:
 
 def print_history(
     dataset: str,
-    commits: Sequence[Any],
+    commits: Iterable[Any],
     ledgers: dict[int | None, list[str]],
     as_json: bool,
-) -> None:
-    """A dataset's commits, newest first, with the files each vacuum removed (its ledger)."""
+) -> int:
+    """A dataset's commits, newest first, with the files each vacuum removed (its ledger); how
+    many it printed.
+
+    ``--json`` is one JSON array written an element at a time as ``commits`` yields them, so a
+    long history starts printing at once and a script still reads one JSON value."""
     if as_json:
-        print_json(
-            [
-                {
-                    **jsonable(c),
-                    **({"vacuumed_files": ledgers[c.version]} if c.version in ledgers else {}),
-                }
-                for c in commits
-            ]
-        )
-        return
+        count = 0
+        click.echo("[", nl=False)
+        for commit in commits:
+            entry = {
+                **jsonable(commit),
+                **(
+                    {"vacuumed_files": ledgers[commit.version]} if commit.version in ledgers else {}
+                ),
+            }
+            text = json.dumps(entry, indent=2, default=str).replace("\n", "\n  ")
+            click.echo(("," if count else "") + "\n  " + text, nl=False)
+            count += 1
+        click.echo("\n]" if count else "]")
+        return count
     rows = [
         (
             c.version,
@@ -155,6 +163,7 @@ def print_history(
         ],
         rows,
     )
+    return len(rows)
 
 
 def exit_code(error: ThermoclineError) -> int:

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from cli_runner import thermocline
+from deltalake import DeltaTable, write_deltalake
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.commits import FILES_KEY, INPUTS_KEY
@@ -396,3 +397,33 @@ def kafka_ranges(table: Path, topic: str) -> dict[int, list[tuple[int, int, int]
         if moved and any("add" in a for a in actions):
             ranges[int(path.stem)] = sorted(moved)
     return ranges
+
+
+def test_history_shows_a_page_by_default_and_more_when_asked(two_versions: Path) -> None:
+    """20 newest by default (with a line saying there are more), --limit N, --all, and --json
+    as one array written an element at a time."""
+    project = two_versions
+    uri = str(project / "lake" / "rides")
+    one_row = DeltaTable(uri).to_pyarrow_table().slice(0, 1)
+    for _ in range(23):  # versions 2..24: 25 in all
+        write_deltalake(uri, one_row, mode="append")
+
+    page = as_json(project, "history", "rides")
+    assert [c["version"] for c in page] == list(range(24, 4, -1))
+    shown = thermocline("history", "rides", cwd=project)
+    assert shown.exit_code == 0, shown.stderr
+    assert "the newest 20 of 25 versions; --limit N or --all shows more" in shown.stdout
+    assert [c["version"] for c in as_json(project, "history", "rides", "--limit", "3")] == [
+        24,
+        23,
+        22,
+    ]
+    everything = as_json(project, "history", "rides", "--all")
+    assert [c["version"] for c in everything] == list(range(24, -1, -1))
+    assert everything[-1]["reason"].startswith("1 new file(s) from"), "commit metadata kept"
+    listed = thermocline("history", "rides", "--all", cwd=project)
+    assert "shows more" not in listed.stdout
+
+    both = thermocline("history", "rides", "--all", "--limit", "3", cwd=project)
+    assert both.exit_code == 2
+    assert "--limit and --all contradict each other" in both.stderr

@@ -21,6 +21,7 @@ from thermocline.catalog.config import HistoryPolicy
 from thermocline.catalog.errors import ExpiredVersionError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.log_reach import readable_from
+from thermocline.datasets.tables.maintenance import vacuum
 from thermocline.datasets.tables.releases import create_release
 from thermocline.datasets.tables.retention import RetentionResult, apply_retention
 from thermocline.datasets.tables.rollback import rollback
@@ -105,6 +106,12 @@ def test_pins_read_identically_and_roll_back_after_cleanup(lake: Lake) -> None:
     )
     with pytest.raises(ExpiredVersionError):
         rollback(catalog, DATASET, to=7)
+
+    swept = vacuum(catalog, DATASET, retention_hours=0)
+    assert swept.removed, "the unpinned old versions' files go"
+    assert checksum(catalog, "golden") == sums[5], "vacuum keeps a pin's recorded files"
+    assert checksum(catalog, 12) == sums[12]
+    assert checksum(catalog) == latest_sum
 
     back = rollback(catalog, DATASET, to="golden", reason="bad load")
     assert (back.target_version, back.from_version) == (5, result.checkpoint_version)

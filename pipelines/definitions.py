@@ -11,10 +11,10 @@ gets a freshness policy, and a ``pii`` check puts the column classifications in 
 (:mod:`thermocline.pipelines.pii_checks`).
 When the source has nothing new, nothing is materialized. A Kafka dataset is a micro-batch
 asset (a run consumes until caught up) with a sensor for small topics. Each dataset also gets
-a maintenance job (compact, tag-safe vacuum, checkpoint) on a nightly schedule, and a tiering
-job (``tier apply``, the tier report as numeric metadata; :mod:`thermocline.pipelines.tiering`)
-on the project's ``tiering.schedule``. Writers of one dataset share a concurrency pool, and
-``dagster.yaml`` limits every pool to one at a time.
+a maintenance job (compact, tag-safe vacuum, checkpoint, log retention) on a nightly schedule,
+and a tiering job (``tier apply``, the tier report as numeric metadata;
+:mod:`thermocline.pipelines.tiering`) on the project's ``tiering.schedule``. Writers of one
+dataset share a concurrency pool, and ``dagster.yaml`` limits every pool to one at a time.
 
 A derived dataset is an asset downstream of its inputs (group ``derived``; daily-partitioned
 like an input that is, partition by partition) with its column lineage in the metadata.
@@ -42,7 +42,8 @@ from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 from thermocline.datasets.ingest.run import ingest
-from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
+from thermocline.datasets.tables.maintenance import compact, vacuum
+from thermocline.datasets.tables.retention import apply_policy
 from thermocline.datasets.tables.versions import open_table, read_dataset
 from thermocline.pipelines.asset_checks import (
     CHECKS_TABLE,
@@ -348,13 +349,18 @@ def _maintenance_job(name: str, spec: DatasetSpec) -> dg.JobDefinition:
             return
         compacted = compact(catalog, name, target_file_mb=target_mb)
         vacuumed = vacuum(catalog, name, reason="nightly maintenance")
-        version = checkpoint(catalog.lake, name)
+        retained = apply_policy(catalog, name, spec)  # checkpoint, then trim the log
         context.log.info(
             f"{name}: compacted {compacted.files_removed} -> {compacted.files_added} files, "
-            f"vacuumed {len(vacuumed.removed)} files, checkpoint at version {version}"
+            f"vacuumed {len(vacuumed.removed)} files, checkpoint at version "
+            f"{retained.checkpoint_version}, log retention {retained.retention}: readable "
+            f"from version {retained.readable_from}"
         )
 
-    @dg.job(name=f"maintain_{name}_job", description=f"Compact, vacuum, checkpoint {name}.")
+    @dg.job(
+        name=f"maintain_{name}_job",
+        description=f"Compact, vacuum, checkpoint and trim the log of {name}.",
+    )
     def job() -> None:
         maintain()
 

@@ -41,6 +41,7 @@ from deltalake.transaction import AddAction
 
 from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, ROLLBACK_TO_KEY, USER_KEY
+from thermocline.catalog.config import DatasetSpec
 from thermocline.catalog.errors import InputError, MissingFilesError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.pinned_files import PinnedVersion
@@ -55,6 +56,7 @@ from thermocline.datasets.tables.versions import (
 
 __all__ = [
     "RetentionResult",
+    "apply_policy",
     "apply_retention",
     "capture_pinned",
     "pinned_paths",
@@ -139,6 +141,18 @@ def apply_retention(
         )
     )
     return result
+
+
+def apply_policy(catalog: Catalog, dataset: str, spec: DatasetSpec) -> RetentionResult:
+    """:func:`apply_retention` with the dataset's ``history:`` policy (its default by source
+    kind when it sets none)."""
+    kind = spec.source.kind if spec.source is not None else None
+    return apply_retention(
+        catalog,
+        dataset,
+        retention_s=spec.history.retention_seconds(kind),
+        checkpoint_interval=spec.history.checkpoint_interval,
+    )
 
 
 def capture_pinned(

@@ -22,11 +22,12 @@ from thermocline.catalog.errors import ExpiredVersionError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.log_reach import readable_from
 from thermocline.datasets.tables.maintenance import vacuum
-from thermocline.datasets.tables.releases import create_release
+from thermocline.datasets.tables.releases import create_release, release_rollback
 from thermocline.datasets.tables.retention import RetentionResult, apply_retention
 from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.versions import history, open_table, read_dataset
 from thermocline.datasets.tables.writes import write
+from thermocline.datasets.training.plans import make_plan
 
 DATASET = "clicks"
 
@@ -107,6 +108,11 @@ def test_pins_read_identically_and_roll_back_after_cleanup(lake: Lake) -> None:
     with pytest.raises(ExpiredVersionError):
         rollback(catalog, DATASET, to=7)
 
+    plan = make_plan(lake, DATASET, 5, columns=["id", "day"])  # the loader's plan
+    assert sum(unit.rows for unit in plan.units) == read_dataset(catalog, DATASET, 5).count_rows()
+    with pytest.raises(ExpiredVersionError):
+        make_plan(lake, DATASET, 7)
+
     swept = vacuum(catalog, DATASET, retention_hours=0)
     assert swept.removed, "the unpinned old versions' files go"
     assert checksum(catalog, "golden") == sums[5], "vacuum keeps a pin's recorded files"
@@ -122,6 +128,8 @@ def test_pins_read_identically_and_roll_back_after_cleanup(lake: Lake) -> None:
     again = rollback(catalog, DATASET, to=result.checkpoint_version)  # a plain restore
     assert checksum(catalog) == latest_sum
     assert again.target_version > latest
+    release_rollback(catalog, "r1")
+    assert checksum(catalog) == sums[12]
 
 
 def test_history_starts_where_the_log_does_with_writer_checkpoints(local_lake: Lake) -> None:

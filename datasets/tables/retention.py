@@ -37,7 +37,7 @@ from typing import Any
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
-from deltalake.transaction import AddAction
+from deltalake.transaction import AddAction, RemoveAction
 
 from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, ROLLBACK_TO_KEY, USER_KEY
@@ -252,7 +252,7 @@ def rollback_to_pinned(
     actions = pa.table(table.get_add_actions())
     current = {storage_path(path) for path in actions.column("path").to_pylist()}
     now = int(datetime.now(tz=UTC).timestamp() * 1000)
-    adds = [
+    adds: list[AddAction | RemoveAction] = [
         AddAction(
             entry["path"], entry["size"], dict(entry["partition_values"]), now, True, entry["stats"]
         )

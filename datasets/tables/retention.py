@@ -17,10 +17,12 @@ modification time, up to the newest checkpoint at or before the oldest version i
 checkpoint and everything after it stay, so every version within the retention (and up to
 ``checkpoint_interval`` older ones) stays readable. A checkpoint written at a tagged version
 is deleted like any other once older, so the pinned file list lives in the catalog instead:
-one row per pin, a few hundred bytes per file (a pin of 1,000 files is ~300 KB of JSON),
-written once per pin. Reading a pinned version past retention builds the same pyarrow
-dataset from that list (:func:`~.log_reach.pinned_dataset`); a rollback to it commits the list
-back (:func:`rollback_to_pinned`); vacuum keeps its files (:func:`pinned_paths`).
+one row per pin, written once. Measured on the local lake (a 200-version table, a tag at version
+150 with 151 files): the list is 50 KB of JSON (~335 B a file); ``read_dataset`` at the tag
+took 173 ms from the list after cleanup against 259 ms through the log before it (both mostly
+catalog reads: tags, erasures, tiers). Reading a pinned version past retention builds the same
+pyarrow dataset from that list (:func:`~.log_reach.pinned_dataset`); a rollback to it commits
+the list back (:func:`rollback_to_pinned`); vacuum keeps its files (:func:`pinned_paths`).
 
 >>> apply_retention(catalog, "rides", retention_s=7 * 86400)       # doctest: +SKIP
 RetentionResult(dataset='rides', retention='7d', readable_from_before=0, readable_from=4200, ...)

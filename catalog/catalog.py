@@ -42,6 +42,7 @@ from thermocline.catalog.errors import (
 )
 from thermocline.catalog.journal import RollbackJournal
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.pinned_files import PinnedFiles
 from thermocline.catalog.store import CatalogTable
 from thermocline.catalog.tier_inventory import TierInventory
 from thermocline.catalog.training_runs import TrainingRuns
@@ -205,6 +206,7 @@ class Catalog:
         self.checks = CheckResults(lake)  # check results per version or quarantined batch
         self.tiers = TierInventory(lake)  # where each data file is: tier, class, since
         self.runs = TrainingRuns(lake)  # training reads: run id -> dataset@version, how
+        self.pinned_files = PinnedFiles(lake)  # pinned versions' files, past log retention
 
     # --- events ---------------------------------------------------------------------------
 

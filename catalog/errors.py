@@ -20,6 +20,7 @@ __all__ = [
     "ErasedVersionError",
     "ErasureConflictError",
     "ErasureRefusedError",
+    "ExpiredVersionError",
     "InputError",
     "InvalidTagNameError",
     "InvalidTimestampError",
@@ -207,6 +208,12 @@ class PiiRefusedError(InputError):
 
 class LoaderStateError(InputError):
     """A training loader state does not fit this loader (another plan, seed or format)."""
+
+
+class ExpiredVersionError(VersionNotFoundError):
+    """A version older than the table's readable history was asked for: log retention removed
+    the commits that described it, and no tag or release pinned it. The message names the
+    retention and the oldest readable version."""
 
 
 class ErasedVersionError(InputError):

@@ -11,10 +11,10 @@ gets a freshness policy, and a ``pii`` check puts the column classifications in 
 (:mod:`thermocline.pipelines.pii_checks`).
 When the source has nothing new, nothing is materialized. A Kafka dataset is a micro-batch
 asset (a run consumes until caught up) with a sensor for small topics. Each dataset also gets
-a maintenance job (compact, tag-safe vacuum, checkpoint) on a nightly schedule, and a tiering
-job (``tier apply``, the tier report as numeric metadata; :mod:`thermocline.pipelines.tiering`)
-on the project's ``tiering.schedule``. Writers of one dataset share a concurrency pool, and
-``dagster.yaml`` limits every pool to one at a time.
+a maintenance job (compact, tag-safe vacuum, checkpoint, log retention) on a nightly schedule,
+and a tiering job (``tier apply``, the tier report as numeric metadata;
+:mod:`thermocline.pipelines.tiering`) on the project's ``tiering.schedule``. Writers of one
+dataset share a concurrency pool, and ``dagster.yaml`` limits every pool to one at a time.
 
 A derived dataset is an asset downstream of its inputs (group ``derived``; daily-partitioned
 like an input that is, partition by partition) with its column lineage in the metadata.
@@ -36,14 +36,13 @@ from dagster import AssetExecutionContext, OpExecutionContext
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.classifications import Classification
-from thermocline.catalog.config import DatasetSpec, DerivedSource, KafkaSource, Project
+from thermocline.catalog.config import DatasetSpec, DerivedSource, Project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.kafka import BatchReport, KafkaIngester
 from thermocline.datasets.ingest.run import ingest
-from thermocline.datasets.ingest.stream_compaction import compact_stream
-from thermocline.datasets.tables.maintenance import checkpoint, compact, vacuum
+from thermocline.datasets.maintain import maintain as maintain_dataset
 from thermocline.datasets.tables.versions import open_table, read_dataset
 from thermocline.pipelines.asset_checks import (
     CHECKS_TABLE,
@@ -337,8 +336,6 @@ def _markdown(rows: list[dict[str, Any]]) -> str:
 
 
 def _maintenance_job(name: str, spec: DatasetSpec) -> dg.JobDefinition:
-    target_mb = spec.tiering.target_file_mb
-
     @dg.op(name=f"maintain_{name}", pool=f"thermocline_writer_{name}")
     def maintain(context: OpExecutionContext, thermocline: ThermoclineResource) -> None:
         _, catalog = thermocline.load()
@@ -347,23 +344,23 @@ def _maintenance_job(name: str, spec: DatasetSpec) -> dg.JobDefinition:
         except DatasetNotFoundError:
             context.log.info(f"{name} has no table yet; nothing to maintain")
             return
-        if isinstance(spec.source, KafkaSource):  # its dead letters too; a lost race is skipped
-            compacted = compact_stream(catalog, name, target_file_mb=target_mb).table
-        else:
-            compacted = compact(catalog, name, target_file_mb=target_mb)
-        vacuumed = vacuum(catalog, name, reason="nightly maintenance")
-        version = checkpoint(catalog.lake, name)
-        done = (
+        done = maintain_dataset(catalog, name, spec, reason="nightly maintenance")
+        compacted, retained = done.compaction, done.retention
+        compaction = (
             "lost a race with the ingester"
             if compacted is None
             else (f"compacted {compacted.files_removed} -> {compacted.files_added} files")
         )
         context.log.info(
-            f"{name}: {done}, "
-            f"vacuumed {len(vacuumed.removed)} files, checkpoint at version {version}"
+            f"{name}: {compaction}, vacuumed {len(done.vacuum.removed)} files, checkpoint at "
+            f"version {retained.checkpoint_version}, log retention {retained.retention}: "
+            f"readable from version {retained.readable_from}"
         )
 
-    @dg.job(name=f"maintain_{name}_job", description=f"Compact, vacuum, checkpoint {name}.")
+    @dg.job(
+        name=f"maintain_{name}_job",
+        description=f"Compact, vacuum, checkpoint and trim the log of {name}.",
+    )
     def job() -> None:
         maintain()
 

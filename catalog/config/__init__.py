@@ -1,5 +1,5 @@
 """The project file's models: the lake, Kafka, a spec per dataset (sources, checks, PII,
-tiering, automation), lineage export and models trained on datasets;
+tiering, automation, log retention), lineage export and models trained on datasets;
 :mod:`thermocline.catalog.project_file` finds and loads the file into them.
 
 One file describes a project: the lake (URI and storage options), the Kafka connection and a
@@ -15,6 +15,7 @@ value is used, so secrets never sit in a model that could be printed or logged.
 
 from thermocline.catalog.config.automation import AutomationPolicy
 from thermocline.catalog.config.base import expand_env, parse_duration
+from thermocline.catalog.config.history import DEFAULT_LOG_RETENTION, HistoryPolicy
 from thermocline.catalog.config.lake import KafkaConfig, LakeConfig
 from thermocline.catalog.config.lineage import LineageSettings, OpenLineageConfig
 from thermocline.catalog.config.models import ModelSpec
@@ -56,6 +57,7 @@ from thermocline.catalog.config.tiering import (
 __all__ = [
     "AWS_PRICES",
     "AWS_STORAGE_CLASSES",
+    "DEFAULT_LOG_RETENTION",
     "TIERS",
     "AcceptedValuesCheck",
     "AutomationPolicy",
@@ -66,6 +68,7 @@ __all__ = [
     "DistributionDriftCheck",
     "FileSource",
     "FreshnessCheck",
+    "HistoryPolicy",
     "KafkaConfig",
     "KafkaSource",
     "LakeConfig",

@@ -15,6 +15,7 @@ from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_vali
 from thermocline.catalog.arrow_types import parse_arrow_type
 from thermocline.catalog.config.automation import AutomationPolicy
 from thermocline.catalog.config.base import Model
+from thermocline.catalog.config.history import HistoryPolicy
 from thermocline.catalog.config.lake import KafkaConfig, LakeConfig
 from thermocline.catalog.config.lineage import LineageSettings
 from thermocline.catalog.config.models import ModelSpec
@@ -65,6 +66,7 @@ class DatasetSpec(Model):
         "old) or ignore (dropped, counted in the commit)",
     )
     tiering: TieringPolicy = Field(default_factory=TieringPolicy)
+    history: HistoryPolicy = Field(default_factory=HistoryPolicy)
     quality: QualityConfig = Field(default_factory=QualityConfig)
     pii: PiiPolicy = Field(default_factory=PiiPolicy)
     automation: AutomationPolicy = Field(default_factory=AutomationPolicy)

@@ -18,6 +18,8 @@ from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.log_reach import readable_from
+from thermocline.datasets.tables.retention import pinned_paths
 from thermocline.datasets.tables.tier_plan import folder_values
 from thermocline.datasets.tables.versions import open_table, stored_files
 
@@ -134,19 +136,28 @@ def vacuum(
     lake = lake_of(catalog)
     table = open_table(lake, dataset)
     kept = sorted(catalog.protected_versions(dataset))
+    # Pins that log retention took out of the log: delta-rs cannot load them, so their files
+    # (recorded in the catalog) are kept here, and vacuum only lists what it would remove.
+    reach = readable_from(lake, dataset)
+    expired = {v for v in kept if v < reach}
+    keep_paths = pinned_paths(catalog, dataset, expired)
     custom = {USER_KEY: current_user(), **({REASON_KEY: reason} if reason else {})}
     stored = stored_files(lake, dataset)
     listed = table.vacuum(
         # Past any table's age the retention keeps everything; delta-rs takes 64-bit hours.
         retention_hours=min(int(retention_hours), _LONGEST_RETENTION_HOURS),
-        dry_run=dry_run,
+        dry_run=dry_run or bool(expired),
         enforce_retention_duration=False,
         full=True,  # also unreferenced files, such as those a crash left staged
-        keep_versions=kept or None,
+        keep_versions=[v for v in kept if v >= reach] or None,
         commit_properties=CommitProperties(custom_metadata=custom),
     )
     # delta-rs lists old tombstones again after their files are gone: report real removals.
-    removed = sorted(path for path in listed if path in stored)
+    removed = sorted(path for path in listed if path in stored and path not in keep_paths)
+    if expired and not dry_run:
+        filesystem = lake.table_filesystem(dataset)
+        for path in removed:
+            filesystem.delete_file(path)
     if not dry_run:
         ledger = {"files": removed, "retention_hours": retention_hours, "kept_versions": kept}
         if removed:  # the tier inventory forgets them, whatever their tier

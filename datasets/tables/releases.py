@@ -27,6 +27,7 @@ from thermocline.catalog.catalog import Catalog, Event, Release, lake_of
 from thermocline.catalog.commits import JOURNAL_KEY, JOURNAL_STEP_KEY, RELEASE_KEY
 from thermocline.catalog.errors import (
     DatasetNotFoundError,
+    ExpiredVersionError,
     InputError,
     NoRollbackInProgressError,
     ReleasePreflightError,
@@ -40,6 +41,7 @@ from thermocline.catalog.journal import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.faults import fault_point
+from thermocline.datasets.tables.log_reach import pinned_past_retention
 from thermocline.datasets.tables.release_plan import (
     RESTORED,
     UNDONE,
@@ -110,12 +112,21 @@ def _erased(catalog: Catalog, dataset: str, target: int) -> DatasetCheck | None:
 def _check(catalog: Catalog, dataset: str, target: int, tiers: bool) -> DatasetCheck:
     lake = lake_of(catalog)
     try:
-        current = open_table(lake, dataset).version()
+        latest = open_table(lake, dataset)
     except DatasetNotFoundError:
         return DatasetCheck(dataset, None, target, problem="the dataset has no table any more")
+    current = latest.version()
     if not 0 <= target <= current:
         problem = f"no such version (its versions are 0..{current})"
         return DatasetCheck(dataset, current, target, problem=problem)
+    try:  # past log retention: a pin's recorded files, else refused
+        pinned = pinned_past_retention(catalog, dataset, target, latest)
+    except ExpiredVersionError as error:
+        return DatasetCheck(dataset, current, target, problem=str(error))
+    if pinned is not None:
+        files = [entry["path"] for entry in pinned.files]
+        gone = missing_files(lake, dataset, files)
+        return DatasetCheck(dataset, current, target, len(files), tuple(gone), None, ())
     try:
         table = open_table(lake, dataset, target)
         table.schema().to_arrow()

@@ -25,6 +25,9 @@ from thermocline.catalog.commits import (
 )
 from thermocline.catalog.errors import MissingFilesError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.pinned_files import PinnedVersion
+from thermocline.datasets.tables.log_reach import pinned_past_retention
+from thermocline.datasets.tables.retention import rollback_to_pinned
 from thermocline.datasets.tables.versions import (
     list_missing,
     live_files,
@@ -72,6 +75,9 @@ def rollback(
     table = open_table(lake, dataset)
     current = table.version()
     target = resolve_version(catalog, dataset, to, table=table, tiers=True)
+    pinned = pinned_past_retention(catalog, dataset, target, table)
+    if pinned is not None:  # past log retention: the pin's recorded files, not a restore
+        return _to_pinned(catalog, dataset, table, pinned, dry_run, reason, metadata)
     if dry_run or target == current:
         return _plan(lake, dataset, table, target)
     # The target's files are the current ones it keeps plus the ones it adds back. Here we check
@@ -103,15 +109,53 @@ def rollback(
         files_added=metrics.get("numRestoredFile", 0),
         files_removed=metrics.get("numRemovedFile", 0),
     )
+    _record(catalog, result, reason, metadata)
+    return result
+
+
+def _record(
+    catalog: Catalog, result: RollbackResult, reason: str | None, metadata: Mapping[str, str] | None
+) -> None:
     catalog.record(
         Event(
             "rollback",
-            dataset,
+            result.dataset,
             result.new_version,
             reason,
-            {"from": current, "to": target, **dict(metadata or {})},
+            {"from": result.from_version, "to": result.target_version, **dict(metadata or {})},
         )
     )
+
+
+def _to_pinned(
+    catalog: Catalog,
+    dataset: str,
+    table: DeltaTable,
+    pinned: PinnedVersion,
+    dry_run: bool,
+    reason: str | None,
+    metadata: Mapping[str, str] | None,
+) -> RollbackResult:
+    """Roll back to a pinned version that log retention removed from the log."""
+    current = table.version()
+    if dry_run:
+        lake = lake_of(catalog)
+        target_files = {entry["path"] for entry in pinned.files}
+        current_files = {a["path"] for a in live_files(table)}
+        missing = missing_files(lake, dataset, target_files)
+        if missing:
+            raise MissingFilesError(
+                f"cannot roll {dataset} back to version {pinned.version}: {len(missing)} of its "
+                f"files are gone (vacuumed or deleted); nothing was changed: "
+                f"{list_missing(missing)}"
+            )
+        added, removed = len(target_files - current_files), len(current_files - target_files)
+        return RollbackResult(dataset, current, pinned.version, None, added, removed)
+    table, added, removed = rollback_to_pinned(
+        catalog, dataset, pinned, reason=reason, metadata=metadata
+    )
+    result = RollbackResult(dataset, current, pinned.version, table.version(), added, removed)
+    _record(catalog, result, reason, metadata)
     return result
 
 

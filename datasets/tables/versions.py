@@ -43,6 +43,7 @@ from thermocline.catalog.errors import (
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.log_reach import pinned_dataset, pinned_past_retention
 from thermocline.datasets.tables.version_index import oldest_commit, version_at_time
 
 __all__ = [
@@ -140,6 +141,8 @@ def resolve_version(
     that tiering archived (:func:`require_not_archived`); tagging a version or restoring its
     archived files reads none of them, so it is off by default.
     """
+    if table is None:  # opened once: opening reads every commit since the last checkpoint
+        table = open_table(lake_of(catalog), name)
     version = _resolve(catalog, name, at, table)
     if at is not None and (readable or tiers):
         via = None
@@ -147,6 +150,7 @@ def resolve_version(
             tag = isinstance(at, str) and not looks_like_time(at)
             via = f"{'tag' if tag else 'time'} {at}"
         if readable:
+            pinned_past_retention(catalog, name, version, table, via=via)  # raises if expired
             require_not_erased(catalog, name, version, via=via)
         if tiers:
             require_not_archived(catalog, name, version, via=via, table=table)
@@ -216,7 +220,9 @@ def read_dataset(
     lake's native filesystem: project and filter with ``to_table(columns=..., filter=...)``
     and only those bytes are read.
 
-    An older version whose files vacuum removed raises :class:`MissingFilesError` naming them
+    A version older than log retention reads from its pinned file list when a tag or release
+    kept it, else raises :class:`ExpiredVersionError` naming the retention. An older version
+    whose files vacuum removed raises :class:`MissingFilesError` naming them
     (one listing of the table root), rather than failing later inside the read; one that needs
     a file tiering archived raises :class:`ArchivedFilesError` naming them and the restore
     command, before anything is read.
@@ -225,6 +231,15 @@ def read_dataset(
     table = open_table(lake, name)
     version = None if at is None else resolve_version(catalog, name, at, table=table, tiers=True)
     if version is not None and version != table.version():
+        pinned = pinned_past_retention(catalog, name, version, table)
+        if pinned is not None:  # past log retention, kept by a tag or release
+            gone = missing_files(lake, name, (entry["path"] for entry in pinned.files))
+            if gone:
+                raise MissingFilesError(
+                    f"cannot read {name} version {version}: {len(gone)} of its files are gone "
+                    f"(vacuumed or deleted): {list_missing(gone)}"
+                )
+            return pinned_dataset(lake, pinned)
         table = open_table(lake, name, version)
         require_files(lake, name, table)
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))

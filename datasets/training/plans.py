@@ -25,9 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
+from deltalake import DeltaTable
 
-from thermocline.catalog.errors import InputError
+from thermocline.catalog.errors import ExpiredVersionError, InputError
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.pinned_files import PinnedFiles
+from thermocline.datasets.tables.log_reach import pinned_dataset, readable_from
 from thermocline.datasets.tables.versions import open_table, require_files
 
 __all__ = ["FilterSpec", "Plan", "Unit", "filter_columns", "make_plan", "parse_filter"]
@@ -111,8 +114,7 @@ def make_plan(
 ) -> Plan:
     """Read the log of ``dataset@version`` and the footers of its files into a :class:`Plan`."""
     expression = parse_filter(filter)
-    table = open_table(lake, dataset, version)
-    source = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(dataset))
+    source, table = _source(lake, dataset, version)
     schema = source.schema
     chosen = tuple(columns) if columns is not None else tuple(schema.names)
     unknown = [c for c in chosen if c not in schema.names]
@@ -150,7 +152,8 @@ def make_plan(
         with ThreadPoolExecutor(_FOOTER_THREADS) as pool:
             units = [unit for found in pool.map(units_of, fragments) for unit in found]
     except OSError:  # a file of this version is gone: name them all (costs nothing otherwise)
-        require_files(lake, dataset, table)
+        if table is not None:
+            require_files(lake, dataset, table)
         raise
     return Plan(
         dataset=dataset,
@@ -161,6 +164,21 @@ def make_plan(
         units=tuple(units),
         partitions={f.path: f.partition_expression for f in fragments},
     )
+
+
+def _source(lake: Lake, dataset: str, version: int) -> tuple[pads.Dataset, DeltaTable | None]:
+    """The version's files as a pyarrow dataset, and its table (None for a pinned version that
+    log retention took out of the log: read from the file list the catalog kept)."""
+    if version < readable_from(lake, dataset):
+        pinned = PinnedFiles(lake).find(dataset, version)
+        if pinned is None:
+            raise ExpiredVersionError(
+                f"cannot plan {dataset}@{version}: log retention removed it and no tag or "
+                f"release kept it; the oldest readable version is {readable_from(lake, dataset)}"
+            )
+        return pinned_dataset(lake, pinned), None
+    table = open_table(lake, dataset, version)
+    return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(dataset)), table
 
 
 def filter_columns(expression: pc.Expression, schema: pa.Schema) -> list[str]:

@@ -1,10 +1,10 @@
 """The ``thermocline`` command line: parses arguments, calls the Python API, prints the result.
 
 One module per command group (``config``, ``dev``, ``ui``, ``datasets``, ``versions``,
-``checks``, ``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``tier``, ``runs``,
-``lineage``, ``train``, ``search``, ``demo``), each with a ``register(group)`` that adds its
-commands to :data:`cli`; :mod:`.output` holds how every command prints (tables for people,
-``--json`` for scripts) and how errors exit: a
+``checks``, ``ingest``, ``quarantine``, ``pii``, ``quality``, ``erase``, ``tier``,
+``maintain``, ``runs``, ``lineage``, ``train``, ``search``, ``demo``), each with a
+``register(group)`` that adds its commands to :data:`cli`; :mod:`.output` holds how every
+command prints (tables for people, ``--json`` for scripts) and how errors exit: a
 :class:`~thermocline.catalog.errors.ThermoclineError` or a usage error prints one line on stderr
 and exits 1, or 2 when the input was wrong (project file, arguments, unknown names); with
 ``--json`` the error is also one JSON object on stdout.
@@ -30,6 +30,7 @@ from thermocline.pipelines.cli import (
     erase,
     ingest,
     lineage,
+    maintain,
     pii,
     quality,
     quarantine,
@@ -95,6 +96,7 @@ for _group in (
     quality,
     erase,
     tier,
+    maintain,
     runs,
     lineage,
     train,

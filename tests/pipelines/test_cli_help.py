@@ -54,6 +54,7 @@ def test_the_split_kept_every_command() -> None:
         "ingest batch",
         "ingest kafka",
         "lineage",
+        "maintain",
         "pii",
         "pii list",
         "pii review",

@@ -261,7 +261,10 @@ def test_the_maintenance_job_compacts_vacuums_and_checkpoints(
     assert result.success
     table = open_table(lake, "rides")
     assert len(table.file_uris()) == 1
-    assert [h["operation"] for h in table.history(1)] == ["OPTIMIZE"]
+    assert [h["operation"] for h in table.history(2)] == ["SET TBLPROPERTIES", "OPTIMIZE"]
+    # log retention ran: the batch default (30 days) is on the table, the log checkpointed
+    retention = table.metadata().configuration["delta.logRetentionDuration"]
+    assert retention == "interval 2592000 seconds"
     assert read_dataset(Catalog(lake), "rides").count_rows() == 400
     assert read_dataset(Catalog(lake), "rides", at="two-loads").count_rows() == 200
     log = lake.table_filesystem("rides").get_file_info(pafs.FileSelector("_delta_log"))

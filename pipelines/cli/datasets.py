@@ -95,6 +95,7 @@ def history(ctx: Context, dataset: str, limit: int | None, show_all: bool, as_js
     """
     from thermocline.catalog.errors import InputError
     from thermocline.datasets.tables.history_pages import DEFAULT_PAGE, iter_history
+    from thermocline.datasets.tables.log_reach import readable_from, retention_text
     from thermocline.datasets.tables.maintenance import vacuum_ledgers
     from thermocline.datasets.tables.versions import open_table
 
@@ -113,6 +114,14 @@ def history(ctx: Context, dataset: str, limit: int | None, show_all: bool, as_js
     if not as_json and shown == wanted and versions > shown:
         out.print(
             f"the newest {shown} of {versions} versions; --limit N or --all shows more",
+            markup=False,
+        )
+    oldest = readable_from(ctx.lake, name)
+    if not as_json and oldest > 0:
+        out.print(
+            f"readable history starts at version {oldest}: log retention "
+            f"({retention_text(table_)}, history.log_retention) removed the commits before it; "
+            "tagged and released versions stay readable",
             markup=False,
         )
 

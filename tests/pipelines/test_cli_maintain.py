@@ -77,6 +77,13 @@ def test_maintain_trims_the_log_and_keeps_the_tag(project: Path) -> None:
     assert "log retention 1h: readable history starts at version" in text.stdout
     assert "pinned versions kept readable past retention: 3" in text.stdout
 
+    history = thermocline("history", "clicks", "--all", cwd=project)
+    assert history.exit_code == 0, history.stderr
+    assert (
+        f"readable history starts at version {retention['readable_from']}: log retention (1h"
+        in history.stdout
+    )
+
 
 def test_maintain_bad_input_is_one_line_exit_2(project: Path) -> None:
     unknown = thermocline("maintain", "nope", cwd=project)

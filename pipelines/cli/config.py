@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from thermocline.catalog.config import Project
 from thermocline.catalog.errors import ConfigError
 from thermocline.pipelines.cli.context import Context
 from thermocline.pipelines.cli.output import json_option, out, print_json
@@ -20,6 +19,8 @@ def config() -> None:
 @config.command("schema")
 def config_schema() -> None:
     """Print the JSON schema of thermocline.yaml (for editor completion and checks)."""
+    from thermocline.catalog.config import Project
+
     print_json(Project.model_json_schema(by_alias=True))
 
 

@@ -12,12 +12,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from thermocline.catalog.config import Project
-from thermocline.catalog.lake import Lake
-from thermocline.catalog.project_file import load_project
-
 if TYPE_CHECKING:
     from thermocline.catalog.catalog import Catalog
+    from thermocline.catalog.config import Project
+    from thermocline.catalog.lake import Lake
 
 __all__ = ["Context"]
 
@@ -30,10 +28,15 @@ class Context:
 
     @cached_property
     def project(self) -> Project:
+        # pydantic, yaml and pyarrow (the config models) load here, not at startup (~0.3 s).
+        from thermocline.catalog.project_file import load_project
+
         return load_project(self.project_path)
 
     @cached_property
     def lake(self) -> Lake:
+        from thermocline.catalog.lake import Lake
+
         return Lake.from_project(self.project)
 
     @cached_property

@@ -18,13 +18,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-from rich.markup import escape
-from rich.tree import Tree
 
 from thermocline.pipelines.cli.context import Context
 from thermocline.pipelines.cli.output import json_option, out, print_json
 
 if TYPE_CHECKING:
+    from rich.tree import Tree
+
     from thermocline.datasets.tables.lineage_graph import Direction, Edge, LineageGraph, Node
 
 __all__ = ["lineage", "print_tree", "register", "render"]
@@ -97,6 +97,8 @@ def render(graph: LineageGraph, direction: str, *, limit: int | None = None) -> 
     it holds (``rows from``, oldest first) and sum up the rest on one line: how many, the
     versions, the Kafka offsets per partition and the number of files they consumed, and their
     checks (a table fed by many Kafka micro-batches has a commit each)."""
+    from rich.tree import Tree  # rich loads with the command, not at CLI startup
+
     root = graph.nodes[graph.root]
     tree = Tree(_line(root))
     shown: set[str] = {root.id}
@@ -198,6 +200,13 @@ def _line(node: Node) -> str:
     if node.unattributed:
         parts.append(f"{node.unattributed} file(s) older than the kept log")
     return " | ".join(parts)
+
+
+def escape(text: str) -> str:
+    """``text`` with rich markup escaped (rich imported on first use: the CLI starts fast)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def register(group: click.Group) -> None:

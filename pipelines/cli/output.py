@@ -14,14 +14,14 @@ import json
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from thermocline.catalog.errors import InputError, ThermoclineError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "err",
@@ -39,10 +39,54 @@ __all__ = [
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+
+class _LazyConsole:
+    """A rich ``Console`` built on first use: importing rich costs ~60 ms, which ``--help``,
+    usage errors and ``--json`` output never need (issue #18: the CLI starts in < 0.3 s).
+
+    Attribute reads go to the console; a ``width`` set before first use is kept and applied
+    when the console is built, so :func:`fit_to_stdout` does not build it either.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_real", None)
+
+    def _console(self) -> Console:
+        real = object.__getattribute__(self, "_real")
+        if real is None:
+            from rich.console import Console
+
+            real = Console(**object.__getattribute__(self, "_options"))
+            object.__setattr__(self, "_real", real)
+        return cast("Console", real)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "width" and object.__getattribute__(self, "_real") is None:
+            width = object.__getattribute__(self, "_options").get("width")
+            if width is not None:
+                return width
+        return getattr(self._console(), name)
+
+    # Dunder methods skip __getattr__: rich's Live (progress bars) enters its console.
+    def __enter__(self) -> Console:
+        return self._console().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._console().__exit__(*exc)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "width" and object.__getattribute__(self, "_real") is None:
+            object.__getattribute__(self, "_options")["width"] = value
+            return
+        setattr(self._console(), name, value)
+
+
 # Both consoles look up sys.stdout / sys.stderr when they print, so click's CliRunner, which
 # swaps those streams, captures them too; fit_to_stdout() sizes `out` for the stream in use.
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Typed as consoles: every attribute goes to one (rich's Progress and Live take them as such).
+out = cast("Console", _LazyConsole(highlight=False, soft_wrap=True))
+err = cast("Console", _LazyConsole(stderr=True, highlight=False, soft_wrap=True))
 _PIPED_WIDTH = 160
 
 # Exit codes: a wrong input (fix the command or the project file) apart from a failure.
@@ -85,6 +129,9 @@ def jsonable(value: Any) -> Any:
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """A table for people; cells are printed as text, never as rich markup."""
+    from rich.markup import escape
+    from rich.table import Table
+
     shown = Table(title=title, title_justify="left")
     for column in columns:
         shown.add_column(column)
@@ -216,7 +263,8 @@ def _fail(message: str, field: str | None, fix: str | None, code: int, as_json: 
     if as_json:
         record = {"error": message, "field": field, "fix": fix, "exit_code": code}
         click.echo(json.dumps(record, default=str))
-    err.print(f"error: {message}", markup=False, soft_wrap=True)
+    # click, not rich: an error exits fast, without importing rich (~60 ms).
+    click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 

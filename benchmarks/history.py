@@ -60,6 +60,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from thermocline.catalog.catalog import Catalog
+from thermocline.catalog.commits import KIND_KEY, ROWS_KEY, USER_KEY
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.rollback import rollback
 from thermocline.datasets.tables.versions import open_table, read_dataset, resolve_version
@@ -169,9 +170,9 @@ class Builder:
                 "timestamp": ts,
                 "operation": "WRITE",
                 "operationParameters": {"mode": "Append"},
-                "thermocline.user": "benchmark",
-                "thermocline.rows": str(ROWS),
-                "thermocline.source.kind": "kafka",
+                USER_KEY: "benchmark",
+                ROWS_KEY: str(ROWS),
+                KIND_KEY: "kafka",
             }
             actions = [
                 {"commitInfo": info},

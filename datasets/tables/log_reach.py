@@ -19,6 +19,7 @@ the oldest readable version.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ import pyarrow.fs as pafs
 from thermocline.catalog.errors import ExpiredVersionError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.pinned_files import PinnedVersion
+from thermocline.datasets.tables.version_index import oldest_commit
 
 if TYPE_CHECKING:
     from deltalake import DeltaTable
@@ -51,10 +53,23 @@ _UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 
 
 def readable_from(lake: Lake, dataset: str) -> int:
     """The oldest version of ``dataset`` its Delta log can still load: 0 while the first commit
-    file exists, else the oldest checkpoint's version (one listing of ``_delta_log/``)."""
-    listing = lake.table_filesystem(dataset).get_file_info(
-        pafs.FileSelector("_delta_log", allow_not_found=True)
-    )
+    file exists, else the oldest commit file left, which log cleanup leaves at the checkpoint
+    it keeps. A bisection up to the last checkpoint (``_delta_log/_last_checkpoint``): a few
+    lookups, where a listing of ``_delta_log/`` would read one entry per version."""
+    fs = lake.table_filesystem(dataset)
+    if fs.get_file_info("_delta_log/00000000000000000000.json").type != pafs.FileType.NotFound:
+        return 0
+    try:
+        with fs.open_input_stream("_delta_log/_last_checkpoint") as stream:
+            last = int(json.loads(stream.read())["version"])
+    except (FileNotFoundError, OSError, ValueError, KeyError):
+        return _readable_from_listing(fs)
+    return oldest_commit(lake, dataset, last)
+
+
+def _readable_from_listing(fs: pafs.FileSystem) -> int:
+    """:func:`readable_from` for a log without a ``_last_checkpoint`` hint: one listing."""
+    listing = fs.get_file_info(pafs.FileSelector("_delta_log", allow_not_found=True))
     commits: set[int] = set()
     checkpoints: set[int] = set()
     for info in listing:

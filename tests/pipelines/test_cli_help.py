@@ -11,21 +11,10 @@ from pathlib import Path
 
 import click
 import pytest
+from cli_runner import HEAVY
 from click.testing import CliRunner
 
 from thermocline.pipelines.cli import cli
-
-HEAVY = (
-    "dagster",
-    "great_expectations",
-    "torch",
-    "pandas",
-    "pyarrow.dataset",
-    "deltalake",
-    "duckdb",
-    "sqlalchemy",
-    "openlineage",
-)
 
 
 def command_paths(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

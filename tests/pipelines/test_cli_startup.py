@@ -16,22 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import HEAVY
 
 from thermocline.catalog.project_file import PROJECT_FILENAME
 from thermocline.pipelines.cli import cli
 
-# What the CLI must not load to show help or reject arguments (modules and their submodules).
-HEAVY = (
-    "great_expectations",
-    "dagster",
-    "torch",
-    "pandas",
-    "pyarrow.dataset",
-    "deltalake",
-    "duckdb",
-    "sqlalchemy",
-    "openlineage",
-)
 # What the ingest paths must not load for a dataset without a suite (they do need the rest).
 NOT_FOR_INGEST = ("great_expectations", "dagster")
 # The groups issue #15 adds, where they exist: their --help must stay as light as the root's.

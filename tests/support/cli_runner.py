@@ -13,7 +13,21 @@ from click.testing import CliRunner, Result
 
 from thermocline.pipelines.cli import cli
 
-__all__ = ["thermocline"]
+__all__ = ["HEAVY", "thermocline"]
+
+# What the CLI must not load to show help or reject arguments (modules and their submodules):
+# each is imported only by the commands that use it.
+HEAVY = (
+    "great_expectations",
+    "dagster",
+    "torch",
+    "pandas",
+    "pyarrow.dataset",
+    "deltalake",
+    "duckdb",
+    "sqlalchemy",
+    "openlineage",
+)
 
 
 def thermocline(*args: str, cwd: Path) -> Result:

@@ -27,7 +27,7 @@ True
 """
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +43,10 @@ from thermocline.catalog.config import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.base import SourceFile, open_or_none
-from thermocline.datasets.ingest.consumed import Consumed, changed, consumed_record
+from thermocline.datasets.ingest.consumed import consumed_record, pending_files
 from thermocline.datasets.ingest.files import fsspec_options, list_files
 from thermocline.datasets.ingest.kafka_topic import pending_records
-from thermocline.datasets.ingest.sql import _sqlalchemy_url, last_watermark
+from thermocline.datasets.ingest.sql import last_watermark, sqlalchemy_url
 from thermocline.pipelines.resource import ThermoclineResource
 
 __all__ = [
@@ -55,7 +55,6 @@ __all__ = [
     "decide_sql",
     "derived_automation",
     "kafka_sensor",
-    "pending_files",
     "source_sensor",
 ]
 
@@ -75,20 +74,6 @@ class Decision:
     request: bool
     reason: str
     cursor: str | None = None
-
-
-def pending_files(
-    listed: Iterable[SourceFile], consumed: Mapping[str, Consumed]
-) -> list[SourceFile]:
-    """The files of ``listed`` that a plain run would read: never consumed, or only some
-    partitions of them. A file changed since it was consumed is not read again (ingest warns
-    about it), so it is not pending."""
-    pending = []
-    for file in listed:
-        seen = consumed.get(file.url)
-        if seen is None or (not seen.whole and not changed(seen.file, file)):
-            pending.append(file)
-    return pending
 
 
 def decide_files(name: str, pending: Sequence[SourceFile], cursor: str) -> Decision:
@@ -266,7 +251,7 @@ def _newest_watermark(project: Project, source: SqlSource, after: Any) -> Any:
     """The source's highest watermark past ``after`` (all of them when None); None if none.
     One aggregate query, the watermark a bound parameter as ingest binds it."""
     column = str(source.watermark_column)
-    url = _sqlalchemy_url(expand_env(source.url, None, "source.url"), project)
+    url = sqlalchemy_url(expand_env(source.url, None, "source.url"), project)
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:

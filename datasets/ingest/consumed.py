@@ -18,6 +18,7 @@ False
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from deltalake import DeltaTable
@@ -33,7 +34,7 @@ from thermocline.catalog.commits import (
 from thermocline.catalog.errors import SourceHistoryError
 from thermocline.datasets.ingest.base import SourceFile
 
-__all__ = ["Consumed", "changed", "consumed_record", "files_app_id"]
+__all__ = ["Consumed", "changed", "consumed_record", "files_app_id", "pending_files"]
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,24 @@ def changed(seen: SourceFile, now: SourceFile) -> bool:
     if seen.size is not None and now.size is not None and seen.size != now.size:
         return True
     return seen.etag is not None and now.etag is not None and seen.etag != now.etag
+
+
+def pending_files(
+    listed: Iterable[SourceFile],
+    consumed: Mapping[str, Consumed],
+    on_changed: Callable[[Consumed, SourceFile], None] | None = None,
+) -> list[SourceFile]:
+    """The files of ``listed`` (in order, repeats dropped) that a plain run reads: never
+    consumed, or only some partitions of them. A file changed since it was consumed is not
+    read again: ``on_changed(seen, file)`` hears of it (ingest warns)."""
+    pending = []
+    for file in dict.fromkeys(listed):
+        seen = consumed.get(file.url)
+        if seen is None:
+            pending.append(file)
+        elif changed(seen.file, file):
+            if on_changed is not None:
+                on_changed(seen, file)
+        elif not seen.whole:
+            pending.append(file)
+    return pending

@@ -56,7 +56,12 @@ from thermocline.catalog.errors import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest.base import SourceBatch, SourceFile, arrow_schema, open_or_none
-from thermocline.datasets.ingest.consumed import changed, consumed_record, files_app_id
+from thermocline.datasets.ingest.consumed import (
+    Consumed,
+    consumed_record,
+    files_app_id,
+    pending_files,
+)
 from thermocline.datasets.ingest.evolution import EvolvedBatch, evolve_schema, json_read_schemas
 from thermocline.datasets.ingest.schema_changes import evolved_changes
 from thermocline.quality.results import SchemaChanges
@@ -76,6 +81,16 @@ _log = logging.getLogger(__name__)
 FileFormat = Literal["csv", "jsonl", "parquet"]
 _GLOB_CHARS = frozenset("*?[")
 _DESCRIBE_FILES = 3
+
+
+def _warn_changed(seen: Consumed, now: SourceFile) -> None:
+    _log.warning(
+        "%s changed since it was consumed (size %s -> %s); it is not read again. "
+        "Publish it under a new name to load it.",
+        now.url,
+        seen.file.size,
+        now.size,
+    )
 
 
 def read_partition(
@@ -261,23 +276,12 @@ def read_new(
             text = expand_env(given, environ, "urls")
             listed += list_files(project.resolve_url(text) if project else text, options)
     consumed = consumed_record(table, dataset)
-    new: list[SourceFile] = []
-    taken: dict[str, frozenset[str]] = {}  # URL -> partitions that partition runs loaded
-    for candidate in dict.fromkeys(listed):  # keeps order, drops repeats
-        seen = consumed.get(candidate.url)
-        if seen is None:
-            new.append(candidate)
-        elif changed(seen.file, candidate):
-            _log.warning(
-                "%s changed since it was consumed (size %s -> %s); it is not read again. "
-                "Publish it under a new name to load it.",
-                candidate.url,
-                seen.file.size,
-                candidate.size,
-            )
-        elif seen.partitions is not None:
-            new.append(candidate)
-            taken[candidate.url] = seen.partitions
+    new = pending_files(listed, consumed, on_changed=_warn_changed)
+    taken: dict[str, frozenset[str]] = {  # URL -> partitions that partition runs loaded
+        f.url: partitions
+        for f in new
+        if f.url in consumed and (partitions := consumed[f.url].partitions) is not None
+    }
     if max_files is not None:
         new = new[:max_files]
     if not new:

@@ -44,6 +44,7 @@ __all__ = [
     "read_new",
     "read_sql",
     "sql_app_id",
+    "sqlalchemy_url",
 ]
 
 
@@ -117,9 +118,7 @@ def read_new(
     """New rows of a SQL source past the table's watermark; None if there are none."""
     if urls is not None or max_files is not None:
         raise ConfigError(f"datasets.{dataset}: `urls` and `max_files` are for file sources")
-    url = _sqlalchemy_url(
-        expand_env(source.url, environ, f"datasets.{dataset}.source.url"), project
-    )
+    url = sqlalchemy_url(expand_env(source.url, environ, f"datasets.{dataset}.source.url"), project)
     column = source.watermark_column
     after = _last_watermark(table, dataset) if column else None
     data = read_sql(source, after, spec.arrow_schema(), url=url)
@@ -157,7 +156,7 @@ def read_new(
     return conform_batch(raw, table_schema, spec.arrow_schema())
 
 
-def _sqlalchemy_url(url: str, project: Project | None) -> str:
+def sqlalchemy_url(url: str, project: Project | None) -> str:
     """A relative SQLite file resolves against the project folder, like every project path."""
     parsed = sa.engine.make_url(url)
     database = parsed.database

@@ -15,8 +15,8 @@ from thermocline.catalog.config import Project
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.demo import demo_rides
 from thermocline.datasets.ingest.base import SourceFile
-from thermocline.datasets.ingest.consumed import Consumed
-from thermocline.pipelines.automation import decide_files, decide_sql, pending_files
+from thermocline.datasets.ingest.consumed import Consumed, pending_files
+from thermocline.pipelines.automation import decide_files, decide_sql
 from thermocline.pipelines.definitions import ThermoclineResource, build_definitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

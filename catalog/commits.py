@@ -51,6 +51,7 @@ __all__ = [
     "RELEASE_KEY",
     "REPLAYED_KEY",
     "REPLAY_KEY",
+    "RESTORE",
     "ROLLBACK_TO_KEY",
     "ROWS_KEY",
     "ROWS_REMOVED_KEY",
@@ -64,6 +65,7 @@ __all__ = [
     "encode_watermark",
     "finite",
     "json_list",
+    "operation_of",
 ]
 
 # Who and why: every commit Thermocline makes.
@@ -108,6 +110,23 @@ RELEASE_KEY = "thermocline.release"  # the release a restore rolled back
 
 # Erasure (right to be forgotten): the erasure id a delete commit belongs to.
 ERASURE_KEY = "thermocline.erasure"
+
+
+RESTORE = "RESTORE"
+"""The operation of a rollback commit, as delta-rs's ``restore`` names it."""
+
+
+def operation_of(info: Mapping[str, Any]) -> str:
+    """A commit's operation from its commit info. A rollback committed from a pinned
+    version's file list is a plain ``WRITE`` to delta-rs but records :data:`ROLLBACK_TO_KEY`;
+    it is the :data:`RESTORE` it stands for, so readers treat both alike.
+
+    >>> operation_of({"operation": "WRITE", ROLLBACK_TO_KEY: "3"}), operation_of({})
+    ('RESTORE', '')
+    """
+    if info.get(ROLLBACK_TO_KEY) is not None:
+        return RESTORE
+    return str(info.get("operation") or "")
 
 
 def json_list(value: Any) -> list[Any]:

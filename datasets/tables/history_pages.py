@@ -16,12 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from deltalake import DeltaTable
-
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.version_index import commit_info
-from thermocline.datasets.tables.versions import Commit, commit_of, open_table
+from thermocline.datasets.tables.versions import Commit, commit_of, latest_version
 
 __all__ = ["DEFAULT_PAGE", "PAGE", "iter_history", "pages"]
 
@@ -49,17 +47,18 @@ def pages(latest: int, limit: int | None, page: int = PAGE) -> Iterator[range]:
 
 
 def iter_history(
-    lake: Lake, name: str, limit: int | None = None, *, table: DeltaTable | None = None
+    lake: Lake, name: str, limit: int | None = None, *, latest: int | None = None
 ) -> Iterator[Commit]:
     """The commits of ``name``, newest first: the ``limit`` newest, or every one the log still
-    keeps when ``limit`` is None; ``table`` is the latest table when the caller has it open.
+    keeps when ``limit`` is None, down from version ``latest`` (default: the latest, found
+    without opening the table, :func:`latest_version`).
 
     Reads only the commit files it yields (one page ahead at most), so the newest 20 of a
     table with 100,000 versions cost the same as of one with 100.
     """
     if limit is not None and limit < 1:
         raise InputError(f"limit must be at least 1, not {limit}")
-    latest = (table if table is not None else open_table(lake, name)).version()
+    latest = latest_version(lake, name) if latest is None else latest
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
         for versions in pages(latest, limit):
             for version, info in zip(

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from thermocline.catalog.catalog import Catalog, Tag, lake_of
 from thermocline.catalog.errors import DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.version_index import commit_info
 from thermocline.datasets.tables.versions import (
     commit_of,
     live_files,
@@ -184,7 +185,7 @@ def describe(catalog: Catalog, dataset: str) -> Description:
     table = open_table(lake, dataset)
     actions = live_files(table)
     metadata = table.metadata()
-    newest = table.history(1)  # this table's newest commit: no second open of the log
+    newest = commit_info(lake, dataset, table.version())  # one small read, not a log replay
     return Description(
         dataset=dataset,
         uri=lake.table_uri(dataset),
@@ -195,7 +196,9 @@ def describe(catalog: Catalog, dataset: str) -> Description:
         files=len(actions),
         size_bytes=sum(a["size_bytes"] for a in actions),
         rows=sum(a["num_records"] or 0 for a in actions),
-        last_modified=commit_of(newest[0]).timestamp if newest else None,
+        last_modified=(
+            commit_of({**newest, "version": table.version()}).timestamp if newest else None
+        ),
         tags=catalog.tags(dataset),
         properties=dict(metadata.configuration),
     )

@@ -95,12 +95,18 @@ def retention_text(table: DeltaTable) -> str:
 
 
 def pinned_past_retention(
-    catalog: Catalog, dataset: str, version: int, table: DeltaTable, *, via: str | None = None
+    catalog: Catalog,
+    dataset: str,
+    version: int,
+    table: DeltaTable | None = None,
+    *,
+    via: str | None = None,
 ) -> PinnedVersion | None:
     """The recorded files of ``version`` when log retention removed its commits and a pin kept
     them; None when the log still reaches ``version``. Raises :class:`ExpiredVersionError` when
-    retention removed it and nothing pinned it. ``table`` is the dataset's latest version."""
-    if version >= table.version():
+    retention removed it and nothing pinned it. ``table``, the dataset's latest version when the
+    caller has it open, spares a lookup; the log is opened only to name the retention."""
+    if table is not None and version >= table.version():
         return None
     oldest = readable_from(catalog.lake, dataset)
     if version >= oldest:
@@ -108,6 +114,10 @@ def pinned_past_retention(
     pinned = catalog.pinned_files.find(dataset, version)
     if pinned is not None:
         return pinned
+    if table is None:  # only this refusal needs the table: its retention property
+        from thermocline.datasets.tables.versions import open_table  # it imports this module
+
+        table = open_table(catalog.lake, dataset)
     named = f"{dataset} version {version}" + (f" ({via})" if via else "")
     raise ExpiredVersionError(
         f"cannot read {named}: log retention ({retention_text(table)}, history.log_retention) "

@@ -35,6 +35,7 @@ from thermocline.catalog.commits import (
     QUARANTINE_KEY,
     ROLLBACK_TO_KEY,
     decode_checks,
+    operation_of,
 )
 from thermocline.catalog.errors import InputError, TagNotFoundError
 from thermocline.datasets.tables.quarantine import find_quarantined, quarantine_id_of
@@ -216,8 +217,7 @@ def _commit_info(catalog: Catalog, dataset: str, version: int) -> dict[str, Any]
 
 
 def _operation(info: Mapping[str, Any]) -> str | None:
-    operation = info.get("operation")
-    return str(operation) if operation is not None else None
+    return operation_of(info) or None
 
 
 def _restored(info: Mapping[str, Any]) -> int | None:

@@ -52,6 +52,7 @@ from thermocline.datasets.tables.release_plan import (
     refuse,
     remaining,
 )
+from thermocline.datasets.tables.retention import record_pins
 from thermocline.datasets.tables.rollback import RollbackResult, rollback
 from thermocline.datasets.tables.versions import (
     archived_of,
@@ -151,7 +152,10 @@ def create_release(
         preflight(catalog, versions, tiers=False),
         "pick versions whose files all exist (see `thermocline history DATASET`)",
     )
-    return catalog.create_release(name, versions, reason)
+    release = catalog.create_release(name, versions, reason)
+    for dataset in versions:  # their file lists: reads and rollbacks of the release skip the log
+        record_pins(catalog, dataset)
+    return release
 
 
 def release_rollback(

@@ -62,6 +62,7 @@ __all__ = [
     "apply_retention",
     "capture_pinned",
     "pinned_paths",
+    "record_pins",
     "retention_properties",
     "rollback_to_pinned",
 ]
@@ -251,27 +252,46 @@ def rollback_to_pinned(
             f"are gone (vacuumed or deleted); nothing was changed: {list_missing(gone)}"
         )
     table = open_table(lake, dataset)
-    actions = pa.table(table.get_add_actions())
-    current = {storage_path(path) for path in actions.column("path").to_pylist()}
+    live = pa.table(table.get_add_actions(flatten=False)).to_pylist()
+    current = {storage_path(row["path"]): row for row in live}
+    target = {entry["path"]: entry for entry in pinned.files}
     now = int(datetime.now(tz=UTC).timestamp() * 1000)
-    adds: list[AddAction | RemoveAction] = [
-        AddAction(
-            entry["path"], entry["size"], dict(entry["partition_values"]), now, True, entry["stats"]
+    # Only the difference, as a restore writes it: the Delta protocol forbids adding and
+    # removing one path in the same commit (an overwrite of every file would do both).
+    actions: list[AddAction | RemoveAction] = [
+        AddAction(path, entry["size"], dict(entry["partition_values"]), now, True, entry["stats"])
+        for path, entry in target.items()
+        if path not in current
+    ]
+    actions += [
+        RemoveAction(
+            path,
+            True,
+            now,
+            int(row["size_bytes"]),
+            {k: partition_value(v) for k, v in (row.get("partition") or {}).items()},
         )
-        for entry in pinned.files
+        for path, row in current.items()
+        if path not in target
     ]
     custom = {USER_KEY: current_user(), ROLLBACK_TO_KEY: str(pinned.version)}
     custom.update(metadata or {})
     if reason:
         custom[REASON_KEY] = reason
-    schema = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(dataset)).schema
     table.create_write_transaction(
-        adds,
-        "overwrite",
-        schema,
+        actions,
+        "append",
+        table.schema(),
         partition_by=list(table.metadata().partition_columns) or None,
         commit_properties=CommitProperties(custom_metadata=custom),
     )
     table.update_incremental()
-    target = {entry["path"] for entry in pinned.files}
-    return table, len(target - current), len(current - target)
+    return table, len(target.keys() - current.keys()), len(current.keys() - target.keys())
+
+
+def record_pins(catalog: Catalog, dataset: str) -> list[int]:
+    """Record the file lists of ``dataset``'s pins that the catalog lacks; returns their
+    versions. Run as a tag or release is made, so reading or rolling back to a pin never
+    replays the log at its version (the cost would grow with history), and a pin made while
+    maintenance trims the log cannot miss its list."""
+    return capture_pinned(catalog, dataset, open_table(lake_of(catalog), dataset))

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
 from deltalake.exceptions import DeltaError
 
@@ -76,7 +77,9 @@ def rollback(
     current = table.version()
     target = resolve_version(catalog, dataset, to, table=table, tiers=True)
     pinned = pinned_past_retention(catalog, dataset, target, table)
-    if pinned is not None:  # past log retention: the pin's recorded files, not a restore
+    if pinned is None and target != current:  # a pin the log still reaches: its list is faster
+        pinned = _same_schema(table, catalog.pinned_files.find(dataset, target))
+    if pinned is not None:  # the pin's recorded files, in one commit, not a restore
         return _to_pinned(catalog, dataset, table, pinned, dry_run, reason, metadata)
     if dry_run or target == current:
         return _plan(lake, dataset, table, target)
@@ -127,6 +130,16 @@ def _record(
     )
 
 
+def _same_schema(table: DeltaTable, pinned: PinnedVersion | None) -> PinnedVersion | None:
+    """``pinned`` when its schema is the table's current one, else None: a restore also brings
+    back an older schema, which a commit of the pin's files cannot (it keeps the current one),
+    so a version the log still reaches with another schema is restored by delta-rs."""
+    if pinned is None:
+        return None
+    current = pa.schema(table.schema().to_arrow())
+    return pinned if current.equals(pinned.schema, check_metadata=False) else None
+
+
 def _to_pinned(
     catalog: Catalog,
     dataset: str,
@@ -136,7 +149,9 @@ def _to_pinned(
     reason: str | None,
     metadata: Mapping[str, str] | None,
 ) -> RollbackResult:
-    """Roll back to a pinned version that log retention removed from the log."""
+    """Roll back to a pinned version from its recorded file list: one commit that removes the
+    current files it lacks and adds back those it has, with no log replay at the target (the
+    only way once log retention removed it)."""
     current = table.version()
     if dry_run:
         lake = lake_of(catalog)

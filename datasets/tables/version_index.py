@@ -37,6 +37,7 @@ __all__ = [
     "CLOCK_SKEW_MS",
     "commit_info",
     "commit_timestamp",
+    "latest_commit",
     "oldest_commit",
     "version_at",
     "version_at_time",
@@ -156,6 +157,41 @@ def oldest_commit(lake: Lake, dataset: str, latest: int) -> int:
         else:
             lo = mid
     return hi
+
+
+def latest_commit(lake: Lake, dataset: str) -> int | None:
+    """The latest version of ``dataset`` without opening the table: from the last checkpoint
+    (``_delta_log/_last_checkpoint``), probe forward for the newest commit file, doubling the
+    step and then bisecting; about ``2 log2(commits since the checkpoint)`` existence checks.
+
+    Opening a table lists its whole ``_delta_log/`` folder on a local lake (about 1.3 µs an
+    entry), so callers that need only the number (time travel, a range check) use this. None
+    when the table has no ``_last_checkpoint`` yet (the caller opens the table). Commit files
+    are contiguous, so the newest one is the latest version; one committed during the probe
+    may or may not be counted, as with any read.
+    """
+    fs = lake.table_filesystem(dataset)
+    try:
+        with fs.open_input_stream("_delta_log/_last_checkpoint") as stream:
+            low = int(json.loads(stream.read())["version"])
+    except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+    def exists(version: int) -> bool:
+        info = fs.get_file_info(f"_delta_log/{version:020d}.json")
+        return bool(info.type != pafs.FileType.NotFound)
+
+    step = 1
+    while exists(low + step):  # galloping: low exists (the checkpoint's version does)
+        low, step = low + step, step * 2
+    high = low + step  # missing
+    while high - low > 1:
+        mid = (low + high) // 2
+        if exists(mid):
+            low = mid
+        else:
+            high = mid
+    return low
 
 
 def version_at_time(

@@ -32,6 +32,7 @@ from thermocline.catalog.commits import (
     ROWS_KEY,
     ROWS_REMOVED_KEY,
     USER_KEY,
+    operation_of,
 )
 from thermocline.catalog.errors import (
     ArchivedFilesError,
@@ -44,7 +45,11 @@ from thermocline.catalog.errors import (
 )
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.log_reach import pinned_dataset, pinned_past_retention
-from thermocline.datasets.tables.version_index import oldest_commit, version_at_time
+from thermocline.datasets.tables.version_index import (
+    latest_commit,
+    oldest_commit,
+    version_at_time,
+)
 
 __all__ = [
     "Commit",
@@ -56,6 +61,7 @@ __all__ = [
     "erased_by",
     "erasures",
     "history",
+    "latest_version",
     "list_missing",
     "live_files",
     "missing_files",
@@ -100,6 +106,14 @@ def open_table(lake: Lake, name: str, version: int | None = None) -> DeltaTable:
         ) from None
 
 
+def latest_version(lake: Lake, name: str) -> int:
+    """The latest version of dataset ``name``: probed from its last checkpoint
+    (:func:`~.version_index.latest_commit`, a few small reads) where it has one, else by
+    opening the table (which lists the whole log on a local lake)."""
+    found = latest_commit(lake, name)
+    return found if found is not None else open_table(lake, name).version()
+
+
 def create(
     lake: Lake,
     name: str,
@@ -140,9 +154,10 @@ def resolve_version(
     rollback, the loader) also raises :class:`ArchivedFilesError` when the version needs a file
     that tiering archived (:func:`require_not_archived`); tagging a version or restoring its
     archived files reads none of them, so it is off by default.
+
+    No table is opened unless needed (opening lists the whole log on a local lake): a tag
+    resolves from the catalog, a number or a time against :func:`latest_commit`.
     """
-    if table is None:  # opened once: opening reads every commit since the last checkpoint
-        table = open_table(lake_of(catalog), name)
     version = _resolve(catalog, name, at, table)
     if at is not None and (readable or tiers):
         via = None
@@ -165,7 +180,12 @@ def _resolve(
     catalog: Catalog, name: str, at: int | str | datetime | None, table: DeltaTable | None
 ) -> int:
     lake = lake_of(catalog)
-    latest = (table if table is not None else open_table(lake, name)).version()
+    if isinstance(at, str) and not at.isdigit() and not looks_like_time(at):
+        return catalog.tag(name, at).version
+    if table is not None or at is None:
+        latest = (table or open_table(lake, name)).version()
+    else:
+        latest = latest_version(lake, name)
     if at is None:
         return latest
     if isinstance(at, int) or (isinstance(at, str) and at.isdigit()):
@@ -176,8 +196,6 @@ def _resolve(
                 f"(see `thermocline history {name}`)"
             )
         return version
-    if isinstance(at, str) and not looks_like_time(at):
-        return catalog.tag(name, at).version
     moment = parse_timestamp(at) if isinstance(at, str) else at
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     if moment > datetime.now(tz=UTC):
@@ -220,28 +238,31 @@ def read_dataset(
     lake's native filesystem: project and filter with ``to_table(columns=..., filter=...)``
     and only those bytes are read.
 
-    A version older than log retention reads from its pinned file list when a tag or release
-    kept it, else raises :class:`ExpiredVersionError` naming the retention. An older version
+    A tagged or released version reads from its file list in the catalog (recorded when it was
+    pinned, or by log retention), with no log opened; a version older than log retention and
+    not pinned raises :class:`ExpiredVersionError` naming the retention. An older version
     whose files vacuum removed raises :class:`MissingFilesError` naming them
     (one listing of the table root), rather than failing later inside the read; one that needs
     a file tiering archived raises :class:`ArchivedFilesError` naming them and the restore
     command, before anything is read.
     """
     lake = lake_of(catalog)
-    table = open_table(lake, name)
-    version = None if at is None else resolve_version(catalog, name, at, table=table, tiers=True)
-    if version is not None and version != table.version():
-        pinned = pinned_past_retention(catalog, name, version, table)
-        if pinned is not None:  # past log retention, kept by a tag or release
-            gone = missing_files(lake, name, (entry["path"] for entry in pinned.files))
-            if gone:
-                raise MissingFilesError(
-                    f"cannot read {name} version {version}: {len(gone)} of its files are gone "
-                    f"(vacuumed or deleted): {list_missing(gone)}"
-                )
-            return pinned_dataset(lake, pinned)
-        table = open_table(lake, name, version)
-        require_files(lake, name, table)
+    if at is None:
+        return open_table(lake, name).to_pyarrow_dataset(filesystem=lake.table_filesystem(name))
+    version = resolve_version(catalog, name, at, tiers=True)
+    # A tagged or released version whose file list the catalog keeps reads from it: no log is
+    # opened, so reading a pin costs the same at any history length (and past retention).
+    pinned = catalog.pinned_files.find(name, version)
+    if pinned is not None:
+        gone = missing_files(lake, name, (entry["path"] for entry in pinned.files))
+        if gone:
+            raise MissingFilesError(
+                f"cannot read {name} version {version}: {len(gone)} of its files are gone "
+                f"(vacuumed or deleted): {list_missing(gone)}"
+            )
+        return pinned_dataset(lake, pinned)
+    table = open_table(lake, name, version)
+    require_files(lake, name, table)
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))
 
 
@@ -315,9 +336,12 @@ def _archived(
     archived = catalog.tiers.archived(dataset)
     if not archived:
         return [], 0
-    if table is None or table.version() != version:
-        table = open_table(lake_of(catalog), dataset, version)
-    paths = [a["path"] for a in live_files(table)]
+    if table is not None and table.version() == version:
+        paths = [a["path"] for a in live_files(table)]
+    elif (pinned := catalog.pinned_files.find(dataset, version)) is not None:
+        paths = [entry["path"] for entry in pinned.files]  # a pin's list: no log opened
+    else:
+        paths = [a["path"] for a in live_files(open_table(lake_of(catalog), dataset, version))]
     return sorted(set(archived).intersection(paths)), len(paths)
 
 
@@ -409,7 +433,7 @@ def commit_of(entry: dict[str, Any]) -> Commit:
     return Commit(
         version=int(entry["version"]),
         timestamp=datetime.fromtimestamp(entry["timestamp"] / 1000, tz=UTC),
-        operation=str(entry.get("operation", "")),
+        operation=operation_of(entry),
         rows_added=metrics.get("num_added_rows", entry.get(ROWS_KEY)),
         rows_removed=metrics.get("num_deleted_rows", entry.get(ROWS_REMOVED_KEY)),
         files_added=metrics.get("num_added_files", entry.get(FILE_COUNT_KEY)),
@@ -448,11 +472,17 @@ def storage_path(log_path: str) -> str:
 
 
 def stored_files(lake: Lake, dataset: str) -> set[str]:
-    """Every file under the table root: one recursive listing, cheap on S3 and on disk alike."""
-    listing = lake.table_filesystem(dataset).get_file_info(
-        pafs.FileSelector("", recursive=True, allow_not_found=True)
-    )
-    return {info.path for info in listing if info.type == pafs.FileType.File}
+    """Every data file under the table root: a listing of the root and of each folder in it
+    but ``_delta_log/`` (which holds a file per retained version: listing it would make every
+    preflight grow with history)."""
+    fs = lake.table_filesystem(dataset)
+    top = fs.get_file_info(pafs.FileSelector("", allow_not_found=True))
+    found = {info.path for info in top if info.type == pafs.FileType.File}
+    for folder in top:
+        if folder.type == pafs.FileType.Directory and folder.base_name != "_delta_log":
+            listing = fs.get_file_info(pafs.FileSelector(folder.path, recursive=True))
+            found.update(info.path for info in listing if info.type == pafs.FileType.File)
+    return found
 
 
 def missing_files(lake: Lake, dataset: str, files: Iterable[str]) -> list[str]:

@@ -97,7 +97,7 @@ def history(ctx: Context, dataset: str, limit: int | None, show_all: bool, as_js
     from thermocline.datasets.tables.history_pages import DEFAULT_PAGE, iter_history
     from thermocline.datasets.tables.log_reach import readable_from, retention_text
     from thermocline.datasets.tables.maintenance import vacuum_ledgers
-    from thermocline.datasets.tables.versions import open_table
+    from thermocline.datasets.tables.versions import latest_version, open_table
 
     if show_all and limit is not None:
         raise InputError(
@@ -106,11 +106,11 @@ def history(ctx: Context, dataset: str, limit: int | None, show_all: bool, as_js
             fix="give one of them",
         )
     name = ctx.dataset(dataset)
-    table_ = open_table(ctx.lake, name)
+    latest = latest_version(ctx.lake, name)  # no log listing: a page costs the same at any age
     wanted = None if show_all else (DEFAULT_PAGE if limit is None else limit)
-    commits = iter_history(ctx.lake, name, wanted, table=table_)
+    commits = iter_history(ctx.lake, name, wanted, latest=latest)
     shown = print_history(dataset, commits, vacuum_ledgers(ctx.catalog, name), as_json)
-    versions = table_.version() + 1
+    versions = latest + 1
     if not as_json and shown == wanted and versions > shown:
         out.print(
             f"the newest {shown} of {versions} versions; --limit N or --all shows more",
@@ -118,9 +118,10 @@ def history(ctx: Context, dataset: str, limit: int | None, show_all: bool, as_js
         )
     oldest = readable_from(ctx.lake, name)
     if not as_json and oldest > 0:
+        retention = retention_text(open_table(ctx.lake, name))  # the table's own property
         out.print(
             f"readable history starts at version {oldest}: log retention "
-            f"({retention_text(table_)}, history.log_retention) removed the commits before it; "
+            f"({retention}, history.log_retention) removed the commits before it; "
             "tagged and released versions stay readable",
             markup=False,
         )

@@ -30,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, Field
+from deltalake.schema import PrimitiveType
 
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.store import CatalogTable
@@ -44,7 +45,7 @@ _SCHEMA = pa.schema(
         ("partition_by", pa.string()),
         ("files", pa.string()),
         ("captured_at", pa.timestamp("us", tz="UTC")),
-        ("provenance", pa.string()),  # added later: None in older rows
+        ("provenance", pa.string()),  # added later (last): None in older rows
     ]
 )
 _PROVENANCE = "provenance"
@@ -80,7 +81,7 @@ class PinnedFiles:
         table from before the provenance column)."""
         table = self._table.open()
         if _PROVENANCE not in _columns(table):
-            table.alter.add_columns([Field(_PROVENANCE, "string", nullable=True)])
+            table.alter.add_columns([Field(_PROVENANCE, PrimitiveType("string"), nullable=True)])
             table.update_incremental()
         self._table.append(
             [
@@ -102,10 +103,11 @@ class PinnedFiles:
     def versions(self, dataset: str, *, with_provenance: bool = False) -> set[int]:
         """The versions of ``dataset`` whose file list is recorded (and, with
         ``with_provenance``, their provenance too)."""
-        if not with_provenance:
-            rows = self._table.read(columns=["version"], where=pads.field("dataset") == dataset)
-            return set(rows["version"].to_pylist())
-        return set(self.provenance(dataset))
+        where = pads.field("dataset") == dataset
+        if with_provenance:
+            where &= pads.field(_PROVENANCE).is_valid()
+        rows = self._rows(["version"], where, provenance=with_provenance)
+        return {row["version"] for row in rows}
 
     def provenance(self, dataset: str, *, before: int | None = None) -> dict[int, dict[str, Any]]:
         """The recorded provenance of ``dataset``'s pinned versions (older than ``before`` when
@@ -114,15 +116,19 @@ class PinnedFiles:
         if before is not None:
             where &= pads.field("version") < before
         found: dict[int, dict[str, Any]] = {}
-        for row in self._rows(["version", _PROVENANCE], where):
+        for row in self._rows(["version", _PROVENANCE], where, provenance=True):
             if row.get(_PROVENANCE) is not None:
                 found.setdefault(row["version"], json.loads(row[_PROVENANCE]))
         return found
 
-    def find(self, dataset: str, version: int) -> PinnedVersion | None:
-        """The recorded file list of ``dataset`` at ``version``, or None."""
+    def find(
+        self, dataset: str, version: int, *, with_provenance: bool = False
+    ) -> PinnedVersion | None:
+        """The recorded file list of ``dataset`` at ``version``, or None; with its provenance
+        when ``with_provenance`` (reads of the version do not need it: it can be large)."""
         where = (pads.field("dataset") == dataset) & (pads.field("version") == version)
-        rows = self._rows(None, where)
+        columns = _SCHEMA.names if with_provenance else _SCHEMA.names[:-1]
+        rows = self._rows(columns, where)
         if not rows:
             return None
         # every capture of a version holds the same files; a later one may add the provenance
@@ -138,15 +144,23 @@ class PinnedFiles:
             None if text is None else json.loads(text),
         )
 
-    def _rows(self, columns: list[str] | None, where: pads.Expression) -> list[dict[str, Any]]:
-        """Rows ``where`` holds, of ``columns`` (None: all) that the table has: a table from
-        before the provenance column reads without it."""
+    def _rows(
+        self, columns: list[str], where: pads.Expression, *, provenance: bool = False
+    ) -> list[dict[str, Any]]:
+        """Rows ``where`` holds, of the ``columns`` that the table has. A table from
+        before the provenance column reads without it; it has none of the rows that
+        ``provenance`` (only rows with a provenance) asks for."""
         snapshot = self._table.existing()
         if snapshot is None:
             return []
         have = _columns(snapshot)
-        wanted = [c for c in (columns or _SCHEMA.names) if c in have]
-        return self._table.read(snapshot, columns=wanted, where=where).to_pylist()
+        if provenance and _PROVENANCE not in have:
+            return []
+        wanted = [c for c in columns if c in have]
+        rows: list[dict[str, Any]] = self._table.read(
+            snapshot, columns=wanted, where=where
+        ).to_pylist()
+        return rows
 
 
 def _columns(table: DeltaTable) -> set[str]:

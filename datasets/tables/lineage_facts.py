@@ -30,7 +30,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
 import pyarrow.fs as pafs
 
@@ -65,9 +64,6 @@ from thermocline.datasets.tables.versions import (
     open_table,
     resolve_version,
 )
-
-if TYPE_CHECKING:
-    from deltalake import DeltaTable
 
 __all__ = ["LineageFacts", "read_log"]
 
@@ -123,6 +119,8 @@ class LineageFacts:
                 raise InputError(
                     f"no training run {run_id!r} is recorded; see `thermocline runs` for the runs"
                 )
+            for read in run.reads:
+                self._require_lineage(read.dataset, read.version, via=f"read by {ref}")
             return run
         name, at_sign, at = ref.partition("@")
         if not name or (at_sign and not at):
@@ -132,17 +130,16 @@ class LineageFacts:
         table = open_table(lake_of(self.catalog), name)
         version = resolve_version(self.catalog, name, at or None, table, readable=False)
         via = None if not at or at.isdigit() else f"{'time' if looks_like_time(at) else 'tag'} {at}"
-        self._require_lineage(name, version, table, via=via)
+        self._require_lineage(name, version, via=via)
         return self.version(name, version)
 
-    def _require_lineage(
-        self, name: str, version: int, table: DeltaTable, *, via: str | None
-    ) -> None:
+    def _require_lineage(self, name: str, version: int, *, via: str | None) -> None:
         """Raise :class:`ExpiredVersionError` when log retention removed ``version``'s commits
         and no recorded provenance answers for it."""
         log = self.log(name)
-        if log is None or version >= log.first or log.kept(version) is not None:
+        if log is None or version >= log.first or log.traced(version):
             return
+        table = open_table(lake_of(self.catalog), name)
         pinned = pinned_past_retention(self.catalog, name, version, table, via=via)
         if pinned is not None:  # pinned before provenance was recorded with the files
             raise ExpiredVersionError(
@@ -305,7 +302,7 @@ class LineageFacts:
         """What lineage needs of ``dataset@version`` once log retention removes its commits
         (:meth:`.lineage_log.TableLog.provenance`); None when the log no longer reaches it."""
         log = self.log(dataset)
-        if log is None or log.commit(version) is None:
+        if log is None or log.commit(version) is None or not log.traced(version):
             return None
         wanted = {version, *log.commits_of(version)}
         return log.provenance(version, {v: self._unattributed(log, v) for v in wanted})

@@ -233,6 +233,12 @@ class TableLog:
         or nothing kept it."""
         return None if version in self._commits else self._kept.get(version)
 
+    def traced(self, version: int) -> bool:
+        """Whether the log can say which commits ``version`` holds: it replays that version,
+        or a kept provenance of it does (a commit kept only as part of a later pinned version
+        answers for its own commit, not for the version it made)."""
+        return self.first <= version <= self.latest or version in self._kept_commits
+
     def provenance(self, version: int, unattributed: Mapping[int, int]) -> Provenance:
         """What lineage needs of ``version`` to answer once retention removes its commits:
         the commits whose rows it holds and, for each of them and itself, the kept facts

@@ -27,8 +27,13 @@ from thermocline.datasets.ingest.run import ingest
 from thermocline.datasets.lineage import lineage, sources
 from thermocline.datasets.tables.lineage_graph import SourceFile
 from thermocline.datasets.tables.log_reach import readable_from
-from thermocline.datasets.tables.retention import apply_retention
+from thermocline.datasets.tables.retention import (
+    apply_retention,
+    capture_pinned,
+    retention_properties,
+)
 from thermocline.datasets.tables.staging import stage
+from thermocline.datasets.tables.versions import open_table, read_dataset
 from thermocline.datasets.tables.writes import publish
 
 PROJECT = """
@@ -56,14 +61,18 @@ def land(project: Project, name: str, rows: list[tuple[int, str, float]]) -> Non
     (project.root / "landing" / name).write_text("\n".join(lines) + "\n")
 
 
+def age_log(lake: Lake, dataset: str) -> None:
+    """Make ``dataset``'s log files an hour old."""
+    old = time.time() - 3600
+    for path in (Path(lake.uri) / dataset / "_delta_log").iterdir():
+        if path.name.split(".")[0].isdigit():
+            os.utime(path, (old, old))
+
+
 def trim(catalog: Catalog, lake: Lake, dataset: str, past: int) -> None:
     """Age ``dataset``'s log an hour and apply a one-second retention until the log no longer
     reaches version ``past``."""
-    log = Path(lake.uri) / dataset / "_delta_log"
-    old = time.time() - 3600
-    for path in log.iterdir():
-        if path.name.split(".")[0].isdigit():
-            os.utime(path, (old, old))
+    age_log(lake, dataset)
     wait_until(
         lambda: apply_retention(catalog, dataset, retention_s=1).readable_from > past,
         timeout=60,
@@ -172,3 +181,102 @@ def test_a_derived_version_past_retention_traces_through_its_pinned_input(
     after = {ref: shape(catalog, ref, d) for ref, d in refs.items()}
     for ref, graph in before.items():
         assert after[ref] == graph, f"lineage of {ref} changed past retention"
+
+
+def test_a_run_that_read_an_unpinned_version_past_retention_is_refused(
+    project: Project, local_lake: Lake
+) -> None:
+    catalog = Catalog(local_lake)
+    four_loads(project, catalog)
+    read_by_run(catalog, "trips", 2, "m-3")
+    assert sources(lineage(catalog, "run:m-3", direction="up")), "traced before retention"
+    trim(catalog, local_lake, "trips", past=2)
+    with pytest.raises(ExpiredVersionError) as refused:
+        lineage(catalog, "run:m-3", direction="up")
+    assert "trips version 2 (read by run:m-3)" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+# ``_catalog/pinned_files`` as the first release of log retention wrote it.
+OLD_PINNED_FILES = pa.schema(
+    [
+        ("dataset", pa.string()),
+        ("version", pa.int64()),
+        ("schema", pa.binary()),
+        ("partition_by", pa.string()),
+        ("files", pa.string()),
+        ("captured_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def downgrade_pinned_files(lake: Lake) -> None:
+    """Rewrite ``_catalog/pinned_files`` as a lake from before the provenance column holds it:
+    the same rows, without the column."""
+    from deltalake import DeltaTable
+
+    from thermocline.catalog.store import CatalogTable
+
+    uri = lake.table_uri("_catalog/pinned_files")
+    rows = DeltaTable(uri).to_pyarrow_table(columns=OLD_PINNED_FILES.names)
+    assert rows.num_rows > 0
+    lake.filesystem.delete_dir("_catalog/pinned_files")
+    old = CatalogTable(lake, "pinned_files", OLD_PINNED_FILES)
+    old.append(rows.cast(OLD_PINNED_FILES).to_pylist())
+    assert "provenance" not in pa.schema(DeltaTable(uri).schema().to_arrow()).names
+
+
+def test_pins_recorded_before_provenance_still_load_and_get_it_from_maintenance(
+    project: Project, local_lake: Lake
+) -> None:
+    catalog = Catalog(local_lake)
+    four_loads(project, catalog)
+    catalog.set_tag("golden", "trips", 1)
+    before = shape(catalog, "trips@golden", "up")
+    rows_before = read_dataset(catalog, "trips", at="golden").to_table().sort_by("id")
+    assert capture_pinned(catalog, "trips", open_table(local_lake, "trips")) == [1]
+    downgrade_pinned_files(local_lake)
+    old = catalog.pinned_files.find("trips", 1, with_provenance=True)
+    assert old is not None
+    assert old.provenance is None, "an older row loads, without provenance"
+    assert catalog.pinned_files.versions("trips") == {1}
+    assert catalog.pinned_files.versions("trips", with_provenance=True) == set()
+
+    trim(catalog, local_lake, "trips", past=1)  # maintenance adds the provenance first
+
+    assert catalog.pinned_files.versions("trips", with_provenance=True) == {1}
+    found = catalog.pinned_files.find("trips", 1, with_provenance=True)
+    assert found is not None
+    assert found.provenance is not None
+    plain = catalog.pinned_files.find("trips", 1)
+    assert plain is not None
+    assert plain.provenance is None, "reads of the version do not load the provenance"
+    assert (plain.files, plain.schema) == (found.files, found.schema)
+    assert found.files == old.files
+    assert shape(catalog, "trips@golden", "up") == before
+    assert read_dataset(catalog, "trips", at="golden").to_table().sort_by("id") == rows_before
+
+
+def test_a_pin_whose_provenance_retention_removed_first_says_so(
+    project: Project, local_lake: Lake
+) -> None:
+    catalog = Catalog(local_lake)
+    four_loads(project, catalog)
+    catalog.set_tag("golden", "trips", 1)
+    capture_pinned(catalog, "trips", open_table(local_lake, "trips"))
+    downgrade_pinned_files(local_lake)
+    # The log trimmed by a release from before provenance was recorded: delta-rs's own cleanup.
+    table = open_table(local_lake, "trips")
+    table.alter.set_table_properties(retention_properties(1, 100))
+    age_log(local_lake, "trips")
+    table = open_table(local_lake, "trips")
+    table.create_checkpoint()
+    table.cleanup_metadata()
+    assert readable_from(local_lake, "trips") > 1
+
+    with pytest.raises(ExpiredVersionError) as refused:
+        lineage(catalog, "trips@golden")
+    message = str(refused.value)
+    assert message.startswith("no lineage for trips version 1: log retention (1s, ")
+    assert "before maintenance recorded its provenance" in message
+    assert read_dataset(catalog, "trips", at="golden").count_rows() > 0, "its rows still read"

@@ -9,6 +9,11 @@ and delta-rs has no per-version app-transaction lookup short of loading the tabl
 version), the check results and PII rows of a dataset once, the training runs once. What the
 log facts mean, and what they approximate, is in :mod:`.lineage_log`.
 
+Past log retention, a pinned version answers from the :class:`~.lineage_log.Provenance`
+recorded with its file list (:meth:`LineageFacts.provenance`, which maintenance calls before
+cleanup): the same replay, kept. Asking for a version retention removed that nothing pinned
+raises :class:`~thermocline.catalog.errors.ExpiredVersionError`, one line naming the retention.
+
 Downstream of ``dataset@V``: later versions of the dataset that still hold rows V's commit
 added *and* that something consumed (a run read them, a derived commit named them), training
 runs of those versions, and derived commits that name them as inputs (found by reading the log
@@ -28,7 +33,7 @@ from datetime import UTC, datetime
 
 import pyarrow.fs as pafs
 
-from thermocline.catalog.catalog import Catalog, lake_of
+from thermocline.catalog.catalog import Catalog, lake_of, looks_like_time
 from thermocline.catalog.check_results import RecordedCheck, summary_checks
 from thermocline.catalog.classifications import NOT_PII, Classification, as_of
 from thermocline.catalog.commits import (
@@ -38,7 +43,7 @@ from thermocline.catalog.commits import (
     ROLLBACK_TO_KEY,
     ROWS_KEY,
 )
-from thermocline.catalog.errors import DatasetNotFoundError, InputError
+from thermocline.catalog.errors import DatasetNotFoundError, ExpiredVersionError, InputError
 from thermocline.datasets.tables.lineage_graph import (
     ChecksSummary,
     Edge,
@@ -51,7 +56,8 @@ from thermocline.datasets.tables.lineage_graph import (
     VersionNode,
     WatermarkRange,
 )
-from thermocline.datasets.tables.lineage_log import TableLog, parse_commit
+from thermocline.datasets.tables.lineage_log import Provenance, TableLog, parse_commit
+from thermocline.datasets.tables.log_reach import pinned_past_retention, retention_text
 from thermocline.datasets.tables.versions import (
     commit_actions,
     live_files,
@@ -67,7 +73,8 @@ Pairs = list[tuple[Edge, Node]]
 
 
 def read_log(catalog: Catalog, dataset: str) -> TableLog:
-    """Every commit file the log of ``dataset`` keeps, replayed (:class:`.lineage_log.TableLog`);
+    """Every commit file the log of ``dataset`` keeps, replayed (:class:`.lineage_log.TableLog`),
+    with the provenance recorded for pinned versions older than them (log retention);
     :class:`DatasetNotFoundError` when the lake has no such table."""
     lake = lake_of(catalog)
     listing = lake.table_filesystem(dataset).get_file_info(
@@ -81,7 +88,9 @@ def read_log(catalog: Catalog, dataset: str) -> TableLog:
     with ThreadPoolExecutor(max_workers=_READERS) as pool:
         read = list(pool.map(lambda v: commit_actions(lake, dataset, v), versions))
     commits = [parse_commit(v, a) for v, a in zip(versions, read, strict=True) if a is not None]
-    return TableLog(dataset, commits)
+    first = min((c.version for c in commits), default=0)
+    kept = catalog.pinned_files.provenance(dataset, before=first) if first > 0 else {}
+    return TableLog(dataset, commits, [Provenance.from_json(p) for p in kept.values()])
 
 
 class LineageFacts:
@@ -110,6 +119,8 @@ class LineageFacts:
                 raise InputError(
                     f"no training run {run_id!r} is recorded; see `thermocline runs` for the runs"
                 )
+            for read in run.reads:
+                self._require_lineage(read.dataset, read.version, via=f"read by {ref}")
             return run
         name, at_sign, at = ref.partition("@")
         if not name or (at_sign and not at):
@@ -118,7 +129,25 @@ class LineageFacts:
             )
         table = open_table(lake_of(self.catalog), name)
         version = resolve_version(self.catalog, name, at or None, table, readable=False)
+        via = None if not at or at.isdigit() else f"{'time' if looks_like_time(at) else 'tag'} {at}"
+        self._require_lineage(name, version, via=via)
         return self.version(name, version)
+
+    def _require_lineage(self, name: str, version: int, *, via: str | None) -> None:
+        """Raise :class:`ExpiredVersionError` when log retention removed ``version``'s commits
+        and no recorded provenance answers for it."""
+        log = self.log(name)
+        if log is None or version >= log.first or log.traced(version):
+            return
+        table = open_table(lake_of(self.catalog), name)
+        pinned = pinned_past_retention(self.catalog, name, version, table, via=via)
+        if pinned is not None:  # pinned before provenance was recorded with the files
+            raise ExpiredVersionError(
+                f"no lineage for {name} version {version}: log retention "
+                f"({retention_text(table)}, history.log_retention) removed its commits before "
+                "maintenance recorded its provenance; its rows still read (it is pinned)",
+                fix=f"ask for version {log.first} or newer",
+            )
 
     # --- nodes ----------------------------------------------------------------------------
 
@@ -269,8 +298,20 @@ class LineageFacts:
             if c.pii_class != NOT_PII
         )
 
+    def provenance(self, dataset: str, version: int) -> Provenance | None:
+        """What lineage needs of ``dataset@version`` once log retention removes its commits
+        (:meth:`.lineage_log.TableLog.provenance`); None when the log no longer reaches it."""
+        log = self.log(dataset)
+        if log is None or log.commit(version) is None or not log.traced(version):
+            return None
+        wanted = {version, *log.commits_of(version)}
+        return log.provenance(version, {v: self._unattributed(log, v) for v in wanted})
+
     def _unattributed(self, log: TableLog, version: int) -> int:
         """Live files of ``version`` whose adding commit the kept log does not hold."""
+        kept = log.kept(version)
+        if kept is not None:
+            return kept.unattributed
         if log.complete:
             return 0
         table = open_table(lake_of(self.catalog), log.dataset, version)

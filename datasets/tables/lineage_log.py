@@ -20,6 +20,11 @@ of it, though its positions are shown when it is asked for; files whose adding c
 than the oldest commit file the log keeps (log retention) have no known origin and are counted
 as unattributed.
 
+Past log retention: before cleanup, maintenance records each pinned version's
+:class:`Provenance` (what this replay says of it: the commits whose rows it holds, and each of
+those commits' facts) with its file list in the catalog; a :class:`TableLog` given them answers
+for those versions as the full log did.
+
 Source positions per commit: the files of :data:`FILES_KEY` (with :data:`PARTITION_KEY` when a
 partition run took one partition of each); per Kafka partition, the offsets after the previous
 commit's app transaction ``kafka:<topic>:<partition>`` up to this one's (a rollback keeps app
@@ -48,21 +53,38 @@ from typing import Any
 from urllib.parse import unquote
 
 from thermocline.catalog.commits import (
+    CHECKS_KEY,
     FILES_KEY,
     INPUTS_KEY,
     KIND_KEY,
     PARTITION_KEY,
+    QUARANTINE_KEY,
+    ROLLBACK_TO_KEY,
+    ROWS_KEY,
     SIZES_KEY,
     WATERMARK_KEY,
     decode_watermark,
     json_list,
 )
 
-__all__ = ["LogCommit", "TableLog", "parse_commit"]
+__all__ = ["KeptCommit", "LogCommit", "Provenance", "TableLog", "parse_commit"]
 
 _KAFKA_PREFIX = "kafka:"
 # Operations whose added files hold the rows of the files they removed.
 _REWRITES = frozenset({"OPTIMIZE", "DELETE", "UPDATE", "MERGE"})
+# The commit-info keys lineage shows or derives from: what a kept commit keeps of its info.
+_KEPT_KEYS = (
+    "operation",
+    KIND_KEY,
+    ROWS_KEY,
+    CHECKS_KEY,
+    ROLLBACK_TO_KEY,
+    QUARANTINE_KEY,
+    FILES_KEY,
+    SIZES_KEY,
+    PARTITION_KEY,
+    INPUTS_KEY,
+)
 
 
 @dataclass(frozen=True)
@@ -103,16 +125,85 @@ def parse_commit(version: int, actions: Sequence[Mapping[str, Any]]) -> LogCommi
     return LogCommit(version, info, tuple(adds), tuple(removes), txns, any(changes) or not changes)
 
 
+@dataclass(frozen=True)
+class KeptCommit:
+    """What lineage needs of one commit once log retention removed its file: its commit info
+    (the keys lineage reads), the Kafka ranges and SQL watermark range the replay derived for
+    it, and how many live files of its version had no known origin (``unattributed``)."""
+
+    version: int
+    info: Mapping[str, Any]
+    kafka: tuple[tuple[str, int, int, int, bool], ...] = ()
+    watermark: tuple[str | None, str | None] | None = None
+    unattributed: int = 0
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """A version's lineage as the full log gave it: the commits whose rows it holds
+    (``commits``, oldest first) and the kept facts of each of them and of the version itself.
+    Plain JSON both ways (:meth:`to_json`, :meth:`from_json`), stored with a pinned version's
+    file list (:class:`~thermocline.catalog.pinned_files.PinnedFiles`).
+
+    >>> kept = Provenance(2, (0,), {0: KeptCommit(0, {"operation": "WRITE"}),
+    ...                            2: KeptCommit(2, {"operation": "RESTORE"})})
+    >>> Provenance.from_json(json.loads(json.dumps(kept.to_json()))) == kept
+    True
+    """
+
+    version: int
+    commits: tuple[int, ...]
+    kept: Mapping[int, KeptCommit]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "commits": list(self.commits),
+            "kept": {
+                str(v): {
+                    "info": dict(k.info),
+                    "kafka": [list(r) for r in k.kafka],
+                    "watermark": None if k.watermark is None else list(k.watermark),
+                    "unattributed": k.unattributed,
+                }
+                for v, k in sorted(self.kept.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Provenance:
+        kept = {
+            int(v): KeptCommit(
+                int(v),
+                dict(k["info"]),
+                tuple((str(t), int(p), int(a), int(b), bool(s)) for t, p, a, b, s in k["kafka"]),
+                None if k["watermark"] is None else (k["watermark"][0], k["watermark"][1]),
+                int(k["unattributed"]),
+            )
+            for v, k in data["kept"].items()
+        }
+        return cls(int(data["version"]), tuple(int(c) for c in data["commits"]), kept)
+
+
 class TableLog:
     """The lineage facts of one table's log, from one replay of its commits (oldest first).
 
     ``commits`` may start after version 0 when log retention removed older commit files;
-    files added before them have no known origin.
+    files added before them have no known origin. ``kept``: the recorded provenance of pinned
+    versions older than the first commit (:class:`Provenance`); the log answers for them, and
+    for the commits they hold, from what was recorded.
     """
 
-    def __init__(self, dataset: str, commits: Sequence[LogCommit]) -> None:
+    def __init__(
+        self, dataset: str, commits: Sequence[LogCommit], kept: Sequence[Provenance] = ()
+    ) -> None:
         self.dataset = dataset
         self._commits = {c.version: c for c in sorted(commits, key=lambda c: c.version)}
+        first = min(self._commits, default=0)
+        self._kept_commits = {p.version: p.commits for p in kept if p.version < first}
+        self._kept = {
+            v: k for p in kept if p.version < first for v, k in p.kept.items() if v < first
+        }
         self.first = min(self._commits, default=0)
         self.latest = max(self._commits, default=-1)
         self._origins: dict[str, frozenset[int]] = {}
@@ -127,10 +218,43 @@ class TableLog:
         return self.first == 0
 
     def commit(self, version: int) -> LogCommit | None:
-        return self._commits.get(version)
+        """The commit of ``version``: from the log, or only its info when it is kept."""
+        found = self._commits.get(version)
+        if found is None and version in self._kept:
+            return LogCommit(version, self._kept[version].info)
+        return found
 
     def versions(self) -> list[int]:
-        return list(self._commits)
+        """The versions the log or a kept provenance holds a commit of, oldest first."""
+        return sorted({*self._commits, *self._kept})
+
+    def kept(self, version: int) -> KeptCommit | None:
+        """What was recorded of ``version``'s commit past retention; None when the log has it
+        or nothing kept it."""
+        return None if version in self._commits else self._kept.get(version)
+
+    def traced(self, version: int) -> bool:
+        """Whether the log can say which commits ``version`` holds: it replays that version,
+        or a kept provenance of it does (a commit kept only as part of a later pinned version
+        answers for its own commit, not for the version it made)."""
+        return self.first <= version <= self.latest or version in self._kept_commits
+
+    def provenance(self, version: int, unattributed: Mapping[int, int]) -> Provenance:
+        """What lineage needs of ``version`` to answer once retention removes its commits:
+        the commits whose rows it holds and, for each of them and itself, the kept facts
+        (``unattributed``: each one's count of live files without a known origin)."""
+        commits = tuple(self.commits_of(version))
+        kept = {}
+        for v in sorted({version, *commits}):
+            info = self._info(v)
+            kept[v] = self.kept(v) or KeptCommit(
+                v,
+                {key: info[key] for key in _KEPT_KEYS if info.get(key) is not None},
+                tuple(self.kafka_ranges(v)),
+                self.watermark(v),
+                unattributed.get(v, 0),
+            )
+        return Provenance(version, commits, kept)
 
     def live_at(self, version: int) -> set[str]:
         """The data files of ``version``, by replaying adds and removes."""
@@ -154,10 +278,15 @@ class TableLog:
 
     def commits_of(self, version: int) -> list[int]:
         """The commits whose rows ``version`` holds, oldest first (see the module docstring)."""
+        if version in self._kept_commits:
+            return list(self._kept_commits[version])
         return sorted(self.origins(self.live_at(version))[0])
 
     def holds(self, version: int, commit: int) -> bool:
-        """Whether ``version`` still holds rows that ``commit`` added."""
+        """Whether ``version`` still holds rows that ``commit`` added (for a version past
+        retention, as its kept provenance says)."""
+        if version in self._kept_commits:
+            return commit in self._kept_commits[version]
         return any(commit in self._origins.get(path, frozenset()) for path in self.live_at(version))
 
     def files(self, version: int) -> list[tuple[str, int | None, str | None]]:
@@ -176,11 +305,13 @@ class TableLog:
         commit moved. ``from_start``: no earlier commit the log keeps held a position of that
         partition, so ``first`` is 0, the partition's beginning (when log retention removed
         older commits, the range may start later than that: see :attr:`complete`)."""
-        return list(self._kafka.get(version, []))
+        kept = self.kept(version)
+        return list(kept.kafka if kept is not None else self._kafka.get(version, []))
 
     def watermark(self, version: int) -> tuple[str | None, str | None] | None:
         """(after, upto) of a SQL commit, both None for a full read; None for other commits."""
-        return self._watermarks.get(version)
+        kept = self.kept(version)
+        return kept.watermark if kept is not None else self._watermarks.get(version)
 
     def inputs(self, version: int) -> dict[str, int]:
         """A derived commit's input versions, {dataset: version} (:data:`INPUTS_KEY`)."""
@@ -194,7 +325,7 @@ class TableLog:
         return {str(k): int(v) for k, v in found.items() if isinstance(v, int | str)}
 
     def _info(self, version: int) -> Mapping[str, Any]:
-        commit = self._commits.get(version)
+        commit = self.commit(version)
         return commit.info if commit is not None else {}
 
     def _replay(self) -> None:

@@ -47,6 +47,7 @@ from thermocline.catalog.config import DatasetSpec
 from thermocline.catalog.errors import InputError, MissingFilesError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.pinned_files import PinnedVersion
+from thermocline.datasets.tables.lineage_facts import LineageFacts
 from thermocline.datasets.tables.log_reach import readable_from, retention_text
 from thermocline.datasets.tables.staging import partition_value
 from thermocline.datasets.tables.versions import (
@@ -161,22 +162,33 @@ def apply_policy(catalog: Catalog, dataset: str, spec: DatasetSpec) -> Retention
 def capture_pinned(
     catalog: Catalog, dataset: str, table: DeltaTable, *, oldest: int | None = None
 ) -> list[int]:
-    """Record the live files of each pinned version of ``dataset`` that the catalog lacks and
-    the log still reaches (``oldest`` and newer); returns those versions."""
+    """Record the live files and lineage provenance of each pinned version of ``dataset`` that
+    the catalog lacks and the log still reaches (``oldest`` and newer); returns those versions.
+    A pin recorded before provenance was gets it now, while the log still reaches it.
+
+    The provenance is what lineage replays of the version from the log (one read of the log,
+    only when something is to be recorded: :meth:`.lineage_facts.LineageFacts.provenance`)."""
     lake = lake_of(catalog)
     oldest = readable_from(lake, dataset) if oldest is None else oldest
     known = catalog.pinned_files.versions(dataset)
-    wanted = [
-        v
-        for v in sorted(catalog.protected_versions(dataset))
-        if v not in known and oldest <= v <= table.version()
+    traced = catalog.pinned_files.versions(dataset, with_provenance=True) if known else set()
+    reachable = [
+        v for v in sorted(catalog.protected_versions(dataset)) if oldest <= v <= table.version()
     ]
-    for version in wanted:
-        catalog.pinned_files.record(_pinned(lake, dataset, version))
+    wanted = [v for v in reachable if v not in known]
+    untraced = [v for v in reachable if v in known and v not in traced]
+    facts = LineageFacts(catalog)  # reads nothing until asked
+    for version in wanted + untraced:
+        provenance = facts.provenance(dataset, version)
+        catalog.pinned_files.record(
+            _pinned(lake, dataset, version, None if provenance is None else provenance.to_json())
+        )
     return wanted
 
 
-def _pinned(lake: Lake, dataset: str, version: int) -> PinnedVersion:
+def _pinned(
+    lake: Lake, dataset: str, version: int, provenance: dict[str, Any] | None
+) -> PinnedVersion:
     table = open_table(lake, dataset, version)
     schema = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(dataset)).schema
     rows = pa.table(table.get_add_actions(flatten=False)).to_pylist()
@@ -193,7 +205,7 @@ def _pinned(lake: Lake, dataset: str, version: int) -> PinnedVersion:
         for row in rows
     )
     partition_by = tuple(table.metadata().partition_columns)
-    return PinnedVersion(dataset, version, schema, partition_by, files)
+    return PinnedVersion(dataset, version, schema, partition_by, files, provenance=provenance)
 
 
 def _stats(row: Mapping[str, Any]) -> str:

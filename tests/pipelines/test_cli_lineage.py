@@ -4,7 +4,9 @@ and PII decisions, ``--json`` in its documented shape, and one line with exit 2 
 from __future__ import annotations
 
 import json
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
 from thermocline.datasets.ingest.run import ingest
+from thermocline.datasets.tables.retention import apply_retention
 from thermocline.datasets.training import TableDataset
 
 PROJECT = """
@@ -113,3 +116,36 @@ def test_bad_input_is_one_line_and_exit_2(project: Path, args: list[str], says: 
     error = json.loads(as_json.stdout)
     assert says in error["error"]
     assert error["exit_code"] == 2
+
+
+def test_a_tag_past_log_retention_traces_as_before(project: Path) -> None:
+    catalog = Catalog(Lake.open(project / "lake"))
+    catalog.set_tag("golden", "rides", 1)
+    refs = ("rides@golden", "run:model-1")
+    before = {ref: thermocline("lineage", ref, "--json", cwd=project) for ref in refs}
+    assert all(r.exit_code == 0 for r in before.values()), before
+    old = time.time() - 3600  # delta-rs's cleanup goes by the log files' modification time
+    for path in (project / "lake" / "rides" / "_delta_log").iterdir():
+        if path.name.split(".")[0].isdigit():
+            os.utime(path, (old, old))
+    result = apply_retention(catalog, "rides", retention_s=1)
+    assert result.pinned_past_retention == [1]
+
+    for ref in refs:
+        after = thermocline("lineage", ref, "--json", cwd=project)
+        assert after.exit_code == 0, after.output
+        assert json.loads(after.stdout) == json.loads(before[ref].stdout), ref
+    tree = thermocline("lineage", "rides@golden", "--up", cwd=project)
+    assert f"consumed: file {(project / 'incoming' / 'a.csv').as_uri()}" in tree.stdout
+
+    refused = thermocline("lineage", "rides@0", "--json", cwd=project)
+    assert refused.exit_code == 2
+    error = json.loads(refused.stdout)
+    assert error["exit_code"] == 2
+    assert (
+        "rides version 0: log retention (1s, history.log_retention) removed it" in (error["error"])
+    )
+    plain = thermocline("lineage", "rides@0", cwd=project)
+    assert plain.exit_code == 2
+    assert plain.stderr.count("\n") == 1
+    assert "Traceback" not in plain.output

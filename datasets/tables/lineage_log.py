@@ -65,6 +65,7 @@ from thermocline.catalog.commits import (
     WATERMARK_KEY,
     decode_watermark,
     json_list,
+    operation_of,
 )
 
 __all__ = ["KeptCommit", "LogCommit", "Provenance", "TableLog", "parse_commit"]
@@ -101,7 +102,7 @@ class LogCommit:
 
     @property
     def operation(self) -> str:
-        return str(self.info.get("operation", ""))
+        return operation_of(self.info)  # a rollback from a pin's file list is a RESTORE too
 
 
 def parse_commit(version: int, actions: Sequence[Mapping[str, Any]]) -> LogCommit:

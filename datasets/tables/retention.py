@@ -160,14 +160,21 @@ def apply_policy(catalog: Catalog, dataset: str, spec: DatasetSpec) -> Retention
 
 
 def capture_pinned(
-    catalog: Catalog, dataset: str, table: DeltaTable, *, oldest: int | None = None
+    catalog: Catalog,
+    dataset: str,
+    table: DeltaTable,
+    *,
+    oldest: int | None = None,
+    provenance: bool = True,
 ) -> list[int]:
     """Record the live files and lineage provenance of each pinned version of ``dataset`` that
     the catalog lacks and the log still reaches (``oldest`` and newer); returns those versions.
     A pin recorded before provenance was gets it now, while the log still reaches it.
 
     The provenance is what lineage replays of the version from the log (one read of the log,
-    only when something is to be recorded: :meth:`.lineage_facts.LineageFacts.provenance`)."""
+    only when something is to be recorded: :meth:`.lineage_facts.LineageFacts.provenance`).
+    ``provenance=False`` records file lists only (a few reads, not the whole log): the next
+    call with it adds the provenance, as for a pin recorded before provenance was."""
     lake = lake_of(catalog)
     oldest = readable_from(lake, dataset) if oldest is None else oldest
     known = catalog.pinned_files.versions(dataset)
@@ -176,12 +183,12 @@ def capture_pinned(
         v for v in sorted(catalog.protected_versions(dataset)) if oldest <= v <= table.version()
     ]
     wanted = [v for v in reachable if v not in known]
-    untraced = [v for v in reachable if v in known and v not in traced]
+    untraced = [v for v in reachable if v in known and v not in traced] if provenance else []
     facts = LineageFacts(catalog)  # reads nothing until asked
     for version in wanted + untraced:
-        provenance = facts.provenance(dataset, version)
+        found = facts.provenance(dataset, version) if provenance else None
         catalog.pinned_files.record(
-            _pinned(lake, dataset, version, None if provenance is None else provenance.to_json())
+            _pinned(lake, dataset, version, None if found is None else found.to_json())
         )
     return wanted
 
@@ -305,5 +312,7 @@ def record_pins(catalog: Catalog, dataset: str) -> list[int]:
     """Record the file lists of ``dataset``'s pins that the catalog lacks; returns their
     versions. Run as a tag or release is made, so reading or rolling back to a pin never
     replays the log at its version (the cost would grow with history), and a pin made while
-    maintenance trims the log cannot miss its list."""
-    return capture_pinned(catalog, dataset, open_table(lake_of(catalog), dataset))
+    maintenance trims the log cannot miss its list. Lineage provenance, which reads the whole
+    log, is left to maintenance (:func:`apply_retention`), before it trims anything."""
+    table = open_table(lake_of(catalog), dataset)
+    return capture_pinned(catalog, dataset, table, provenance=False)

@@ -3,6 +3,12 @@ too), vacuum files no recent or pinned version needs, write a checkpoint and tri
 the dataset's ``history.log_retention`` (pinned versions stay readable). The nightly Dagster
 maintenance job and ``thermocline maintain`` both run it, so they cannot drift apart.
 
+A Kafka dataset's ingester may be publishing meanwhile. Its compaction, or the commit that sets
+the retention properties, can then lose a commit race (``CommitFailedError``): that step is
+left as it was for the next pass, the result says so (None), and the pass goes on. The
+ingester runs both steps itself between its own commits (:mod:`.ingest.stream_upkeep`), so
+the properties are usually set already and maintenance makes no commit of its own.
+
 >>> done = maintain(catalog, "rides", project.dataset("rides"))        # doctest: +SKIP
 >>> done.retention.readable_from                                        # doctest: +SKIP
 12
@@ -11,6 +17,8 @@ maintenance job and ``thermocline maintain`` both run it, so they cannot drift a
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from deltalake.exceptions import CommitFailedError
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec, KafkaSource
@@ -24,12 +32,13 @@ __all__ = ["Maintenance", "maintain"]
 @dataclass(frozen=True)
 class Maintenance:
     """What one maintenance pass did. ``compaction`` is None when a Kafka dataset's compaction
-    lost a commit race with its ingester (the next pass compacts)."""
+    lost a commit race with its ingester, ``retention`` when its properties commit did (the
+    next pass, or the ingester's own turn, does it)."""
 
     dataset: str
     compaction: CompactionResult | None
     vacuum: VacuumResult
-    retention: RetentionResult
+    retention: RetentionResult | None
 
 
 def maintain(
@@ -42,10 +51,16 @@ def maintain(
 ) -> Maintenance:
     """Compact, vacuum (files unneeded for ``vacuum_hours``), checkpoint and trim the log."""
     target_mb = spec.tiering.target_file_mb
-    if isinstance(spec.source, KafkaSource):  # its dead letters too; a lost race is skipped
+    streaming = isinstance(spec.source, KafkaSource)
+    if streaming:  # its dead letters too; a lost race is skipped
         compacted = compact_stream(catalog, dataset, target_file_mb=target_mb).table
     else:
         compacted = compact(catalog, dataset, target_file_mb=target_mb)
     vacuumed = vacuum(catalog, dataset, retention_hours=vacuum_hours, reason=reason)
-    retained = apply_policy(catalog, dataset, spec)  # checkpoint, then trim the log
+    try:
+        retained: RetentionResult | None = apply_policy(catalog, dataset, spec)
+    except CommitFailedError:  # only its properties commit raises it: nothing was changed
+        if not streaming:
+            raise
+        retained = None
     return Maintenance(dataset, compacted, vacuumed, retained)

@@ -351,10 +351,14 @@ def _maintenance_job(name: str, spec: DatasetSpec) -> dg.JobDefinition:
             if compacted is None
             else (f"compacted {compacted.files_removed} -> {compacted.files_added} files")
         )
+        retention = (
+            "log retention lost a race with the ingester"
+            if retained is None
+            else f"checkpoint at version {retained.checkpoint_version}, log retention "
+            f"{retained.retention}: readable from version {retained.readable_from}"
+        )
         context.log.info(
-            f"{name}: {compaction}, vacuumed {len(done.vacuum.removed)} files, checkpoint at "
-            f"version {retained.checkpoint_version}, log retention {retained.retention}: "
-            f"readable from version {retained.readable_from}"
+            f"{name}: {compaction}, vacuumed {len(done.vacuum.removed)} files, {retention}"
         )
 
     @dg.job(

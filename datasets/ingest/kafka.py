@@ -42,8 +42,10 @@ one decodes and checks the previous batch (:class:`.kafka_decode.MicroBatchDecod
 stages and publishes the one before. After a
 failed publish the batches behind it are dropped and every partition is sought from the table
 again. The publishing thread also compacts the table and its dead-letter table every
-``source.compact_every`` (5 minutes; one small file per partition per second adds up), between
-its own commits: compaction that races an append fails (delta-io/delta-rs#2700).
+``source.compact_every`` (5 minutes; one small file per partition per second adds up), and
+trims the table's log to ``history.log_retention`` every hour (:mod:`.stream_upkeep`), between
+its own commits: compaction or a properties commit that races an append fails
+(delta-io/delta-rs#2700).
 Micro-batches are not catalog events; the table's history holds each of them. Their check
 results go to the catalog (``catalog.checks``) in one append every half minute
 (:class:`~thermocline.catalog.check_results.ResultBuffer`), on stop and before a rebalance;
@@ -88,11 +90,12 @@ from thermocline.datasets.ingest.kafka_topic import (
 )
 from thermocline.datasets.ingest.pii import record_scan
 from thermocline.datasets.ingest.quarantine import quarantine_kafka
-from thermocline.datasets.ingest.stream_compaction import StreamCompaction, compact_stream
+from thermocline.datasets.ingest.stream_upkeep import StreamUpkeep
 from thermocline.datasets.openlineage.hooks import kafka_published
 from thermocline.datasets.tables.keyed import plan_keys, publish_keyed
 from thermocline.datasets.tables.maintenance import CompactionResult
 from thermocline.datasets.tables.quarantine import quarantine_id_of, remove_quarantine
+from thermocline.datasets.tables.retention import RetentionResult
 from thermocline.datasets.tables.staging import discard, stage
 from thermocline.quality.pii.policy import transformed_schema
 from thermocline.quality.results import (
@@ -119,9 +122,10 @@ _RESULTS_FLUSH_S = 30.0
 @dataclass(frozen=True)
 class BatchReport:
     """What one micro-batch did: rows published (or quarantined), dead letters, the version it
-    made, the last offset per partition, the checks, the records still behind, and the
+    made, the last offset per partition, the checks, the records still behind, the
     compactions of the table and of its dead-letter table that followed it, if one was due
-    (None: not due, lost a race, or no such table yet)."""
+    (None: not due, lost a race, or no such table yet), and the log retention that followed
+    it (None: not due, or failed and retried on the next turn)."""
 
     consumed: int
     published: int
@@ -134,6 +138,7 @@ class BatchReport:
     lag: int | None = None
     compaction: CompactionResult | None = None
     dead_letter_compaction: CompactionResult | None = None
+    log_retention: RetentionResult | None = None
 
 
 class KafkaIngester:
@@ -167,8 +172,7 @@ class KafkaIngester:
         self.compact_every_s = (
             source.compact_every_s if compact_every_s == "source" else compact_every_s
         )
-        self.target_file_mb = spec.tiering.target_file_mb
-        self._compacted_at = time.monotonic()
+        self.upkeep = StreamUpkeep(catalog, dataset, spec, compact_every_s=self.compact_every_s)
         self.on_batch = on_batch
         # --group, else the source's group, else one per dataset
         self.group_id = group_id or source.group or f"thermocline-{dataset}"
@@ -396,7 +400,8 @@ class KafkaIngester:
                 at=decoded.context.now if decoded.context is not None else None,
             )
         self.check_results.flush_when_due()
-        compacted = self._compact_when_due()
+        turn = self.upkeep.when_due()  # compaction and log retention, between our commits
+        compacted = turn.compaction
         if self.on_batch is not None:
             self.on_batch(
                 BatchReport(
@@ -411,19 +416,9 @@ class KafkaIngester:
                     lag=batch.lag,
                     compaction=compacted.table if compacted else None,
                     dead_letter_compaction=compacted.dead_letters if compacted else None,
+                    log_retention=turn.retention,
                 )
             )
-
-    def _compact_when_due(self) -> StreamCompaction | None:
-        """Every ``compact_every_s``, compact the table and its dead-letter table
-        (:mod:`.stream_compaction`), on this thread between our own publishes, so that it
-        never races them; a race with another member of the group waits for the next turn."""
-        if self.compact_every_s is None:
-            return None
-        if time.monotonic() - self._compacted_at < self.compact_every_s:
-            return None
-        self._compacted_at = time.monotonic()
-        return compact_stream(self.catalog, self.dataset, target_file_mb=self.target_file_mb)
 
     def _lag_after(self, batch: MicroBatch) -> int:
         """Records behind the batch's last offsets, from the watermarks fetches brought (on

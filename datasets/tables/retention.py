@@ -1,7 +1,8 @@
 """Log retention: checkpoint, then trim the Delta log, keeping tagged and released versions
 readable (DESIGN.md > Decision 14).
 
-:func:`apply_retention` (run by ``thermocline maintain`` and the Dagster maintenance job):
+:func:`apply_retention` (run by ``thermocline maintain``, the Dagster maintenance job, and a
+Kafka ingester between its own commits, :mod:`thermocline.datasets.ingest.stream_upkeep`):
 
 1. sets the table's ``delta.logRetentionDuration`` and ``delta.checkpointInterval`` from the
    dataset's ``history:`` policy, and ``delta.enableExpiredLogCleanup=false`` so that writers'
@@ -24,8 +25,8 @@ catalog reads: tags, erasures, tiers). Reading a pinned version past retention b
 pyarrow dataset from that list (:func:`~.log_reach.pinned_dataset`); a rollback to it commits
 the list back (:func:`rollback_to_pinned`); vacuum keeps its files (:func:`pinned_paths`).
 
->>> apply_retention(catalog, "rides", retention_s=7 * 86400)       # doctest: +SKIP
-RetentionResult(dataset='rides', retention='7d', readable_from_before=0, readable_from=4200, ...)
+>>> apply_retention(catalog, "rides", retention_s=30 * 86400)      # doctest: +SKIP
+RetentionResult(dataset='rides', retention='30d', readable_from_before=0, readable_from=4200, ...)
 """
 
 from __future__ import annotations
@@ -104,7 +105,14 @@ def apply_retention(
     checkpoint_interval: int = 100,
 ) -> RetentionResult:
     """Set the retention properties, record pinned versions' files, checkpoint and trim the
-    log of ``dataset``; recorded as a ``log_retention`` event."""
+    log of ``dataset``; recorded as a ``log_retention`` event.
+
+    The properties commit is the only table commit, made only when they differ, and it comes
+    first: a ``CommitFailedError`` (the catalog's commits are blind appends, which do not
+    conflict) means it lost a race with another writer that changed the table's metadata (a Kafka
+    ingester adding a column), and nothing was changed. A concurrent append does not fail it
+    (delta-rs rebases it), but the *append* then fails ("Metadata changed since last
+    commit"): a Kafka ingester re-reads its batch, so its own turn sets them first."""
     lake = lake_of(catalog)
     wanted = retention_properties(retention_s, checkpoint_interval)
     table = open_table(lake, dataset)
@@ -149,7 +157,7 @@ def apply_retention(
 
 def apply_policy(catalog: Catalog, dataset: str, spec: DatasetSpec) -> RetentionResult:
     """:func:`apply_retention` with the dataset's ``history:`` policy (its default by source
-    kind when it sets none)."""
+    kind when it sets none: 1d for Kafka, 30d for others)."""
     kind = spec.source.kind if spec.source is not None else None
     return apply_retention(
         catalog,

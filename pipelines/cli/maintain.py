@@ -30,7 +30,7 @@ __all__ = ["maintain", "register"]
 def maintain(ctx: Context, dataset: str, vacuum_hours: float, as_json: bool) -> None:
     """Compact small files, vacuum files no recent or pinned version needs, write a
     checkpoint and delete log entries older than the dataset's history.log_retention
-    (default 7d for Kafka, 30d for batch; tags and releases stay readable).
+    (default 1d for Kafka, 30d for batch; tags and releases stay readable).
     Example: `thermocline maintain rides`."""
     from thermocline.catalog.config import DatasetSpec
     from thermocline.datasets.maintain import maintain as maintain_dataset
@@ -50,14 +50,18 @@ def maintain(ctx: Context, dataset: str, vacuum_hours: float, as_json: bool) -> 
         if compacted is None
         else f"compacted {compacted.files_removed} -> {compacted.files_added} file(s)"
     )
+    retention = (
+        "log retention lost a race with the ingester (the next pass applies it)"
+        if retained is None
+        else f"checkpoint at version {retained.checkpoint_version}; log retention "
+        f"{retained.retention}: readable history starts at version {retained.readable_from} "
+        f"(was {retained.readable_from_before})"
+    )
     out.print(
-        f"{name}: {compaction}; "
-        f"vacuumed {len(vacuumed.removed)} file(s); checkpoint at version "
-        f"{retained.checkpoint_version}; log retention {retained.retention}: readable history "
-        f"starts at version {retained.readable_from} (was {retained.readable_from_before})",
+        f"{name}: {compaction}; vacuumed {len(vacuumed.removed)} file(s); {retention}",
         markup=False,
     )
-    if retained.pinned_past_retention:
+    if retained is not None and retained.pinned_past_retention:
         pinned = ", ".join(map(str, retained.pinned_past_retention))
         out.print(f"  pinned versions kept readable past retention: {pinned}", markup=False)
 

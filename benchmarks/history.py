@@ -28,8 +28,16 @@ default page), ``thermocline describe DATASET --json`` (both in-process), read a
 an ISO time (``read_dataset(...).to_table()``; the time is that of the version 90% of the way),
 rollback to a tag (``rollback``, alternating between the two tags so every one restores
 files), and ``thermocline --help`` (the console script, a fresh process). The 10,000-version
-table also runs on the dev stack's RGW (uploaded under ``bench/``, deleted afterwards) when
-the dev S3 server is running; this script never starts or stops it.
+table, and the smallest one to compare it with, also run on the dev stack's RGW (uploaded
+under ``bench/``, deleted afterwards; an ``RGW ratios`` line): the script starts the dev S3
+server when it is not running and stops it again (``--no-s3`` skips this). On RGW the log
+files' modification times are their upload times, so retention trims nothing there.
+
+The tables are Kafka datasets, whose default retention is one day: the 100,000-version table
+(28 hours at one commit a second) keeps about 86,000 versions. Opening a table on the local
+lake lists all of its ``_delta_log/`` (delta-rs; about 1.3 µs an entry), so what opens the log
+cannot cost the same at 100 and 86,000 retained versions there; on S3 the listing starts at
+the last checkpoint.
 
 Run: .venv/bin/python benchmarks/history.py [--versions 100,10000,100000] [--repeat 5] [--no-s3]
 The last line is ``RESULT history_ratio_max=<largest 100k/100 ratio over the operations>
@@ -384,41 +392,66 @@ def main() -> None:
         for n, name in zip(lengths, names, strict=True):
             results[n] = measure(lake, project, name, n, args.repeat)
             report(f"{name} local", results[n])
-        if not args.no_s3 and 10_000 in lengths:
-            s3_run(lake_dir / "h10000", Path(tmp), args.repeat)
+        rgw: dict[int, dict[str, float]] = {}
+        if not args.no_s3 and 10_000 in lengths:  # the issue's table, and the small one to compare
+            on_s3 = {n: lake_dir / f"h{n}" for n in (min(lengths), 10_000)}
+            rgw = s3_run(on_s3, Path(tmp), args.repeat)
     help_s = cli_help_s(args.repeat)
     print(f"thermocline --help: {help_s:.3f} s (median)")
     small, large = min(lengths), max(lengths)
     ratios = {op: results[large][op] / results[small][op] for op in OPERATIONS}
     print("ratios " + ", ".join(f"{op} {r:.2f}" for op, r in ratios.items()))
+    if len(rgw) == 2:
+        low, high = min(rgw), max(rgw)
+        on_rgw = {op: rgw[high][op] / rgw[low][op] for op in OPERATIONS}
+        print(
+            f"RGW ratios {high:,}/{low:,} versions: "
+            + ", ".join(f"{op} {r:.2f}" for op, r in on_rgw.items())
+        )
     print(
         f"RESULT history_ratio_max={max(ratios.values()):.2f} "
         f"history_100k_max_s={max(results[large].values()):.3f} cli_help_s={help_s:.3f}"
     )
 
 
-def s3_run(source: Path, tmp: Path, repeat: int) -> None:
-    """The 10,000-version table on the dev RGW, if it runs (never started or stopped here)."""
-    stack = devstack.status(REPO / ".thermocline" / "dev")
-    if stack.s3 is None or not stack.s3.running:
-        print("  h10000 on RGW: skipped, the dev S3 server is not running")
-        return
+def s3_run(tables: dict[int, Path], tmp: Path, repeat: int) -> dict[int, dict[str, float]]:
+    """The tables of ``tables`` ({versions: local root}) on the dev RGW: uploaded under
+    ``bench/``, measured, deleted. Starts the dev S3 server when it is not running and stops it
+    afterwards (a server it found running is left running)."""
+    state = REPO / ".thermocline" / "dev"
+    before = devstack.status(state).s3
+    started_here = before is None or not before.running
+    stack = devstack.up(state, kafka=False, log=print)
+    if stack.s3 is None:
+        raise SystemExit("the dev stack started without an S3 server")
+    if stack.s3.kind != "ceph":
+        print(f"warning: the dev S3 server is {stack.s3.kind}, not Ceph RGW")
     options = stack.s3_storage_options()
     os.environ.update(options)
     prefix = f"s3://{stack.s3.bucket}/bench/history-{uuid.uuid4().hex[:10]}"
     lake = Lake.open(prefix, options)
     folder = tmp / "s3"
     folder.mkdir()
-    project = write_project(folder, prefix, ["h10000"], s3=True)
+    names = {n: f"h{n}" for n in tables}
+    project = write_project(folder, prefix, list(names.values()), s3=True)
     fs = lake.filesystem
-    assert isinstance(fs, pafs.SubTreeFileSystem)
+    if not isinstance(fs, pafs.SubTreeFileSystem):
+        raise SystemExit(f"unexpected lake filesystem {fs!r}")
+    results: dict[int, dict[str, float]] = {}
     try:
-        start = time.perf_counter()
-        pafs.copy_files(str(source), "h10000", pafs.LocalFileSystem(), fs, use_threads=True)
-        print(f"  uploaded h10000 to {prefix} in {time.perf_counter() - start:.1f} s")
-        report("h10000 RGW", measure(lake, project, "h10000", 10_000, repeat))
+        for n, source in tables.items():
+            start = time.perf_counter()
+            pafs.copy_files(str(source), names[n], pafs.LocalFileSystem(), fs, use_threads=True)
+            print(f"  uploaded {names[n]} to {prefix} in {time.perf_counter() - start:.1f} s")
+        for n in tables:
+            results[n] = measure(lake, project, names[n], n, repeat)
+            report(f"{names[n]} RGW", results[n])
     finally:
         fs.base_fs.delete_dir(fs.base_path.rstrip("/"))
+        print(f"  deleted {prefix}")
+        if started_here:
+            print("  stopped the dev stack this run started:", ", ".join(devstack.down(state)))
+    return results
 
 
 if __name__ == "__main__":

@@ -267,10 +267,13 @@ def rollback_to_pinned(
     *,
     reason: str | None = None,
     metadata: Mapping[str, str] | None = None,
+    table: DeltaTable | None = None,
 ) -> tuple[DeltaTable, int, int]:
-    """Make ``pinned``'s files the live ones in one commit (what a restore does, for a version
-    the log no longer reaches); raises :class:`MissingFilesError` before committing when a
-    file is gone. Returns the table and how many files were added and removed."""
+    """Make ``pinned``'s files the live ones in one commit (what a restore does, without a log
+    replay at the pinned version); raises :class:`MissingFilesError` before committing when a
+    file is gone. ``table`` is the latest table when the caller has it open: the difference is
+    taken against it, and delta-rs's conflict checks judge any commit that landed since, as
+    for any commit. Returns the table and how many files were added and removed."""
     lake = lake_of(catalog)
     gone = missing_files(lake, dataset, (entry["path"] for entry in pinned.files))
     if gone:
@@ -278,7 +281,7 @@ def rollback_to_pinned(
             f"cannot roll {dataset} back to version {pinned.version}: {len(gone)} of its files "
             f"are gone (vacuumed or deleted); nothing was changed: {list_missing(gone)}"
         )
-    table = open_table(lake, dataset)
+    table = open_table(lake, dataset) if table is None else table
     live = pa.table(table.get_add_actions(flatten=False)).to_pylist()
     current = {storage_path(row["path"]): row for row in live}
     target = {entry["path"]: entry for entry in pinned.files}

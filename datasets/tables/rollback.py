@@ -167,7 +167,7 @@ def _to_pinned(
         added, removed = len(target_files - current_files), len(current_files - target_files)
         return RollbackResult(dataset, current, pinned.version, None, added, removed)
     table, added, removed = rollback_to_pinned(
-        catalog, dataset, pinned, reason=reason, metadata=metadata
+        catalog, dataset, pinned, reason=reason, metadata=metadata, table=table
     )
     result = RollbackResult(dataset, current, pinned.version, table.version(), added, removed)
     _record(catalog, result, reason, metadata)

@@ -44,10 +44,13 @@ from thermocline.catalog.errors import (
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
-from thermocline.datasets.tables.log_reach import pinned_dataset, pinned_past_retention
+from thermocline.datasets.tables.log_reach import (
+    pinned_dataset,
+    pinned_past_retention,
+    readable_from,
+)
 from thermocline.datasets.tables.version_index import (
     latest_commit,
-    oldest_commit,
     version_at_time,
 )
 
@@ -204,7 +207,7 @@ def _resolve(
             f"a past time, a version number or a tag (the latest is version {latest})"
         )
     # A bisection over commit timestamps: O(log n) small reads, not a scan of every commit.
-    first = oldest_commit(lake, name, latest)
+    first = readable_from(lake, name)  # the one answer to where readable history starts
     found = version_at_time(lake, name, moment, latest=latest, first=first)
     if found is not None:
         return found

@@ -30,6 +30,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.dataset as pads
 from deltalake import DeltaTable, Field
+from deltalake.exceptions import CommitFailedError
 from deltalake.schema import PrimitiveType
 
 from thermocline.catalog.lake import Lake
@@ -81,7 +82,14 @@ class PinnedFiles:
         table from before the provenance column)."""
         table = self._table.open()
         if _PROVENANCE not in _columns(table):
-            table.alter.add_columns([Field(_PROVENANCE, PrimitiveType("string"), nullable=True)])
+            try:
+                table.alter.add_columns(
+                    [Field(_PROVENANCE, PrimitiveType("string"), nullable=True)]
+                )
+            except CommitFailedError:  # another process added it (or changed the table) first
+                table.update_incremental()
+                if _PROVENANCE not in _columns(table):
+                    raise
             table.update_incremental()
         self._table.append(
             [

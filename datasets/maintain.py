@@ -4,7 +4,7 @@ the dataset's ``history.log_retention`` (pinned versions stay readable). The nig
 maintenance job and ``thermocline maintain`` both run it, so they cannot drift apart.
 
 A Kafka dataset's ingester may be publishing meanwhile. Its compaction, or the commit that sets
-the retention properties, can then lose a commit race (``CommitFailedError``): that step is
+the retention properties, can then lose a commit race (``CommitConflictError``): that step is
 left as it was for the next pass, the result says so (None), and the pass goes on. The
 ingester runs both steps itself between its own commits (:mod:`.ingest.stream_upkeep`), so
 the properties are usually set already and maintenance makes no commit of its own.
@@ -18,10 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deltalake.exceptions import CommitFailedError
-
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec, KafkaSource
+from thermocline.catalog.errors import CommitConflictError
 from thermocline.datasets.ingest.stream_compaction import compact_stream
 from thermocline.datasets.tables.maintenance import CompactionResult, VacuumResult, compact, vacuum
 from thermocline.datasets.tables.retention import RetentionResult, apply_policy
@@ -59,7 +58,7 @@ def maintain(
     vacuumed = vacuum(catalog, dataset, retention_hours=vacuum_hours, reason=reason)
     try:
         retained: RetentionResult | None = apply_policy(catalog, dataset, spec)
-    except CommitFailedError:  # only its properties commit raises it: nothing was changed
+    except CommitConflictError:  # its properties commit lost a race: nothing was changed
         if not streaming:
             raise
         retained = None

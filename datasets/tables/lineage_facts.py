@@ -300,12 +300,15 @@ class LineageFacts:
 
     def provenance(self, dataset: str, version: int) -> Provenance | None:
         """What lineage needs of ``dataset@version`` once log retention removes its commits
-        (:meth:`.lineage_log.TableLog.provenance`); None when the log no longer reaches it."""
+        (:meth:`.lineage_log.TableLog.provenance`); None when the log no longer reaches it.
+        The count of files without a known origin is kept for the version itself; its
+        contributing commits record 0 (exact whenever the log still started at version 0)."""
         log = self.log(dataset)
         if log is None or log.commit(version) is None or not log.traced(version):
             return None
-        wanted = {version, *log.commits_of(version)}
-        return log.provenance(version, {v: self._unattributed(log, v) for v in wanted})
+        # Only the pinned version's own count: for each contributing commit it would open the
+        # table at that commit (a log listing each), thousands of times for a streaming tag.
+        return log.provenance(version, {version: self._unattributed(log, version)})
 
     def _unattributed(self, log: TableLog, version: int) -> int:
         """Live files of ``version`` whose adding commit the kept log does not hold."""

@@ -19,7 +19,7 @@ from thermocline.catalog.commits import REASON_KEY, USER_KEY
 from thermocline.catalog.errors import InputError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.log_reach import readable_from
-from thermocline.datasets.tables.retention import pinned_paths
+from thermocline.datasets.tables.pins import pinned_paths
 from thermocline.datasets.tables.tier_plan import folder_values
 from thermocline.datasets.tables.versions import open_table, stored_files
 

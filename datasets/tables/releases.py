@@ -42,6 +42,7 @@ from thermocline.catalog.journal import (
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.faults import fault_point
 from thermocline.datasets.tables.log_reach import pinned_past_retention
+from thermocline.datasets.tables.pins import pin_version
 from thermocline.datasets.tables.release_plan import (
     RESTORED,
     UNDONE,
@@ -52,7 +53,6 @@ from thermocline.datasets.tables.release_plan import (
     refuse,
     remaining,
 )
-from thermocline.datasets.tables.retention import record_pins
 from thermocline.datasets.tables.rollback import RollbackResult, rollback
 from thermocline.datasets.tables.versions import (
     archived_of,
@@ -152,10 +152,9 @@ def create_release(
         preflight(catalog, versions, tiers=False),
         "pick versions whose files all exist (see `thermocline history DATASET`)",
     )
-    release = catalog.create_release(name, versions, reason)
-    for dataset in versions:  # their file lists: reads and rollbacks of the release skip the log
-        record_pins(catalog, dataset)
-    return release
+    for dataset, version in versions.items():  # file lists first: reads skip the log, and
+        pin_version(catalog, dataset, version)  # a cleanup racing the release cannot strand it
+    return catalog.create_release(name, versions, reason)
 
 
 def release_rollback(

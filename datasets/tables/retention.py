@@ -31,42 +31,27 @@ RetentionResult(dataset='rides', retention='30d', readable_from_before=0, readab
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
-from typing import Any
 
-import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable
-from deltalake.transaction import AddAction, RemoveAction
+from deltalake import CommitProperties
+from deltalake.exceptions import CommitFailedError
 
 from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
-from thermocline.catalog.commits import REASON_KEY, ROLLBACK_TO_KEY, USER_KEY
+from thermocline.catalog.commits import USER_KEY
 from thermocline.catalog.config import DatasetSpec
-from thermocline.catalog.errors import InputError, MissingFilesError
-from thermocline.catalog.lake import Lake
-from thermocline.catalog.pinned_files import PinnedVersion
-from thermocline.datasets.tables.lineage_facts import LineageFacts
+from thermocline.catalog.errors import CommitConflictError, InputError
 from thermocline.datasets.tables.log_reach import readable_from, retention_text
-from thermocline.datasets.tables.staging import partition_value
+from thermocline.datasets.tables.pins import capture_pinned
 from thermocline.datasets.tables.versions import (
-    list_missing,
-    missing_files,
     open_table,
-    storage_path,
 )
 
 __all__ = [
     "RetentionResult",
     "apply_policy",
     "apply_retention",
-    "capture_pinned",
-    "pinned_paths",
-    "record_pins",
     "retention_properties",
-    "rollback_to_pinned",
 ]
 
 
@@ -108,8 +93,8 @@ def apply_retention(
     log of ``dataset``; recorded as a ``log_retention`` event.
 
     The properties commit is the only table commit, made only when they differ, and it comes
-    first: a ``CommitFailedError`` (the catalog's commits are blind appends, which do not
-    conflict) means it lost a race with another writer that changed the table's metadata (a Kafka
+    first: when it fails (:class:`CommitConflictError`, raised before anything else is done) it
+    lost a race with another writer that changed the table's metadata (a Kafka
     ingester adding a column), and nothing was changed. A concurrent append does not fail it
     (delta-rs rebases it), but the *append* then fails ("Metadata changed since last
     commit"): a Kafka ingester re-reads its batch, so its own turn sets them first."""
@@ -118,10 +103,17 @@ def apply_retention(
     table = open_table(lake, dataset)
     configuration = table.metadata().configuration
     if any(configuration.get(key) != value for key, value in wanted.items()):
-        table.alter.set_table_properties(
-            wanted,
-            commit_properties=CommitProperties(custom_metadata={USER_KEY: current_user()}),
-        )
+        try:
+            table.alter.set_table_properties(
+                wanted,
+                commit_properties=CommitProperties(custom_metadata={USER_KEY: current_user()}),
+            )
+        except CommitFailedError as error:
+            raise CommitConflictError(
+                f"{dataset}: log retention's table-properties commit lost a race with another "
+                f"writer ({error}); nothing was changed; the next maintenance pass applies it",
+                fix="run maintenance again",
+            ) from None
         table.update_incremental()
     before = readable_from(lake, dataset)
     recorded = capture_pinned(catalog, dataset, table, oldest=before)
@@ -165,165 +157,3 @@ def apply_policy(catalog: Catalog, dataset: str, spec: DatasetSpec) -> Retention
         retention_s=spec.history.retention_seconds(kind),
         checkpoint_interval=spec.history.checkpoint_interval,
     )
-
-
-def capture_pinned(
-    catalog: Catalog,
-    dataset: str,
-    table: DeltaTable,
-    *,
-    oldest: int | None = None,
-    provenance: bool = True,
-) -> list[int]:
-    """Record the live files and lineage provenance of each pinned version of ``dataset`` that
-    the catalog lacks and the log still reaches (``oldest`` and newer); returns those versions.
-    A pin recorded before provenance was gets it now, while the log still reaches it.
-
-    The provenance is what lineage replays of the version from the log (one read of the log,
-    only when something is to be recorded: :meth:`.lineage_facts.LineageFacts.provenance`).
-    ``provenance=False`` records file lists only (a few reads, not the whole log): the next
-    call with it adds the provenance, as for a pin recorded before provenance was."""
-    lake = lake_of(catalog)
-    oldest = readable_from(lake, dataset) if oldest is None else oldest
-    known = catalog.pinned_files.versions(dataset)
-    traced = catalog.pinned_files.versions(dataset, with_provenance=True) if known else set()
-    reachable = [
-        v for v in sorted(catalog.protected_versions(dataset)) if oldest <= v <= table.version()
-    ]
-    wanted = [v for v in reachable if v not in known]
-    untraced = [v for v in reachable if v in known and v not in traced] if provenance else []
-    facts = LineageFacts(catalog)  # reads nothing until asked
-    for version in wanted + untraced:
-        found = facts.provenance(dataset, version) if provenance else None
-        catalog.pinned_files.record(
-            _pinned(lake, dataset, version, None if found is None else found.to_json())
-        )
-    return wanted
-
-
-def _pinned(
-    lake: Lake, dataset: str, version: int, provenance: dict[str, Any] | None
-) -> PinnedVersion:
-    table = open_table(lake, dataset, version)
-    schema = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(dataset)).schema
-    rows = pa.table(table.get_add_actions(flatten=False)).to_pylist()
-    files = tuple(
-        {
-            "path": storage_path(row["path"]),
-            "size": int(row["size_bytes"]),
-            "modification_time": int(row["modification_time"]),
-            "partition_values": {
-                k: partition_value(v) for k, v in (row.get("partition") or {}).items()
-            },
-            "stats": _stats(row),
-        }
-        for row in rows
-    )
-    partition_by = tuple(table.metadata().partition_columns)
-    return PinnedVersion(dataset, version, schema, partition_by, files, provenance=provenance)
-
-
-def _stats(row: Mapping[str, Any]) -> str:
-    """Delta statistics JSON from a row of ``get_add_actions(flatten=False)``."""
-
-    def clean(values: Mapping[str, Any] | None) -> dict[str, Any]:
-        return {k: _stat(v) for k, v in (values or {}).items() if v is not None}
-
-    return json.dumps(
-        {
-            "numRecords": row.get("num_records"),
-            "minValues": clean(row.get("min")),
-            "maxValues": clean(row.get("max")),
-            "nullCount": clean(row.get("null_count")),
-        },
-        default=str,
-    )
-
-
-def _stat(value: Any) -> Any:
-    if isinstance(value, datetime):
-        text = value.isoformat(timespec="microseconds")
-        return text.replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def pinned_paths(catalog: Catalog, dataset: str, versions: set[int]) -> set[str]:
-    """The files (paths under the table root) that the recorded pinned ``versions`` need:
-    what vacuum must keep for pins the log no longer reaches."""
-    paths: set[str] = set()
-    for version in versions:
-        pinned = catalog.pinned_files.find(dataset, version)
-        if pinned is not None:
-            paths.update(entry["path"] for entry in pinned.files)
-    return paths
-
-
-def rollback_to_pinned(
-    catalog: Catalog,
-    dataset: str,
-    pinned: PinnedVersion,
-    *,
-    reason: str | None = None,
-    metadata: Mapping[str, str] | None = None,
-    table: DeltaTable | None = None,
-) -> tuple[DeltaTable, int, int]:
-    """Make ``pinned``'s files the live ones in one commit (what a restore does, without a log
-    replay at the pinned version); raises :class:`MissingFilesError` before committing when a
-    file is gone. ``table`` is the latest table when the caller has it open: the difference is
-    taken against it, and delta-rs's conflict checks judge any commit that landed since, as
-    for any commit. Returns the table and how many files were added and removed."""
-    lake = lake_of(catalog)
-    gone = missing_files(lake, dataset, (entry["path"] for entry in pinned.files))
-    if gone:
-        raise MissingFilesError(
-            f"cannot roll {dataset} back to version {pinned.version}: {len(gone)} of its files "
-            f"are gone (vacuumed or deleted); nothing was changed: {list_missing(gone)}"
-        )
-    table = open_table(lake, dataset) if table is None else table
-    live = pa.table(table.get_add_actions(flatten=False)).to_pylist()
-    current = {storage_path(row["path"]): row for row in live}
-    target = {entry["path"]: entry for entry in pinned.files}
-    now = int(datetime.now(tz=UTC).timestamp() * 1000)
-    # Only the difference, as a restore writes it: the Delta protocol forbids adding and
-    # removing one path in the same commit (an overwrite of every file would do both).
-    actions: list[AddAction | RemoveAction] = [
-        AddAction(path, entry["size"], dict(entry["partition_values"]), now, True, entry["stats"])
-        for path, entry in target.items()
-        if path not in current
-    ]
-    actions += [
-        RemoveAction(
-            path,
-            True,
-            now,
-            int(row["size_bytes"]),
-            {k: partition_value(v) for k, v in (row.get("partition") or {}).items()},
-        )
-        for path, row in current.items()
-        if path not in target
-    ]
-    custom = {USER_KEY: current_user(), ROLLBACK_TO_KEY: str(pinned.version)}
-    custom.update(metadata or {})
-    if reason:
-        custom[REASON_KEY] = reason
-    table.create_write_transaction(
-        actions,
-        "append",
-        table.schema(),
-        partition_by=list(table.metadata().partition_columns) or None,
-        commit_properties=CommitProperties(custom_metadata=custom),
-    )
-    table.update_incremental()
-    return table, len(target.keys() - current.keys()), len(current.keys() - target.keys())
-
-
-def record_pins(catalog: Catalog, dataset: str) -> list[int]:
-    """Record the file lists of ``dataset``'s pins that the catalog lacks; returns their
-    versions. Run as a tag or release is made, so reading or rolling back to a pin never
-    replays the log at its version (the cost would grow with history), and a pin made while
-    maintenance trims the log cannot miss its list. Lineage provenance, which reads the whole
-    log, is left to maintenance (:func:`apply_retention`), before it trims anything."""
-    table = open_table(lake_of(catalog), dataset)
-    return capture_pinned(catalog, dataset, table, provenance=False)

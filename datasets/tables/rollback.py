@@ -1,8 +1,11 @@
 """Rollback and release rollback.
 
 Rollback is a Delta restore preceded by a preflight that every file of the target still
-exists, so a rollback that cannot complete changes nothing (DESIGN.md > Decision 5). Release
-rollbacks (many datasets as one plan, under a journal) are in :mod:`.releases`.
+exists, so a rollback that cannot complete changes nothing (DESIGN.md > Decision 5). To a
+tagged or released version it is one commit of the difference from the pin's recorded file
+list (:func:`rollback_to_pinned`): no log replay at the target, and the only way once log
+retention removed it. Release rollbacks (many datasets as one plan, under a journal) are in
+:mod:`.releases`.
 
 >>> rollback(catalog, "rides", to="golden", reason="bad load")            # doctest: +SKIP
 RollbackResult(dataset='rides', from_version=9, target_version=3, new_version=10, ...)
@@ -12,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable
-from deltalake.exceptions import DeltaError
+from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.transaction import AddAction, RemoveAction
 
 from thermocline.catalog.catalog import Catalog, Event, current_user, lake_of
 from thermocline.catalog.commits import (
@@ -24,25 +29,31 @@ from thermocline.catalog.commits import (
     ROLLBACK_TO_KEY,
     USER_KEY,
 )
-from thermocline.catalog.errors import MissingFilesError
+from thermocline.catalog.errors import CommitConflictError, MissingFilesError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.pinned_files import PinnedVersion
 from thermocline.datasets.tables.log_reach import pinned_past_retention
-from thermocline.datasets.tables.retention import rollback_to_pinned
+from thermocline.datasets.tables.staging import partition_value
 from thermocline.datasets.tables.versions import (
     list_missing,
     live_files,
     missing_files,
     open_table,
     resolve_version,
+    storage_path,
     stored_files,
 )
 
 __all__ = [
+    "PIN_COMMIT_ATTEMPTS",
     "RollbackResult",
     "missing_files",
     "rollback",
+    "rollback_to_pinned",
 ]
+
+PIN_COMMIT_ATTEMPTS = 3
+"""Snapshots a rollback to a pin's file list tries before it gives up to concurrent writers."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,88 @@ def _to_pinned(
     result = RollbackResult(dataset, current, pinned.version, table.version(), added, removed)
     _record(catalog, result, reason, metadata)
     return result
+
+
+def rollback_to_pinned(
+    catalog: Catalog,
+    dataset: str,
+    pinned: PinnedVersion,
+    *,
+    reason: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    table: DeltaTable | None = None,
+) -> tuple[DeltaTable, int, int]:
+    """Make ``pinned``'s files the live ones in one commit (what a restore does, without a log
+    replay at the pinned version); raises :class:`MissingFilesError` before committing when a
+    file is gone. ``table`` is the latest table when the caller has it open. Returns the table
+    and how many files were added and removed.
+
+    The difference is taken against one snapshot and committed with no automatic retry: a
+    rebased commit would keep what a concurrent writer added since (a Kafka micro-batch, a
+    compaction's new files) and still call itself a rollback to ``pinned``. A lost race takes
+    a fresh snapshot, up to :data:`PIN_COMMIT_ATTEMPTS` times."""
+    lake = lake_of(catalog)
+    gone = missing_files(lake, dataset, (entry["path"] for entry in pinned.files))
+    if gone:
+        raise MissingFilesError(
+            f"cannot roll {dataset} back to version {pinned.version}: {len(gone)} of its files "
+            f"are gone (vacuumed or deleted); nothing was changed: {list_missing(gone)}"
+        )
+    table = open_table(lake, dataset) if table is None else table
+    custom = {USER_KEY: current_user(), ROLLBACK_TO_KEY: str(pinned.version)}
+    custom.update(metadata or {})
+    if reason:
+        custom[REASON_KEY] = reason
+    target = {entry["path"]: entry for entry in pinned.files}
+    for attempt in range(PIN_COMMIT_ATTEMPTS):
+        if attempt:
+            table.update_incremental()
+        live = pa.table(table.get_add_actions(flatten=False)).to_pylist()
+        current = {storage_path(row["path"]): row for row in live}
+        try:
+            table.create_write_transaction(
+                _difference(current, target),
+                "append",
+                table.schema(),
+                partition_by=list(table.metadata().partition_columns) or None,
+                commit_properties=CommitProperties(custom_metadata=custom, max_commit_retries=0),
+            )
+        except CommitFailedError:
+            continue  # another writer committed since the snapshot: take the difference again
+        table.update_incremental()
+        return table, len(target.keys() - current.keys()), len(current.keys() - target.keys())
+    raise CommitConflictError(
+        f"cannot roll {dataset} back to version {pinned.version}: other writers committed "
+        f"during each of {PIN_COMMIT_ATTEMPTS} attempts; nothing was changed; run it again "
+        "(or stop the writers first)",
+        fix="run the rollback again",
+    )
+
+
+def _difference(
+    current: Mapping[str, Mapping[str, Any]], target: Mapping[str, Mapping[str, Any]]
+) -> list[AddAction | RemoveAction]:
+    """The actions that turn ``current`` (live files by path) into ``target`` (a pin's files):
+    only the difference, as a restore writes it; the Delta protocol forbids adding and removing
+    one path in the same commit (an overwrite of every file would do both)."""
+    now = int(datetime.now(tz=UTC).timestamp() * 1000)
+    actions: list[AddAction | RemoveAction] = [
+        AddAction(path, entry["size"], dict(entry["partition_values"]), now, True, entry["stats"])
+        for path, entry in target.items()
+        if path not in current
+    ]
+    actions += [
+        RemoveAction(
+            path,
+            True,
+            now,
+            int(row["size_bytes"]),
+            {k: partition_value(v) for k, v in (row.get("partition") or {}).items()},
+        )
+        for path, row in current.items()
+        if path not in target
+    ]
+    return actions
 
 
 def _plan(lake: Lake, dataset: str, table: DeltaTable, target: int) -> RollbackResult:

@@ -258,12 +258,16 @@ def read_dataset(
     pinned = catalog.pinned_files.find(name, version)
     if pinned is not None:
         gone = missing_files(lake, name, (entry["path"] for entry in pinned.files))
-        if gone:
+        if not gone:
+            return pinned_dataset(lake, pinned)
+        if version < readable_from(lake, name):
             raise MissingFilesError(
                 f"cannot read {name} version {version}: {len(gone)} of its files are gone "
                 f"(vacuumed or deleted): {list_missing(gone)}"
             )
-        return pinned_dataset(lake, pinned)
+        # A list whose files are gone while the log still reaches the version: the table was
+        # recreated (the demo does, after a broker restart) or files were deleted by hand.
+        # The log says what the version holds now, and require_files names what is missing.
     table = open_table(lake, name, version)
     require_files(lake, name, table)
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))

@@ -30,7 +30,7 @@ from thermocline.catalog.catalog import Catalog, Event
 from thermocline.catalog.config import Project
 from thermocline.catalog.config.models import ModelSpec
 from thermocline.catalog.errors import ConfigError, ThermoclineError
-from thermocline.datasets.tables.retention import record_pins
+from thermocline.datasets.tables.pins import pin_version
 from thermocline.datasets.tables.versions import resolve_version
 from thermocline.datasets.training.runs import code_version, new_run_id
 
@@ -207,10 +207,10 @@ def train_model(
         )
     tag = spec.tag_name(model)
     commit = code_version()
+    pin_version(catalog, spec.dataset, pinned)  # readable past log retention, before the tag
     catalog.set_tag(
         tag, spec.dataset, pinned, reason=f"model {model} trained on it in run {run_id}"
     )
-    record_pins(catalog, spec.dataset)  # the version stays readable past log retention
     details = {
         "model": model,
         "run_id": run_id,

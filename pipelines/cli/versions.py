@@ -40,14 +40,14 @@ def tag(ctx: Context, ref: str, name: str, reason: str | None, as_json: bool) ->
     """Point DATASET's tag NAME at VERSION (moving it if it exists; tags of other datasets
     named NAME stay where they are)."""
     from thermocline.catalog.catalog import check_tag_name
-    from thermocline.datasets.tables.retention import record_pins
+    from thermocline.datasets.tables.pins import pin_version
     from thermocline.datasets.tables.versions import resolve_version
 
     dataset, at = split_ref(ref)
     check_tag_name(name)
     version = resolve_version(ctx.catalog, ctx.dataset(dataset), at)
+    pin_version(ctx.catalog, dataset, version)  # its file list first: reads skip the log
     moved = ctx.catalog.set_tag(name, dataset, version, reason=reason)
-    record_pins(ctx.catalog, dataset)  # its file list: reads of the tag skip the log
     if as_json:
         print_json(moved)
     else:

@@ -10,6 +10,7 @@ import json
 import os
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,8 @@ from thermocline.datasets.ingest.run import ingest
 from thermocline.datasets.lineage import lineage, sources
 from thermocline.datasets.tables.lineage_graph import SourceFile
 from thermocline.datasets.tables.log_reach import readable_from
-from thermocline.datasets.tables.retention import (
-    apply_retention,
-    capture_pinned,
-    retention_properties,
-)
+from thermocline.datasets.tables.pins import capture_pinned
+from thermocline.datasets.tables.retention import apply_retention, retention_properties
 from thermocline.datasets.tables.staging import stage
 from thermocline.datasets.tables.versions import open_table, read_dataset
 from thermocline.datasets.tables.writes import publish
@@ -280,3 +278,27 @@ def test_a_pin_whose_provenance_retention_removed_first_says_so(
     assert message.startswith("no lineage for trips version 1: log retention (1s, ")
     assert "before maintenance recorded its provenance" in message
     assert read_dataset(catalog, "trips", at="golden").count_rows() > 0, "its rows still read"
+
+
+def test_two_processes_upgrading_the_pinned_files_table_both_record(
+    project: Project, local_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both saw the table from before the provenance column; the second to add it loses that
+    commit race and records its row all the same (the column is there)."""
+    from thermocline.catalog.pinned_files import PinnedFiles
+    from thermocline.catalog.store import CatalogTable
+
+    catalog = Catalog(local_lake)
+    four_loads(project, catalog)
+    catalog.set_tag("golden", "trips", 1)
+    capture_pinned(catalog, "trips", open_table(local_lake, "trips"))
+    downgrade_pinned_files(local_lake)
+    first = catalog.pinned_files.find("trips", 1)
+    assert first is not None
+    mine = PinnedFiles(local_lake)
+    stale = mine._table.open()  # a snapshot from before the other process's upgrade
+    PinnedFiles(local_lake).record(first)  # the other process adds the column
+    opened = CatalogTable.open
+    monkeypatch.setattr(CatalogTable, "open", lambda t: stale if t is mine._table else opened(t))
+    mine.record(replace(first, version=2))
+    assert catalog.pinned_files.versions("trips") == {1, 2}

@@ -15,10 +15,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
-from deltalake.exceptions import CommitFailedError
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec, HistoryPolicy
+from thermocline.catalog.errors import CommitConflictError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import stream_upkeep
 from thermocline.datasets.ingest.stream_upkeep import (
@@ -209,5 +209,5 @@ def test_a_batch_dataset_still_fails_on_that_race(
     publish(catalog, 0)
     rival_adds_a_column(catalog, monkeypatch)
     batch = DatasetSpec.model_validate({"history": {"log_retention": "1h"}})
-    with pytest.raises(CommitFailedError, match="Metadata changed since last commit"):
+    with pytest.raises(CommitConflictError, match="Metadata changed since last commit"):
         maintain(catalog, DATASET, batch)

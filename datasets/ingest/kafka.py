@@ -202,7 +202,7 @@ class KafkaIngester:
                     self._publisher.raise_error()
                     if self._publisher.conflicted.is_set():
                         self._resync(self._publisher)
-                    if until_caught_up and self._caught_up():
+                    if until_caught_up and self._caught_up() and self._published_to_end():
                         break
                     if time.monotonic() - collected_at > COLLECT_EVERY_S:
                         gc.collect()
@@ -281,6 +281,20 @@ class KafkaIngester:
 
     def _caught_up(self) -> bool:
         return bool(self._assigned) and self._assigned <= self._at_end
+
+    def _published_to_end(self) -> bool:
+        """At every partition's end: publish what is held and wait. False when that lost a race
+        to another writer (its records may be theirs only in part): then every partition is
+        sought from the table again and the run reads on, instead of ending with the rest of
+        the topic unpublished."""
+        self._hand_over()
+        if self._publisher is None:
+            return True
+        self._publisher.wait()
+        if not self._publisher.conflicted.is_set():
+            return True
+        self._resync(self._publisher)
+        return False
 
     # --- rebalances and conflicts: positions come from the table ---------------------------
 

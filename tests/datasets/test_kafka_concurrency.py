@@ -32,7 +32,9 @@ from thermocline.catalog.config import Project
 from thermocline.catalog.errors import DatasetNotFoundError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.project_file import load_project
+from thermocline.datasets.ingest import kafka
 from thermocline.datasets.ingest.dead_letters import dead_letter_table
+from thermocline.datasets.ingest.kafka_decode import DecodedBatch
 from thermocline.datasets.tables.versions import read_dataset
 
 pytestmark = pytest.mark.kafka
@@ -148,3 +150,45 @@ def test_two_ingesters_with_different_groups_killed_at_random_land_every_record_
     assert len(set(dead)) == len(dead), "a record is in the dead letters twice"
     assert set(ids.to_pylist()) == set(range(RECORDS)) - poison
     assert set(dead) == poison
+
+
+def test_a_catch_up_run_whose_last_batch_loses_a_race_reads_on_instead_of_exiting(
+    tmp_path: Path, local_lake: Lake, kafka_bootstrap: str, fresh_name: Callable[[str], str]
+) -> None:
+    """``run(until_caught_up=True)`` reaches every partition's end with one batch in flight;
+    another writer publishes the first records before it, so that batch conflicts. Exiting
+    then (as the run did) left the rest of the topic unpublished with exit 0; the run must
+    read on from the table's positions and publish it."""
+    topic = fresh_name("last-batch-race")
+    poison = _produce(kafka_bootstrap, topic)
+    project = _project(tmp_path, local_lake, kafka_bootstrap, topic)
+    catalog = Catalog(local_lake)
+    rival = kafka.KafkaIngester(
+        project, catalog, "events", group_id=fresh_name("rival"), max_records=2_000
+    )
+    rival.on_batch = lambda report: rival.stop()  # one batch, then it leaves
+    mine = kafka.KafkaIngester(
+        project, catalog, "events", group_id=fresh_name("mine"), max_records=RECORDS
+    )
+    own_publish = mine._publish
+    raced: list[bool] = []
+
+    def rival_first(decoded: DecodedBatch) -> None:
+        # On the publishing thread, once the consumer is at every end: the batch in flight is
+        # the run's last, and the rival publishes the records it starts with.
+        if not raced and mine._caught_up():
+            raced.append(True)
+            rival.run()
+        own_publish(decoded)
+
+    mine._publish = rival_first  # type: ignore[method-assign]
+    mine.run(until_caught_up=True)
+    assert raced, "the rival published first"
+
+    ids = read_dataset(catalog, "events").to_table(columns=["id"])["id"]
+    dead = {
+        int(k) for k in read_dataset(catalog, DEAD).to_table(columns=["key"])["key"].to_pylist()
+    }
+    assert pc.count_distinct(ids).as_py() == len(ids), "a record is in the table twice"
+    assert set(ids.to_pylist()) == set(range(RECORDS)) - poison
+    assert dead == poison

@@ -142,21 +142,29 @@ def oldest_commit(lake: Lake, dataset: str, latest: int) -> int:
     """The oldest version whose commit file still exists: 0 unless log retention removed the
     early ones, then a bisection over which files exist (retention removes a prefix)."""
     fs = lake.table_filesystem(dataset)
-
-    def exists(version: int) -> bool:
-        info = fs.get_file_info(f"_delta_log/{version:020d}.json")
-        return bool(info.type != pafs.FileType.NotFound)
-
-    if exists(0):
+    if _commit_exists(fs, 0):
         return 0
-    lo, hi = 0, latest  # lo is missing; hi (the latest) exists
+    return _boundary(lambda v: _commit_exists(fs, v), 0, latest)[1]  # 0 missing, latest not
+
+
+def _commit_exists(fs: pafs.FileSystem, version: int) -> bool:
+    return bool(fs.get_file_info(f"_delta_log/{version:020d}.json").type != pafs.FileType.NotFound)
+
+
+def _boundary(exists: Callable[[int], bool], lo: int, hi: int) -> tuple[int, int]:
+    """Bisect ``lo < hi`` (where ``exists`` differs) down to neighbours that still differ.
+
+    >>> _boundary(lambda v: v >= 6, 0, 10), _boundary(lambda v: v <= 6, 0, 10)
+    ((5, 6), (6, 7))
+    """
+    first = exists(lo)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if exists(mid):
-            hi = mid
-        else:
+        if exists(mid) == first:
             lo = mid
-    return hi
+        else:
+            hi = mid
+    return lo, hi
 
 
 def latest_commit(lake: Lake, dataset: str) -> int | None:
@@ -177,21 +185,10 @@ def latest_commit(lake: Lake, dataset: str) -> int | None:
     except (FileNotFoundError, OSError, ValueError, KeyError, TypeError):
         return None
 
-    def exists(version: int) -> bool:
-        info = fs.get_file_info(f"_delta_log/{version:020d}.json")
-        return bool(info.type != pafs.FileType.NotFound)
-
     step = 1
-    while exists(low + step):  # galloping: low exists (the checkpoint's version does)
+    while _commit_exists(fs, low + step):  # galloping: low exists (the checkpoint's version does)
         low, step = low + step, step * 2
-    high = low + step  # missing
-    while high - low > 1:
-        mid = (low + high) // 2
-        if exists(mid):
-            low = mid
-        else:
-            high = mid
-    return low
+    return _boundary(lambda v: _commit_exists(fs, v), low, low + step)[0]  # low + step missing
 
 
 def version_at_time(

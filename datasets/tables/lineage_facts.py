@@ -100,6 +100,7 @@ class LineageFacts:
         self.catalog = catalog
         self._names = set(datasets)
         self._logs: dict[str, TableLog | None] = {}
+        self._bases: dict[str, frozenset[str]] = {}
         self._versions: dict[tuple[str, int], VersionNode] = {}
         self._checks: dict[str, dict[int, list[RecordedCheck]]] = {}
         self._pii: dict[str, list[Classification]] | None = None
@@ -317,8 +318,18 @@ class LineageFacts:
             return kept.unattributed
         if log.complete:
             return 0
-        table = open_table(lake_of(self.catalog), log.dataset, version)
-        return log.origins([a["path"] for a in live_files(table)])[1]
+        return log.unattributed(self._base(log), version)
+
+    def _base(self, log: TableLog) -> frozenset[str]:
+        """The files live at ``log``'s first kept commit that it did not add: one snapshot per
+        table and query (:meth:`.lineage_log.TableLog.unattributed`)."""
+        if log.dataset not in self._bases:
+            table = open_table(lake_of(self.catalog), log.dataset, log.first)
+            first = log.commit(log.first)
+            added = set(first.adds) if first is not None else set()
+            live = {a["path"] for a in live_files(table)}
+            self._bases[log.dataset] = frozenset(live - added)
+        return self._bases[log.dataset]
 
     def _derived_index(self) -> dict[tuple[str, int], list[tuple[str, int]]]:
         """(input dataset, version) -> the derived commits that name it, over every table."""

@@ -47,7 +47,7 @@ transactions, so ranges never repeat); the SQL watermark range from the previous
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -209,6 +209,7 @@ class TableLog:
         self.latest = max(self._commits, default=-1)
         self._origins: dict[str, frozenset[int]] = {}
         self._spans: dict[str, list[list[int | None]]] = {}  # path -> [[added, removed], ...]
+        self._gone: dict[str, int] = {}  # a file from before the first commit -> its removal
         self._kafka: dict[int, list[tuple[str, int, int, int, bool]]] = {}
         self._watermarks: dict[int, tuple[str | None, str | None]] = {}
         self._replay()
@@ -256,6 +257,20 @@ class TableLog:
                 unattributed.get(v, 0),
             )
         return Provenance(version, commits, kept)
+
+    def unattributed(self, base: Iterable[str], version: int) -> int:
+        """How many files live at ``version`` have no known origin, given ``base``: the files
+        live at the first commit the log keeps that it did not add (what a snapshot there
+        lists). Those no kept commit removed by ``version`` count, and so do files re-added
+        without an origin (a restore of one from before the log). No snapshot at ``version``
+        is needed, so a lineage query opens the table once, not once a node."""
+        count = sum(1 for p in base if (gone := self._gone.get(p)) is None or gone > version)
+        for path, spans in self._spans.items():
+            if path not in self._origins and any(
+                a is not None and a <= version and (r is None or r > version) for a, r in spans
+            ):
+                count += 1
+        return count
 
     def live_at(self, version: int) -> set[str]:
         """The data files of ``version``, by replaying adds and removes."""
@@ -344,6 +359,8 @@ class TableLog:
                 for path in commit.adds:
                     self._origins.setdefault(path, frozenset({version}))
             for path in commit.removes:
+                if path not in self._spans:
+                    self._gone.setdefault(path, version)
                 for span in self._spans.get(path, []):
                     if span[1] is None:
                         span[1] = version

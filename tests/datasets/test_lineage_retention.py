@@ -302,3 +302,40 @@ def test_two_processes_upgrading_the_pinned_files_table_both_record(
     monkeypatch.setattr(CatalogTable, "open", lambda t: stale if t is mine._table else opened(t))
     mine.record(replace(first, version=2))
     assert catalog.pinned_files.versions("trips") == {1, 2}
+
+
+def test_files_without_an_origin_are_counted_from_one_snapshot(local_lake: Lake) -> None:
+    """Past retention, a version's count of live files whose adding commit is gone comes from
+    one snapshot at the log's first commit and the kept commits' removes: the same count as a
+    snapshot of every version (which cost an open per lineage node)."""
+    from thermocline.datasets.tables.lineage_facts import LineageFacts
+    from thermocline.datasets.tables.maintenance import compact
+    from thermocline.datasets.tables.rollback import rollback
+    from thermocline.datasets.tables.versions import live_files
+    from thermocline.datasets.tables.writes import write
+
+    catalog = Catalog(local_lake)
+    for batch in range(8):
+        write(
+            catalog, "ev", pa.table({"id": [batch], "day": [f"d{batch % 2}"]}), partition_by=["day"]
+        )
+    log_dir = Path(local_lake.table_uri("ev")) / "_delta_log"
+    old = time.time() - 3600
+    for path in log_dir.iterdir():
+        os.utime(path, (old, old))
+    apply_retention(catalog, "ev", retention_s=1)  # the log now starts after the first writes
+    write(catalog, "ev", pa.table({"id": [100], "day": ["d0"]}), partition_by=["day"])
+    compact(catalog, "ev", target_file_mb=64)  # rewrites files from before the log
+    rollback(catalog, "ev", to=readable_from(local_lake, "ev"))  # re-adds them: a restore
+    write(catalog, "ev", pa.table({"id": [101], "day": ["d1"]}), partition_by=["day"])
+
+    facts = LineageFacts(catalog)
+    log = facts.log("ev")
+    assert log is not None
+    assert not log.complete
+    counted = {}
+    for version in range(log.first, log.latest + 1):
+        exact = log.origins([a["path"] for a in live_files(open_table(local_lake, "ev", version))])
+        counted[version] = (exact[1], facts._unattributed(log, version))
+    assert all(exact == ours for exact, ours in counted.values()), counted
+    assert any(exact > 0 for exact, _ in counted.values()), "files from before the log exist"

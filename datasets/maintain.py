@@ -22,6 +22,7 @@ from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec, KafkaSource
 from thermocline.catalog.errors import CommitConflictError
 from thermocline.datasets.ingest.stream_compaction import compact_stream
+from thermocline.datasets.ingest.stream_upkeep import retain_stream
 from thermocline.datasets.tables.maintenance import CompactionResult, VacuumResult, compact, vacuum
 from thermocline.datasets.tables.retention import RetentionResult, apply_policy
 
@@ -57,7 +58,8 @@ def maintain(
         compacted = compact(catalog, dataset, target_file_mb=target_mb)
     vacuumed = vacuum(catalog, dataset, retention_hours=vacuum_hours, reason=reason)
     try:
-        retained: RetentionResult | None = apply_policy(catalog, dataset, spec)
+        retain = retain_stream if streaming else apply_policy  # a stream's dead letters too
+        retained: RetentionResult | None = retain(catalog, dataset, spec)
     except CommitConflictError:  # its properties commit lost a race: nothing was changed
         if not streaming:
             raise

@@ -3,8 +3,8 @@
 After each publish, on its publishing thread, the ingester asks :meth:`StreamUpkeep.when_due`
 whether a turn is due. It compacts the table and its dead-letter table every
 ``source.compact_every`` (:mod:`.stream_compaction`), and applies the dataset's log retention
-(:func:`~thermocline.datasets.tables.retention.apply_policy`: the table properties, pinned
-versions' file lists, a checkpoint, ``cleanup_metadata``) every :func:`retention_every`. Both
+to both (:func:`retain_stream`: the table properties, pinned versions' file lists, a
+checkpoint, ``cleanup_metadata``) every :func:`retention_every`. Both
 write to the table, and compaction or a metadata commit racing an append makes one of them
 fail (delta-io/delta-rs#2700; an append after a properties commit fails with "Metadata changed
 since last commit"): on the writer's own thread, between its commits, nothing races.
@@ -27,6 +27,7 @@ Turn(compaction=None, retention=None)
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -36,11 +37,12 @@ from deltalake.exceptions import DeltaError
 
 from thermocline.catalog.catalog import Catalog
 from thermocline.catalog.config import DatasetSpec
-from thermocline.catalog.errors import ThermoclineError
+from thermocline.catalog.errors import DatasetNotFoundError, ThermoclineError
+from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.stream_compaction import StreamCompaction, compact_stream
-from thermocline.datasets.tables.retention import RetentionResult, apply_policy
+from thermocline.datasets.tables.retention import RetentionResult, apply_policy, apply_retention
 
-__all__ = ["RETENTION_EVERY_S", "StreamUpkeep", "Turn", "retention_every"]
+__all__ = ["RETENTION_EVERY_S", "StreamUpkeep", "Turn", "retain_stream", "retention_every"]
 
 RETENTION_EVERY_S = 3600.0
 """At most this long between a Kafka ingester's log-retention turns (see the module doc)."""
@@ -50,6 +52,21 @@ _log = logging.getLogger(__name__)
 # What a retention turn may meet that is not a bug: delta-rs's errors (a lost commit race,
 # a log it cannot read), storage errors (pyarrow's are OSErrors too), and ours.
 _RETRIED = (DeltaError, OSError, ThermoclineError)
+
+
+def retain_stream(catalog: Catalog, dataset: str, spec: DatasetSpec) -> RetentionResult:
+    """Apply ``dataset``'s log retention to its table, then to its dead-letter table when it
+    has one: each micro-batch that held poison adds a version there, so its log would grow
+    without bound too. Returns the table's result (the dead letters' is a catalog event)."""
+    retained = apply_policy(catalog, dataset, spec)
+    with contextlib.suppress(DatasetNotFoundError):  # no poison yet: no dead-letter table
+        apply_retention(
+            catalog,
+            dead_letter_table(dataset),
+            retention_s=spec.history.retention_seconds("kafka"),
+            checkpoint_interval=spec.history.checkpoint_interval,
+        )
+    return retained
 
 
 def retention_every(retention_s: float) -> float:
@@ -103,7 +120,7 @@ class StreamUpkeep:
 
     def _retain(self, now: float) -> RetentionResult | None:
         try:
-            retained = apply_policy(self.catalog, self.dataset, self.spec)
+            retained = retain_stream(self.catalog, self.dataset, self.spec)
         except _RETRIED as error:
             retry = min(self.retain_every_s, self.compact_every_s or self.retain_every_s)
             self._retain_at = now + retry

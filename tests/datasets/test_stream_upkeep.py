@@ -21,6 +21,7 @@ from thermocline.catalog.config import DatasetSpec, HistoryPolicy
 from thermocline.catalog.errors import CommitConflictError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.ingest import stream_upkeep
+from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.stream_upkeep import (
     RETENTION_EVERY_S,
     StreamUpkeep,
@@ -211,3 +212,32 @@ def test_a_batch_dataset_still_fails_on_that_race(
     batch = DatasetSpec.model_validate({"history": {"log_retention": "1h"}})
     with pytest.raises(CommitConflictError, match="Metadata changed since last commit"):
         maintain(catalog, DATASET, batch)
+
+
+def test_a_turn_and_maintenance_trim_the_dead_letter_log_too(local_lake: Lake) -> None:
+    """Every micro-batch that held poison adds a dead-letter version: its log is trimmed with
+    the table's, and every dead letter stays."""
+    catalog = Catalog(local_lake)
+    dead = dead_letter_table(DATASET)
+    for batch in range(6):
+        publish(catalog, batch)
+        write(catalog, dead, pa.table({"key": [str(batch)], "reason": ["malformed"]}))
+    kept = sorted(read_dataset(catalog, dead).to_table()["key"].to_pylist())
+    old = time.time() - 3600
+    for table in (DATASET, dead):
+        for path in (Path(local_lake.uri) / table / "_delta_log").glob("0*"):
+            os.utime(path, (old, old))
+    clock = Clock()
+    upkeep = StreamUpkeep(catalog, DATASET, kafka_spec("4s"), compact_every_s=None, clock=clock)
+    clock.now += upkeep.retain_every_s
+    assert upkeep.when_due().retention is not None
+    assert readable_from(local_lake, dead) > 0, "the dead letters' log was trimmed"
+    assert sorted(read_dataset(catalog, dead).to_table()["key"].to_pylist()) == kept
+
+    write(catalog, dead, pa.table({"key": ["6"], "reason": ["malformed"]}))
+    for path in (Path(local_lake.uri) / dead / "_delta_log").glob("0*"):
+        os.utime(path, (old, old))
+    before = readable_from(local_lake, dead)
+    maintain(catalog, DATASET, kafka_spec("4s"))
+    assert readable_from(local_lake, dead) > before, "nightly maintenance trims it as well"
+    assert sorted(read_dataset(catalog, dead).to_table()["key"].to_pylist()) == [*kept, "6"]

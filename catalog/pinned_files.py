@@ -90,7 +90,8 @@ class PinnedFiles:
                 table.update_incremental()
                 if _PROVENANCE not in _columns(table):
                     raise
-            table.update_incremental()
+            else:
+                table.update_incremental()
         self._table.append(
             [
                 {

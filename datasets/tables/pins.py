@@ -60,7 +60,6 @@ def capture_pinned(
     table: DeltaTable,
     *,
     oldest: int | None = None,
-    provenance: bool = True,
 ) -> list[int]:
     """Record the live files and lineage provenance of each pinned version of ``dataset`` that
     the catalog lacks and the log still reaches (``oldest`` and newer); returns those versions.
@@ -68,8 +67,7 @@ def capture_pinned(
 
     The provenance is what lineage replays of the version from the log (one read of the log,
     only when something is to be recorded: :meth:`.lineage_facts.LineageFacts.provenance`).
-    ``provenance=False`` records file lists only (a few reads, not the whole log): the next
-    call with it adds the provenance, as for a pin recorded before provenance was."""
+    A list :func:`pin_version` recorded (files only) gets its provenance here too."""
     lake = lake_of(catalog)
     oldest = readable_from(lake, dataset) if oldest is None else oldest
     known = catalog.pinned_files.versions(dataset)
@@ -78,10 +76,10 @@ def capture_pinned(
         v for v in sorted(catalog.protected_versions(dataset)) if oldest <= v <= table.version()
     ]
     wanted = [v for v in reachable if v not in known]
-    untraced = [v for v in reachable if v in known and v not in traced] if provenance else []
+    untraced = [v for v in reachable if v in known and v not in traced]
     facts = LineageFacts(catalog)  # reads nothing until asked
     for version in wanted + untraced:
-        found = facts.provenance(dataset, version) if provenance else None
+        found = facts.provenance(dataset, version)
         catalog.pinned_files.record(
             _pinned(lake, dataset, version, None if found is None else found.to_json())
         )

@@ -165,16 +165,9 @@ def _to_pinned(
     only way once log retention removed it)."""
     current = table.version()
     if dry_run:
-        lake = lake_of(catalog)
+        _require_pinned_files(lake_of(catalog), dataset, pinned)
         target_files = {entry["path"] for entry in pinned.files}
         current_files = {a["path"] for a in live_files(table)}
-        missing = missing_files(lake, dataset, target_files)
-        if missing:
-            raise MissingFilesError(
-                f"cannot roll {dataset} back to version {pinned.version}: {len(missing)} of its "
-                f"files are gone (vacuumed or deleted); nothing was changed: "
-                f"{list_missing(missing)}"
-            )
         added, removed = len(target_files - current_files), len(current_files - target_files)
         return RollbackResult(dataset, current, pinned.version, None, added, removed)
     table, added, removed = rollback_to_pinned(
@@ -204,12 +197,7 @@ def rollback_to_pinned(
     compaction's new files) and still call itself a rollback to ``pinned``. A lost race takes
     a fresh snapshot, up to :data:`PIN_COMMIT_ATTEMPTS` times."""
     lake = lake_of(catalog)
-    gone = missing_files(lake, dataset, (entry["path"] for entry in pinned.files))
-    if gone:
-        raise MissingFilesError(
-            f"cannot roll {dataset} back to version {pinned.version}: {len(gone)} of its files "
-            f"are gone (vacuumed or deleted); nothing was changed: {list_missing(gone)}"
-        )
+    _require_pinned_files(lake, dataset, pinned)
     table = open_table(lake, dataset) if table is None else table
     custom = {USER_KEY: current_user(), ROLLBACK_TO_KEY: str(pinned.version)}
     custom.update(metadata or {})
@@ -239,6 +227,16 @@ def rollback_to_pinned(
         "(or stop the writers first)",
         fix="run the rollback again",
     )
+
+
+def _require_pinned_files(lake: Lake, dataset: str, pinned: PinnedVersion) -> None:
+    """Raise :class:`MissingFilesError` naming the files of ``pinned`` that are gone."""
+    gone = missing_files(lake, dataset, (entry["path"] for entry in pinned.files))
+    if gone:
+        raise MissingFilesError(
+            f"cannot roll {dataset} back to version {pinned.version}: {len(gone)} of its files "
+            f"are gone (vacuumed or deleted); nothing was changed: {list_missing(gone)}"
+        )
 
 
 def _difference(

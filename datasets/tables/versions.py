@@ -185,10 +185,7 @@ def _resolve(
     lake = lake_of(catalog)
     if isinstance(at, str) and not at.isdigit() and not looks_like_time(at):
         return catalog.tag(name, at).version
-    if table is not None or at is None:
-        latest = (table or open_table(lake, name)).version()
-    else:
-        latest = latest_version(lake, name)
+    latest = table.version() if table is not None else latest_version(lake, name)
     if at is None:
         return latest
     if isinstance(at, int) or (isinstance(at, str) and at.isdigit()):

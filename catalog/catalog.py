@@ -385,19 +385,24 @@ class Catalog:
             "`thermocline release create NAME DATASET@VERSION...`"
         )
 
-    def protected_versions(self, dataset: str) -> set[int]:
-        """Versions of ``dataset`` that a tag or a release points at: vacuum keeps their files."""
-        return set(self.pins(dataset))
+    def protected_versions(self, dataset: str, *, restore_points: bool = True) -> set[int]:
+        """Versions of ``dataset`` that a tag, a release or (unless ``restore_points`` is
+        False) a restore point pins: vacuum keeps their files."""
+        return set(self.pins(dataset, restore_points=restore_points))
 
-    def pins(self, dataset: str) -> dict[int, list[str]]:
-        """What pins each protected version of ``dataset``: ``tag NAME`` and ``release NAME``,
-        by version (vacuum keeps their files; tiering archives those only a pin still needs)."""
+    def pins(self, dataset: str, *, restore_points: bool = True) -> dict[int, list[str]]:
+        """What pins each protected version of ``dataset``: ``tag NAME``, ``release NAME`` and
+        ``restore point`` (``history.restore_points``; unless ``restore_points`` is False), by
+        version (vacuum keeps their files; tiering archives those only a pin still needs)."""
         pins: dict[int, list[str]] = {}
         for tag in self.tags(dataset):
             pins.setdefault(tag.version, []).append(f"tag {tag.name}")
         for release in self.releases():
             if dataset in release.versions:
                 pins.setdefault(release.versions[dataset], []).append(f"release {release.name}")
+        if restore_points:
+            for version in sorted(self.pinned_files.restore_points(dataset)):
+                pins.setdefault(version, []).append("restore point")
         return pins
 
     # --- registry -------------------------------------------------------------------------

@@ -16,6 +16,12 @@ module stores it without reading it). The column came after the table: rows writ
 read with no provenance, and the first write to an older table adds the column (nullable)
 in a commit of its own; a version pinned before it gets a second row that carries it.
 
+Restore points (``history.restore_points``: past the log retention, a version every 15 minutes
+stays readable for a day) are rows here too, with the version's commit time in
+``restore_point_at`` (a later column, like ``provenance``; None for a tag's or release's row).
+They are the one kind of row that is ever deleted: :meth:`PinnedFiles.forget_restore_points`
+removes expired ones, so their files can be vacuumed.
+
 >>> catalog.pinned_files.find("rides", 3).files[0]["path"]        # doctest: +SKIP
 'day=2026-11-21/part-00000-....parquet'
 """
@@ -46,10 +52,15 @@ _SCHEMA = pa.schema(
         ("partition_by", pa.string()),
         ("files", pa.string()),
         ("captured_at", pa.timestamp("us", tz="UTC")),
-        ("provenance", pa.string()),  # added later (last): None in older rows
+        ("provenance", pa.string()),  # added later: None in older rows
+        ("restore_point_at", pa.timestamp("us", tz="UTC")),  # added later still: None in older
     ]
 )
 _PROVENANCE = "provenance"
+_RESTORE_POINT_AT = "restore_point_at"
+# Columns added after the table, in order, with their Delta types: an older table gains them
+# (nullable) in a commit of its own on the first write that needs them.
+_LATER_COLUMNS = {_PROVENANCE: "string", _RESTORE_POINT_AT: "timestamp"}
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,8 @@ class PinnedVersion:
     "stats"}``: ``path`` as the Delta log spells it, ``partition_values`` strings (or None) by
     column, ``stats`` Delta's statistics JSON. ``provenance``: the version's lineage facts as
     JSON-ready values (:class:`thermocline.datasets.tables.lineage_log.Provenance`), None for a
-    version pinned before they were recorded."""
+    version pinned before they were recorded. ``restore_point_at``: the version's commit time
+    when it is a restore point (``history.restore_points``), else None."""
 
     dataset: str
     version: int
@@ -69,6 +81,7 @@ class PinnedVersion:
     files: tuple[dict[str, Any], ...]
     captured_at: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
     provenance: dict[str, Any] | None = None
+    restore_point_at: datetime | None = None
 
 
 class PinnedFiles:
@@ -79,19 +92,21 @@ class PinnedFiles:
 
     def record(self, pinned: PinnedVersion) -> None:
         """Append one version's file list and provenance (one commit; one more, once, on a
-        table from before the provenance column)."""
+        table from before the later columns)."""
         table = self._table.open()
-        if _PROVENANCE not in _columns(table):
+        missing = [name for name in _LATER_COLUMNS if name not in _columns(table)]
+        if missing:
             try:
                 table.alter.add_columns(
-                    [Field(_PROVENANCE, PrimitiveType("string"), nullable=True)]
+                    [Field(n, PrimitiveType(_LATER_COLUMNS[n]), nullable=True) for n in missing]
                 )
-            except CommitFailedError:  # another process added it (or changed the table) first
+            except CommitFailedError:  # another process added them (or changed the table) first
                 table.update_incremental()
-                if _PROVENANCE not in _columns(table):
+                if any(name not in _columns(table) for name in missing):
                     raise
             else:
                 table.update_incremental()
+        at = pinned.restore_point_at
         self._table.append(
             [
                 {
@@ -104,6 +119,7 @@ class PinnedFiles:
                     _PROVENANCE: None
                     if pinned.provenance is None
                     else json.dumps(pinned.provenance),
+                    _RESTORE_POINT_AT: None if at is None else at.astimezone(UTC),
                 }
             ],
             snapshot=table,
@@ -115,7 +131,7 @@ class PinnedFiles:
         where = pads.field("dataset") == dataset
         if with_provenance:
             where &= pads.field(_PROVENANCE).is_valid()
-        rows = self._rows(["version"], where, provenance=with_provenance)
+        rows = self._rows(["version"], where, needs=_PROVENANCE if with_provenance else None)
         return {row["version"] for row in rows}
 
     def provenance(self, dataset: str, *, before: int | None = None) -> dict[int, dict[str, Any]]:
@@ -125,7 +141,7 @@ class PinnedFiles:
         if before is not None:
             where &= pads.field("version") < before
         found: dict[int, dict[str, Any]] = {}
-        for row in self._rows(["version", _PROVENANCE], where, provenance=True):
+        for row in self._rows(["version", _PROVENANCE], where, needs=_PROVENANCE):
             if row.get(_PROVENANCE) is not None:
                 found.setdefault(row["version"], json.loads(row[_PROVENANCE]))
         return found
@@ -136,7 +152,7 @@ class PinnedFiles:
         """The recorded file list of ``dataset`` at ``version``, or None; with its provenance
         when ``with_provenance`` (reads of the version do not need it: it can be large)."""
         where = (pads.field("dataset") == dataset) & (pads.field("version") == version)
-        columns = _SCHEMA.names if with_provenance else _SCHEMA.names[:-1]
+        columns = [n for n in _SCHEMA.names if with_provenance or n != _PROVENANCE]
         rows = self._rows(columns, where)
         if not rows:
             return None
@@ -151,25 +167,67 @@ class PinnedFiles:
             tuple(json.loads(row["files"])),
             row["captured_at"],
             None if text is None else json.loads(text),
+            row.get(_RESTORE_POINT_AT),
         )
 
+    def restore_points(self, dataset: str) -> dict[int, datetime]:
+        """``dataset``'s restore points: the commit time of each, by version."""
+        where = (pads.field("dataset") == dataset) & pads.field(_RESTORE_POINT_AT).is_valid()
+        rows = self._rows(["version", _RESTORE_POINT_AT], where, needs=_RESTORE_POINT_AT)
+        return {row["version"]: row[_RESTORE_POINT_AT] for row in rows}
+
+    def restore_point_at(self, dataset: str, moment: datetime) -> tuple[int, datetime] | None:
+        """The newest restore point of ``dataset`` committed at or before ``moment``, as
+        ``(version, commit time)``; None when there is none."""
+        earlier = [(at, v) for v, at in self.restore_points(dataset).items() if at <= moment]
+        if not earlier:
+            return None
+        at, version = max(earlier)
+        return version, at
+
+    def forget_restore_points(self, dataset: str, versions: set[int]) -> bool:
+        """Delete the restore-point rows of ``dataset`` at ``versions`` (one commit; a tag's or
+        release's row of the same version stays). Their files are then vacuum's to remove.
+        False when the delete lost a race with another commit to this table: the points stay
+        until the next retention turn, which is only later than asked, never a loss."""
+        table = self._table.existing()
+        if not versions or table is None or _RESTORE_POINT_AT not in _columns(table):
+            return True
+        listed = ", ".join(str(int(v)) for v in sorted(versions))
+        try:
+            table.delete(
+                f"dataset = '{_quoted(dataset)}' AND version IN ({listed}) "
+                f"AND {_RESTORE_POINT_AT} IS NOT NULL"
+            )
+        except CommitFailedError:
+            return False
+        return True
+
     def _rows(
-        self, columns: list[str], where: pads.Expression, *, provenance: bool = False
+        self,
+        columns: list[str],
+        where: pads.Expression,
+        *,
+        needs: str | None = None,
     ) -> list[dict[str, Any]]:
         """Rows ``where`` holds, of the ``columns`` that the table has. A table from
-        before the provenance column reads without it; it has none of the rows that
-        ``provenance`` (only rows with a provenance) asks for."""
+        before a later column reads without it; it has none of the rows that ``needs`` (only
+        rows with that column set) asks for."""
         snapshot = self._table.existing()
         if snapshot is None:
             return []
         have = _columns(snapshot)
-        if provenance and _PROVENANCE not in have:
+        if needs is not None and needs not in have:
             return []
         wanted = [c for c in columns if c in have]
         rows: list[dict[str, Any]] = self._table.read(
             snapshot, columns=wanted, where=where
         ).to_pylist()
         return rows
+
+
+def _quoted(text: str) -> str:
+    return text.replace("'", "''")
 
 
 def _columns(table: DeltaTable) -> set[str]:

@@ -43,7 +43,8 @@ stages and publishes the one before. After a
 failed publish the batches behind it are dropped and every partition is sought from the table
 again. The publishing thread also compacts the table and its dead-letter table every
 ``source.compact_every`` (5 minutes; one small file per partition per second adds up), and
-trims the table's log to ``history.log_retention`` every hour (:mod:`.stream_upkeep`), between
+trims the table's log to ``history.log_retention`` (taking a restore point when one is due)
+every quarter of it, at most an hour (:mod:`.stream_upkeep`), between
 its own commits: compaction or a properties commit that races an append fails
 (delta-io/delta-rs#2700).
 Micro-batches are not catalog events; the table's history holds each of them. Their check

@@ -9,11 +9,12 @@ write to the table, and compaction or a metadata commit racing an append makes o
 fail (delta-io/delta-rs#2700; an append after a properties commit fails with "Metadata changed
 since last commit"): on the writer's own thread, between its commits, nothing races.
 
-Retention runs every hour (:data:`RETENTION_EVERY_S`), or every quarter of a shorter
-retention: a table publishing once a second keeps at most its retention plus an hour of
-entries (~90,000 at the Kafka default of 1d) between nightly runs, instead of a day of them
-more; running it more often would trim little, and each turn writes a checkpoint, lists the
-log and records a catalog event. A turn that fails with an error the lake or the catalog
+Retention runs every quarter of the retention, at most every hour (:data:`RETENTION_EVERY_S`):
+at the Kafka default of 15 minutes, every 225 s, so a table publishing once a second keeps at
+most ~1,100 log entries between nightly runs instead of a day of them more; each turn also
+records a restore point when one is due (``history.restore_points``, every 15 minutes by
+default). A turn writes a checkpoint, lists the log and records a catalog event (384 a day at
+the default). A turn that fails with an error the lake or the catalog
 raises (a lost commit race, storage unreachable) logs one warning and is retried on the next
 turn, ``compact_every`` later (or :func:`retention_every` when compaction is off); ingestion
 goes on. Any other exception is a bug and stops the ingester.

@@ -15,6 +15,7 @@ version, and log retention cannot make it unreadable (DESIGN.md > Decision 14).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -32,7 +33,7 @@ from thermocline.datasets.tables.log_reach import pinned_past_retention, readabl
 from thermocline.datasets.tables.staging import partition_value
 from thermocline.datasets.tables.versions import open_table, storage_path
 
-__all__ = ["capture_pinned", "pin_version", "pinned_paths"]
+__all__ = ["capture_pinned", "file_list", "pin_version", "pinned_paths"]
 
 
 def pin_version(catalog: Catalog, dataset: str, version: int) -> PinnedVersion:
@@ -45,7 +46,7 @@ def pin_version(catalog: Catalog, dataset: str, version: int) -> PinnedVersion:
         return known
     pinned_past_retention(catalog, dataset, version)  # raises when retention removed it
     try:
-        pinned = _pinned(lake_of(catalog), dataset, version, None)
+        pinned = file_list(lake_of(catalog), dataset, version, None)
     except DeltaError:
         if version < readable_from(lake_of(catalog), dataset):  # cleanup ran since the check
             pinned_past_retention(catalog, dataset, version)
@@ -78,18 +79,31 @@ def capture_pinned(
     wanted = [v for v in reachable if v not in known]
     untraced = [v for v in reachable if v in known and v not in traced]
     facts = LineageFacts(catalog)  # reads nothing until asked
+    # A restore point's second row (with the provenance) is a restore point's row too, so that
+    # forgetting the point (PinnedFiles.forget_restore_points) forgets both.
+    points = catalog.pinned_files.restore_points(dataset) if untraced else {}
     for version in wanted + untraced:
         found = facts.provenance(dataset, version)
+        provenance = None if found is None else found.to_json()
+        listed = file_list(lake, dataset, version, provenance, table=table)
         catalog.pinned_files.record(
-            _pinned(lake, dataset, version, None if found is None else found.to_json())
+            dataclasses.replace(listed, restore_point_at=points.get(version))
         )
     return wanted
 
 
-def _pinned(
-    lake: Lake, dataset: str, version: int, provenance: dict[str, Any] | None
+def file_list(
+    lake: Lake,
+    dataset: str,
+    version: int,
+    provenance: dict[str, Any] | None,
+    *,
+    table: DeltaTable | None = None,
 ) -> PinnedVersion:
-    table = open_table(lake, dataset, version)
+    """``dataset@version``'s live files, schema and partitioning as the catalog keeps them;
+    ``table``, when it is open at that version already, spares opening it."""
+    if table is None or table.version() != version:
+        table = open_table(lake, dataset, version)
     schema = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(dataset)).schema
     rows = pa.table(table.get_add_actions(flatten=False)).to_pylist()
     files = tuple(

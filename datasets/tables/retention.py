@@ -7,10 +7,12 @@ Kafka ingester between its own commits, :mod:`thermocline.datasets.ingest.stream
 1. sets the table's ``delta.logRetentionDuration`` and ``delta.checkpointInterval`` from the
    dataset's ``history:`` policy, and ``delta.enableExpiredLogCleanup=false`` so that writers'
    own checkpoints never trim the log: only this function does, after step 2;
-2. records each pinned (tagged or released) version's live files that the catalog lacks
-   (:class:`~thermocline.catalog.pinned_files.PinnedFiles`): paths, sizes, partition values,
-   statistics, the schema;
-3. writes a checkpoint at the latest version and runs ``cleanup_metadata``.
+2. with ``restore_points`` (``history.restore_points``), records the latest version as a
+   restore point when one is due and forgets expired ones (:mod:`.restore_points`);
+3. records each pinned (tagged, released or restore-point) version's live files that the
+   catalog lacks (:class:`~thermocline.catalog.pinned_files.PinnedFiles`): paths, sizes,
+   partition values, statistics, the schema; and its lineage provenance;
+4. writes a checkpoint at the latest version and runs ``cleanup_metadata``.
 
 What delta-rs 1.6.6 keeps (checked on a real table, see tests/datasets/test_retention.py):
 cleanup deletes log files (commits *and* checkpoints) older than the retention by storage
@@ -32,7 +34,7 @@ RetentionResult(dataset='rides', retention='30d', readable_from_before=0, readab
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from deltalake import CommitProperties
 from deltalake.exceptions import CommitFailedError
@@ -43,6 +45,7 @@ from thermocline.catalog.config import DatasetSpec
 from thermocline.catalog.errors import CommitConflictError, InputError
 from thermocline.datasets.tables.log_reach import readable_from, retention_text
 from thermocline.datasets.tables.pins import capture_pinned
+from thermocline.datasets.tables.restore_points import expire_restore_points, take_restore_point
 from thermocline.datasets.tables.versions import (
     open_table,
 )
@@ -64,6 +67,8 @@ class RetentionResult:
     checkpoint_version: int
     pinned_recorded: list[int]  # pinned versions whose file list was recorded now
     pinned_past_retention: list[int]  # pinned versions older than readable_from
+    restore_point: int | None = None  # the version recorded as a restore point now
+    restore_points_expired: list[int] = field(default_factory=list)  # forgotten now
 
 
 def retention_properties(retention_s: float, checkpoint_interval: int) -> dict[str, str]:
@@ -88,9 +93,11 @@ def apply_retention(
     *,
     retention_s: float,
     checkpoint_interval: int = 100,
+    restore_points: tuple[float, float] | None = None,
 ) -> RetentionResult:
     """Set the retention properties, record pinned versions' files, checkpoint and trim the
-    log of ``dataset``; recorded as a ``log_retention`` event.
+    log of ``dataset``; recorded as a ``log_retention`` event. ``restore_points``: ``(every,
+    keep)`` seconds of the dataset's restore points, None for none.
 
     The properties commit is the only table commit, made only when they differ, and it comes
     first: when it fails (:class:`CommitConflictError`, raised before anything else is done) it
@@ -116,11 +123,16 @@ def apply_retention(
             ) from None
         table.update_incremental()
     before = readable_from(lake, dataset)
+    point, expired = None, []
+    if restore_points is not None:
+        every_s, keep_s = restore_points
+        point = take_restore_point(catalog, dataset, table, every_s=every_s)
+        expired = expire_restore_points(catalog, dataset, keep_s=keep_s)
     recorded = capture_pinned(catalog, dataset, table, oldest=before)
     table.create_checkpoint()
     table.cleanup_metadata()
     after = readable_from(lake, dataset)
-    pins = sorted(catalog.protected_versions(dataset))
+    pins = sorted(catalog.protected_versions(dataset, restore_points=False))
     result = RetentionResult(
         dataset,
         retention_text(table),
@@ -129,6 +141,8 @@ def apply_retention(
         table.version(),
         recorded,
         [v for v in pins if v < after],
+        point,
+        expired,
     )
     catalog.record(
         Event(
@@ -141,6 +155,8 @@ def apply_retention(
                 "readable_from_before": before,
                 "readable_from": after,
                 "pinned_recorded": recorded,
+                "restore_point": point,
+                "restore_points_expired": expired,
             },
         )
     )
@@ -149,11 +165,12 @@ def apply_retention(
 
 def apply_policy(catalog: Catalog, dataset: str, spec: DatasetSpec) -> RetentionResult:
     """:func:`apply_retention` with the dataset's ``history:`` policy (its default by source
-    kind when it sets none: 1d for Kafka, 30d for others)."""
+    kind when it sets none: 15 minutes and restore points for Kafka, 30 days for others)."""
     kind = spec.source.kind if spec.source is not None else None
     return apply_retention(
         catalog,
         dataset,
         retention_s=spec.history.retention_seconds(kind),
         checkpoint_interval=spec.history.checkpoint_interval,
+        restore_points=spec.history.restore_points_for(kind),
     )

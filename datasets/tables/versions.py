@@ -13,6 +13,7 @@ lake. The same code runs on a local folder and on S3. Writes go through
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -79,6 +80,8 @@ __all__ = [
     "storage_path",
     "stored_files",
 ]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -209,10 +212,24 @@ def _resolve(
     if found is not None:
         return found
     if first > 0:
+        point = catalog.pinned_files.restore_point_at(name, moment)
+        if point is not None:  # past the log: the newest restore point at or before it
+            _log.warning(
+                "%s at %s: every version is kept only as far back as version %d (log "
+                "retention); reading restore point version %d, committed %s, the newest at "
+                "or before that time",
+                name,
+                moment.isoformat(),
+                first,
+                point[0],
+                point[1].isoformat(),
+            )
+            return point[0]
         raise VersionNotFoundError(
             f"{name}'s readable history starts at version {first}, after {moment.isoformat()}: "
-            f"log retention removed the commits before it; name a later time, a version from "
-            f"{first} on, or a tag (see `thermocline history {name}`)"
+            f"log retention removed the commits before it and no restore point is that old; "
+            f"name a later time, a version from {first} on, or a tag (see `thermocline "
+            f"history {name}`)"
         )
     raise VersionNotFoundError(
         f"{name} did not exist yet at {moment.isoformat()}; "

@@ -119,10 +119,19 @@ def history(ctx: Context, dataset: str, limit: int | None, show_all: bool, as_js
     oldest = readable_from(ctx.lake, name)
     if not as_json and oldest > 0:
         retention = retention_text(open_table(ctx.lake, name))  # the table's own property
+        points = ctx.catalog.pinned_files.restore_points(name)
+        past = sorted(v for v in points if v < oldest)
+        kept = (
+            f"; {len(past)} restore points past it (history.restore_points), the oldest "
+            f"version {past[0]}, committed {points[past[0]]:%Y-%m-%d %H:%M:%S} UTC: a time "
+            "before the log reads the newest restore point at or before it"
+            if past
+            else ""
+        )
         out.print(
             f"readable history starts at version {oldest}: log retention "
             f"({retention}, history.log_retention) removed the commits before it; "
-            "tagged and released versions stay readable",
+            f"tagged and released versions stay readable{kept}",
             markup=False,
         )
 

@@ -30,7 +30,7 @@ __all__ = ["maintain", "register"]
 def maintain(ctx: Context, dataset: str, vacuum_hours: float, as_json: bool) -> None:
     """Compact small files, vacuum files no recent or pinned version needs, write a
     checkpoint and delete log entries older than the dataset's history.log_retention
-    (default 1d for Kafka, 30d for batch; tags and releases stay readable).
+    (default 15m for Kafka, 30d for batch; tags, releases and restore points stay readable).
     Example: `thermocline maintain rides`."""
     from thermocline.catalog.config import DatasetSpec
     from thermocline.datasets.maintain import maintain as maintain_dataset

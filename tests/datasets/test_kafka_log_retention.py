@@ -1,7 +1,9 @@
 """A Kafka ingester keeps its table's Delta log bounded while it runs (issue #18): with
 ``history.log_retention: 2s`` it trims the log between its own commits every half second, so
 the log reaches back only a burst or two however many versions the stream adds, and a tag
-taken mid-stream stays readable, with the same rows, after the log has passed it.
+taken mid-stream stays readable, with the same rows, after the log has passed it; so do the
+restore points its turns take (``restore_points: {every: 1s}``), and a time past the log reads
+the newest of them.
 
 Log files are aged with os.utime after each burst (delta-rs's cleanup goes by modification
 time), so the test does not wait for them to grow old."""
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from deltalake import DeltaTable
 from waits import wait_until
 
 from thermocline.catalog.catalog import Catalog
@@ -45,7 +48,7 @@ def make_project(root: Path, lake: Lake, bootstrap: str, topic: str) -> Project:
           events:
             source: {{kind: kafka, topic: {topic}, group: g-{topic}, compact_every: 1s}}
             schema: {{id: int64, name: string}}
-            history: {{log_retention: 2s}}
+            history: {{log_retention: 2s, restore_points: {{every: 1s, keep: 1h}}}}
     """)
     )
     return load_project(root / "thermocline.yaml", environ={})
@@ -53,6 +56,13 @@ def make_project(root: Path, lake: Lake, bootstrap: str, topic: str) -> Project:
 
 def checksum(catalog: Catalog, at: int | str) -> str:
     ids = sorted(read_dataset(catalog, "events", at=at).to_table(columns=["id"])["id"].to_pylist())
+    return hashlib.sha256(json.dumps(ids).encode()).hexdigest()
+
+
+def log_checksum(lake: Lake, version: int) -> str:
+    """``checksum`` read through the Delta log itself (the truth a file list must match)."""
+    table = DeltaTable(f"{lake.uri}/events", version=version)
+    ids = sorted(table.to_pyarrow_dataset().to_table(columns=["id"])["id"].to_pylist())
     return hashlib.sha256(json.dumps(ids).encode()).hexdigest()
 
 
@@ -109,6 +119,7 @@ def test_the_ingester_keeps_its_log_bounded_and_a_tag_readable(
     service.start()
     # Each aging: how many reports there were, and the newest checkpoint a turn had written.
     agings: list[tuple[int, int]] = []
+    points: dict[int, str] = {}  # each restore point a turn took: its rows, through the log
     try:
         while len([r for r in reports if r.version is not None]) < 10:
             burst()
@@ -119,6 +130,9 @@ def test_the_ingester_keeps_its_log_bounded_and_a_tag_readable(
             burst()
             done = turns()
             agings.append((len(reports), max((r.checkpoint_version for _, r in done), default=-1)))
+            for _, result in done:  # the log still reaches them: they are not aged yet
+                if result.restore_point is not None and result.restore_point not in points:
+                    points[result.restore_point] = log_checksum(local_lake, result.restore_point)
             age_log(local_lake)
             latest = open_table(local_lake, "events").version()
             if latest >= tag + 60 and len(done) >= 8 and tag in done[-1][1].pinned_past_retention:
@@ -155,3 +169,12 @@ def test_the_ingester_keeps_its_log_bounded_and_a_tag_readable(
     assert checksum(catalog, tag) == tagged
     ids = read_dataset(catalog, "events").to_table(columns=["id"])["id"].to_pylist()
     assert sorted(ids) == list(range(sent)), "every record once"
+
+    # Restore points past the log read as the log read them; a time past it reads the newest.
+    past_points = sorted(v for v in points if v < oldest)
+    assert len(past_points) >= 2, f"turns took restore points the log has passed: {points}"
+    assert set(catalog.pinned_files.restore_points("events")) >= set(points)
+    for version in past_points:
+        assert checksum(catalog, version) == points[version], version
+    at = catalog.pinned_files.restore_points("events")[past_points[-1]]
+    assert checksum(catalog, at.isoformat()) == points[past_points[-1]]

@@ -160,7 +160,7 @@ def test_history_starts_where_the_log_does_with_writer_checkpoints(local_lake: L
 
 
 def test_default_retention_by_source_kind() -> None:
-    assert HistoryPolicy().retention_seconds("kafka") == 86400
+    assert HistoryPolicy().retention_seconds("kafka") == 900
     assert HistoryPolicy().retention_seconds("files") == 30 * 86400
     assert HistoryPolicy(log_retention="2h").retention_seconds("kafka") == 7200
     with pytest.raises(ValueError, match="not a duration"):

@@ -70,22 +70,25 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == stream_upkeep.__name__]
 
 
-def test_kafka_retention_defaults_to_a_day_and_turns_hourly(local_lake: Lake) -> None:
-    assert HistoryPolicy().retention_seconds("kafka") == 86400
+def test_kafka_retention_defaults_to_15_minutes_and_turns_every_quarter(local_lake: Lake) -> None:
+    assert HistoryPolicy().retention_seconds("kafka") == 900
     assert HistoryPolicy().retention_seconds("files") == 30 * 86400
     assert retention_every(86400) == RETENTION_EVERY_S == 3600
     assert retention_every(7 * 86400) == 3600
-    assert retention_every(2) == 0.5, "a shorter retention: a quarter of it"
+    assert retention_every(900) == 225, "a retention under 4 hours: a quarter of it"
+    assert retention_every(2) == 0.5
     with pytest.raises(ValueError, match="at least 1s"):
         HistoryPolicy(log_retention="0.5s")  # Delta keeps whole seconds
 
     catalog = Catalog(local_lake)
     publish(catalog, 0)
     upkeep = StreamUpkeep(catalog, DATASET, kafka_spec(), compact_every_s=300)
-    assert upkeep.retain_every_s == 3600
-    assert apply_policy(catalog, DATASET, kafka_spec()).retention == "1d"
+    assert upkeep.retain_every_s == 225
+    retained = apply_policy(catalog, DATASET, kafka_spec())
+    assert retained.retention == "15m"
+    assert retained.restore_point == open_table(local_lake, DATASET).version()
     configuration = open_table(local_lake, DATASET).metadata().configuration
-    assert configuration[RETENTION_KEY] == "interval 86400 seconds"
+    assert configuration[RETENTION_KEY] == "interval 900 seconds"
 
 
 def test_a_failed_retention_turn_warns_once_and_is_retried_next_turn(

@@ -265,7 +265,7 @@ def _schema(lake: Lake, dataset: str, version: int) -> pa.Schema:
 
 
 def _commit_inputs(lake: Lake, dataset: str, version: int) -> dict[str, int]:
-    from thermocline.datasets.tables.versions import commit_actions
+    from thermocline.datasets.tables.version_index import commit_actions
 
     for action in commit_actions(lake, dataset, version) or []:
         info = action.get("commitInfo")

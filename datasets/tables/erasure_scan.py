@@ -24,8 +24,8 @@ from deltalake.exceptions import CommitFailedError
 from thermocline.catalog.errors import ErasureConflictError
 from thermocline.catalog.lake import Lake
 from thermocline.datasets.tables.erasure_plan import LogCommit
+from thermocline.datasets.tables.version_index import commit_actions
 from thermocline.datasets.tables.versions import (
-    commit_actions,
     live_files,
     open_table,
     storage_path,

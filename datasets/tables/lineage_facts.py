@@ -58,8 +58,8 @@ from thermocline.datasets.tables.lineage_graph import (
 )
 from thermocline.datasets.tables.lineage_log import Provenance, TableLog, parse_commit
 from thermocline.datasets.tables.log_reach import pinned_past_retention, retention_text
+from thermocline.datasets.tables.version_index import commit_actions
 from thermocline.datasets.tables.versions import (
-    commit_actions,
     live_files,
     open_table,
     resolve_version,

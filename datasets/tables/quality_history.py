@@ -39,7 +39,8 @@ from thermocline.catalog.commits import (
 )
 from thermocline.catalog.errors import InputError, TagNotFoundError
 from thermocline.datasets.tables.quarantine import find_quarantined, quarantine_id_of
-from thermocline.datasets.tables.versions import commit_actions, open_table, resolve_version
+from thermocline.datasets.tables.version_index import commit_actions
+from thermocline.datasets.tables.versions import open_table, resolve_version
 
 __all__ = ["VersionChecks", "checks_history", "quarantine_checks", "version_checks"]
 

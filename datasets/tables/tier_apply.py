@@ -53,8 +53,8 @@ from thermocline.datasets.tables.tier_plan import (
     count_targets,
     folder_values,
 )
+from thermocline.datasets.tables.version_index import commit_actions
 from thermocline.datasets.tables.versions import (
-    commit_actions,
     live_files,
     open_table,
     storage_path,

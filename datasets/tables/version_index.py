@@ -35,6 +35,7 @@ from thermocline.catalog.lake import Lake
 
 __all__ = [
     "CLOCK_SKEW_MS",
+    "commit_actions",
     "commit_info",
     "commit_timestamp",
     "latest_commit",
@@ -127,6 +128,19 @@ def commit_info(lake: Lake, dataset: str, version: int) -> dict[str, Any] | None
     # A writer that records no commitInfo: the protocol's time is the file's modification time.
     modified = fs.get_file_info(path).mtime
     return {"timestamp": int(modified.timestamp() * 1000)} if modified is not None else {}
+
+
+def commit_actions(lake: Lake, dataset: str, version: int) -> list[dict[str, Any]] | None:
+    """The actions (``add``, ``remove``, ``commitInfo``, ...) of ``version``'s commit file, read
+    as JSON lines in one small read, with no table opened; None when log retention removed it.
+    """
+    fs = lake.table_filesystem(dataset)
+    path = f"_delta_log/{version:020d}.json"
+    if fs.get_file_info(path).type == pafs.FileType.NotFound:
+        return None
+    with fs.open_input_stream(path) as stream:
+        lines = stream.read().decode().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def commit_timestamp(lake: Lake, dataset: str, version: int) -> int | None:

@@ -12,7 +12,6 @@ lake. The same code runs on a local folder and on S3. Writes go through
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from thermocline.datasets.tables.log_reach import (
     pinned_past_retention,
     readable_from,
 )
+from thermocline.datasets.tables.log_replay import version_files
 from thermocline.datasets.tables.version_index import (
     latest_commit,
     version_at_time,
@@ -59,7 +59,6 @@ __all__ = [
     "Commit",
     "Erasure",
     "archived_of",
-    "commit_actions",
     "commit_of",
     "create",
     "erased_by",
@@ -282,6 +281,14 @@ def read_dataset(
         # A list whose files are gone while the log still reaches the version: the table was
         # recreated (the demo does, after a broker restart) or files were deleted by hand.
         # The log says what the version holds now, and require_files names what is missing.
+    # On a local lake delta-rs's open at a version re-reads the whole log folder: replay the
+    # version's files from its checkpoint instead (None: leave it to delta-rs).
+    replayed = version_files(lake, name, version) if lake.is_local else None
+    if replayed is not None:
+        gone = missing_files(lake, name, (entry["path"] for entry in replayed.files))
+        if gone:
+            raise _missing_error(name, version, gone, len(replayed.files))
+        return pinned_dataset(lake, replayed)
     table = open_table(lake, name, version)
     require_files(lake, name, table)
     return table.to_pyarrow_dataset(filesystem=lake.table_filesystem(name))
@@ -294,12 +301,15 @@ def require_files(lake: Lake, name: str, table: DeltaTable) -> None:
     every missing file and what to do instead of a raw ``FileNotFoundError`` for the first."""
     gone = missing_files(lake, name, (a["path"] for a in live_files(table)))
     if gone:
-        total = len(table.file_uris())
-        raise MissingFilesError(
-            f"cannot read {name} version {table.version()}: {len(gone)} of its {total} file(s) "
-            f"are gone (vacuumed or deleted): {list_missing(gone)}. Read a newer version; tag "
-            "or release a version to keep vacuum off its files"
-        )
+        raise _missing_error(name, table.version(), gone, len(table.file_uris()))
+
+
+def _missing_error(name: str, version: int, gone: list[str], total: int) -> MissingFilesError:
+    return MissingFilesError(
+        f"cannot read {name} version {version}: {len(gone)} of its {total} file(s) "
+        f"are gone (vacuumed or deleted): {list_missing(gone)}. Read a newer version; tag "
+        "or release a version to keep vacuum off its files"
+    )
 
 
 def restore_command(dataset: str, version: int) -> str:
@@ -516,16 +526,3 @@ def list_missing(paths: Sequence[str], shown: int = 20) -> str:
     """Missing file paths for a one-line message: the first ``shown``, then how many more."""
     more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
     return ", ".join(paths[:shown]) + more
-
-
-def commit_actions(lake: Lake, dataset: str, version: int) -> list[dict[str, Any]] | None:
-    """The actions (``add``, ``remove``, ``commitInfo``, ...) of ``version``'s commit file, read
-    as JSON lines in one small read, with no table opened; None when log retention removed it.
-    """
-    fs = lake.table_filesystem(dataset)
-    path = f"_delta_log/{version:020d}.json"
-    if fs.get_file_info(path).type == pafs.FileType.NotFound:
-        return None
-    with fs.open_input_stream(path) as stream:
-        lines = stream.read().decode().splitlines()
-    return [json.loads(line) for line in lines if line.strip()]

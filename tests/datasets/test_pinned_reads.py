@@ -24,8 +24,8 @@ from thermocline.datasets.tables.pins import pin_version
 from thermocline.datasets.tables.releases import create_release
 from thermocline.datasets.tables.retention import apply_retention
 from thermocline.datasets.tables.rollback import rollback
-from thermocline.datasets.tables.version_index import latest_commit
-from thermocline.datasets.tables.versions import commit_actions, history, read_dataset
+from thermocline.datasets.tables.version_index import commit_actions, latest_commit
+from thermocline.datasets.tables.versions import history, read_dataset
 from thermocline.datasets.tables.writes import publish as publish_staged
 from thermocline.datasets.tables.writes import stage, write
 

@@ -32,14 +32,14 @@ from thermocline.catalog.commits import (
 from thermocline.catalog.errors import CommitConflictError, MissingFilesError
 from thermocline.catalog.lake import Lake
 from thermocline.catalog.pinned_files import PinnedVersion
-from thermocline.datasets.tables.log_reach import pinned_past_retention
+from thermocline.datasets.tables.log_reach import readable_from
 from thermocline.datasets.tables.staging import partition_value
 from thermocline.datasets.tables.versions import (
     list_missing,
     live_files,
     missing_files,
     open_table,
-    resolve_version,
+    resolve_pinned,
     storage_path,
     stored_files,
 )
@@ -86,10 +86,11 @@ def rollback(
     lake = lake_of(catalog)
     table = open_table(lake, dataset)
     current = table.version()
-    target = resolve_version(catalog, dataset, to, table=table, tiers=True)
-    pinned = pinned_past_retention(catalog, dataset, target, table)
-    if pinned is None and target != current:  # a pin the log still reaches: its list is faster
-        pinned = _same_schema(table, catalog.pinned_files.find(dataset, target))
+    target, pinned = resolve_pinned(catalog, dataset, to, table=table, tiers=True)
+    if target == current:
+        pinned = None  # nothing to commit
+    elif pinned is not None and target >= readable_from(lake, dataset):
+        pinned = _same_schema(table, pinned)  # the log reaches it: restore brings back a schema
     if pinned is not None:  # the pin's recorded files, in one commit, not a restore
         return _to_pinned(catalog, dataset, table, pinned, dry_run, reason, metadata)
     if dry_run or target == current:

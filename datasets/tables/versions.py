@@ -44,6 +44,7 @@ from thermocline.catalog.errors import (
     VersionNotFoundError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.pinned_files import PinnedVersion
 from thermocline.datasets.tables.log_reach import (
     pinned_dataset,
     pinned_past_retention,
@@ -74,6 +75,7 @@ __all__ = [
     "require_files",
     "require_not_archived",
     "require_not_erased",
+    "resolve_pinned",
     "resolve_version",
     "restore_command",
     "storage_path",
@@ -163,18 +165,47 @@ def resolve_version(
     No table is opened unless needed (opening lists the whole log on a local lake): a tag
     resolves from the catalog, a number or a time against :func:`latest_commit`.
     """
+    return _checked(catalog, name, at, table, readable=readable, tiers=tiers, find=False)[0]
+
+
+def resolve_pinned(
+    catalog: Catalog,
+    name: str,
+    at: int | str | datetime,
+    table: DeltaTable | None = None,
+    *,
+    tiers: bool = False,
+) -> tuple[int, PinnedVersion | None]:
+    """:func:`resolve_version` (readable), with the version's recorded file list when a tag,
+    release or restore point kept one (None otherwise): the list is looked up once, where
+    resolving and then looking it up took two catalog reads for a version past the log."""
+    return _checked(catalog, name, at, table, readable=True, tiers=tiers, find=True)
+
+
+def _checked(
+    catalog: Catalog,
+    name: str,
+    at: int | str | datetime | None,
+    table: DeltaTable | None,
+    *,
+    readable: bool,
+    tiers: bool,
+    find: bool,
+) -> tuple[int, PinnedVersion | None]:
     version = _resolve(catalog, name, at, table)
+    pinned = catalog.pinned_files.find(name, version) if find and at is not None else None
     if at is not None and (readable or tiers):
         via = None
         if not _is_number(at):
             tag = isinstance(at, str) and not looks_like_time(at)
             via = f"{'tag' if tag else 'time'} {at}"
         if readable:
-            pinned_past_retention(catalog, name, version, table, via=via)  # raises if expired
+            if pinned is None:  # a recorded list keeps it readable past retention
+                pinned_past_retention(catalog, name, version, table, via=via)  # raises if expired
             require_not_erased(catalog, name, version, via=via)
         if tiers:
             require_not_archived(catalog, name, version, via=via, table=table)
-    return version
+    return version, pinned
 
 
 def _is_number(at: int | str | datetime) -> bool:
@@ -265,10 +296,9 @@ def read_dataset(
     lake = lake_of(catalog)
     if at is None:
         return open_table(lake, name).to_pyarrow_dataset(filesystem=lake.table_filesystem(name))
-    version = resolve_version(catalog, name, at, tiers=True)
-    # A tagged or released version whose file list the catalog keeps reads from it: no log is
-    # opened, so reading a pin costs the same at any history length (and past retention).
-    pinned = catalog.pinned_files.find(name, version)
+    # A tagged or released version (or a restore point) whose file list the catalog keeps reads
+    # from it: no log is opened, so reading a pin costs the same at any history length.
+    version, pinned = resolve_pinned(catalog, name, at, tiers=True)
     if pinned is not None:
         gone = missing_files(lake, name, (entry["path"] for entry in pinned.files))
         if not gone:

@@ -88,7 +88,17 @@ def test_the_ingester_keeps_its_log_bounded_and_a_tag_readable(
     project = make_project(tmp_path, local_lake, kafka_bootstrap, topic)
     catalog = Catalog(local_lake)
     reports: list[BatchReport] = []
-    ingester = KafkaIngester(project, catalog, "events", max_latency_s=0.1, on_batch=reports.append)
+    points: dict[int, str] = {}  # each restore point a turn took: its rows, through the log
+
+    def on_batch(report: BatchReport) -> None:
+        """On the ingester's publishing thread, right after its turn: nothing can trim the
+        log before this returns, so the log still reaches a point it has just taken."""
+        point = report.log_retention.restore_point if report.log_retention else None
+        if point is not None:
+            points[point] = log_checksum(local_lake, point)
+        reports.append(report)
+
+    ingester = KafkaIngester(project, catalog, "events", max_latency_s=0.1, on_batch=on_batch)
     assert ingester.upkeep.retain_every_s == 0.5, "a quarter of the 2s retention"
     errors: list[BaseException] = []
 
@@ -119,7 +129,6 @@ def test_the_ingester_keeps_its_log_bounded_and_a_tag_readable(
     service.start()
     # Each aging: how many reports there were, and the newest checkpoint a turn had written.
     agings: list[tuple[int, int]] = []
-    points: dict[int, str] = {}  # each restore point a turn took: its rows, through the log
     try:
         while len([r for r in reports if r.version is not None]) < 10:
             burst()
@@ -130,9 +139,6 @@ def test_the_ingester_keeps_its_log_bounded_and_a_tag_readable(
             burst()
             done = turns()
             agings.append((len(reports), max((r.checkpoint_version for _, r in done), default=-1)))
-            for _, result in done:  # the log still reaches them: they are not aged yet
-                if result.restore_point is not None and result.restore_point not in points:
-                    points[result.restore_point] = log_checksum(local_lake, result.restore_point)
             age_log(local_lake)
             latest = open_table(local_lake, "events").version()
             if latest >= tag + 60 and len(done) >= 8 and tag in done[-1][1].pinned_past_retention:

@@ -20,10 +20,11 @@ versions (on both sides of checkpoints) the live file set and the row count equa
 and the checkpoint this script wrote at version 200 equals, row for row, the one delta-rs writes
 from the JSON commits alone. 100,000 versions build in about 40 s on a quiet machine.
 
-Then, per table: tags ``golden`` (a version half way) and ``recent`` (10 versions back), the
-dataset's default log retention (:func:`apply_default_retention`, the issue's
-``thermocline maintain``), and the timed operations, each once untimed and then ``--repeat``
-times (median): open latest (``open_table``), ``thermocline history DATASET --json`` (the
+Then, per table, each in a lake (and catalog) of its own: tags ``golden`` (a version half
+way) and ``recent`` (10 versions back), the dataset's default log retention
+(:func:`apply_default_retention`, the issue's ``thermocline maintain``), and the timed
+operations, each once untimed and then in ``--repeat`` rounds (median) that take the tables
+in turn, so that what the machine does meanwhile weighs on every table alike: open latest (``open_table``), ``thermocline history DATASET --json`` (the
 default page), ``thermocline describe DATASET --json`` (both in-process), read at a tag and at
 an ISO time (``read_dataset(...).to_table()``; the time is that of the version five minutes
 back, or 90% of the way in a table younger than that: within the log's 15 minutes),
@@ -41,7 +42,7 @@ second) keeps about 1,000 log entries. Opening a table on the local lake lists a
 every open cost ~0.1 s; on S3 the listing starts at the last checkpoint. A time past the log
 reads a restore point's file list, which costs what a read at a tag costs (``read_tag``).
 
-Run: .venv/bin/python benchmarks/history.py [--versions 100,10000,100000] [--repeat 5] [--no-s3]
+Run: .venv/bin/python benchmarks/history.py [--versions 100,10000,100000] [--repeat 15] [--no-s3]
 The last line is ``RESULT history_ratio_max=<largest 100k/100 ratio over the operations>
 history_100k_max_s=<slowest of them at 100k> cli_help_s=<x>``.
 Targets: ratio <= 1.5, slowest < 0.3 s, CLI help < 0.3 s.
@@ -301,7 +302,11 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def measure(lake: Lake, project: Path, name: str, versions: int, repeat: int) -> dict[str, float]:
+Timed = dict[str, Callable[[], object]]
+
+
+def prepare(lake: Lake, project: Path, name: str, versions: int, repeat: int) -> Timed:
+    """Tag, apply the retention and check one table; its timed operations."""
     catalog = Catalog(lake)
     golden, recent = versions // 2 + 3, versions - 10  # different files (not 20 apart)
     catalog.set_tag("golden", name, golden, reason="benchmark")
@@ -319,7 +324,7 @@ def measure(lake: Lake, project: Path, name: str, versions: int, repeat: int) ->
     if found != at_version:
         raise SystemExit(f"{name}: {at} resolved to version {found}, expected {at_version}")
     tags = iter(["golden", "recent"] * (repeat + 2))
-    timed = {
+    timed: Timed = {
         "open_latest": lambda: open_table(lake, name).version(),
         "history": lambda: run_cli(project, "history", name, "--json"),
         "describe": lambda: run_cli(project, "describe", name, "--json"),
@@ -330,7 +335,24 @@ def measure(lake: Lake, project: Path, name: str, versions: int, repeat: int) ->
     rows = read_dataset(catalog, name, "golden").to_table().num_rows
     if rows != LIVE * ROWS:
         raise SystemExit(f"{name}@golden: {rows} rows, expected {LIVE * ROWS}")
-    return {op: median_time(timed[op], repeat) for op in OPERATIONS}
+    return timed
+
+
+def measure(tables: dict[int, Timed], repeat: int) -> dict[int, dict[str, float]]:
+    """The median time of each operation on each table, the tables taken in turn within each
+    round (every operation once, untimed, first): a few milliseconds apart, so what the
+    machine does meanwhile weighs on every table alike, not on the one measured last."""
+    for timed in tables.values():
+        for op in OPERATIONS:
+            timed[op]()
+    times: dict[int, dict[str, list[float]]] = {n: {op: [] for op in OPERATIONS} for n in tables}
+    for _ in range(repeat):
+        for n, timed in tables.items():
+            for op in OPERATIONS:
+                start = time.perf_counter()
+                timed[op]()
+                times[n][op].append(time.perf_counter() - start)
+    return {n: {op: statistics.median(t) for op, t in ops.items()} for n, ops in times.items()}
 
 
 def cli_help_s(repeat: int) -> float:
@@ -373,7 +395,7 @@ def report(label: str, results: dict[str, float]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--versions", default="100,10000,100000", help="table lengths")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs (median reported)")
+    parser.add_argument("--repeat", type=int, default=15, help="timed rounds (median reported)")
     parser.add_argument("--no-s3", action="store_true", help="skip the RGW run")
     args = parser.parse_args()
     lengths = [int(v) for v in args.versions.split(",")]
@@ -383,12 +405,15 @@ def main() -> None:
         for n, name in names.items():
             built = build(Path(tmp, name, name), n)
             print(f"built {name} ({n:,} versions) in {built:.1f} s; valid Delta (see validate)")
+        prepared = {}
         for n, name in names.items():
             # A lake (and catalog) of its own per table: what one table's measurements add to
             # the catalog (events, pins) must not weigh on the next table's.
             folder = Path(tmp, name)
             project = write_project(folder, str(folder), [name], s3=False)
-            results[n] = measure(Lake.open(folder), project, name, n, args.repeat)
+            prepared[n] = prepare(Lake.open(folder), project, name, n, args.repeat)
+        results = measure(prepared, args.repeat)
+        for n, name in names.items():
             report(f"{name} local", results[n])
         rgw: dict[int, dict[str, float]] = {}
         if not args.no_s3 and 10_000 in lengths:  # the issue's table, and the small one to compare
@@ -444,7 +469,7 @@ def s3_run(tables: dict[int, Path], tmp: Path, repeat: int) -> dict[int, dict[st
     fs = lake.filesystem
     if not isinstance(fs, pafs.SubTreeFileSystem):
         raise SystemExit(f"unexpected lake filesystem {fs!r}")
-    results: dict[int, dict[str, float]] = {}
+    prepared = {}
     try:
         for n, source in tables.items():  # a lake of its own per table, as on the local lake
             name = f"h{n}"
@@ -455,8 +480,10 @@ def s3_run(tables: dict[int, Path], tmp: Path, repeat: int) -> dict[int, dict[st
             target = f"{name}/{name}"
             pafs.copy_files(str(source), target, pafs.LocalFileSystem(), fs, use_threads=True)
             print(f"  uploaded {name} to {prefix} in {time.perf_counter() - start:.1f} s")
-            results[n] = measure(Lake.open(f"{prefix}/{name}", options), project, name, n, repeat)
-            report(f"{name} RGW", results[n])
+            prepared[n] = prepare(Lake.open(f"{prefix}/{name}", options), project, name, n, repeat)
+        results = measure(prepared, repeat)
+        for n in tables:
+            report(f"h{n} RGW", results[n])
     finally:
         fs.base_fs.delete_dir(fs.base_path.rstrip("/"))
         print(f"  deleted {prefix}")

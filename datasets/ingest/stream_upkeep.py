@@ -13,11 +13,14 @@ Retention runs every quarter of the retention, at most every hour (:data:`RETENT
 at the Kafka default of 15 minutes, every 225 s, so a table publishing once a second keeps at
 most ~1,100 log entries between nightly runs instead of a day of them more; each turn also
 records a restore point when one is due (``history.restore_points``, every 15 minutes by
-default). A turn writes a checkpoint, lists the log and records a catalog event (384 a day at
-the default). A turn that fails with an error the lake or the catalog
-raises (a lost commit race, storage unreachable) logs one warning and is retried on the next
-turn, ``compact_every`` later (or :func:`retention_every` when compaction is off); ingestion
-goes on. Any other exception is a bug and stops the ingester.
+default). A turn writes a checkpoint and lists the log; it records no catalog event (384 a day
+at the default would outgrow everything else in the events table): its result is in the
+ingester's batch report, and nightly maintenance records one ``log_retention`` event.
+
+A turn that fails with an error the lake or the catalog raises (a lost commit race, storage
+unreachable) logs one warning and is retried on the next turn, ``compact_every`` later (or
+:func:`retention_every` when compaction is off); ingestion goes on. Any other exception is a
+bug and stops the ingester.
 
 >>> retention_every(86400), retention_every(2)
 (3600.0, 0.5)
@@ -55,17 +58,21 @@ _log = logging.getLogger(__name__)
 _RETRIED = (DeltaError, OSError, ThermoclineError)
 
 
-def retain_stream(catalog: Catalog, dataset: str, spec: DatasetSpec) -> RetentionResult:
+def retain_stream(
+    catalog: Catalog, dataset: str, spec: DatasetSpec, *, record_event: bool = True
+) -> RetentionResult:
     """Apply ``dataset``'s log retention to its table, then to its dead-letter table when it
     has one: each micro-batch that held poison adds a version there, so its log would grow
-    without bound too. Returns the table's result (the dead letters' is a catalog event)."""
-    retained = apply_policy(catalog, dataset, spec)
+    without bound too. Returns the table's result (the dead letters' is a catalog event,
+    when ``record_event``)."""
+    retained = apply_policy(catalog, dataset, spec, record_event=record_event)
     with contextlib.suppress(DatasetNotFoundError):  # no poison yet: no dead-letter table
         apply_retention(
             catalog,
             dead_letter_table(dataset),
             retention_s=spec.history.retention_seconds("kafka"),
             checkpoint_interval=spec.history.checkpoint_interval,
+            record_event=record_event,
         )
     return retained
 
@@ -121,7 +128,8 @@ class StreamUpkeep:
 
     def _retain(self, now: float) -> RetentionResult | None:
         try:
-            retained = retain_stream(self.catalog, self.dataset, self.spec)
+            # no catalog event: every few minutes they would outgrow everything else there
+            retained = retain_stream(self.catalog, self.dataset, self.spec, record_event=False)
         except _RETRIED as error:
             retry = min(self.retain_every_s, self.compact_every_s or self.retain_every_s)
             self._retain_at = now + retry

@@ -94,10 +94,13 @@ def apply_retention(
     retention_s: float,
     checkpoint_interval: int = 100,
     restore_points: tuple[float, float] | None = None,
+    record_event: bool = True,
 ) -> RetentionResult:
     """Set the retention properties, record pinned versions' files, checkpoint and trim the
-    log of ``dataset``; recorded as a ``log_retention`` event. ``restore_points``: ``(every,
-    keep)`` seconds of the dataset's restore points, None for none.
+    log of ``dataset``; recorded as a ``log_retention`` event unless ``record_event`` is False
+    (a Kafka ingester's turns, every few minutes: the result is in its batch report).
+    ``restore_points``: ``(every, keep)`` seconds of the dataset's restore points, None for
+    none.
 
     The properties commit is the only table commit, made only when they differ, and it comes
     first: when it fails (:class:`CommitConflictError`, raised before anything else is done) it
@@ -144,6 +147,8 @@ def apply_retention(
         point,
         expired,
     )
+    if not record_event:
+        return result
     catalog.record(
         Event(
             "log_retention",
@@ -163,7 +168,9 @@ def apply_retention(
     return result
 
 
-def apply_policy(catalog: Catalog, dataset: str, spec: DatasetSpec) -> RetentionResult:
+def apply_policy(
+    catalog: Catalog, dataset: str, spec: DatasetSpec, *, record_event: bool = True
+) -> RetentionResult:
     """:func:`apply_retention` with the dataset's ``history:`` policy (its default by source
     kind when it sets none: 15 minutes and restore points for Kafka, 30 days for others)."""
     kind = spec.source.kind if spec.source is not None else None
@@ -173,4 +180,5 @@ def apply_policy(catalog: Catalog, dataset: str, spec: DatasetSpec) -> Retention
         retention_s=spec.history.retention_seconds(kind),
         checkpoint_interval=spec.history.checkpoint_interval,
         restore_points=spec.history.restore_points_for(kind),
+        record_event=record_event,
     )

@@ -122,7 +122,8 @@ def history(ctx: Context, dataset: str, limit: int | None, show_all: bool, as_js
         points = ctx.catalog.pinned_files.restore_points(name)
         past = sorted(v for v in points if v < oldest)
         kept = (
-            f"; {len(past)} restore points past it (history.restore_points), the oldest "
+            f"; {len(past)} restore point{'s' if len(past) != 1 else ''} past it "
+            "(history.restore_points), the oldest "
             f"version {past[0]}, committed {points[past[0]]:%Y-%m-%d %H:%M:%S} UTC: a time "
             "before the log reads the newest restore point at or before it"
             if past

@@ -64,6 +64,11 @@ def maintain(ctx: Context, dataset: str, vacuum_hours: float, as_json: bool) -> 
     if retained is not None and retained.pinned_past_retention:
         pinned = ", ".join(map(str, retained.pinned_past_retention))
         out.print(f"  pinned versions kept readable past retention: {pinned}", markup=False)
+    if retained is not None and retained.restore_point is not None:
+        out.print(f"  restore point recorded at version {retained.restore_point}", markup=False)
+    if retained is not None and retained.restore_points_expired:
+        expired = ", ".join(map(str, retained.restore_points_expired))
+        out.print(f"  expired restore points forgotten: {expired}", markup=False)
 
 
 def register(group: click.Group) -> None:

@@ -25,6 +25,7 @@ from thermocline.datasets.ingest.dead_letters import dead_letter_table
 from thermocline.datasets.ingest.stream_upkeep import (
     RETENTION_EVERY_S,
     StreamUpkeep,
+    retain_stream,
     retention_every,
 )
 from thermocline.datasets.maintain import maintain
@@ -143,6 +144,10 @@ def test_a_failed_retention_turn_warns_once_and_is_retried_next_turn(
     assert upkeep.when_due().retention is None, "the next one after retain_every_s"
     clock.now += 0.125
     assert upkeep.when_due().retention is not None
+    # Turns every few minutes record no catalog event; the nightly pass records one.
+    assert catalog.events(DATASET, kinds=["log_retention"]) == []
+    retain_stream(catalog, DATASET, upkeep.spec)
+    assert len(catalog.events(DATASET, kinds=["log_retention"])) == 1
 
 
 def test_a_bug_in_a_retention_turn_is_not_swallowed(
@@ -153,7 +158,7 @@ def test_a_bug_in_a_retention_turn_is_not_swallowed(
     clock = Clock()
     upkeep = StreamUpkeep(catalog, DATASET, kafka_spec("2s"), compact_every_s=None, clock=clock)
 
-    def broken(*args: object) -> None:
+    def broken(*args: object, **options: object) -> None:
         raise TypeError("a bug")
 
     monkeypatch.setattr(stream_upkeep, "apply_policy", broken)

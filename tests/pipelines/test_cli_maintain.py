@@ -92,3 +92,43 @@ def test_maintain_bad_input_is_one_line_exit_2(project: Path) -> None:
     negative = thermocline("maintain", "clicks", "--vacuum-hours", "-1", cwd=project)
     assert negative.exit_code == 2
     assert negative.stderr.strip().count("\n") == 0
+
+
+def test_a_restore_point_keeps_a_time_past_the_log_readable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("THERMOCLINE_LAKE", raising=False)
+    monkeypatch.delenv("THERMOCLINE_PROJECT", raising=False)
+    (tmp_path / "thermocline.yaml").write_text(
+        textwrap.dedent(PROJECT).replace(
+            "checkpoint_interval: 50}", "checkpoint_interval: 50, restore_points: {every: 1h}}"
+        )
+    )
+    catalog = Catalog(Lake.open(tmp_path / "lake"))
+    for batch in range(4):
+        write(catalog, "clicks", pa.table({"id": pa.array([batch], pa.int64())}))
+    first = thermocline("maintain", "clicks", cwd=tmp_path)
+    assert first.exit_code == 0, first.stderr
+    point = max(catalog.pinned_files.restore_points("clicks"))
+    assert f"restore point recorded at version {point}" in first.stdout
+    committed = catalog.pinned_files.restore_points("clicks")[point]
+    for batch in range(4, 8):
+        write(catalog, "clicks", pa.table({"id": pa.array([batch], pa.int64())}))
+    age_log(tmp_path)
+    again = thermocline("maintain", "clicks", "--json", cwd=tmp_path)
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["retention"]["readable_from"] > point
+
+    history = thermocline("history", "clicks", cwd=tmp_path)
+    assert history.exit_code == 0, history.stderr
+    assert f"1 restore point past it (history.restore_points), the oldest version {point}" in (
+        " ".join(history.stdout.split())
+    )
+    with caplog.at_level("WARNING"):
+        back = thermocline(
+            "rollback", "clicks", "--to", committed.isoformat(), "--yes", cwd=tmp_path
+        )
+    assert back.exit_code == 0, back.stderr
+    assert f"reading restore point version {point}" in caplog.text
+    ids = read_dataset(catalog, "clicks").to_table()["id"].to_pylist()
+    assert sorted(ids) == [0, 1, 2, 3], "the table as it was at the restore point"

@@ -24,9 +24,9 @@ Then, per table, each in a lake (and catalog) of its own: tags ``golden`` (a ver
 way) and ``recent`` (10 versions back), the dataset's default log retention
 (:func:`apply_default_retention`, the issue's ``thermocline maintain``), and the timed
 operations, each once untimed and then in ``--repeat`` rounds (median) that take the tables
-in turn, so that what the machine does meanwhile weighs on every table alike: open latest (``open_table``), ``thermocline history DATASET --json`` (the
-default page), ``thermocline describe DATASET --json`` (both in-process), read at a tag and at
-an ISO time (``read_dataset(...).to_table()``; the time is that of the version five minutes
+in turn, so that what the machine does meanwhile weighs on every table alike: open latest
+(``open_table``), ``thermocline history DATASET --json`` (the default page), ``thermocline
+describe DATASET --json`` (both in-process), read at a tag and at an ISO time (``read_dataset(...).to_table()``; the time is that of the version five minutes
 back, or 90% of the way in a table younger than that: within the log's 15 minutes),
 rollback to a tag (``rollback``, alternating between the two tags so every one restores
 files), and ``thermocline --help`` (the console script, a fresh process). The 10,000-version

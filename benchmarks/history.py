@@ -20,20 +20,21 @@ versions (on both sides of checkpoints) the live file set and the row count equa
 and the checkpoint this script wrote at version 200 equals, row for row, the one delta-rs writes
 from the JSON commits alone. 100,000 versions build in about 40 s on a quiet machine.
 
-Then, per table, each in a lake (and catalog) of its own: tags ``golden`` (a version half
-way) and ``recent`` (10 versions back), the dataset's default log retention
+Then, per table, each in a lake (and catalog) of its own: tags ``golden`` (a version half way)
+and ``recent`` (10 versions back), the dataset's default log retention
 (:func:`apply_default_retention`, the issue's ``thermocline maintain``), and the timed
-operations, each once untimed and then in ``--repeat`` rounds (median) that take the tables
-in turn, so that what the machine does meanwhile weighs on every table alike: open latest
+operations, each once untimed and then in ``--repeat`` rounds (median) that take the tables in
+turn, so that what the machine does meanwhile weighs on every table alike: open latest
 (``open_table``), ``thermocline history DATASET --json`` (the default page), ``thermocline
-describe DATASET --json`` (both in-process), read at a tag and at an ISO time (``read_dataset(...).to_table()``; the time is that of the version five minutes
-back, or 90% of the way in a table younger than that: within the log's 15 minutes),
-rollback to a tag (``rollback``, alternating between the two tags so every one restores
-files), and ``thermocline --help`` (the console script, a fresh process). The 10,000-version
-table, and the smallest one to compare it with, also run on the dev stack's RGW (uploaded
-under ``bench/``, deleted afterwards; an ``RGW ratios`` line): the script starts the dev S3
-server when it is not running and stops it again (``--no-s3`` skips this). On RGW the log
-files' modification times are their upload times, so retention trims nothing there.
+describe DATASET --json`` (both in-process), read at a tag and at an ISO time
+(``read_dataset(...).to_table()``; the time is that of the version five minutes back, or 90% of
+the way in a table younger than that: within the log's 15 minutes), rollback to a tag
+(``rollback``, alternating between the two tags so every one restores files), and ``thermocline
+--help`` (the console script, a fresh process). The 10,000-version table, and the smallest one
+to compare it with, also run on the dev stack's RGW (uploaded under ``bench/``, deleted
+afterwards; an ``RGW ratios`` line): the script starts the dev S3 server when it is not running
+and stops it again (``--no-s3`` skips this). On RGW the log files' modification times are their
+upload times, so retention trims nothing there.
 
 The tables are Kafka datasets, whose default log retention is 15 minutes (with a restore
 point every 15 minutes for a day past it): the 100,000-version table (28 hours at one commit a

@@ -176,10 +176,17 @@ class PinnedFiles:
         rows = self._rows(["version", _RESTORE_POINT_AT], where, needs=_RESTORE_POINT_AT)
         return {row["version"]: row[_RESTORE_POINT_AT] for row in rows}
 
-    def restore_point_at(self, dataset: str, moment: datetime) -> tuple[int, datetime] | None:
-        """The newest restore point of ``dataset`` committed at or before ``moment``, as
-        ``(version, commit time)``; None when there is none."""
-        earlier = [(at, v) for v, at in self.restore_points(dataset).items() if at <= moment]
+    def restore_point_at(
+        self, dataset: str, moment: datetime, *, below: int | None = None
+    ) -> tuple[int, datetime] | None:
+        """The newest restore point of ``dataset`` committed at or before ``moment`` (and at a
+        version under ``below``, when given), as ``(version, commit time)``; None when there
+        is none."""
+        earlier = [
+            (at, v)
+            for v, at in self.restore_points(dataset).items()
+            if at <= moment and (below is None or v < below)
+        ]
         if not earlier:
             return None
         at, version = max(earlier)

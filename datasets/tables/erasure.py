@@ -43,6 +43,7 @@ from thermocline.catalog.errors import (
     ErasureRefusedError,
 )
 from thermocline.catalog.lake import Lake
+from thermocline.catalog.pinned_files import PinnedVersion
 from thermocline.datasets.ingest.pii import optional_hash_key
 from thermocline.datasets.tables.erasure_dead_letters import (
     dead_letter_hits,
@@ -64,6 +65,7 @@ from thermocline.datasets.tables.erasure_scan import (
 )
 from thermocline.datasets.tables.erasure_targets import Target, erasure_targets
 from thermocline.datasets.tables.faults import fault_point
+from thermocline.datasets.tables.log_reach import readable_from
 from thermocline.datasets.tables.quarantine import list_quarantined, scrub_quarantined
 from thermocline.datasets.tables.versions import (
     list_missing,
@@ -163,12 +165,13 @@ def _plan(catalog: Catalog, target: Target, key: bytes | None) -> DatasetErasure
     table = open_table(lake, target.dataset)
     commits = read_log(lake, target.dataset, table)
     live = {a["path"] for a in live_files(table)}
-    files = referenced(commits)
+    past = _pinned_past_log(catalog, target.dataset)
+    files = {**_listed_files(past), **referenced(commits)}
     _require_unarchived(catalog, target, commits, files)
     holders = _holders(lake, target, files)
     source = table.to_pyarrow_dataset(filesystem=lake.table_filesystem(target.dataset))
     rows = count_matches(source, target.column, target.match)
-    broken = broken_versions(commits, holders)
+    broken = _with_past(broken_versions(commits, holders), _hit(past, holders))
     dead = dead_letter_hits(lake, target.dataset, target.clear, key)
     return DatasetErasure(
         target.dataset,
@@ -228,6 +231,31 @@ def _pins(
     return tags, releases
 
 
+def _pinned_past_log(catalog: Catalog, dataset: str) -> dict[int, PinnedVersion]:
+    """The recorded file lists of pinned versions (tags, releases, restore points) that the
+    log no longer reaches: their files are the subject's too, though no commit names them."""
+    first = readable_from(lake_of(catalog), dataset)
+    found = {}
+    for version in catalog.protected_versions(dataset):
+        if version < first and (pinned := catalog.pinned_files.find(dataset, version)):
+            found[version] = pinned
+    return found
+
+
+def _listed_files(past: Mapping[int, PinnedVersion]) -> dict[str, Mapping[str, str | None]]:
+    return {e["path"]: e.get("partition_values") or {} for p in past.values() for e in p.files}
+
+
+def _hit(past: Mapping[int, PinnedVersion], holders: set[str]) -> set[int]:
+    """The versions of ``past`` whose files include one of ``holders``."""
+    return {v for v, p in past.items() if any(e["path"] in holders for e in p.files)}
+
+
+def _with_past(broken: Sequence[tuple[int, int]], hit: set[int]) -> tuple[tuple[int, int], ...]:
+    """``broken`` ranges and each pinned version past the log that held the subject."""
+    return tuple(sorted([*broken, *((v, v) for v in hit)]))
+
+
 def _holders(lake: Lake, target: Target, files: Mapping[str, Mapping[str, str | None]]) -> set[str]:
     stored = stored_files(lake, target.dataset)
     return files_holding(lake, target.dataset, target.column, target.match, files, stored)
@@ -267,10 +295,17 @@ def _apply(
     table, rows, before = _delete(lake, target, erasure_id, reason)
     commits = read_log(lake, dataset, table)
     live = {a["path"] for a in live_files(table)}
-    files = {p: v for p, v in referenced(commits).items() if p not in live}
+    past = _pinned_past_log(catalog, dataset)
+    everything = {**_listed_files(past), **referenced(commits)}
+    files = {p: v for p, v in everything.items() if p not in live}
     holders = _holders(lake, target, files)
-    broken = broken_versions(commits, holders)
+    hit = _hit(past, holders)
+    broken = _with_past(broken_versions(commits, holders), hit)
     tags, releases = _pins(catalog, dataset, broken)
+    # Restore points are the system's, not a person's: one that held the subject goes.
+    catalog.pinned_files.forget_restore_points(
+        dataset, hit - catalog.protected_versions(dataset, restore_points=False)
+    )
     quarantined = _quarantine(catalog, target, scrub=True)
     dead = erase_dead_letters(
         lake, dataset, target.clear, key, _metadata(erasure_id, target, reason)

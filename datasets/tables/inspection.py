@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ import pyarrow.parquet as pq
 from thermocline.catalog.catalog import Catalog, Tag, lake_of
 from thermocline.catalog.errors import DatasetNotFoundError, InputError
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.log_reach import pinned_past_retention, readable_from
 from thermocline.datasets.tables.version_index import commit_info
 from thermocline.datasets.tables.versions import (
     commit_of,
@@ -99,12 +101,9 @@ def diff(
             "compare; fix: name two different versions",
             fix="name two different versions",
         )
-    table_a, table_b = (open_table(lake, dataset, v) for v in (version_a, version_b))
-    schema_a, schema_b = (t.schema().to_arrow() for t in (table_a, table_b))
-    fields_a = {f.name: str(f.type) for f in pa.schema(schema_a)}
-    fields_b = {f.name: str(f.type) for f in pa.schema(schema_b)}
-    files_a = {x["path"]: x for x in live_files(table_a)}
-    files_b = {x["path"]: x for x in live_files(table_b)}
+    first = readable_from(lake, dataset)
+    fields_a, files_a = _side(catalog, dataset, version_a, first)
+    fields_b, files_b = _side(catalog, dataset, version_b, first)
     added = [files_b[p] for p in files_b.keys() - files_a.keys()]
     removed = [files_a[p] for p in files_a.keys() - files_b.keys()]
     return Diff(
@@ -124,6 +123,30 @@ def diff(
         rows_added_sample=_sample(lake, dataset, added, sample_rows),
         rows_removed_sample=_sample(lake, dataset, removed, sample_rows),
     )
+
+
+def _side(
+    catalog: Catalog, dataset: str, version: int, first: int
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """One side of a diff: column types by name and live files by path, from the log, or
+    from the recorded list of a pin or restore point past it (refused when there is none)."""
+    pinned = pinned_past_retention(catalog, dataset, version) if version < first else None
+    if pinned is None:
+        table = open_table(lake_of(catalog), dataset, version)
+        schema = pa.schema(table.schema().to_arrow())
+        files = {x["path"]: x for x in live_files(table)}
+    else:
+        schema = pinned.schema
+        files = {
+            entry["path"]: {
+                "path": entry["path"],
+                "size_bytes": entry["size"],
+                "num_records": json.loads(entry.get("stats") or "{}").get("numRecords"),
+                "partition_values": entry.get("partition_values") or {},
+            }
+            for entry in pinned.files
+        }
+    return {f.name: str(f.type) for f in schema}, files
 
 
 def _partition_changes(

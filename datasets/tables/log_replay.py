@@ -98,14 +98,17 @@ def version_files(lake: Lake, dataset: str, version: int) -> PinnedVersion | Non
     table opened), as :class:`PinnedVersion` reads it; None when the log does not reach it
     as this module replays (a commit or the checkpoint gone, a feature it does not read)."""
     fs = lake.table_filesystem(dataset)
-    start = _checkpoint_at_or_before(fs, version)
-    checkpoint = None if start is None else _checkpoint_actions(fs, start)
-    commits = []
-    for number in range(0 if start is None else start + 1, version + 1):
-        actions = commit_actions(lake, dataset, number)
-        if actions is None:
-            return None
-        commits.append(actions)
+    try:
+        start = _checkpoint_at_or_before(fs, version)
+        checkpoint = None if start is None else _checkpoint_actions(fs, start)
+        commits = []
+        for number in range(0 if start is None else start + 1, version + 1):
+            actions = commit_actions(lake, dataset, number)
+            if actions is None:
+                return None
+            commits.append(actions)
+    except FileNotFoundError:  # log cleanup removed a file between the lookup and the read
+        return None
     state = replay(checkpoint, commits)
     if not state.supported or state.metadata is None:
         return None

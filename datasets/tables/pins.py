@@ -42,6 +42,10 @@ def pin_version(catalog: Catalog, dataset: str, version: int) -> PinnedVersion:
     version. Raises :class:`~thermocline.catalog.errors.ExpiredVersionError` when log retention
     removed the version and nothing kept its list."""
     known = catalog.pinned_files.find(dataset, version)
+    if known is not None and known.restore_point_at is not None:
+        # A restore point's row goes when the point expires: the pin gets a row of its own.
+        known = dataclasses.replace(known, restore_point_at=None)
+        catalog.pinned_files.record(known)
     if known is not None:
         return known
     pinned_past_retention(catalog, dataset, version)  # raises when retention removed it

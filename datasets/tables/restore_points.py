@@ -28,10 +28,14 @@ from datetime import UTC, datetime, timedelta
 from deltalake import DeltaTable
 
 from thermocline.catalog.catalog import Catalog, lake_of
+from thermocline.datasets.tables.lineage_facts import LineageFacts
 from thermocline.datasets.tables.pins import file_list
 from thermocline.datasets.tables.version_index import commit_timestamp
 
-__all__ = ["expire_restore_points", "take_restore_point"]
+__all__ = ["EXPIRE_BATCH_S", "expire_restore_points", "take_restore_point"]
+
+EXPIRE_BATCH_S = 3600.0
+"""Expired restore points are forgotten once the oldest is this far past ``keep``."""
 
 
 def take_restore_point(
@@ -47,12 +51,16 @@ def take_restore_point(
         return None
     committed = datetime.fromtimestamp(stamp / 1000, UTC)
     points = catalog.pinned_files.restore_points(dataset)
-    if version in points:
-        return None
+    if points.get(version) == committed:
+        return None  # a point already (one at another time is a deleted table's: not ours)
+    points.pop(version, None)
     newest = max(points.values(), default=None)
     if newest is not None and committed - newest < timedelta(seconds=every_s):
         return None
-    listed = file_list(lake, dataset, version, None, table=table)
+    # With its lineage provenance now, in the same row: one catalog commit a point, not two.
+    found = LineageFacts(catalog).provenance(dataset, version)
+    provenance = None if found is None else found.to_json()
+    listed = file_list(lake, dataset, version, provenance, table=table)
     catalog.pinned_files.record(dataclasses.replace(listed, restore_point_at=committed))
     return version
 
@@ -63,15 +71,25 @@ def expire_restore_points(
     """Forget ``dataset``'s restore points committed more than ``keep_s`` before ``now``,
     except versions a tag or release also pins (their file list stays); returns those
     forgotten (none when the delete lost a race: the next turn tries again). Vacuum may then
-    remove files only they needed."""
+    remove files only they needed.
+
+    Points are forgotten in batches, once the oldest is :data:`EXPIRE_BATCH_S` past ``keep``:
+    each forgetting is a delete commit in the catalog, and one a turn would be 96 a day."""
     now = now or datetime.now(tz=UTC)
     cutoff = now - timedelta(seconds=keep_s)
+    points = catalog.pinned_files.restore_points(dataset)
+    if min(points.values(), default=cutoff) > cutoff - timedelta(seconds=EXPIRE_BATCH_S):
+        return []  # nothing expired yet, or not for long enough to be worth a commit
     tagged = catalog.protected_versions(dataset, restore_points=False)
-    expired = {
-        version
-        for version, at in catalog.pinned_files.restore_points(dataset).items()
-        if at < cutoff and version not in tagged
-    }
+    expired = {version for version, at in points.items() if at < cutoff and version not in tagged}
+    lists = {version: catalog.pinned_files.find(dataset, version) for version in expired}
     if not catalog.pinned_files.forget_restore_points(dataset, expired):
         return []  # lost a race: the next turn forgets them
-    return sorted(expired)
+    # A tag or release made meanwhile (``catalog.set_tag`` records no list of its own) keeps
+    # the version readable: its list goes back, as the pin's own row.
+    pinned_now = catalog.protected_versions(dataset, restore_points=False) & expired
+    for version in sorted(pinned_now):
+        listed = lists[version]
+        if listed is not None:
+            catalog.pinned_files.record(dataclasses.replace(listed, restore_point_at=None))
+    return sorted(expired - pinned_now)

@@ -28,6 +28,8 @@ from deltalake import DeltaTable
 from thermocline.catalog.catalog import Catalog, lake_of
 from thermocline.catalog.config import TieringPolicy, TieringSettings
 from thermocline.catalog.errors import DatasetNotFoundError
+from thermocline.catalog.pinned_files import PinnedVersion
+from thermocline.datasets.tables.log_reach import readable_from
 from thermocline.datasets.tables.tier_plan import Placement, TierFile, TierPlan, plan_tiers
 from thermocline.datasets.tables.tier_report import TierReport, cost_report
 from thermocline.datasets.tables.versions import erased_by, erasures, open_table, storage_path
@@ -47,7 +49,10 @@ def tier_files(catalog: Catalog, dataset: str) -> list[TierFile]:
     with its size, age basis and pins, in path order.
 
     A pinned version that an erasure made unreadable is left out: the erasure deleted some of
-    its files, and tiering has nothing to do for a version nobody can read."""
+    its files, and tiering has nothing to do for a version nobody can read. Restore points are
+    not pins here: they last a day, and archiving for them would pay early-deletion charges
+    (vacuum still keeps their files). A pin past the log's reach is read from its recorded
+    file list."""
     lake = lake_of(catalog)
     table = open_table(lake, dataset)
     latest = table.version()
@@ -55,10 +60,17 @@ def tier_files(catalog: Catalog, dataset: str) -> list[TierFile]:
     files = dict(in_latest)
     pinned: dict[str, list[str]] = {}
     broken = erasures(catalog, dataset)
-    for version, names in sorted(catalog.pins(dataset).items()):
+    first = readable_from(lake, dataset)
+    for version, names in sorted(catalog.pins(dataset, restore_points=False).items()):
         if erased_by(broken, version) is not None:
             continue
-        held = in_latest if version == latest else _added(open_table(lake, dataset, version))
+        listed = catalog.pinned_files.find(dataset, version) if version < first else None
+        if version == latest:
+            held = in_latest
+        elif listed is not None:
+            held = _listed(listed)
+        else:
+            held = _added(open_table(lake, dataset, version))
         for path, added in held.items():
             files.setdefault(path, added)
             pinned.setdefault(path, []).extend(names)
@@ -154,6 +166,20 @@ def _added(table: DeltaTable) -> dict[str, _Added]:
         else:
             added = datetime.fromtimestamp(row["modification_time"] / 1000, tz=UTC)
             found[path] = _Added(row["size_bytes"], added, "added")
+    return found
+
+
+def _listed(pinned: PinnedVersion) -> dict[str, _Added]:
+    """:func:`_added` of a version from its recorded file list (a pin past the log)."""
+    found = {}
+    for entry in pinned.files:
+        values = entry.get("partition_values") or {}
+        day = _as_date(values.get(pinned.partition_by[0])) if pinned.partition_by else None
+        if day is not None:
+            found[entry["path"]] = _Added(entry["size"], day, "partition")
+        else:
+            added = datetime.fromtimestamp(entry["modification_time"] / 1000, tz=UTC)
+            found[entry["path"]] = _Added(entry["size"], added, "added")
     return found
 
 

@@ -242,8 +242,11 @@ def _resolve(
     if found is not None:
         return found
     if first > 0:
-        point = catalog.pinned_files.restore_point_at(name, moment)
-        if point is not None:  # past the log: the newest restore point at or before it
+        # Past the log: the newest restore point at or before it. One the log still reaches
+        # was committed after the log's first commit, so after the time; such a point is left
+        # from a table deleted and made again under the same name.
+        point = catalog.pinned_files.restore_point_at(name, moment, below=first)
+        if point is not None:
             _log.warning(
                 "%s at %s: every version is kept only as far back as version %d (log "
                 "retention); reading restore point version %d, committed %s, the newest at "

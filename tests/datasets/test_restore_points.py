@@ -16,17 +16,23 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
 from pydantic import ValidationError
 from waits import wait_until
 
 from thermocline.catalog.catalog import Catalog
-from thermocline.catalog.config import DatasetSpec, HistoryPolicy
-from thermocline.catalog.errors import ExpiredVersionError, VersionNotFoundError
+from thermocline.catalog.config import DatasetSpec, HistoryPolicy, Project
+from thermocline.catalog.errors import ExpiredVersionError, ThermoclineError, VersionNotFoundError
 from thermocline.catalog.lake import Lake
+from thermocline.datasets.tables.erasure import erase
+from thermocline.datasets.tables.inspection import diff
+from thermocline.datasets.tables.log_reach import readable_from
 from thermocline.datasets.tables.maintenance import vacuum
+from thermocline.datasets.tables.pins import pin_version
 from thermocline.datasets.tables.restore_points import expire_restore_points
 from thermocline.datasets.tables.retention import RetentionResult, apply_policy, apply_retention
 from thermocline.datasets.tables.rollback import rollback
+from thermocline.datasets.tables.tier_facts import tier_files
 from thermocline.datasets.tables.version_index import commit_timestamp
 from thermocline.datasets.tables.versions import open_table, read_dataset
 from thermocline.datasets.tables.writes import write
@@ -98,8 +104,12 @@ def test_a_time_past_the_log_reads_and_rolls_back_to_the_newest_restore_point(
     middle = publish(catalog, 5)
     for batch in range(6, 10):
         publish(catalog, batch)
+    uri, options = lake.table_uri("_catalog/pinned_files"), lake.delta_storage_options()
+    before = DeltaTable(uri, storage_options=options).version()
     p2 = apply_retention(catalog, DATASET, retention_s=3600, restore_points=EVERY_TURN)
     assert p2.restore_point == 10
+    after = DeltaTable(uri, storage_options=options).version()
+    assert after == before + 1, "one catalog commit a point, provenance included"
     for batch in range(10, 13):
         publish(catalog, batch)
     sums = {v: checksum(catalog, v) for v in (5, middle, 10)}
@@ -153,6 +163,11 @@ def test_expired_restore_points_are_forgotten_and_a_tagged_one_keeps_its_files(
     assert set(catalog.pinned_files.restore_points(DATASET)) == {tagged, dropped, newest}
     assert checksum(catalog, dropped) == sums[dropped]
 
+    points = catalog.pinned_files.restore_points(DATASET)
+    just_past = max(points.values()) + timedelta(seconds=3600 + 60)
+    assert expire_restore_points(catalog, DATASET, keep_s=3600, now=just_past) == [], (
+        "forgotten in batches, an hour past keep"
+    )
     later = datetime.now(tz=UTC) + timedelta(hours=2)
     assert expire_restore_points(catalog, DATASET, keep_s=3600, now=later) == [dropped, newest]
     assert set(catalog.pinned_files.restore_points(DATASET)) == {tagged}, "golden's row stays"
@@ -195,3 +210,101 @@ def test_restore_point_settings_are_validated() -> None:
         HistoryPolicy.model_validate({"restore_points": {"every": "often"}})
     with pytest.raises(ValidationError):
         HistoryPolicy.model_validate({"restore_points": {"every": "1h", "kept": "1d"}})
+
+
+def past_the_log(catalog: Catalog, lake: Lake) -> int:
+    """Take a restore point of the latest version, then write on and trim the log past it;
+    the point's version."""
+    point = apply_retention(catalog, DATASET, retention_s=3600, restore_points=EVERY_TURN)
+    assert point.restore_point is not None
+    for batch in range(20, 23):
+        publish(catalog, batch)
+    trimmed(catalog, lake, past=point.restore_point, points=(3600.0, 86400.0))
+    return point.restore_point
+
+
+@pytest.mark.parametrize("how", ["thermocline tag", "catalog.set_tag"])
+def test_a_tag_made_while_points_expire_keeps_its_files(
+    local_lake: Lake, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    catalog = Catalog(local_lake)
+    for batch in range(3):
+        publish(catalog, batch)
+    point = past_the_log(catalog, local_lake)
+    rows = checksum(catalog, point)
+    unpinned = catalog.protected_versions
+
+    def tag_meanwhile(dataset: str, *, restore_points: bool = True) -> set[int]:
+        """Expiry has read the tags (none on the point) when somebody tags the point."""
+        found = unpinned(dataset, restore_points=restore_points)
+        monkeypatch.setattr(catalog, "protected_versions", unpinned)
+        if how == "thermocline tag":
+            pin_version(catalog, DATASET, point)  # what the CLI does before pointing the tag
+        catalog.set_tag("keep", DATASET, point)
+        return found
+
+    monkeypatch.setattr(catalog, "protected_versions", tag_meanwhile)
+    later = datetime.now(tz=UTC) + timedelta(days=2)
+    assert expire_restore_points(catalog, DATASET, keep_s=86400, now=later) == []
+    assert point not in catalog.pinned_files.restore_points(DATASET)
+    vacuum(catalog, DATASET, retention_hours=0)
+    assert checksum(catalog, "keep") == rows, "the tag kept its list, and vacuum its files"
+
+
+def test_a_deleted_tables_restore_point_does_not_answer_for_the_new_table(
+    local_lake: Lake,
+) -> None:
+    catalog = Catalog(local_lake)
+    for batch in range(8):
+        publish(catalog, batch)
+    old_point = apply_retention(catalog, DATASET, retention_s=3600, restore_points=EVERY_TURN)
+    assert old_point.restore_point is not None
+    before_new = datetime.now(tz=UTC)
+    local_lake.filesystem.delete_dir(DATASET)  # deleted, then made again under the same name
+    for batch in range(100, 106):
+        publish(catalog, batch)
+    trimmed(catalog, local_lake, past=2, points=(3600.0, 86400.0))
+    # the old table's point has a version number the new table's log still reaches
+    assert old_point.restore_point >= readable_from(local_lake, DATASET)
+    with pytest.raises(VersionNotFoundError, match="no restore point is that old"):
+        read_dataset(catalog, DATASET, at=before_new.isoformat())
+
+
+def test_tiering_and_diff_read_versions_past_the_log_from_their_lists(local_lake: Lake) -> None:
+    catalog = Catalog(local_lake)
+    for batch in range(3):
+        publish(catalog, batch)
+    catalog.set_tag("old", DATASET, 2)
+    point = past_the_log(catalog, local_lake)
+    planned = {f.path: f.pinned_by for f in tier_files(catalog, DATASET)}
+    assert any("tag old" in names for names in planned.values()), "the tag's files, listed"
+    assert not any("restore point" in names for names in planned.values())
+    moment = catalog.pinned_files.restore_points(DATASET)[point]
+    latest = open_table(local_lake, DATASET).version()
+    changed = diff(catalog, DATASET, moment.isoformat(), latest, sample_rows=2)
+    assert (changed.from_version, changed.to_version) == (point, latest)
+    assert changed.files_from == len(read_dataset(catalog, DATASET, at=point).files)
+    with pytest.raises(ExpiredVersionError):
+        diff(catalog, DATASET, 1, latest)
+
+
+def test_an_erasure_forgets_the_restore_points_that_held_the_subject(
+    local_lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("THERMOCLINE_PII_KEY", "a test key")
+    catalog = Catalog(local_lake)
+    project = Project.model_validate(
+        {"datasets": {DATASET: {"schema": {"id": "int64", "day": "string"}}}}
+    )
+    for batch in range(3):  # ids 0..8; the subject is id 4
+        publish(catalog, batch)
+    point = past_the_log(catalog, local_lake)  # batch 20 overwrote the subject's files away
+    assert 4 in read_dataset(catalog, DATASET, at=point).to_table()["id"].to_pylist()
+    done = erase(catalog, project, "id", "4", datasets=[DATASET], reason="a person asked")
+    assert (point, point) in done.datasets[0].broken_versions
+    assert point not in catalog.pinned_files.restore_points(DATASET)
+    with pytest.raises(ThermoclineError):
+        read_dataset(catalog, DATASET, at=point)
+    vacuum(catalog, DATASET, retention_hours=0)
+    for entry in done.datasets[0].files_removed:
+        assert not (Path(local_lake.uri) / DATASET / entry).exists()

@@ -34,7 +34,10 @@ the way in a table younger than that: within the log's 15 minutes), rollback to 
 to compare it with, also run on the dev stack's RGW (uploaded under ``bench/``, deleted
 afterwards; an ``RGW ratios`` line): the script starts the dev S3 server when it is not running
 and stops it again (``--no-s3`` skips this). On RGW the log files' modification times are their
-upload times, so retention trims nothing there.
+upload times, so retention trims nothing there. On the local lake, after the retention the
+log's files move to a fresh folder (:func:`fresh_log_folder`): ext4 never shrinks a directory,
+and one built with 101,000 files in one go lists like one of that size forever, which a table
+trimmed along the way (at most ~1,100 entries) never is.
 
 The tables are Kafka datasets, whose default log retention is 15 minutes (with a restore
 point every 15 minutes for a day past it): the 100,000-version table (28 hours at one commit a
@@ -281,6 +284,25 @@ def apply_default_retention(project: Path, dataset: str) -> str:
     return "applied: " + " ".join(shown.split())[:300]
 
 
+def fresh_log_folder(log: Path) -> str:
+    """Move the log's files into a new folder, as a table trimmed along the way has them.
+
+    ext4 never shrinks a directory: one that held 101,000 files keeps its blocks (5 MB) after
+    cleanup leaves 812, and every listing reads them all: 4.4 ms against 3.3 ms to open a
+    table whose log is down to 3 files (measured, 200 rounds in turn). A table under the
+    default policy never holds more than its retention plus a turn (~1,100 entries at one
+    commit a second), so its folder never grows like the one this script builds in one go.
+    No writer runs here, so the move is safe; on a live table it would not be."""
+    before = log.stat().st_size
+    fresh = log.with_name("_delta_log.fresh")
+    fresh.mkdir()
+    for path in sorted(log.iterdir()):
+        path.rename(fresh / path.name)
+    log.rmdir()
+    fresh.rename(log)
+    return f"log folder moved to a fresh one: {before:,} -> {log.stat().st_size:,} bytes"
+
+
 def run_cli(project: Path, *words: str) -> str:
     """``thermocline --project PROJECT WORDS...`` in this process; its stdout."""
     printed = io.StringIO()
@@ -316,6 +338,8 @@ def prepare(lake: Lake, project: Path, name: str, versions: int, repeat: int) ->
     print(f"  {name}: retention {apply_default_retention(project, name)}")
     after = lake.filesystem.get_file_info(pafs.FileSelector(f"{name}/_delta_log"))
     print(f"  {name}: log files {len(log):,} -> {len(after):,}")
+    if lake.is_local:
+        print(f"  {name}: {fresh_log_folder(Path(lake.table_uri(name)) / '_delta_log')}")
     at_version = max(int(versions * 0.9), versions - 300)  # 5 minutes back at one a second
     with lake.filesystem.open_input_stream(f"{name}/_delta_log/{at_version:020d}.json") as f:
         info = json.loads(f.read().splitlines()[0])["commitInfo"]

@@ -110,9 +110,32 @@ def _event_demo(ctx: Context, events: int) -> None:
     )
     for name in (DEMO_EVENTS_DATASET, dead_letter_table(DEMO_EVENTS_DATASET)):
         print_history(name, table_history(ctx.lake, name, limit=3), {}, as_json=False)
+    _history_policy_demo(ctx, DEMO_EVENTS_DATASET)
     out.print(
         "The Dagster UI shows each micro-batch as a materialization of ride_events, with its "
         "offsets, lag and checks."
+    )
+
+
+def _history_policy_demo(ctx: Context, name: str) -> None:
+    """The stream's history policy, applied as its ingester's turn and nightly maintenance
+    do: the log keeps every version for a while, restore points keep one a quarter hour."""
+    from thermocline.datasets.tables.retention import apply_policy
+
+    retained = apply_policy(ctx.catalog, name, ctx.project.datasets[name])
+    points = ctx.catalog.pinned_files.restore_points(name)
+    if not points:  # the project turned them off
+        out.print(f"history of {name}: every version for {retained.retention}", markup=False)
+        return
+    newest = max(points, key=lambda version: points[version])
+    taken = "recorded now" if retained.restore_point == newest else "the newest"
+    out.print(
+        f"history of {name}: every version for {retained.retention} (history.log_retention), "
+        f"then restore points (history.restore_points); restore point at version {newest} "
+        f"({taken}, committed {points[newest]:%H:%M:%S} UTC). Once the log has passed it, "
+        f"`thermocline rollback {name} --to {points[newest]:%Y-%m-%dT%H:%M:%S.%fZ}` still "
+        "restores it.",
+        markup=False,
     )
 
 

@@ -132,6 +132,10 @@ def test_demo_events_go_through_kafka_exactly_once_with_dead_letters(
         events = read_dataset(Catalog(lake), "ride_events").to_table()
         assert events.num_rows == pc.count_distinct(events["event_id"]).as_py() == 1990 * run
         assert read_dataset(Catalog(lake), "_dead_letters/ride_events").count_rows() == 10 * run
+        points = Catalog(lake).pinned_files.restore_points("ride_events")
+        newest = max(points, key=lambda version: points[version])
+        assert f"restore point at version {newest}" in " ".join(result.stdout.split())
+    assert len(points) == 1, "the second run's point was not due yet (every 15m)"
 
 
 def test_ingest_batch_prints_the_outcome_and_its_checks_as_json(project: Path) -> None:

@@ -89,6 +89,10 @@ def demo(ctx: Context, rows: int, events: int, bad: bool) -> None:
         _event_demo(ctx, events)
     if run.version is not None and not bad:
         _training_demo(ctx)
+    if events:  # last: its first run commits the stream's retention properties (a version)
+        from thermocline.datasets.demo import DEMO_EVENTS_DATASET
+
+        _history_policy_demo(ctx, DEMO_EVENTS_DATASET)
 
 
 def _event_demo(ctx: Context, events: int) -> None:
@@ -110,7 +114,6 @@ def _event_demo(ctx: Context, events: int) -> None:
     )
     for name in (DEMO_EVENTS_DATASET, dead_letter_table(DEMO_EVENTS_DATASET)):
         print_history(name, table_history(ctx.lake, name, limit=3), {}, as_json=False)
-    _history_policy_demo(ctx, DEMO_EVENTS_DATASET)
     out.print(
         "The Dagster UI shows each micro-batch as a materialization of ride_events, with its "
         "offsets, lag and checks."

@@ -29,6 +29,7 @@ removes expired ones, so their files can be vacuumed.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -151,24 +152,21 @@ class PinnedFiles:
     ) -> PinnedVersion | None:
         """The recorded file list of ``dataset`` at ``version``, or None; with its provenance
         when ``with_provenance`` (reads of the version do not need it: it can be large)."""
-        where = (pads.field("dataset") == dataset) & (pads.field("version") == version)
+        return self.find_many(dataset, {version}, with_provenance=with_provenance).get(version)
+
+    def find_many(
+        self, dataset: str, versions: Iterable[int], *, with_provenance: bool = False
+    ) -> dict[int, PinnedVersion]:
+        """:meth:`find` for each of ``versions`` that has a list, in one read, by version."""
+        wanted = sorted(set(versions))
+        if not wanted:
+            return {}
+        where = (pads.field("dataset") == dataset) & pads.field("version").isin(wanted)
         columns = [n for n in _SCHEMA.names if with_provenance or n != _PROVENANCE]
-        rows = self._rows(columns, where)
-        if not rows:
-            return None
-        # every capture of a version holds the same files; a later one may add the provenance
-        row = next((r for r in rows if r.get(_PROVENANCE) is not None), rows[0])
-        text = row.get(_PROVENANCE)
-        return PinnedVersion(
-            dataset,
-            version,
-            pa.ipc.read_schema(pa.py_buffer(row["schema"])),
-            tuple(json.loads(row["partition_by"])),
-            tuple(json.loads(row["files"])),
-            row["captured_at"],
-            None if text is None else json.loads(text),
-            row.get(_RESTORE_POINT_AT),
-        )
+        rows: dict[int, list[dict[str, Any]]] = {}
+        for row in self._rows(columns, where):
+            rows.setdefault(row["version"], []).append(row)
+        return {version: _pinned(dataset, version, found) for version, found in rows.items()}
 
     def restore_points(self, dataset: str) -> dict[int, datetime]:
         """``dataset``'s restore points: the commit time of each, by version."""
@@ -231,6 +229,23 @@ class PinnedFiles:
             snapshot, columns=wanted, where=where
         ).to_pylist()
         return rows
+
+
+def _pinned(dataset: str, version: int, rows: list[dict[str, Any]]) -> PinnedVersion:
+    """One version's :class:`PinnedVersion` from its rows."""
+    # every capture of a version holds the same files; a later one may add the provenance
+    row = next((r for r in rows if r.get(_PROVENANCE) is not None), rows[0])
+    text = row.get(_PROVENANCE)
+    return PinnedVersion(
+        dataset,
+        version,
+        pa.ipc.read_schema(pa.py_buffer(row["schema"])),
+        tuple(json.loads(row["partition_by"])),
+        tuple(json.loads(row["files"])),
+        row["captured_at"],
+        None if text is None else json.loads(text),
+        row.get(_RESTORE_POINT_AT),
+    )
 
 
 def _quoted(text: str) -> str:

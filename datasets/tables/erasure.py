@@ -235,11 +235,8 @@ def _pinned_past_log(catalog: Catalog, dataset: str) -> dict[int, PinnedVersion]
     """The recorded file lists of pinned versions (tags, releases, restore points) that the
     log no longer reaches: their files are the subject's too, though no commit names them."""
     first = readable_from(lake_of(catalog), dataset)
-    found = {}
-    for version in catalog.protected_versions(dataset):
-        if version < first and (pinned := catalog.pinned_files.find(dataset, version)):
-            found[version] = pinned
-    return found
+    past = {v for v in catalog.protected_versions(dataset) if v < first}
+    return catalog.pinned_files.find_many(dataset, past)
 
 
 def _listed_files(past: Mapping[int, PinnedVersion]) -> dict[str, Mapping[str, str | None]]:

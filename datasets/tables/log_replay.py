@@ -51,12 +51,11 @@ _READER_FEATURES_READ = {"timestampNtz"}  # reader features whose files read as 
 
 @dataclass
 class Replayed:
-    """The state a replay reached: live ``add`` actions by path, the latest ``metaData`` and
-    ``protocol``; ``supported`` False once an action needs more than plain Parquet reads."""
+    """The state a replay reached: live ``add`` actions by path and the latest ``metaData``;
+    ``supported`` False once an action needs more than plain Parquet reads."""
 
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     metadata: dict[str, Any] | None = None
-    protocol: dict[str, Any] | None = None
     supported: bool = True
 
     def apply(self, action: Mapping[str, Any]) -> None:
@@ -71,7 +70,6 @@ class Replayed:
             mode = (metadata.get("configuration") or {}).get("delta.columnMapping.mode")
             self.supported &= mode in (None, "none")
         elif (protocol := action.get("protocol")) is not None:
-            self.protocol = protocol
             features = set(protocol.get("readerFeatures") or ())
             self.supported &= protocol.get("minReaderVersion", 1) <= 1 or (
                 features <= _READER_FEATURES_READ

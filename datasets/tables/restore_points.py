@@ -82,14 +82,12 @@ def expire_restore_points(
         return []  # nothing expired yet, or not for long enough to be worth a commit
     tagged = catalog.protected_versions(dataset, restore_points=False)
     expired = {version for version, at in points.items() if at < cutoff and version not in tagged}
-    lists = {version: catalog.pinned_files.find(dataset, version) for version in expired}
+    lists = catalog.pinned_files.find_many(dataset, expired)
     if not catalog.pinned_files.forget_restore_points(dataset, expired):
         return []  # lost a race: the next turn forgets them
     # A tag or release made meanwhile (``catalog.set_tag`` records no list of its own) keeps
     # the version readable: its list goes back, as the pin's own row.
     pinned_now = catalog.protected_versions(dataset, restore_points=False) & expired
-    for version in sorted(pinned_now):
-        listed = lists[version]
-        if listed is not None:
-            catalog.pinned_files.record(dataclasses.replace(listed, restore_point_at=None))
+    for version in sorted(pinned_now & lists.keys()):
+        catalog.pinned_files.record(dataclasses.replace(lists[version], restore_point_at=None))
     return sorted(expired - pinned_now)

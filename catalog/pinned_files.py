@@ -73,7 +73,7 @@ class PinnedVersion:
     column, ``stats`` Delta's statistics JSON. ``provenance``: the version's lineage facts as
     JSON-ready values (:class:`thermocline.datasets.tables.lineage_log.Provenance`), None for a
     version pinned before they were recorded. ``restore_point_at``: the version's commit time
-    when it is a restore point (``history.restore_points``), else None."""
+    when only a restore point (``history.restore_points``) keeps its list, else None."""
 
     dataset: str
     version: int
@@ -236,6 +236,8 @@ def _pinned(dataset: str, version: int, rows: list[dict[str, Any]]) -> PinnedVer
     # every capture of a version holds the same files; a later one may add the provenance
     row = next((r for r in rows if r.get(_PROVENANCE) is not None), rows[0])
     text = row.get(_PROVENANCE)
+    # a restore point's only while no tag's or release's row holds the version too
+    kept_only_as_point = all(r.get(_RESTORE_POINT_AT) is not None for r in rows)
     return PinnedVersion(
         dataset,
         version,
@@ -244,7 +246,7 @@ def _pinned(dataset: str, version: int, rows: list[dict[str, Any]]) -> PinnedVer
         tuple(json.loads(row["files"])),
         row["captured_at"],
         None if text is None else json.loads(text),
-        row.get(_RESTORE_POINT_AT),
+        row.get(_RESTORE_POINT_AT) if kept_only_as_point else None,
     )
 
 

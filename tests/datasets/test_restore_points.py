@@ -308,3 +308,23 @@ def test_an_erasure_forgets_the_restore_points_that_held_the_subject(
     vacuum(catalog, DATASET, retention_hours=0)
     for entry in done.datasets[0].files_removed:
         assert not (Path(local_lake.uri) / DATASET / entry).exists()
+
+
+def test_tagging_a_version_that_has_a_row_of_its_own_records_no_copy(local_lake: Lake) -> None:
+    catalog = Catalog(local_lake)
+    for batch in range(3):
+        publish(catalog, batch)
+    apply_retention(catalog, DATASET, retention_s=3600)  # the properties commit, done with
+    latest = open_table(local_lake, DATASET).version()
+    uri = local_lake.table_uri("_catalog/pinned_files")
+
+    def rows() -> int:
+        table = DeltaTable(uri).to_pyarrow_table(columns=["dataset", "version"])
+        return sum(1 for row in table.to_pylist() if row == {"dataset": DATASET, "version": latest})
+
+    pin_version(catalog, DATASET, latest)  # a tag first: a row of its own
+    taken = apply_retention(catalog, DATASET, retention_s=3600, restore_points=EVERY_TURN)
+    assert taken.restore_point == latest
+    assert rows() == 2, "the tag's row and the point's"
+    pin_version(catalog, DATASET, latest)  # another tag on the same version
+    assert rows() == 2, "the version has a row of its own already: no copy"
